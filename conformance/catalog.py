@@ -1,0 +1,72 @@
+"""The requirement catalog: conformance/requirements.yaml as typed, read-only data."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from enum import Enum
+from importlib import resources
+from typing import Any
+
+import yaml
+
+__all__ = ["Level", "Requirement", "catalog", "requirement"]
+
+
+class Level(str, Enum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: Level
+    area: str
+    statement: str
+    operations: tuple[str, ...]
+    spec_ref: str
+    rfc_ref: str | None
+
+    @property
+    def citation(self) -> str:
+        return f"{self.spec_ref} ({self.rfc_ref})" if self.rfc_ref else self.spec_ref
+
+
+def _parse(entry: dict[str, Any], areas: set[str]) -> Requirement:
+    citation = entry["citation"]
+    req = Requirement(
+        id=entry["id"],
+        level=Level(entry["level"]),
+        area=entry["area"],
+        statement=entry["statement"],
+        operations=tuple(entry["operations"]),
+        spec_ref=citation["spec"],
+        rfc_ref=citation.get("rfc"),
+    )
+    if req.area not in areas:
+        raise ValueError(f"{req.id}: area {req.area!r} is not one of {sorted(areas)}")
+    return req
+
+
+@functools.cache
+def catalog() -> dict[str, Requirement]:
+    """Every requirement by ID, in catalog order."""
+    text = (resources.files("conformance") / "requirements.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    areas = set(data["areas"])
+    result: dict[str, Requirement] = {}
+    for entry in data["requirements"]:
+        req = _parse(entry, areas)
+        if req.id in result:
+            raise ValueError(f"requirement ID {req.id} appears twice in requirements.yaml")
+        result[req.id] = req
+    return result
+
+
+def requirement(req_id: str) -> Requirement:
+    try:
+        return catalog()[req_id]
+    except KeyError:
+        raise KeyError(f"no requirement {req_id!r} in the catalog") from None

@@ -1,0 +1,81 @@
+"""The OpenAPI document: where it lives, what it says, and validators compiled from it.
+
+Both the suite and the reference server read the contract through this module, so neither keeps
+a second copy of its schemas in code.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "PROBLEM_BASE",
+    "load_spec",
+    "schema_validator",
+    "spec_path",
+    "spec_sha256",
+    "spec_version",
+]
+
+PROBLEM_BASE = "https://scheduler.example.com/problems/"
+_SPEC_URI = "urn:runs-conformance:openapi"
+
+
+def spec_path() -> Path:
+    """Where the spec is read from: the copy inside the installed package, else the source tree."""
+    packaged = resources.files("conformance") / "_spec" / "runs.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    # A source checkout or an editable install: the single source of truth at the repo root.
+    return Path(__file__).resolve().parent.parent / "openapi" / "runs.yaml"
+
+
+@functools.cache
+def _spec_bytes() -> bytes:
+    return spec_path().read_bytes()
+
+
+@functools.cache
+def load_spec() -> dict[str, Any]:
+    """The parsed spec. Cached: treat it as read-only."""
+    document = yaml.safe_load(_spec_bytes())
+    if not isinstance(document, dict):
+        raise RuntimeError(f"{spec_path()} is not an OpenAPI document")
+    return document
+
+
+def spec_sha256() -> str:
+    return hashlib.sha256(_spec_bytes()).hexdigest()
+
+
+def spec_version() -> str:
+    return str(load_spec()["info"]["version"])
+
+
+@functools.cache
+def _registry() -> Registry[Any]:
+    resource: Resource[Any] = Resource(contents=load_spec(), specification=DRAFT202012)
+    return Registry().with_resource(_SPEC_URI, resource)
+
+
+@functools.cache
+def schema_validator(pointer: str) -> jsonschema.protocols.Validator:
+    """A validator for the schema at a JSON pointer into the spec, e.g. ``/components/schemas/Run``.
+
+    Formats are checked (date-time, uri-reference), as the contract requires of responses.
+    """
+    validator_class = jsonschema.Draft202012Validator
+    return validator_class(
+        {"$ref": f"{_SPEC_URI}#{pointer}"},
+        registry=_registry(),
+        format_checker=validator_class.FORMAT_CHECKER,
+    )
