@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """A requirement's status. Kept apart on purpose: a skip is not a pass, an error is the suite's."""
 
     PASSED = "passed"
@@ -40,7 +40,7 @@ class Status(str, Enum):
     NOT_RUN = "not_run"  # not selected
 
 
-class CheckOutcome(str, Enum):
+class CheckOutcome(StrEnum):
     """What one check found for one requirement, before the level is applied."""
 
     PASSED = "passed"
@@ -57,7 +57,7 @@ class CheckOutcome(str, Enum):
 _RANK = {CheckOutcome.PASSED: 0, CheckOutcome.SKIPPED: 1, CheckOutcome.FAILED: 2, CheckOutcome.ERROR: 3}
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     CONFORMANT = "conformant"  # exit 0
     NOT_CONFORMANT = "not_conformant"  # exit 1
     UNREACHABLE = "unreachable"  # exit 3: server unreachable or not a Runs API
@@ -143,7 +143,8 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["counts"] = self.counts()
-        return json.loads(json.dumps(data, default=_enum_value))
+        result: dict[str, Any] = json.loads(json.dumps(data, default=_enum_value))
+        return result
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,8 +160,7 @@ class RunReport:
                     **r,
                     "status": Status(r["status"]),
                     "evidence": [
-                        Evidence(**{**e, "exchanges": [Exchange(**x) for x in e["exchanges"]]})
-                        for e in r["evidence"]
+                        Evidence(**{**e, "exchanges": [Exchange(**x) for x in e["exchanges"]]}) for e in r["evidence"]
                     ],
                 }
             )

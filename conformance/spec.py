@@ -63,8 +63,9 @@ def spec_version() -> str:
 
 @functools.cache
 def _registry() -> Registry[Any]:
-    resource: Resource[Any] = Resource(contents=load_spec(), specification=DRAFT202012)
-    return Registry().with_resource(_SPEC_URI, resource)
+    resource: Resource[Any] = DRAFT202012.create_resource(load_spec())
+    registry: Registry[Any] = Registry().with_resource(_SPEC_URI, resource)
+    return registry
 
 
 @functools.cache

@@ -1,0 +1,220 @@
+"""The suite's HTTP client: every exchange recorded, tokens redacted, bodies bounded.
+
+A check talks to the server only through ApiClient, so each failure can carry its evidence and
+a curl line that reproduces it. The token never enters a record: Authorization is replaced
+before the exchange is stored, and curl lines read it from $RUNS_TOKEN.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from conformance.results import Exchange
+
+__all__ = ["DEFAULT", "ApiClient", "ApiResponse", "Recorder", "ResponseTooLarge", "redact_headers"]
+
+# A sentinel for "use this client's own token"; None means "send no Authorization header".
+DEFAULT: Any = object()
+
+RECORDED_BODY_LIMIT = 4096  # characters kept of each body in a record
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # a larger response is the server's fault, not a reason to hang
+REDACTED = "[redacted]"
+
+
+class ResponseTooLarge(Exception):
+    pass
+
+
+def redact_headers(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in {"authorization", "proxy-authorization", "cookie", "set-cookie"}:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} {REDACTED}".strip()
+        result[name] = redact_text(value, secrets)
+    return result
+
+
+def redact_text(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _truncate(text: str) -> str:
+    if len(text) <= RECORDED_BODY_LIMIT:
+        return text
+    return f"{text[:RECORDED_BODY_LIMIT]}… [{len(text) - RECORDED_BODY_LIMIT} more characters]"
+
+
+def _body_text(content: bytes) -> str | None:
+    if not content:
+        return None
+    return content.decode("utf-8", errors="replace")
+
+
+def curl_line(method: str, url: str, headers: Mapping[str, str], body: bytes | None, token_var: str) -> str:
+    parts = ["curl", "-i", "-X", method]
+    for name, value in headers.items():
+        if name.lower() in {"host", "content-length", "accept-encoding", "connection", "user-agent"}:
+            continue
+        if name.lower() == "authorization":
+            # Double quotes so the shell expands the variable; the token itself is never written.
+            parts += ["-H", f'"Authorization: Bearer ${token_var}"']
+            continue
+        parts += ["-H", shlex.quote(f"{name}: {value}")]
+    if body:
+        text = body.decode("utf-8", errors="replace")
+        if len(text) > RECORDED_BODY_LIMIT:
+            parts += ["--data-binary", f"@body.json  # {len(body)} bytes, not shown"]
+        else:
+            parts += ["--data-binary", shlex.quote(text)]
+    parts.append(shlex.quote(url))
+    return " ".join(parts)
+
+
+@dataclass
+class Recorder:
+    """Collects exchanges; a check's context keeps one per check."""
+
+    secrets: tuple[str, ...] = ()
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def add(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+    def last(self, count: int) -> list[Exchange]:
+        return self.exchanges[-count:]
+
+
+@dataclass
+class ApiResponse:
+    """A response read in full (bounded): status, headers, body, and the exchange record."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    exchange: Exchange
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def json_or_none(self) -> Any:
+        try:
+            return json.loads(self.content)
+        except ValueError:
+            return None
+
+    @property
+    def media_type(self) -> str:
+        content_type: str = self.headers.get("content-type", "")
+        return content_type.split(";", 1)[0].strip().lower()
+
+
+class ApiClient:
+    """One credential's view of the server under test."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        request_timeout: float,
+        recorder: Recorder,
+        token_var: str = "RUNS_TOKEN",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.recorder = recorder
+        self.token_var = token_var
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(request_timeout),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: Any = DEFAULT,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> ApiResponse:
+        """Send one request. Transport errors propagate as httpx.TransportError after recording."""
+        send_headers: dict[str, str] = {"Accept": "application/json, application/problem+json"}
+        token_value = self.token if token is DEFAULT else token
+        if token_value is not None:
+            send_headers["Authorization"] = f"Bearer {token_value}"
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
+            send_headers["Content-Type"] = "application/json"
+        send_headers.update(headers or {})
+        request = self._http.build_request(method, path, headers=send_headers, content=content, params=params)
+        started = time.perf_counter()
+        exchange = Exchange(
+            method=method,
+            url=str(request.url),
+            request_headers=redact_headers(dict(request.headers), self._secrets()),
+            request_body=_truncate(redact_text(_body_text(content or b"") or "", self._secrets())) or None,
+            status=None,
+            response_headers={},
+            response_body=None,
+            elapsed_ms=0.0,
+            curl=redact_text(
+                curl_line(method, str(request.url), request.headers, content, self.token_var), self._secrets()
+            ),
+        )
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                body = self._read_bounded(response)
+            finally:
+                response.close()
+        except (httpx.HTTPError, ResponseTooLarge) as exc:
+            exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+            exchange.error = f"{type(exc).__name__}: {exc}"
+            self.recorder.add(exchange)
+            raise
+        exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+        exchange.status = response.status_code
+        exchange.response_headers = redact_headers(dict(response.headers), self._secrets())
+        exchange.response_body = _truncate(redact_text(_body_text(body) or "", self._secrets())) or None
+        self.recorder.add(exchange)
+        return ApiResponse(response.status_code, response.headers, body, exchange)
+
+    def get(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("POST", path, **kwargs)
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (*self.recorder.secrets, *((self.token,) if self.token else ()))
+
+    @staticmethod
+    def _read_bounded(response: httpx.Response) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                raise ResponseTooLarge(f"response body exceeds {MAX_RESPONSE_BYTES} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)

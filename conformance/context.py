@@ -1,0 +1,412 @@
+"""What a check works with: clients, fixtures, budgets, and the bookkeeping of a session.
+
+One Session lives for a whole run (clients, the runs the suite started, the lifecycle monitor);
+each check gets a CheckContext over it, with its own recorder and failure list.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from hypothesis import HealthCheck, settings
+
+from conformance.client import ApiClient, ApiResponse, Recorder
+from conformance.registry import Failed, Skipped
+from conformance.results import Evidence, Exchange
+from conformance.spec import load_spec
+
+__all__ = ["CheckContext", "Fixtures", "LifecycleMonitor", "Profile", "Session", "StartedRun"]
+
+T = TypeVar("T")
+
+RUNS = "/api/v1/runs"
+EVIDENCE_EXCHANGES = 6  # exchanges attached to a failure: enough to see the story, not the whole run
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Example budgets. `quick` still runs every check at least once."""
+
+    name: str
+    max_examples: int  # Hypothesis examples per property-based check
+    schema_examples: int  # Schemathesis examples per operation
+    stateful_examples: int  # scenarios of the state machines
+    stateful_steps: int
+    concurrency: int  # parallel requests in the concurrency checks
+    walk_size: int  # runs created for pagination walks
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile(
+        "quick", max_examples=5, schema_examples=5, stateful_examples=3, stateful_steps=6, concurrency=20, walk_size=12
+    ),
+    "default": Profile(
+        "default",
+        max_examples=25,
+        schema_examples=25,
+        stateful_examples=15,
+        stateful_steps=10,
+        concurrency=25,
+        walk_size=30,
+    ),
+    "thorough": Profile(
+        "thorough",
+        max_examples=150,
+        schema_examples=150,
+        stateful_examples=60,
+        stateful_steps=20,
+        concurrency=50,
+        walk_size=120,
+    ),
+}
+
+
+class Fixtures:
+    """The workflows the suite drives: quick, long and failing."""
+
+    NAMES = ("quick", "long", "failing")
+
+    def __init__(self, workflows: dict[str, Any], source: str) -> None:
+        self._workflows = workflows
+        self.source = source
+
+    @classmethod
+    def default(cls) -> Fixtures:
+        text = (resources.files("conformance") / "fixtures.yaml").read_text(encoding="utf-8")
+        return cls(yaml.safe_load(text), "the suite's default fixtures")
+
+    @classmethod
+    def from_file(cls, path: Path) -> Fixtures:
+        """Raises ValueError with a one-line reason when the file is not a fixtures file."""
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read fixtures file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"fixtures file {path} must map names ({', '.join(cls.NAMES)}) to workflows")
+        unknown = set(data) - set(cls.NAMES)
+        if unknown:
+            raise ValueError(f"fixtures file {path} has unknown keys {sorted(unknown)}; known: {list(cls.NAMES)}")
+        return cls(data, str(path))
+
+    def has(self, name: str) -> bool:
+        return name in self._workflows
+
+    def workflow(self, name: str) -> dict[str, Any]:
+        """A fresh copy of a fixture workflow, or Skipped when the fixtures lack it."""
+        if name not in self._workflows:
+            raise Skipped(f"no '{name}' workflow in {self.source} (give one with --fixtures)")
+        return copy.deepcopy(self._workflows[name])
+
+
+def _transitions() -> tuple[dict[str, set[str]], set[str]]:
+    status = load_spec()["components"]["schemas"]["RunStatus"]
+    return {k: set(v) for k, v in status["x-transitions"].items()}, set(status["x-terminal"])
+
+
+@dataclass
+class Finding:
+    requirement_id: str
+    message: str
+    exchanges: list[Exchange]
+
+
+class LifecycleMonitor:
+    """Checks every observation of every run against the lifecycle rules (LIFE-001..004).
+
+    Fed by every getRun and listRuns the suite makes, so a backwards move is caught wherever it
+    shows, not only in the checks that look for it.
+    """
+
+    def __init__(self) -> None:
+        self.moves, self.terminal = _transitions()
+        self._last: dict[str, dict[str, Any]] = {}
+        self.findings: list[Finding] = []
+        self.observations = 0
+
+    def observe(self, run: Any, exchange: Exchange | None) -> None:
+        if not isinstance(run, dict) or not isinstance(run.get("runId"), str):
+            return  # not a Run: the schema checks say so
+        self.observations += 1
+        evidence = [exchange] if exchange else []
+        run_id, status = run["runId"], run.get("status")
+        previous = self._last.get(run_id)
+
+        def finding(req: str, message: str) -> None:
+            self.findings.append(Finding(req, f"run {run_id}: {message}", evidence))
+
+        finished = run.get("finishedAt")
+        if status in self.terminal and finished is None:
+            finding("LIFE-003", f"status {status} is terminal but finishedAt is null")
+        if status not in self.terminal and status is not None and finished is not None:
+            finding("LIFE-003", f"status {status} is not terminal but finishedAt is {finished!r}")
+        if status == "running" and run.get("startedAt") is None:
+            finding("LIFE-004", "status is running but startedAt is null")
+        stamps = [(k, run.get(k)) for k in ("createdAt", "startedAt", "finishedAt")]
+        present = [(k, v) for k, v in stamps if isinstance(v, str)]
+        parsed = [(k, _parse_time(v)) for k, v in present]
+        for (k1, t1), (k2, t2) in itertools.pairwise(parsed):
+            if t1 is not None and t2 is not None and t1 > t2:
+                finding("LIFE-004", f"{k1} {run.get(k1)} is after {k2} {run.get(k2)}")
+        if previous is not None:
+            before = previous.get("status")
+            if before != status:
+                if before in self.terminal:
+                    finding("LIFE-002", f"terminal status {before} changed to {status}")
+                elif status not in self.moves.get(str(before), set()) and not self._reachable(before, status):
+                    finding("LIFE-001", f"moved from {before} to {status}, which the lifecycle does not allow")
+            elif before in self.terminal:
+                for key in ("finishedAt", "startedAt", "cancelRequestedAt"):
+                    if previous.get(key) != run.get(key):
+                        finding(
+                            "LIFE-002",
+                            f"{key} of a {before} run changed from {previous.get(key)!r} to {run.get(key)!r}",
+                        )
+            if previous.get("startedAt") is not None and run.get("startedAt") != previous.get("startedAt"):
+                finding("LIFE-004", f"startedAt changed from {previous.get('startedAt')!r} to {run.get('startedAt')!r}")
+        self._last[run_id] = run
+
+    def _reachable(self, start: Any, goal: Any) -> bool:
+        # A poller may miss states in between; a move counts if some path of allowed moves leads there.
+        seen, frontier = set(), [start]
+        while frontier:
+            state = frontier.pop()
+            for nxt in self.moves.get(str(state), set()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        return False
+
+
+def _parse_time(value: str) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class StartedRun:
+    response: ApiResponse
+    run_id: str | None
+    body: dict[str, Any]
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+
+@dataclass
+class Session:
+    """State shared by every check of one run of the suite."""
+
+    base_url: str
+    client: ApiClient
+    other_client: ApiClient | None
+    anonymous: ApiClient
+    fixtures: Fixtures
+    profile: Profile
+    seed: int
+    client_id: str  # unique to this session: the suite's runs carry it (or one derived from it)
+    timeout: float  # how long a run may take to reach a status the suite waits for
+    request_timeout: float
+    deterministic: bool
+    secrets: tuple[str, ...]
+    monitor: LifecycleMonitor = field(default_factory=LifecycleMonitor)
+    started_runs: dict[str, ApiClient] = field(default_factory=dict)
+    _client_ids: int = 0
+
+    def derived_client_id(self, label: str) -> str:
+        self._client_ids += 1
+        return f"{self.client_id}.{label}{self._client_ids}"[:64]
+
+
+class CheckContext:
+    """The API a check is written against."""
+
+    def __init__(self, session: Session, check_name: str) -> None:
+        self.session = session
+        self.check_name = check_name
+        self.recorder = Recorder(secrets=session.secrets)
+        self.failures: list[tuple[str, Evidence]] = []
+        # Each check records into its own recorder, through the session's connections.
+        self.client = _view(session.client, self.recorder)
+        self.anonymous = _view(session.anonymous, self.recorder)
+        self._other = _view(session.other_client, self.recorder) if session.other_client else None
+
+    # --- configuration -------------------------------------------------------------------
+    @property
+    def profile(self) -> Profile:
+        return self.session.profile
+
+    @property
+    def fixtures(self) -> Fixtures:
+        return self.session.fixtures
+
+    @property
+    def client_id(self) -> str:
+        return self.session.client_id
+
+    def fresh_client_id(self, label: str = "c") -> str:
+        """A clientId no other check uses, so counts by clientId see only this check's runs."""
+        return self.session.derived_client_id(label)
+
+    @property
+    def other_client(self) -> ApiClient:
+        if self._other is None:
+            raise Skipped("needs a second credential: give --other-token or RUNS_OTHER_TOKEN")
+        return self._other
+
+    def hypothesis_settings(self, **overrides: Any) -> settings:
+        base: dict[str, Any] = {
+            "max_examples": self.profile.max_examples,
+            "derandomize": self.session.deterministic,
+            "database": None,
+            "deadline": None,
+            "suppress_health_check": list(HealthCheck),
+            "print_blob": False,
+        }
+        base.update(overrides)
+        return settings(**base)
+
+    # --- verdicts ---------------------------------------------------------------------------
+    def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
+        """Record a failure of `requirement_id` unless `condition`; go on either way."""
+        if not condition:
+            self.failures.append(
+                (requirement_id, Evidence(self.check_name, message, self.recorder.last(EVIDENCE_EXCHANGES)))
+            )
+        return condition
+
+    def fail(self, requirement_id: str, message: str) -> Failed:
+        """`raise ctx.fail(id, message)`: record and stop the check."""
+        return Failed(requirement_id, message)
+
+    # --- the API -------------------------------------------------------------------------------
+    def start_run(
+        self,
+        workflow: dict[str, Any] | None = None,
+        *,
+        client_id: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        key: str | None = None,
+        client: ApiClient | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> StartedRun:
+        """POST a run (the quick fixture unless told otherwise) and remember it for cleanup."""
+        if body is None:
+            body = {
+                "clientId": client_id or self.client_id,
+                "workflow": workflow if workflow is not None else self.fixtures.workflow("quick"),
+            }
+            if inputs is not None:
+                body["inputs"] = inputs
+        send_headers = dict(headers or {})
+        if key is not None:
+            send_headers["Idempotency-Key"] = key
+        api = client or self.client
+        response = api.post(RUNS, json_body=body, headers=send_headers)
+        run_id = None
+        if response.status_code == 202:
+            data = response.json_or_none()
+            if isinstance(data, dict) and isinstance(data.get("runId"), str):
+                run_id = data["runId"]
+                self.session.started_runs.setdefault(run_id, api)
+        return StartedRun(response, run_id, body)
+
+    def get_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
+        response = (client or self.client).get(f"{RUNS}/{run_id}")
+        if response.status_code == 200:
+            self.session.monitor.observe(response.json_or_none(), response.exchange)
+        return response
+
+    def list_runs(self, *, client: ApiClient | None = None, **params: Any) -> ApiResponse:
+        query = {k: v for k, v in params.items() if v is not None}
+        response = (client or self.client).get(RUNS, params=query)
+        if response.status_code == 200:
+            data = response.json_or_none()
+            if isinstance(data, dict) and isinstance(data.get("items"), list):
+                for item in data["items"]:
+                    self.session.monitor.observe(item, response.exchange)
+        return response
+
+    def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
+        """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""
+        cursor = None
+        for _ in range(max_pages):
+            page = self.list_runs(limit=limit, cursor=cursor, **filters)
+            yield page
+            data = page.json_or_none() if page.status_code == 200 else None
+            cursor = data.get("nextCursor") if isinstance(data, dict) else None
+            if not cursor:
+                return
+        raise self.fail("PAGE-004", f"the walk did not end after {max_pages} pages")
+
+    def cancel_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
+        return (client or self.client).post(f"{RUNS}/{run_id}/cancel")
+
+    def get_definition(
+        self, run_id: str, *, headers: dict[str, str] | None = None, client: ApiClient | None = None
+    ) -> ApiResponse:
+        return (client or self.client).get(f"{RUNS}/{run_id}/definition", headers=headers)
+
+    def poll(
+        self,
+        probe: Callable[[], T],
+        done: Callable[[T], bool],
+        *,
+        timeout: float | None = None,
+        what: str = "the condition",
+    ) -> T:
+        """Call `probe` until `done(result)`, backing off from 20 ms to 0.5 s, within the deadline.
+
+        Returns the last result either way; the caller decides what a timeout means.
+        """
+        deadline = time.monotonic() + (self.session.timeout if timeout is None else timeout)
+        interval = 0.02
+        while True:
+            result = probe()
+            if done(result) or time.monotonic() >= deadline:
+                return result
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+            interval = min(interval * 2, 0.5)
+
+    def wait_for_status(
+        self, run_id: str, statuses: set[str] | frozenset[str], timeout: float | None = None
+    ) -> dict[str, Any] | None:
+        """Poll getRun until the status is one of `statuses`; the last Run seen (or None)."""
+
+        def probe() -> dict[str, Any] | None:
+            response = self.get_run(run_id)
+            data = response.json_or_none() if response.status_code == 200 else None
+            return data if isinstance(data, dict) else None
+
+        return self.poll(
+            probe,
+            lambda run: run is not None and run.get("status") in statuses,
+            timeout=timeout,
+            what=f"run {run_id} to reach {sorted(statuses)}",
+        )
+
+    def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
+        return self.wait_for_status(run_id, self.session.monitor.terminal, timeout)
+
+
+def _view(client: ApiClient, recorder: Recorder) -> ApiClient:
+    """The same connection pool, recording into another recorder."""
+    view = copy.copy(client)
+    view.recorder = recorder
+    return view

@@ -1,0 +1,108 @@
+"""Checks and the requirements they verify.
+
+A check is a function of a CheckContext, registered with the catalog IDs it verifies::
+
+    @check("IDEM-001", "IDEM-002")
+    def replay_with_same_key(ctx: CheckContext) -> None:
+        ...
+        ctx.expect("IDEM-001", second.run_id == first.run_id, "the replay got another runId")
+
+Within a check, `ctx.expect(...)` records a failure of one requirement and goes on;
+`raise Failed(id, message)` records it and stops the check; `raise Skipped(reason)` says the
+check cannot run here (no second token, a fixture the server lacks). Anything else raised is
+an error of the suite, never a failure of the server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from conformance.catalog import catalog
+
+if TYPE_CHECKING:
+    from conformance.context import CheckContext
+
+__all__ = ["Check", "Failed", "InvalidCheck", "Skipped", "check", "registered_checks"]
+
+CheckFunction = Callable[["CheckContext"], None]
+
+# What a check may need beyond the primary token; the runner skips the check when one is missing.
+NEEDS = frozenset({"other_token", "fixture:quick", "fixture:long", "fixture:failing"})
+
+
+class InvalidCheck(Exception):
+    """A check was registered wrongly: an unknown requirement ID, a duplicate name."""
+
+
+class Failed(AssertionError):
+    """The server broke a requirement; the check stops here."""
+
+    def __init__(self, requirement_id: str, message: str) -> None:
+        super().__init__(f"{requirement_id}: {message}")
+        self.requirement_id = requirement_id
+        self.message = message
+
+
+class Skipped(Exception):
+    """The check cannot run against this server or configuration; the reason says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    requirements: tuple[str, ...]
+    func: CheckFunction
+    needs: frozenset[str]
+    doc: str
+
+    def __call__(self, ctx: CheckContext) -> None:
+        self.func(ctx)
+
+
+_CHECKS: dict[str, Check] = {}
+
+
+def check(*requirement_ids: str, needs: Iterable[str] = ()) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check of the given catalog requirements."""
+    known = catalog()
+    needs_set = frozenset(needs)
+
+    def register(func: CheckFunction) -> CheckFunction:
+        name = func.__name__
+        if not requirement_ids:
+            raise InvalidCheck(f"check {name} names no requirement; every check verifies at least one ID.")
+        unknown = [rid for rid in requirement_ids if rid not in known]
+        if unknown:
+            raise InvalidCheck(f"check {name} names {', '.join(unknown)}, which the catalog does not have.")
+        if not needs_set <= NEEDS:
+            raise InvalidCheck(f"check {name} needs {sorted(needs_set - NEEDS)}; known needs: {sorted(NEEDS)}.")
+        existing = _CHECKS.get(name)
+        if existing is not None and existing.func.__module__ != func.__module__:
+            raise InvalidCheck(f"check {name} is defined in {existing.func.__module__} and {func.__module__}.")
+        _CHECKS[name] = Check(
+            name=name,
+            requirements=tuple(requirement_ids),
+            func=func,
+            needs=needs_set,
+            doc=(func.__doc__ or "").strip(),
+        )
+        return func
+
+    return register
+
+
+def registered_checks() -> list[Check]:
+    """Every check of the suite, in registration order (modules of conformance.checks, sorted)."""
+    import conformance.checks as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    return list(_CHECKS.values())
