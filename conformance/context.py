@@ -228,6 +228,48 @@ class Session:
     started_runs: dict[str, ApiClient] = field(default_factory=dict)
     _client_ids: int = 0
 
+    @classmethod
+    def open(
+        cls,
+        base_url: str,
+        token: str,
+        *,
+        other_token: str | None = None,
+        fixtures: Fixtures | None = None,
+        profile: str | Profile = "quick",
+        seed: int = 0,
+        client_id: str | None = None,
+        timeout: float = 30.0,
+        request_timeout: float = 10.0,
+        deterministic: bool = True,
+    ) -> Session:
+        """A session against `base_url`; close it with `close()`."""
+        secrets = tuple(t for t in (token, other_token) if t)
+        recorder = Recorder(secrets=secrets)
+
+        def make(tok: str | None, var: str) -> ApiClient:
+            return ApiClient(base_url, tok, request_timeout=request_timeout, recorder=recorder, token_var=var)
+
+        return cls(
+            base_url=base_url,
+            client=make(token, "RUNS_TOKEN"),
+            other_client=make(other_token, "RUNS_OTHER_TOKEN") if other_token else None,
+            anonymous=make(None, "RUNS_TOKEN"),
+            fixtures=fixtures or Fixtures.default(),
+            profile=PROFILES[profile] if isinstance(profile, str) else profile,
+            seed=seed,
+            client_id=client_id or f"rc-{seed & 0xFFFFFFFF:08x}",
+            timeout=timeout,
+            request_timeout=request_timeout,
+            deterministic=deterministic,
+            secrets=secrets,
+        )
+
+    def close(self) -> None:
+        for client in (self.client, self.other_client, self.anonymous):
+            if client is not None:
+                client.close()
+
     def derived_client_id(self, label: str) -> str:
         self._client_ids += 1
         return f"{self.client_id}.{label}{self._client_ids}"[:64]

@@ -1,0 +1,50 @@
+"""Shared fixtures: the reference server on a loopback port, and sessions of the suite against it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from conformance.context import Session
+from conformance.execution import CheckRun, run_check
+from conformance.registry import registered_checks
+
+TOKEN = "rc-test-token-primary"
+OTHER_TOKEN = "rc-test-token-secondary"
+
+
+@pytest.fixture(scope="session")
+def reference_url() -> Iterator[str]:
+    """A reference server shared by the tests that only add runs of their own clientIds."""
+    from reference_impl.app import create_app
+    from reference_impl.serve import serve_in_thread
+
+    with serve_in_thread(create_app([TOKEN, OTHER_TOKEN])) as url:
+        yield url
+
+
+@pytest.fixture
+def make_session() -> Iterator[Callable[..., Session]]:
+    """Open suite sessions against a URL; each gets its own clientId and is closed afterwards."""
+    opened: list[Session] = []
+
+    def make(base_url: str, **kwargs: Any) -> Session:
+        kwargs.setdefault("other_token", OTHER_TOKEN)
+        kwargs.setdefault("client_id", f"rc-test-{secrets.token_hex(4)}")
+        kwargs.setdefault("timeout", 15.0)
+        session = Session.open(base_url, kwargs.pop("token", TOKEN), **kwargs)
+        opened.append(session)
+        return session
+
+    yield make
+    for session in opened:
+        session.close()
+
+
+def run_named_check(name: str, session: Session) -> CheckRun:
+    """Run one registered check by name."""
+    checks = {c.name: c for c in registered_checks()}
+    return run_check(checks[name], session)
