@@ -26,7 +26,7 @@ import openapi_spec_validator
 import pytest
 import yaml
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from tooling import node_tool
 
@@ -203,7 +203,7 @@ def catalog_problems(spec: Spec, catalog: Mapping[str, Any]) -> list[str]:
 
 def _validator(spec: Spec, schema: Any) -> jsonschema.protocols.Validator:
     uri = "urn:runs-conformance:spec-under-test"
-    registry: Registry[Any] = Registry().with_resource(uri, Resource(contents=spec, specification=DRAFT202012))
+    registry: Registry[Any] = Registry().with_resource(uri, DRAFT202012.create_resource(spec))
     # Refs inside the spec are '#/components/...': resolve them against the whole document.
     return jsonschema.Draft202012Validator(
         {"$id": uri + "-wrapper", "allOf": [_rebase(schema, uri)]},
@@ -292,12 +292,12 @@ def link_problems(spec: Spec) -> list[str]:
     if start is None:
         return [*problems, "no startRun operation"]
     links = deref(spec, start.get("responses", {}).get("202", {})).get("links") or {}
-    for target in START_RUN_LINK_TARGETS:
+    for wanted in START_RUN_LINK_TARGETS:
         if not any(
-            link.get("operationId") == target and link.get("parameters", {}).get("runId") == "$response.body#/runId"
+            link.get("operationId") == wanted and link.get("parameters", {}).get("runId") == "$response.body#/runId"
             for link in links.values()
         ):
-            problems.append(f"startRun's 202 has no link to {target} passing runId: $response.body#/runId")
+            problems.append(f"startRun's 202 has no link to {wanted} passing runId: $response.body#/runId")
     return problems
 
 
