@@ -16,37 +16,29 @@ from typing import Any
 
 import httpx
 
+from conformance.redaction import REDACTED, redact_headers, redact_text
 from conformance.results import Exchange
 
-__all__ = ["DEFAULT", "ApiClient", "ApiResponse", "Recorder", "ResponseTooLarge", "redact_headers"]
+__all__ = [
+    "DEFAULT",
+    "REDACTED",
+    "ApiClient",
+    "ApiResponse",
+    "Recorder",
+    "ResponseTooLarge",
+    "redact_headers",
+    "redact_text",
+]
 
 # A sentinel for "use this client's own token"; None means "send no Authorization header".
 DEFAULT: Any = object()
 
 RECORDED_BODY_LIMIT = 4096  # characters kept of each body in a record
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024  # a larger response is the server's fault, not a reason to hang
-REDACTED = "[redacted]"
 
 
 class ResponseTooLarge(Exception):
     pass
-
-
-def redact_headers(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for name, value in headers.items():
-        if name.lower() in {"authorization", "proxy-authorization", "cookie", "set-cookie"}:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            value = f"{scheme} {REDACTED}".strip()
-        result[name] = redact_text(value, secrets)
-    return result
-
-
-def redact_text(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def _truncate(text: str) -> str:

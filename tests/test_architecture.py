@@ -1,0 +1,108 @@
+"""The import rules of ARCHITECTURE.md, enforced: a layer never reaches up or sideways."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_imports(path: Path) -> set[str]:
+    """Dotted names of the project modules that `path` imports (conformance.*, reference_impl.*)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in names if n.split(".")[0] in {"conformance", "reference_impl"}}
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def _within(name: str, modules: tuple[str, ...]) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
+def forbidden(path: Path, prefixes: tuple[str, ...], allowed: tuple[str, ...] = ()) -> list[str]:
+    return sorted(name for name in project_imports(path) if _within(name, prefixes) and not _within(name, allowed))
+
+
+def test_spec_and_catalog_import_nothing_of_the_project() -> None:
+    for name in ("spec.py", "catalog.py"):
+        assert project_imports(ROOT / "conformance" / name) == set(), name
+
+
+@pytest.mark.parametrize("path", modules("conformance/checks"), ids=lambda p: p.name)
+def test_checks_do_not_import_the_runner_reports_or_server(path: Path) -> None:
+    bad = forbidden(
+        path,
+        (
+            "reference_impl",
+            "conformance.runner",
+            "conformance.cli",
+            "conformance.report",
+            "conformance.pytest_plugin",
+            "conformance.preflight",
+            "conformance.diff",
+            "conformance.baseline",
+        ),
+    )
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: checks stay below the runner (ARCHITECTURE.md)"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in modules("conformance") if p.parts[-2] == "report" or p.name in {"diff.py", "baseline.py"}],
+    ids=lambda p: p.name,
+)
+def test_report_writers_read_only_the_results_model(path: Path) -> None:
+    bad = forbidden(
+        path,
+        ("conformance", "reference_impl"),
+        allowed=(
+            "conformance.results",
+            "conformance.catalog",
+            "conformance.report",
+            "conformance.baseline",
+            "conformance.redaction",
+        ),
+    )
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: report writers read only RunReport (ARCHITECTURE.md)"
+
+
+@pytest.mark.parametrize("path", modules("reference_impl"), ids=lambda p: p.name)
+def test_reference_server_knows_only_the_spec_of_the_suite(path: Path) -> None:
+    bad = forbidden(path, ("conformance",), allowed=("conformance.spec",))
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: the server must not know how it is tested"
+
+
+@pytest.mark.parametrize("name", ["store.py", "executor.py"])
+def test_store_and_executor_know_no_http(name: str) -> None:
+    path = ROOT / "reference_impl" / name
+    if not path.exists():
+        pytest.skip(f"reference_impl/{name} does not exist")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {
+        (node.module or "") if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not any(n.split(".")[0] in {"starlette", "uvicorn", "httpx"} for n in imported), imported
+
+
+def test_only_embedded_imports_the_reference_server() -> None:
+    users = [
+        p.relative_to(ROOT).as_posix()
+        for p in modules("conformance")
+        if any(n.startswith("reference_impl") for n in project_imports(p))
+    ]
+    assert set(users) <= {"conformance/embedded.py"}, users
