@@ -1,0 +1,273 @@
+"""Hypothesis strategies for request bodies the server under test can run.
+
+The spec says what a valid RunStartRequest looks like; the user's fixtures say which actions the
+server can execute (a server MAY reject unknown actions with 400). So generated workflows keep
+the steps of a fixture workflow (their actions, and their params where the fixture gives some)
+and vary everything the contract leaves free: the workflow's name and version, the step ids
+(renamed consistently with `dependsOn`), step order, extra params, the inputs and the clientId.
+Lengths and patterns come from the spec (`conformance.spec.load_spec()`), not from copies here.
+
+Also here: JSON-equal re-serialisations of a body (other key order, whitespace and escapes) and
+JSON equality itself, which must tell `true` from `1` although Python does not.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hypothesis import strategies as st
+
+from conformance.results import Evidence
+from conformance.spec import load_spec
+
+if TYPE_CHECKING:
+    from conformance.context import CheckContext
+
+__all__ = [
+    "SAFE_INTEGER",
+    "Violations",
+    "compact_bytes",
+    "different_request",
+    "json_equal",
+    "json_objects",
+    "json_values",
+    "reordered_bytes",
+    "reserialisations",
+    "run_property",
+    "run_start_requests",
+    "spaced_bytes",
+    "workflow_variants",
+]
+
+# I-JSON (RFC 7493 §2.2): integers beyond ±(2**53 - 1) are not interoperable, and RFC 8785 refuses them.
+SAFE_INTEGER = 2**53 - 1
+_WHITESPACE = ["", " ", "\n", "\t", "\r\n", "  "]  # the four JSON whitespace characters (RFC 8259 §2)
+
+
+@functools.cache
+def _schema(name: str) -> Mapping[str, Any]:
+    schema: Mapping[str, Any] = load_spec()["components"]["schemas"][name]
+    return schema
+
+
+def _text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
+    # Any Unicode scalar value: lone surrogates are not I-JSON and Hypothesis never draws them.
+    return st.text(min_size=min_size, max_size=max_size)
+
+
+def json_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
+    """Small I-JSON values: null, booleans, safe integers, finite doubles, Unicode strings, nested."""
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-SAFE_INTEGER, max_value=SAFE_INTEGER)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | _text(0, 12)
+    )
+    return st.recursive(
+        scalars,
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(_text(0, 8), children, max_size=3),
+        max_leaves=max_leaves,
+    )
+
+
+def json_objects(max_size: int = 3) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(_text(0, 8), json_values(), max_size=max_size)
+
+
+def _step_ids(count: int) -> st.SearchStrategy[list[str]]:
+    pattern = _schema("Step")["properties"]["id"]["pattern"]
+    # The spec's pattern allows 64 characters; short ids keep the bodies (and the evidence) readable.
+    ids = st.from_regex(pattern, fullmatch=True).filter(lambda s: len(s) <= 12)
+    return st.lists(ids, min_size=count, max_size=count, unique=True)
+
+
+def workflow_variants(fixture: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Workflows with the fixture's steps (actions, params, dependencies) and everything else varied."""
+    steps = [dict(step) for step in fixture["steps"]]
+    name_schema = _schema("Workflow")["properties"]["name"]
+    names = _text(int(name_schema.get("minLength", 1)), min(int(name_schema.get("maxLength", 200)), 24))
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        renamed = dict(zip([s["id"] for s in steps], draw(_step_ids(len(steps))), strict=True))
+        new_steps: list[dict[str, Any]] = []
+        for step in steps:
+            new: dict[str, Any] = {"id": renamed[step["id"]], "action": step["action"]}
+            if "params" in step:
+                new["params"] = step["params"]  # the fixture's params are what makes the action work
+            elif draw(st.booleans()):
+                new["params"] = draw(json_objects())
+            if step.get("dependsOn"):
+                new["dependsOn"] = [renamed[dep] for dep in step["dependsOn"]]
+            new_steps.append(new)
+        workflow: dict[str, Any] = {"name": draw(names)}
+        if draw(st.booleans()):
+            workflow["version"] = draw(_text(0, 8))
+        workflow["steps"] = draw(st.permutations(new_steps))
+        return workflow
+
+    return build()
+
+
+def run_start_requests(
+    fixture: Mapping[str, Any], client_ids: st.SearchStrategy[str] | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Valid RunStartRequest bodies whose workflow runs like `fixture` does."""
+    if client_ids is None:
+        schema = _schema("ClientId")
+        client_ids = st.from_regex(schema["pattern"], fullmatch=True).filter(
+            lambda s: int(schema.get("minLength", 1)) <= len(s) <= int(schema.get("maxLength", 64))
+        )
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        body: dict[str, Any] = {"clientId": draw(client_ids), "workflow": draw(workflow_variants(fixture))}
+        if draw(st.booleans()):
+            body["inputs"] = draw(json_objects())
+        return body
+
+    return build()
+
+
+def different_request(body: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A body for the same clientId that is NOT JSON-equal to `body` (inputs, name, version or params changed).
+
+    Never by dropping `inputs` for `{}`: the two mean the same run, and a server may treat them alike.
+    """
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        changed: dict[str, Any] = json.loads(json.dumps(body))
+        kind = draw(st.sampled_from(["inputs", "name", "version", "params"]))
+        workflow = changed["workflow"]
+        if kind == "inputs":
+            inputs = changed.setdefault("inputs", {})
+            inputs["rc-changed"] = draw(json_values(max_leaves=2))
+        elif kind == "name":
+            workflow["name"] = workflow["name"][:-1] + ("x" if workflow["name"][-1:] != "x" else "y")
+        elif kind == "version":
+            workflow["version"] = str(workflow.get("version", "")) + "+1"
+        else:
+            step = workflow["steps"][draw(st.integers(0, len(workflow["steps"]) - 1))]
+            step["params"] = {**step.get("params", {}), "rc-changed": draw(json_values(max_leaves=2))}
+        if json_equal(changed, body):  # a drawn value equal to the one it replaced
+            changed.setdefault("inputs", {})["rc-changed-too"] = [body.get("inputs")]
+        return changed
+
+    return build()
+
+
+def compact_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _reorder(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _reorder(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [_reorder(item) for item in value]
+    return value
+
+
+def reordered_bytes(value: Any) -> bytes:
+    """Every object's keys in reverse order, compact: JSON-equal, other bytes when an object has two keys."""
+    return compact_bytes(_reorder(value))
+
+
+def spaced_bytes(value: Any) -> bytes:
+    """Same key order, indented and \\u-escaped: JSON-equal, other bytes."""
+    return (json.dumps(value, ensure_ascii=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def reserialisations(value: Any) -> st.SearchStrategy[bytes]:
+    """Bytes that parse to a JSON-equal value: keys permuted, whitespace added, escapes varied."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> bytes:
+        ascii_only = draw(st.booleans())
+        whitespace = st.sampled_from(_WHITESPACE)
+
+        def encode(item: Any) -> str:
+            if isinstance(item, dict):
+                keys = draw(st.permutations(list(item)))
+                members = [
+                    f"{draw(whitespace)}{json.dumps(k, ensure_ascii=ascii_only)}{draw(whitespace)}:"
+                    f"{draw(whitespace)}{encode(item[k])}{draw(whitespace)}"
+                    for k in keys
+                ]
+                return "{" + (",".join(members) or draw(whitespace)) + "}"
+            if isinstance(item, list):
+                elements = [f"{draw(whitespace)}{encode(e)}{draw(whitespace)}" for e in item]
+                return "[" + (",".join(elements) or draw(whitespace)) + "]"
+            return json.dumps(item, ensure_ascii=ascii_only, allow_nan=False)
+
+        return f"{draw(whitespace)}{encode(value)}{draw(whitespace)}".encode()
+
+    return build()
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality of JSON values: objects ignore key order, numbers compare by value, true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    return False
+
+
+class Violations(AssertionError):
+    """Raised inside a property: every requirement one example broke, with its message.
+
+    An AssertionError, so Hypothesis shrinks to the smallest example that still breaks something.
+    """
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{rid}: {message}" for rid, message in violations))
+        self.violations = violations
+
+
+def find_violations(exc: BaseException) -> Violations | None:
+    """The Violations in what Hypothesis raised (itself, or inside a flaky-failure group)."""
+    if isinstance(exc, Violations):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find_violations(inner)
+            if found is not None:
+                if not getattr(found, "__notes__", None):
+                    for note in getattr(exc, "__notes__", []):
+                        found.add_note(note)
+                return found
+    return None
+
+
+def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
+    """Run a Hypothesis test of a check; record what its minimal failing example broke.
+
+    Each requirement the example broke becomes a failure of the check, with Hypothesis's
+    "Falsifying example" as the evidence's falsifying_example and the replay's exchanges.
+    """
+    from conformance.context import EVIDENCE_EXCHANGES
+
+    try:
+        test()
+    except Exception as exc:
+        found = find_violations(exc)
+        if found is None:
+            raise
+        notes = "\n".join(n for n in getattr(found, "__notes__", []) if isinstance(n, str)) or None
+        exchanges = ctx.recorder.last(EVIDENCE_EXCHANGES)
+        for rid, message in found.violations:
+            ctx.failures.append((rid, Evidence(ctx.check_name, message, exchanges, notes)))
