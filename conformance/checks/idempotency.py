@@ -1,0 +1,514 @@
+"""Idempotency-Key on startRun: replays, conflicts, JSON-equal bodies, races, scope and syntax.
+
+Every check counts runs through listRuns filtered by a clientId no other check uses
+(`ctx.fresh_client_id()`), so "exactly one run" holds on a server that others use too. Keys are
+random UUIDs, never derived from the seed: a server keeps its keys, and a second run of the suite
+with the same seed must not meet the first run's keys.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.client import ApiClient, ApiResponse
+from conformance.context import RUNS, CheckContext
+from conformance.registry import check
+from conformance.spec import PROBLEM_BASE
+from conformance.strategies import (
+    Violations,
+    compact_bytes,
+    different_request,
+    json_equal,
+    reordered_bytes,
+    reserialisations,
+    run_property,
+    run_start_requests,
+    spaced_bytes,
+)
+
+__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "Posted", "describe", "new_key", "post_raw", "run_ids_for"]
+
+KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
+KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
+MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
+SHOWN = 300  # characters of a body quoted in a failure message
+
+
+@dataclass
+class Posted:
+    response: ApiResponse
+    run_id: str | None
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+
+def new_key() -> str:
+    return f"rc-{uuid.uuid4()}"
+
+
+def post_raw(
+    ctx: CheckContext,
+    content: bytes,
+    *,
+    key: str | bytes | None = None,
+    client: ApiClient | None = None,
+    token: Any = None,
+    content_type: str = "application/json",
+) -> Posted:
+    """POST these exact bytes to startRun; a 202's run is remembered for the session's cleanup."""
+    api = client or ctx.client
+    headers: dict[str, str] = {"Content-Type": content_type}
+    if key is not None:
+        # bytes pass through httpx as they are: how a non-ASCII key is sent.
+        headers["Idempotency-Key"] = cast(str, key)
+    kwargs: dict[str, Any] = {} if token is None else {"token": token}
+    response = api.post(RUNS, content=content, headers=headers, **kwargs)
+    run_id = None
+    if response.status_code == 202:
+        data = response.json_or_none()
+        if isinstance(data, dict) and isinstance(data.get("runId"), str):
+            run_id = data["runId"]
+            ctx.session.started_runs.setdefault(run_id, api)
+    return Posted(response, run_id)
+
+
+def describe(response: ApiResponse) -> str:
+    """`409 application/problem+json {"type": ...}`, the body cut short."""
+    text = response.content.decode("utf-8", errors="replace")
+    if len(text) > SHOWN:
+        text = text[:SHOWN] + "…"
+    return f"{response.status_code} {response.media_type or '(no Content-Type)'} {text or '(empty body)'}".strip()
+
+
+def problem_type(response: ApiResponse) -> str | None:
+    data = response.json_or_none()
+    value = data.get("type") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def run_ids_for(ctx: CheckContext, client_id: str, client: ApiClient | None = None) -> list[str] | str:
+    """The runIds listRuns shows for `client_id` (every page), or why they could not be read."""
+    ids: list[str] = []
+    cursor: str | None = None
+    for _ in range(100):
+        page = ctx.list_runs(client=client, clientId=client_id, limit=200, cursor=cursor)
+        data = page.json_or_none() if page.status_code == 200 else None
+        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+            return f"listRuns?clientId={client_id} answered {describe(page)}, so the runs could not be counted"
+        ids += [item["runId"] for item in data["items"] if isinstance(item, dict) and "runId" in item]
+        cursor = data.get("nextCursor")
+        if not cursor:
+            return ids
+    return f"listRuns?clientId={client_id} did not end after 100 pages"
+
+
+def _count_problem(ctx: CheckContext, client_id: str, expected: list[str], why: str) -> str | None:
+    """None when listRuns shows exactly `expected` for the clientId, else a message saying what it shows."""
+    ids = run_ids_for(ctx, client_id)
+    if isinstance(ids, str):
+        return ids
+    if sorted(ids) == sorted(expected):
+        return None
+    return (
+        f"listRuns?clientId={client_id} shows {len(ids)} run(s) {ids}, expected exactly {len(expected)} "
+        f"{expected}: {why}"
+    )
+
+
+def _settings(ctx: CheckContext) -> settings:
+    # One failure report: the smallest example and every requirement it broke.
+    return ctx.hypothesis_settings(report_multiple_bugs=False)
+
+
+def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
+    # Drawn anew for each example, replays included: each example counts only its own runs.
+    return st.builds(ctx.fresh_client_id, st.just("idem"))
+
+
+def _first_run(posted: Posted, key: str, requirement: str) -> str:
+    if posted.status_code == 202 and posted.run_id is not None:
+        return posted.run_id
+    raise Violations(
+        [
+            (
+                requirement,
+                f"the first startRun with a new Idempotency-Key {key!r} and a valid body got "
+                f"{describe(posted.response)}; "
+                "expected 202 with a runId (the body is a valid RunStartRequest built from the fixture workflow: "
+                "if the server rejects it, give fixtures it can run with --fixtures)",
+            )
+        ]
+    )
+
+
+@check("IDEM-001", "IDEM-002", needs=["fixture:quick"])
+def same_key_same_body_replays(ctx: CheckContext) -> None:
+    """A retry with the same key and body gets the first runId, before and after the run finished; one run."""
+    quick = ctx.fixtures.workflow("quick")
+
+    @_settings(ctx)
+    @given(body=run_start_requests(quick, _fresh_ids(ctx)))
+    def replay(body: dict[str, Any]) -> None:
+        key = new_key()
+        raw = compact_bytes(body)
+        run_id = _first_run(post_raw(ctx, raw, key=key), key, "IDEM-001")
+        problems: list[tuple[str, str]] = []
+        retry = post_raw(ctx, raw, key=key)
+        if retry.status_code != 202 or retry.run_id != run_id:
+            problems.append(
+                (
+                    "IDEM-001",
+                    f"a retry of the same body with Idempotency-Key {key!r} got {describe(retry.response)}; "
+                    f"expected 202 with the first runId {run_id!r} (IDEM-001: same key and body return the first run)",
+                )
+            )
+        ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
+        late = post_raw(ctx, raw, key=key)
+        if late.status_code != 202 or late.run_id != run_id:
+            problems.append(
+                (
+                    "IDEM-001",
+                    f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {describe(late.response)}; "
+                    f"expected 202 with runId {run_id!r}: a key replays its run for as long as the server keeps it",
+                )
+            )
+        counted = _count_problem(
+            ctx,
+            body["clientId"],
+            [run_id],
+            "three startRuns with one Idempotency-Key and one body make one run (IDEM-002)",
+        )
+        if counted:
+            problems.append(("IDEM-002", counted))
+        if problems:
+            raise Violations(problems)
+
+    run_property(ctx, replay)
+
+
+@check("IDEM-003", "IDEM-004", needs=["fixture:quick"])
+def same_key_other_body_conflicts(ctx: CheckContext) -> None:
+    """A used key with another body gets 409 idempotency-key-reused; the first run is untouched, no run is made."""
+    quick = ctx.fixtures.workflow("quick")
+    pairs = run_start_requests(quick, _fresh_ids(ctx)).flatmap(lambda b: st.tuples(st.just(b), different_request(b)))
+
+    @_settings(ctx)
+    @given(pair=pairs)
+    def conflict(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        body, changed = pair
+        key = new_key()
+        run_id = _first_run(post_raw(ctx, compact_bytes(body), key=key), key, "IDEM-003")
+        before = ctx.get_run(run_id).json_or_none()
+        second = post_raw(ctx, compact_bytes(changed), key=key)
+        problems: list[tuple[str, str]] = []
+        kind = problem_type(second.response)
+        if second.status_code != 409 or kind != KEY_REUSED:
+            hint = ""
+            if second.run_id == run_id:
+                hint = (
+                    " The server replayed the first run although the body differs: compare a fingerprint of the body."
+                )
+            elif second.status_code == 202:
+                hint = " The server started another run: the key must stay bound to its first body."
+            problems.append(
+                (
+                    "IDEM-003",
+                    f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a different body got "
+                    f"{describe(second.response)}; expected 409 application/problem+json with type {KEY_REUSED}.{hint}",
+                )
+            )
+        after = ctx.get_run(run_id).json_or_none()
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            problems.append(("IDEM-004", f"getRun {run_id} did not return the run around the conflicting request"))
+        else:
+            for field in ("clientId", "inputs", "definitionHash", "createdAt"):
+                if not json_equal(before.get(field), after.get(field)):
+                    problems.append(
+                        (
+                            "IDEM-004",
+                            f"after the conflicting request, run {run_id}'s {field} changed from "
+                            f"{before.get(field)!r} to {after.get(field)!r}; a 409 must leave the first run untouched",
+                        )
+                    )
+            if not json_equal(after.get("inputs"), body.get("inputs", {})):
+                problems.append(
+                    (
+                        "IDEM-004",
+                        f"run {run_id}'s inputs are {after.get('inputs')!r}, not the submitted "
+                        f"{body.get('inputs', {})!r}",
+                    )
+                )
+        definition = ctx.get_definition(run_id)
+        if definition.status_code != 200 or not json_equal(definition.json_or_none(), body["workflow"]):
+            problems.append(
+                (
+                    "IDEM-004",
+                    f"after the conflicting request, getRunDefinition {run_id} got {describe(definition)}; expected "
+                    "the first body's workflow, JSON-equal: a 409 must not change the first run",
+                )
+            )
+        counted = _count_problem(
+            ctx, body["clientId"], [run_id], "a startRun answered 409 for a reused key must not create a run (IDEM-004)"
+        )
+        if counted:
+            problems.append(("IDEM-004", counted))
+        if problems:
+            raise Violations(problems)
+
+    run_property(ctx, conflict)
+
+
+@check("IDEM-005", needs=["fixture:quick"])
+def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
+    """Bodies equal as JSON (key order, whitespace, escapes) replay the first run under one key."""
+    quick = ctx.fixtures.workflow("quick")
+    cases = run_start_requests(quick, _fresh_ids(ctx)).flatmap(lambda b: st.tuples(st.just(b), reserialisations(b)))
+
+    @_settings(ctx)
+    @given(case=cases)
+    def same(case: tuple[dict[str, Any], bytes]) -> None:
+        body, drawn = case
+        key = new_key()
+        raw = compact_bytes(body)
+        run_id = _first_run(post_raw(ctx, raw, key=key), key, "IDEM-005")
+        problems: list[tuple[str, str]] = []
+        for label, variant in (
+            ("its keys in reverse order", reordered_bytes(body)),
+            ("indented, with \\u escapes", spaced_bytes(body)),
+            ("re-serialised", drawn),
+        ):
+            if variant == raw:
+                continue
+            retry = post_raw(ctx, variant, key=key)
+            if retry.status_code != 202 or retry.run_id != run_id:
+                problems.append(
+                    (
+                        "IDEM-005",
+                        f"the first body sent again {label} ({variant[:120]!r}…) with Idempotency-Key {key!r} got "
+                        f"{describe(retry.response)}; expected 202 with runId {run_id!r}: bodies equal as JSON are the "
+                        "same body, so compare parsed JSON (e.g. its RFC 8785 form), not bytes",
+                    )
+                )
+                break
+        counted = _count_problem(ctx, body["clientId"], [run_id], "JSON-equal bodies under one key make one run")
+        if counted:
+            problems.append(("IDEM-005", counted))
+        if problems:
+            raise Violations(problems)
+
+    run_property(ctx, same)
+
+
+@check("IDEM-006", needs=["fixture:quick"])
+def concurrent_same_key_makes_one_run(ctx: CheckContext) -> None:
+    """Requests with one key sent at once: one run; each gets its runId or 409 idempotency-key-in-flight."""
+    width = max(20, ctx.profile.concurrency)
+    for _ in range(1 + ctx.profile.max_examples // 50):
+        _race_once(ctx, width)
+
+
+def _race_once(ctx: CheckContext, width: int) -> None:
+    client_id = ctx.fresh_client_id("race")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    key = new_key()
+    barrier = threading.Barrier(width)
+
+    def send(_: int) -> Posted | str:
+        try:
+            barrier.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            return "the threads could not start together"
+        try:
+            return post_raw(ctx, raw, key=key)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=width) as pool:
+        results = list(pool.map(send, range(width)))
+    errors = [r for r in results if isinstance(r, str)]
+    answers = [r for r in results if isinstance(r, Posted)]
+    ids = sorted({a.run_id for a in answers if a.status_code == 202 and a.run_id})
+    odd = [a for a in answers if not (a.status_code == 202 and a.run_id) and not _in_flight(a)]
+    sent = f"{width} concurrent startRuns with Idempotency-Key {key!r} and one body"
+    ctx.expect("IDEM-006", not errors, f"{sent}: {len(errors)} got no HTTP answer, e.g. {errors[:1]}")
+    ctx.expect(
+        "IDEM-006",
+        not odd,
+        f"{sent}: {len(odd)} got something other than 202 with a runId or 409 with type {KEY_IN_FLIGHT}, "
+        f"e.g. {describe(odd[0].response) if odd else ''}",
+    )
+    ctx.expect(
+        "IDEM-006",
+        len(ids) <= 1,
+        f"{sent} got {len(ids)} different runIds {ids}: the key lookup and the insert of its run are not atomic "
+        "(use a unique constraint on (credential, key) in the transaction that creates the run)",
+    )
+    # Those told "in flight" retry unchanged, as the 409 says: they must end up with the one run.
+    settled = ctx.poll(
+        lambda: post_raw(ctx, raw, key=key),
+        lambda p: not _in_flight(p),
+        what="the in-flight request to finish",
+    )
+    winner = ids[0] if ids else settled.run_id
+    ctx.expect(
+        "IDEM-006",
+        settled.status_code == 202 and settled.run_id == winner,
+        f"after {sent}, a retry got {describe(settled.response)}; expected 202 with runId {winner!r}",
+    )
+    counted = _count_problem(ctx, client_id, [winner] if winner else [], f"{sent} must create exactly one run")
+    ctx.expect("IDEM-006", counted is None, counted or "")
+
+
+def _in_flight(posted: Posted) -> bool:
+    return posted.status_code == 409 and problem_type(posted.response) == KEY_IN_FLIGHT
+
+
+@check("IDEM-007", needs=["other_token", "fixture:quick"])
+def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
+    """The same key under another token is another key: a new run, never the first token's, never a 409."""
+    other = ctx.other_client
+    client_id = ctx.fresh_client_id("scope")
+    workflow = ctx.fixtures.workflow("quick")
+    raw = compact_bytes({"clientId": client_id, "workflow": workflow})
+    key = new_key()
+    mine = post_raw(ctx, raw, key=key)
+    if mine.run_id is None:
+        raise ctx.fail("IDEM-007", f"startRun with a new key {key!r} got {describe(mine.response)}; expected 202")
+    theirs = post_raw(ctx, raw, key=key, client=other)
+    ctx.expect(
+        "IDEM-007",
+        theirs.status_code == 202 and theirs.run_id is not None and theirs.run_id != mine.run_id,
+        f"the same body and Idempotency-Key {key!r}, sent with the second token after the first token's run "
+        f"{mine.run_id}, got {describe(theirs.response)}; expected 202 with a new runId: keys are scoped to the "
+        "credential, so key the store by (credential, key)",
+    )
+    for label, api, expected in (("first", None, mine.run_id), ("second", other, theirs.run_id)):
+        again = post_raw(ctx, raw, key=key, client=api)
+        if expected is not None:
+            ctx.expect(
+                "IDEM-007",
+                again.status_code == 202 and again.run_id == expected,
+                f"a retry with the {label} token and Idempotency-Key {key!r} got {describe(again.response)}; "
+                f"expected 202 with that token's own run {expected!r}",
+            )
+    # Another body under the other token: not a reuse of the first token's key, so no 409.
+    key2 = new_key()
+    if post_raw(ctx, raw, key=key2).run_id is not None:
+        changed = {"clientId": client_id, "workflow": workflow, "inputs": {"rc-other-credential": True}}
+        crossed = post_raw(ctx, compact_bytes(changed), key=key2, client=other)
+        ctx.expect(
+            "IDEM-007",
+            crossed.status_code == 202 and crossed.run_id is not None,
+            f"a different body with Idempotency-Key {key2!r} (used by the first token only) sent with the second "
+            f"token got {describe(crossed.response)}; expected 202 with a new run: the second token never used "
+            "that key",
+        )
+
+
+@check("IDEM-008", needs=["fixture:quick"])
+def invalid_keys_are_rejected(ctx: CheckContext) -> None:
+    """Keys empty, over 255 characters or outside visible ASCII get 400 and start nothing; 255 is fine."""
+    client_id = ctx.fresh_client_id("keys")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    invalid: list[tuple[str, str | bytes]] = [
+        ("an empty key", ""),
+        ("a key of 256 characters", "k" * 256),
+        ("a key with a space", "rc key"),
+        ("a key with a tab", "rc\tkey"),
+        ("a key with non-ASCII characters (UTF-8 é)", "rc-clé".encode()),
+    ]
+    for label, value in invalid:
+        answer = post_raw(ctx, raw, key=value)
+        ctx.expect(
+            "IDEM-008",
+            answer.status_code == 400,
+            f"startRun with {label} (Idempotency-Key: {value!r}) got {describe(answer.response)}; expected 400: a "
+            "key is 1 to 255 characters from 0x21-0x7E (components.parameters.IdempotencyKey)",
+        )
+    # The valid boundary: 255 characters (unique, so that no other run of the suite can have used it).
+    longest = ("~" * 255 + new_key())[-255:]
+    answer = post_raw(ctx, raw, key=longest)
+    started = [answer.run_id] if answer.run_id is not None else []
+    ctx.expect(
+        "IDEM-008",
+        answer.status_code == 202 and answer.run_id is not None,
+        f"startRun with a key of 255 visible ASCII characters got {describe(answer.response)}; expected 202: "
+        "1 to 255 characters from 0x21-0x7E is a valid key",
+    )
+    counted = _count_problem(
+        ctx, client_id, started, "a request with an invalid key is rejected before anything is created"
+    )
+    ctx.expect("IDEM-008", counted is None, counted or "")
+
+
+@check("IDEM-009", needs=["fixture:quick"])
+def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
+    """A request rejected with 400, 401, 413 or 415 does not use up its key: a valid one with it starts a run."""
+    client_id = ctx.fresh_client_id("reject")
+    body = {"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")}
+    raw = compact_bytes(body)
+    too_big = compact_bytes({**body, "inputs": {"pad": "x" * MAX_BODY_BYTES}})
+    legs: list[tuple[str, int, Any]] = [
+        ("an unknown field", 400, {"content": compact_bytes({**body, "rc-unknown-field": 1})}),
+        ("an invalid token", 401, {"content": raw, "token": f"rc-not-a-token-{uuid.uuid4().hex}"}),
+        ("a body over 1 MiB", 413, {"content": too_big}),
+        ("Content-Type text/plain", 415, {"content": raw, "content_type": "text/plain"}),
+    ]
+    started: list[str] = []
+    for label, status, kwargs in legs:
+        key = new_key()
+        try:
+            rejected = post_raw(ctx, key=key, **kwargs).status_code
+        except httpx.TransportError:
+            rejected = status  # the server cut the upload short: a rejection all the same
+        if rejected == 202:
+            # The server took the request (another check reports that); this key is legitimately used.
+            continue
+        valid = post_raw(ctx, raw, key=key)
+        if ctx.expect(
+            "IDEM-009",
+            valid.status_code == 202 and valid.run_id is not None,
+            f"a startRun with {label} and Idempotency-Key {key!r} was rejected with {rejected}; the valid request "
+            f"with the same key then got {describe(valid.response)}; expected 202 and a new run: a request rejected "
+            "before a run exists must not use up its key (claim the key only once the request is valid)",
+        ):
+            started.append(cast(str, valid.run_id))
+            replay = post_raw(ctx, raw, key=key)
+            ctx.expect(
+                "IDEM-009",
+                replay.status_code == 202 and replay.run_id == valid.run_id,
+                f"after the rejected request ({label}) and the valid one with Idempotency-Key {key!r}, a retry got "
+                f"{describe(replay.response)}; expected 202 with runId {valid.run_id!r}",
+            )
+    counted = _count_problem(ctx, client_id, started, "only the valid requests start runs")
+    ctx.expect("IDEM-009", counted is None, counted or "")
+
+
+@check("IDEM-010", needs=["fixture:quick"])
+def no_key_means_a_new_run(ctx: CheckContext) -> None:
+    """Without an Idempotency-Key, each startRun starts a new run, even with a repeated body."""
+    client_id = ctx.fresh_client_id("nokey")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    answers = [post_raw(ctx, raw) for _ in range(3)]
+    ids = [a.run_id for a in answers]
+    ctx.expect(
+        "IDEM-010",
+        all(a.status_code == 202 for a in answers) and None not in ids and len(set(ids)) == len(ids),
+        f"three startRuns of one body without Idempotency-Key got {[describe(a.response) for a in answers]}; "
+        "expected 202 three times with three different runIds: only a key makes a retry a replay",
+    )
+    started = [i for i in ids if i is not None]
+    counted = _count_problem(ctx, client_id, sorted(set(started)), "three requests without a key make three runs")
+    if counted is None and len(set(started)) != 3:
+        counted = f"listRuns?clientId={client_id} shows {len(set(started))} run(s) after three startRuns without a key"
+    ctx.expect("IDEM-010", counted is None, counted or "")
