@@ -1,0 +1,382 @@
+"""The definition snapshot, its hash and its ETag; conditional GETs with If-None-Match.
+
+The ETag is compared with the RFC 9110 grammar (§8.8.3) and `W/"<definitionHash>"` from getRun;
+the hash with SHA-256 over the RFC 8785 form of the workflow the suite itself submitted. That
+oracle is `canonical_json` here, which tests/test_rfc8785_oracle.py checks against RFC 8785's
+own published examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from typing import Any
+
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.client import ApiResponse
+from conformance.context import RUNS, CheckContext
+from conformance.registry import check
+from conformance.strategies import (
+    Violations,
+    compact_bytes,
+    different_request,
+    json_equal,
+    reordered_bytes,
+    reserialisations,
+    run_property,
+    run_start_requests,
+)
+
+from .idempotency import describe, post_raw
+
+__all__ = ["ENTITY_TAG", "canonical_json", "expected_definition_hash", "parse_entity_tag"]
+
+# RFC 9110 §8.8.3: entity-tag = [ weak ] opaque-tag; weak = %s"W/"; opaque-tag = DQUOTE *etagc DQUOTE;
+# etagc = %x21 / %x23-7E / obs-text. `W/` is case-sensitive.
+ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+
+
+def parse_entity_tag(value: str | None) -> tuple[bool, str] | None:
+    """(weak, opaque) of one entity-tag, or None when the value is not one."""
+    if value is None:
+        return None
+    match = ENTITY_TAG.fullmatch(value.strip(" \t"))
+    if match is None:
+        return None
+    return match.group(1) is not None, match.group(2)
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) canonical form of a JSON value."""
+    return bytes(rfc8785.dumps(value))
+
+
+def expected_definition_hash(workflow: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(workflow)).hexdigest()
+
+
+def _settings(ctx: CheckContext) -> settings:
+    return ctx.hypothesis_settings(report_multiple_bugs=False)
+
+
+def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
+    return st.builds(ctx.fresh_client_id, st.just("etag"))
+
+
+def _start(ctx: CheckContext, raw: bytes, requirement: str) -> str:
+    posted = post_raw(ctx, raw)
+    if posted.status_code == 202 and posted.run_id is not None:
+        return posted.run_id
+    raise Violations(
+        [
+            (
+                requirement,
+                f"startRun of a valid body built from the fixture workflow ({raw[:200]!r}) got "
+                f"{describe(posted.response)}; expected 202 (if the server cannot run it, give fixtures it can run "
+                "with --fixtures)",
+            )
+        ]
+    )
+
+
+def _hash_of(ctx: CheckContext, run_id: str) -> str | None:
+    data = ctx.get_run(run_id).json_or_none()
+    value = data.get("definitionHash") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]:
+    """A run of the quick fixture: its runId, workflow and definitionHash; stops the check if there is none."""
+    workflow = ctx.fixtures.workflow("quick")
+    started = ctx.start_run(workflow, client_id=ctx.fresh_client_id(label))
+    if started.run_id is None:
+        raise ctx.fail(
+            "ETAG-004",
+            f"startRun of the quick fixture got {describe(started.response)}; expected 202, so nothing to test",
+        )
+    definition_hash = _hash_of(ctx, started.run_id)
+    if definition_hash is None:
+        raise ctx.fail("ETAG-004", f"getRun {started.run_id} shows no definitionHash, so the ETag has no reference")
+    return started.run_id, workflow, definition_hash
+
+
+# --- ETAG-001: the snapshot ----------------------------------------------------------------
+
+
+def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str) -> str | None:
+    response = ctx.get_definition(run_id)
+    if response.status_code == 200 and json_equal(response.json_or_none(), workflow):
+        return None
+    return (
+        f"getRunDefinition {run_id} {when} got {describe(response)}; expected 200 with the submitted workflow "
+        f"{compact_bytes(workflow)[:200]!r}, JSON-equal: store the workflow as sent, without normalising it "
+        "(no defaults filled in, no fields dropped)"
+    )
+
+
+@check("ETAG-001", needs=["fixture:quick"])
+def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
+    """getRunDefinition gives back the submitted workflow, JSON-equal, on every request and after the run ends."""
+    quick = ctx.fixtures.workflow("quick")
+    cases = run_start_requests(quick, _fresh_ids(ctx)).flatmap(lambda b: st.tuples(st.just(b), reserialisations(b)))
+
+    @_settings(ctx)
+    @given(case=cases)
+    def snapshot(case: tuple[dict[str, Any], bytes]) -> None:
+        body, raw = case
+        run_id = _start(ctx, raw, "ETAG-001")
+        workflow = body["workflow"]
+        problems = [p for p in (_definition_problem(ctx, run_id, workflow, when) for when in ("at once", "again")) if p]
+        if not problems:
+            ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
+            late = _definition_problem(ctx, run_id, workflow, "after the run finished")
+            problems += [late] if late else []
+        if problems:
+            raise Violations([("ETAG-001", problems[0])])
+
+    run_property(ctx, snapshot)
+
+
+@check("ETAG-001", needs=["fixture:long"])
+def definition_survives_cancel(ctx: CheckContext) -> None:
+    """A cancelled run's definition and ETag stay what they were."""
+    workflow = ctx.fixtures.workflow("long")
+    started = ctx.start_run(workflow, client_id=ctx.fresh_client_id("cancel"))
+    if started.run_id is None:
+        raise ctx.fail("ETAG-001", f"startRun of the long fixture got {describe(started.response)}; expected 202")
+    run_id = started.run_id
+    try:
+        problem = _definition_problem(ctx, run_id, workflow, "while it runs")
+        ctx.expect("ETAG-001", problem is None, problem or "")
+        before = ctx.get_definition(run_id).headers.get("etag")
+        ctx.cancel_run(run_id)
+        ctx.wait_terminal(run_id)
+        problem = _definition_problem(ctx, run_id, workflow, "after it was cancelled")
+        ctx.expect("ETAG-001", problem is None, problem or "")
+        after = ctx.get_definition(run_id).headers.get("etag")
+        ctx.expect(
+            "ETAG-001",
+            before == after,
+            f"getRunDefinition {run_id} carried ETag {before!r} before the cancel and {after!r} after it; the "
+            "snapshot (and so its tag) never changes",
+        )
+    finally:
+        # Never leave a long run busy on the server, whatever happened above.
+        ctx.cancel_run(run_id)
+
+
+# --- ETAG-002, ETAG-003: the hash ------------------------------------------------------------
+
+
+@check("ETAG-002", needs=["fixture:quick"])
+def definition_hash_depends_on_content(ctx: CheckContext) -> None:
+    """Runs of one workflow (however serialised, whatever the inputs) share a hash; another workflow differs."""
+    quick = ctx.fixtures.workflow("quick")
+    cases = run_start_requests(quick, _fresh_ids(ctx)).flatmap(
+        lambda b: st.tuples(
+            st.just(b),
+            different_request(b).filter(lambda c: not json_equal(c["workflow"], b["workflow"])),
+        )
+    )
+
+    @_settings(ctx)
+    @given(case=cases)
+    def content(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        body, changed = case
+        first = _start(ctx, compact_bytes(body), "ETAG-002")
+        same_body = {**body, "inputs": {**body.get("inputs", {}), "rc-other-inputs": 1}}
+        again = _start(ctx, reordered_bytes(same_body), "ETAG-002")
+        other = _start(ctx, compact_bytes(changed), "ETAG-002")
+        hashes = {run: _hash_of(ctx, run) for run in (first, again, other)}
+        problems: list[tuple[str, str]] = []
+        if hashes[first] is None or hashes[first] != hashes[again]:
+            problems.append(
+                (
+                    "ETAG-002",
+                    f"two runs of one workflow (the second sent with its keys in another order and other inputs) have "
+                    f"definitionHash {hashes[first]!r} and {hashes[again]!r}; expected the same: the hash depends only "
+                    "on the workflow's content (hash its canonical JSON, not the bytes received)",
+                )
+            )
+        if hashes[other] is None or hashes[other] == hashes[first]:
+            problems.append(
+                (
+                    "ETAG-002",
+                    f"runs of two different workflows {compact_bytes(body['workflow'])[:150]!r} and "
+                    f"{compact_bytes(changed['workflow'])[:150]!r} both have definitionHash {hashes[first]!r}; "
+                    "expected different hashes: hash the whole workflow, steps and params included",
+                )
+            )
+        if problems:
+            raise Violations(problems)
+
+    run_property(ctx, content)
+
+
+@check("ETAG-003", needs=["fixture:quick"])
+def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
+    """definitionHash is sha256: + hex SHA-256 of the workflow's RFC 8785 canonical JSON."""
+    quick = ctx.fixtures.workflow("quick")
+
+    @_settings(ctx)
+    @given(body=run_start_requests(quick, _fresh_ids(ctx)))
+    def canonical(body: dict[str, Any]) -> None:
+        run_id = _start(ctx, compact_bytes(body), "ETAG-003")
+        actual = _hash_of(ctx, run_id)
+        expected = expected_definition_hash(body["workflow"])
+        if actual != expected:
+            raise Violations(
+                [
+                    (
+                        "ETAG-003",
+                        f"run {run_id} has definitionHash {actual!r}; expected {expected!r}, the SHA-256 of the "
+                        f"workflow's RFC 8785 form {canonical_json(body['workflow'])[:200]!r} (sorted keys, no "
+                        "whitespace, ECMAScript number form, minimal string escapes)",
+                    )
+                ]
+            )
+
+    run_property(ctx, canonical)
+
+
+# --- ETAG-004: the header ----------------------------------------------------------------------
+
+
+@check("ETAG-004", needs=["fixture:quick"])
+def etag_is_the_weak_definition_hash(ctx: CheckContext) -> None:
+    """The 200 carries ETag W/"<definitionHash>": weak, RFC 9110 syntax, the same on every request and run."""
+    run_id, workflow, definition_hash = _quick_run(ctx, "etag")
+    twin = ctx.start_run(workflow, client_id=ctx.fresh_client_id("etag"))
+    expected = f'W/"{definition_hash}"'
+    seen: dict[str, list[str | None]] = {}
+    for run in [run_id] + ([twin.run_id] if twin.run_id else []):
+        for _ in range(3):
+            response = ctx.get_definition(run)
+            seen.setdefault(run, []).append(response.headers.get("etag") if response.status_code == 200 else None)
+    first = seen[run_id][0]
+    parsed = parse_entity_tag(first)
+    if parsed is None:
+        raise ctx.fail(
+            "ETAG-004",
+            f"getRunDefinition {run_id} answered 200 with ETag {first!r}, which is not an entity-tag "
+            f"(RFC 9110 §8.8.3: [W/] and a quoted opaque-tag); expected {expected}",
+        )
+    ctx.expect(
+        "ETAG-004",
+        parsed[0],
+        f"getRunDefinition {run_id} sent the strong ETag {first!r}; expected the weak {expected}: the tag names the "
+        "workflow's canonical form, not the bytes sent, so it must be marked W/ (RFC 9110 §8.8.3)",
+    )
+    ctx.expect(
+        "ETAG-004",
+        first == expected,
+        f"getRunDefinition {run_id} sent ETag {first!r}; expected {expected}, built from getRun's definitionHash",
+    )
+    for run, tags in seen.items():
+        ctx.expect(
+            "ETAG-004",
+            all(tag == first for tag in tags),
+            f"getRunDefinition sent ETags {tags} for run {run} (the first run sent {first!r}); expected the same tag "
+            "on every request and for every run of the same workflow: derive it from definitionHash only",
+        )
+
+
+# --- ETAG-005, ETAG-006: If-None-Match -------------------------------------------------------
+
+
+def _not_modified_problem(response: ApiResponse, expected: str) -> str | None:
+    if response.status_code != 304:
+        return f"got {describe(response)}; expected 304 Not Modified"
+    if response.headers.get("etag") != expected:
+        return f"got 304 with ETag {response.headers.get('etag')!r}; expected ETag {expected} (RFC 9110 §15.4.5)"
+    if response.content:
+        return f"got 304 with a body of {len(response.content)} bytes; a 304 has no body"
+    return None
+
+
+@check("ETAG-005", "ETAG-006", needs=["fixture:quick"])
+def if_none_match_is_evaluated(ctx: CheckContext) -> None:
+    """If-None-Match: weak comparison, lists and * give 304 with the ETag and no body; anything else gives 200."""
+    run_id, workflow, definition_hash = _quick_run(ctx, "inm")
+    tag = f'W/"{definition_hash}"'
+    strong = f'"{definition_hash}"'
+    matching = [
+        (tag, "the ETag itself"),
+        (strong, "its strong form (weak comparison ignores W/)"),
+        (f'"rc-other", {tag}', "a list holding it"),
+        (f'W/"rc-other" ,\t, {strong}', "a list with odd whitespace and an empty element holding its strong form"),
+        ("*", "*"),
+    ]
+    for value, label in matching:
+        problem = _not_modified_problem(ctx.get_definition(run_id, headers={"If-None-Match": value}), tag)
+        ctx.expect(
+            "ETAG-005",
+            problem is None,
+            f"getRunDefinition {run_id} with If-None-Match: {value} ({label}) {problem}; an If-None-Match that "
+            "matches by weak comparison gets 304 with the same ETag and no body (RFC 9110 §13.1.2, §8.8.3.2)",
+        )
+    opaque = definition_hash
+    not_matching = [
+        ('W/"rc-no-such-tag"', "another tag"),
+        (f'W/"{opaque.upper()}"', "the tag in upper case (opaque-tags compare character by character)"),
+        (f'W/"{opaque[:-1]}"', "the tag one character short"),
+        (f'"rc-a", W/"{opaque}0"', "a list of near misses"),
+    ]
+    for value, label in not_matching:
+        response = ctx.get_definition(run_id, headers={"If-None-Match": value})
+        ok = (
+            response.status_code == 200
+            and json_equal(response.json_or_none(), workflow)
+            and response.headers.get("etag") == tag
+        )
+        ctx.expect(
+            "ETAG-006",
+            ok,
+            f"getRunDefinition {run_id} with If-None-Match: {value} ({label}) got {describe(response)} "
+            f"(ETag {response.headers.get('etag')!r}); expected 200 with the definition and ETag {tag}: the "
+            "condition does not match, so the full answer is due (RFC 9110 §13.1.2)",
+        )
+
+
+# --- ETAG-007: errors before 304 ------------------------------------------------------------------
+
+
+def _other_run_id(run_id: str) -> str:
+    """The same id with its last character changed: well-formed for the server, but (almost surely) unknown."""
+    last = run_id[-1:]
+    replacement = "0" if last != "0" else "1"
+    return run_id[:-1] + replacement if run_id else f"rc-{uuid.uuid4().hex}"
+
+
+@check("ETAG-007", needs=["fixture:quick"])
+def errors_win_over_not_modified(ctx: CheckContext) -> None:
+    """With a matching If-None-Match, a bad or missing token still gets 401 and an unknown run 404, never 304."""
+    run_id, _workflow, definition_hash = _quick_run(ctx, "precedence")
+    tag = f'W/"{definition_hash}"'
+    path = f"{RUNS}/{run_id}/definition"
+    for value in (tag, "*"):
+        headers = {"If-None-Match": value}
+        for label, response in (
+            ("an invalid token", ctx.client.get(path, headers=headers, token=f"rc-not-a-token-{uuid.uuid4().hex}")),
+            ("no token", ctx.anonymous.get(path, headers=headers)),
+        ):
+            ctx.expect(
+                "ETAG-007",
+                response.status_code == 401,
+                f"getRunDefinition {run_id} with {label} and If-None-Match: {value} got {describe(response)}; "
+                "expected 401: authentication comes before preconditions, and a 304 would confirm the tag to "
+                "anyone (RFC 9110 §13.2.1)",
+            )
+        for unknown in (_other_run_id(run_id), f"rc-unknown-{uuid.uuid4().hex}"):
+            response = ctx.get_definition(unknown, headers=headers)
+            ctx.expect(
+                "ETAG-007",
+                response.status_code == 404,
+                f"getRunDefinition of the unknown run {unknown} with If-None-Match: {value} got {describe(response)}; "
+                "expected 404: preconditions are evaluated only when the answer without them would be 2xx "
+                "(RFC 9110 §13.2.1), and `*` does not match a run that does not exist",
+            )
