@@ -1,0 +1,257 @@
+"""The run lifecycle (LIFE-001..005): runs driven through their states, every observation checked.
+
+The session's LifecycleMonitor already watches every Run the suite sees. The checks here drive
+runs on purpose (a quick run to `succeeded`, a failing one to `failed`, a long one through
+`running` and a cancel to `cancelled`, then a no-op cancel of each finished run) and check the
+histories they polled themselves, so a lifecycle bug fails a named check with the exchanges
+that show it. `RunWatcher` is shared with the cancel and model checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from conformance.client import ApiResponse
+from conformance.context import CheckContext, LifecycleMonitor
+from conformance.registry import Skipped, check
+from conformance.results import Evidence
+
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+LIFE_IDS = ("LIFE-001", "LIFE-002", "LIFE-003", "LIFE-004")
+LIFE_RULE = (
+    "the contract's lifecycle: queued → running, cancelling, cancelled or failed; running → succeeded, "
+    "failed or cancelling; cancelling → cancelled, succeeded or failed; a terminal status never changes"
+)
+
+
+def show(response: ApiResponse, limit: int = 300) -> str:
+    """One line for a failure message: what was sent and what came back."""
+    exchange = response.exchange
+    path = exchange.url.split("://", 1)[-1]
+    path = path[path.find("/") :] if "/" in path else path
+    body = (exchange.response_body or "").replace("\n", " ")
+    if len(body) > limit:
+        body = body[:limit] + "…"
+    return f"{exchange.method} {path} → {response.status_code} {body}".rstrip()
+
+
+def start_fixture(ctx: CheckContext, fixture: str, client_id: str, **kwargs: Any) -> str:
+    """Start a run of a fixture workflow; Skipped (with the server's answer) when it is refused.
+
+    A refused fixture says the fixtures do not suit this server (or startRun is broken, which the
+    schema checks report); either way this check cannot go on.
+    """
+    started = ctx.start_run(ctx.fixtures.workflow(fixture), client_id=client_id, **kwargs)
+    if started.run_id is None:
+        raise Skipped(
+            f"startRun of the '{fixture}' fixture ({ctx.fixtures.source}) did not start a run: "
+            f"{show(started.response)}; give workflows this server accepts with --fixtures"
+        )
+    return started.run_id
+
+
+class RunWatcher:
+    """Reads runs for one check and checks each run's history against LIFE-001..004.
+
+    A private LifecycleMonitor sees only this check's observations, so its findings belong to
+    this check; statuses from cancelRun's RunRef (no timestamps) are checked for their moves here.
+    """
+
+    def __init__(self, ctx: CheckContext) -> None:
+        self.ctx = ctx
+        self.monitor = LifecycleMonitor()
+        self.moves = self.monitor.moves
+        self.last_status: dict[str, str] = {}
+        self.history: dict[str, list[str]] = {}
+        self._extra: list[tuple[str, str, ApiResponse]] = []
+
+    # --- observing ------------------------------------------------------------------------------
+
+    def note(self, run: Any, response: ApiResponse) -> None:
+        """One Run as a response showed it (getRun's body or a listRuns item)."""
+        self.monitor.observe(run, response.exchange)
+        if isinstance(run, dict) and isinstance(run.get("runId"), str) and isinstance(run.get("status"), str):
+            self.last_status[run["runId"]] = run["status"]
+            self.history.setdefault(run["runId"], []).append(run["status"])
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        """getRun; the Run when the answer is a 200 with a JSON object, else None."""
+        response = self.ctx.get_run(run_id)
+        data = response.json_or_none() if response.status_code == 200 else None
+        if not isinstance(data, dict):
+            return None
+        self.note(data, response)
+        return data
+
+    def listed(self, client_id: str, limit: int = 200) -> dict[str, dict[str, Any]]:
+        """The runs of one clientId as listRuns shows them (every page), by runId."""
+        runs: dict[str, dict[str, Any]] = {}
+        for page in self.ctx.walk(limit=limit, clientId=client_id, max_pages=50):
+            data = page.json_or_none() if page.status_code == 200 else None
+            if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+                break
+            for item in data["items"]:
+                if isinstance(item, dict) and isinstance(item.get("runId"), str):
+                    self.note(item, page)
+                    runs[item["runId"]] = item
+        return runs
+
+    def note_ref(self, run_id: str, status: Any, response: ApiResponse) -> None:
+        """A status seen in a RunRef (cancelRun's answer): checked against the last one seen."""
+        if not isinstance(status, str):
+            return
+        before = self.last_status.get(run_id)
+        if before is not None and before != status:
+            if before in TERMINAL:
+                self._extra.append(("LIFE-002", f"run {run_id}: terminal status {before} became {status}", response))
+            elif not self.reachable(before, status):
+                self._extra.append(
+                    (
+                        "LIFE-001",
+                        f"run {run_id}: moved from {before} to {status}, which the lifecycle forbids",
+                        response,
+                    )
+                )
+        self.last_status[run_id] = status
+        self.history.setdefault(run_id, []).append(status)
+
+    def reachable(self, start: str, goal: str) -> bool:
+        seen: set[str] = set()
+        frontier = [start]
+        while frontier:
+            for nxt in self.moves.get(frontier.pop(), set()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    frontier.append(nxt)
+        return False
+
+    def wait_for(self, run_id: str, statuses: Iterable[str], timeout: float | None = None) -> dict[str, Any] | None:
+        """Poll getRun until the status is one of `statuses` or the deadline; the last Run seen."""
+        wanted = frozenset(statuses)
+        return self.ctx.poll(
+            lambda: self.get(run_id),
+            lambda run: run is not None and run.get("status") in wanted,
+            timeout=timeout,
+            what=f"run {run_id} to reach {sorted(wanted)}",
+        )
+
+    def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
+        return self.wait_for(run_id, TERMINAL, timeout)
+
+    # --- verdicts -------------------------------------------------------------------------------
+
+    def problems(self) -> list[tuple[str, str]]:
+        """Every lifecycle finding so far, (requirement ID, message), oldest first."""
+        found = [(f.requirement_id, f.message) for f in self.monitor.findings]
+        return found + [(rid, message) for rid, message, _response in self._extra]
+
+    def report(self, ids: Iterable[str] = LIFE_IDS) -> None:
+        """Record each distinct lifecycle finding of the named requirements as a failure."""
+        wanted = set(ids)
+        seen: set[tuple[str, str]] = set()
+        for finding in self.monitor.findings:
+            key = (finding.requirement_id, finding.message)
+            if finding.requirement_id in wanted and key not in seen:
+                seen.add(key)
+                message = f"{finding.message}; {LIFE_RULE} ({finding.requirement_id})"
+                self.ctx.failures.append(
+                    (finding.requirement_id, Evidence(self.ctx.check_name, message, list(finding.exchanges)))
+                )
+        for rid, message, response in self._extra:
+            if rid in wanted and (rid, message) not in seen:
+                seen.add((rid, message))
+                self.ctx.failures.append(
+                    (rid, Evidence(self.ctx.check_name, f"{message}; {LIFE_RULE} ({rid})", [response.exchange]))
+                )
+
+
+def _finish(ctx: CheckContext, fixture: str, expected: str) -> None:
+    watcher = RunWatcher(ctx)
+    client_id = ctx.fresh_client_id(f"life-{fixture}")
+    run_id = start_fixture(ctx, fixture, client_id)
+    run = watcher.wait_terminal(run_id)
+    status = run.get("status") if run else None
+    if status not in TERMINAL:
+        raise ctx.fail(
+            "LIFE-005",
+            f"a run of the '{fixture}' fixture ({run_id}) was still {status!r} after {ctx.session.timeout:g} s "
+            f"(--timeout); the contract requires it to reach {expected} within the suite's timeout (LIFE-005)",
+        )
+    ctx.expect(
+        "LIFE-005",
+        status == expected,
+        f"a run of the '{fixture}' fixture ({run_id}) ended {status}, not {expected} (LIFE-005); "
+        f"a workflow whose steps all {'succeed' if expected == 'succeeded' else 'include a failing step'} "
+        f"must end {expected}",
+    )
+    # A terminal run stays as it is: read it again through both getRun and listRuns.
+    watcher.get(run_id)
+    watcher.listed(client_id)
+    watcher.report()
+
+
+@check("LIFE-005", *LIFE_IDS, needs=["fixture:quick"])
+def quick_run_succeeds(ctx: CheckContext) -> None:
+    """A run of the quick fixture reaches succeeded within the timeout, along allowed moves."""
+    _finish(ctx, "quick", "succeeded")
+
+
+@check("LIFE-005", *LIFE_IDS, needs=["fixture:failing"])
+def failing_run_fails(ctx: CheckContext) -> None:
+    """A run of the failing fixture reaches failed within the timeout, along allowed moves."""
+    _finish(ctx, "failing", "failed")
+
+
+@check(*LIFE_IDS, needs=["fixture:quick"])
+def lifecycle_histories(ctx: CheckContext) -> None:
+    """Runs driven through every state the suite can reach, seen through getRun and listRuns.
+
+    Quick, failing and long runs (those the fixtures have) under one fresh clientId; the long
+    one is cancelled once it runs; each is polled through getRun and listRuns until terminal,
+    then cancelled again (a no-op on a terminal run) and read twice more. Every history must
+    follow the lifecycle graph, keep terminal statuses and their timestamps, set finishedAt
+    exactly when terminal, and keep createdAt ≤ startedAt ≤ finishedAt with startedAt fixed.
+    """
+    watcher = RunWatcher(ctx)
+    client_id = ctx.fresh_client_id("life")
+    runs = [start_fixture(ctx, "quick", client_id)]
+    if ctx.fixtures.has("failing"):
+        runs.append(start_fixture(ctx, "failing", client_id))
+    long_id = start_fixture(ctx, "long", client_id) if ctx.fixtures.has("long") else None
+    try:
+        if long_id is not None:
+            runs.append(long_id)
+            # Seen running (through both reads) before the cancel, so the monitor sees that move.
+            watcher.wait_for(long_id, {"running"} | TERMINAL)
+            watcher.listed(client_id)
+            cancel = ctx.cancel_run(long_id)
+            if cancel.status_code == 202:
+                body = cancel.json_or_none()
+                watcher.note_ref(long_id, body.get("status") if isinstance(body, dict) else None, cancel)
+
+        def settled() -> bool:
+            listed = watcher.listed(client_id)
+            for run_id in runs:
+                if watcher.last_status.get(run_id) not in TERMINAL:
+                    watcher.get(run_id)
+            return all(watcher.last_status.get(r) in TERMINAL for r in runs) and set(runs) <= set(listed)
+
+        ctx.poll(settled, lambda done: done, what="the runs to finish")
+        for run_id in runs:
+            if watcher.last_status.get(run_id) not in TERMINAL:
+                continue  # the LIFE-005 and CANCEL-003 checks say which run did not finish
+            cancel = ctx.cancel_run(run_id)
+            if cancel.status_code == 202:
+                body = cancel.json_or_none()
+                watcher.note_ref(run_id, body.get("status") if isinstance(body, dict) else None, cancel)
+            watcher.get(run_id)
+        watcher.listed(client_id)
+        for run_id in runs:
+            watcher.get(run_id)
+        watcher.report()
+    finally:
+        if long_id is not None and watcher.last_status.get(long_id) not in TERMINAL:
+            ctx.cancel_run(long_id)
