@@ -1,0 +1,508 @@
+"""listRuns pagination (PAGE-001..010): walks, cursors, filters and limits.
+
+Every check lists only runs of clientIds it made fresh, so other checks' runs (and whatever else
+the server holds) never change what it expects. The walk under concurrent inserts is the one
+that finds offset cursors: a background thread creates runs of the walked clientId while the
+walk goes on, at least one per page, each finished before the next page is asked for, so a
+cursor that counts positions repeats or drops runs every time, not by luck.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from conformance.checks.lifecycle import TERMINAL, show, start_fixture
+from conformance.client import ApiResponse
+from conformance.context import CheckContext
+from conformance.registry import Skipped, check
+
+WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
+MAX_PAGES = 500
+
+
+def _items(page: ApiResponse) -> list[dict[str, Any]] | None:
+    """The page's Runs, or None when the answer is not a 200 RunList."""
+    data = page.json_or_none() if page.status_code == 200 else None
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        return None
+    return [item for item in data["items"] if isinstance(item, dict)]
+
+
+def _next(page: ApiResponse) -> Any:
+    data = page.json_or_none()
+    return data.get("nextCursor") if isinstance(data, dict) else None
+
+
+def _ids(items: Sequence[dict[str, Any]]) -> list[str]:
+    return [str(item.get("runId")) for item in items]
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _create(ctx: CheckContext, count: int, client_id: str, fixture: str = "quick") -> list[str]:
+    """Start `count` runs of a fixture under `client_id`, oldest first."""
+    return [start_fixture(ctx, fixture, client_id) for _ in range(count)]
+
+
+def _walk(
+    ctx: CheckContext, rid: str, limit: int | None, **filters: Any
+) -> tuple[list[ApiResponse], list[dict[str, Any]]]:
+    """Every page of a listing; a page that is not a 200 RunList stops the check (recorded against `rid`)."""
+    pages: list[ApiResponse] = []
+    items: list[dict[str, Any]] = []
+    for page in ctx.walk(limit=limit, max_pages=MAX_PAGES, **filters):
+        pages.append(page)
+        got = _items(page)
+        if got is None:
+            raise ctx.fail(
+                rid,
+                f"page {len(pages)} of a walk ({_query(limit, filters)}) answered {show(page)}; every nextCursor "
+                f"the server issues must lead to a 200 RunList ({rid})",
+            )
+        items.extend(got)
+    return pages, items
+
+
+def _query(limit: int | None, filters: dict[str, Any]) -> str:
+    params = {"limit": limit, **filters}
+    return "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
+
+
+def _terminal_listing(ctx: CheckContext, client_id: str, expected: set[str]) -> None:
+    """Wait until every expected run of `client_id` is terminal, so listings stop changing."""
+
+    def probe() -> bool:
+        page = ctx.list_runs(limit=200, clientId=client_id)
+        items = _items(page) or []
+        return {i.get("runId") for i in items if i.get("status") in TERMINAL} >= expected
+
+    if not ctx.poll(probe, lambda done: done, what="the runs to finish"):
+        raise Skipped(
+            f"the quick runs of {client_id} were not all terminal after {ctx.session.timeout:g} s, so the listing "
+            "kept changing (LIFE-005 reports runs that do not finish)"
+        )
+
+
+def _check_sequence(
+    ctx: CheckContext, pages: list[ApiResponse], limit: int, query: str, *, complete: int | None = None
+) -> None:
+    """Page sizes (PAGE-002) and where nextCursor is null (PAGE-004) along one walk.
+
+    `complete`: when known, the number of runs the listing holds (nothing created meanwhile).
+    """
+    sizes = [len(_items(p) or []) for p in pages]
+    for number, (page, size) in enumerate(zip(pages, sizes, strict=True), start=1):
+        last = number == len(pages)
+        if not last:
+            ctx.expect(
+                "PAGE-002",
+                size == limit,
+                f"page {number} of the walk {query} held {size} runs (page sizes {sizes}) and a nextCursor; a page "
+                f"holds exactly limit={limit} runs unless it is the last (PAGE-002)",
+            )
+        elif number > 1:
+            ctx.expect(
+                "PAGE-004",
+                size > 0,
+                f"page {number - 1} of the walk {query} had a nextCursor, but it led to an empty page ({show(page)}); "
+                "nextCursor must be null on the page after which no run follows (PAGE-004)",
+            )
+        ctx.expect(
+            "PAGE-002",
+            size <= limit,
+            f"page {number} of the walk {query} held {size} runs, more than limit={limit} (PAGE-002)",
+        )
+    if complete is not None:
+        ctx.expect(
+            "PAGE-004",
+            sum(sizes) == complete,
+            f"a walk {query} over {complete} runs, with none created meanwhile, gave pages of {sizes} runs; "
+            "nextCursor is null exactly when no run follows, so the pages hold every run once (PAGE-004)",
+        )
+
+
+class _Creator(threading.Thread):
+    """Creates runs of one clientId while a walk goes on: one per page the walk asks for.
+
+    `allow(n)` lets creation n start at once (in parallel with the page the walk is fetching),
+    `wait(n)` blocks until it is done; at most `max_runs` runs are created in all.
+    """
+
+    def __init__(self, ctx: CheckContext, client_id: str, workflow: dict[str, Any], max_runs: int) -> None:
+        super().__init__(name=f"rc-creator-{client_id}", daemon=True)
+        self.ctx = ctx
+        self.client_id = client_id
+        self.workflow = workflow
+        self.max_runs = max_runs
+        self.created: list[str] = []
+        self.errors: list[str] = []
+        self._cond = threading.Condition()
+        self._allowed = 0
+        self._done = 0
+        self._stopped = False
+
+    def allow(self, count: int) -> None:
+        with self._cond:
+            self._allowed = max(self._allowed, count)
+            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._done >= count or self._stopped, timeout=timeout)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopped or self._allowed > self._done)
+                if self._stopped:
+                    return
+                number = self._done + 1
+            if number <= self.max_runs:
+                try:
+                    started = self.ctx.start_run(self.workflow, client_id=self.client_id)
+                    if started.run_id is not None:
+                        self.created.append(started.run_id)
+                    else:
+                        self.errors.append(show(started.response))
+                except Exception as exc:  # the walk goes on; the report names what went wrong
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            with self._cond:
+                self._done += 1
+                self._cond.notify_all()
+
+
+@check("PAGE-006", "PAGE-001", "PAGE-002", "PAGE-004", "PAGE-009", needs=["fixture:quick"])
+def walk_during_inserts(ctx: CheckContext) -> None:
+    """A walk while runs are created: no run twice, every run present at the start exactly once, newest first.
+
+    profile.walk_size runs of a fresh clientId, then a walk of that clientId with a small limit
+    while another thread creates more runs of it (one during each page). Runs created during the
+    walk may or may not appear; none may appear twice.
+    """
+    client_id = ctx.fresh_client_id("walk")
+    initial = _create(ctx, ctx.profile.walk_size, client_id)
+    creator = _Creator(ctx, client_id, ctx.fixtures.workflow("quick"), max_runs=ctx.profile.walk_size)
+    creator.start()
+    pages: list[ApiResponse] = []
+    items: list[dict[str, Any]] = []
+    query = _query(WALK_LIMIT, {"clientId": client_id})
+    wait = ctx.session.request_timeout + 1.0
+    try:
+        cursor = None
+        for number in itertools.count(1):
+            if number > MAX_PAGES:
+                raise ctx.fail("PAGE-004", f"the walk {query} did not end after {MAX_PAGES} pages (PAGE-004)")
+            creator.allow(number)  # a run is created while this page is fetched ...
+            page = ctx.list_runs(limit=WALK_LIMIT, cursor=cursor, clientId=client_id)
+            creator.wait(number, wait)  # ... and exists before the next one is asked for
+            pages.append(page)
+            got = _items(page)
+            if got is None:
+                raise ctx.fail(
+                    "PAGE-006",
+                    f"page {number} of the walk {query} answered {show(page)}; every nextCursor the server issues "
+                    "must lead to a 200 RunList, also while runs are being created (PAGE-006)",
+                )
+            items.extend(got)
+            cursor = _next(page)
+            if not cursor:
+                break
+    finally:
+        creator.stop()
+        creator.join(wait)
+
+    seen = _ids(items)
+    counts = Counter(seen)
+    twice = sorted(run for run, n in counts.items() if n > 1)
+    ctx.expect(
+        "PAGE-006",
+        not twice,
+        f"the walk {query} returned {len(twice)} run(s) more than once ({twice[:5]}) while {len(creator.created)} "
+        "run(s) were created during it; a walk returns no run twice, whatever is created meanwhile — position-based "
+        "(offset) cursors do this; encode the last run's sort key (createdAt, runId) in the cursor (PAGE-006)",
+    )
+    missing = [run for run in initial if counts[run] == 0]
+    ctx.expect(
+        "PAGE-006",
+        not missing,
+        f"the walk {query} ({len(pages)} pages, sizes {[len(_items(p) or []) for p in pages]}) never returned "
+        f"{len(missing)} of the {len(initial)} runs that existed when it started ({missing[:5]}); a walk returns "
+        "every run that matched its filters from its start to its end exactly once (PAGE-006)",
+    )
+    foreign = [item for item in items if item.get("clientId") != client_id]
+    ctx.expect(
+        "PAGE-009",
+        not foreign,
+        f"the walk {query} returned {len(foreign)} run(s) of other clientIds "
+        f"({[(i.get('runId'), i.get('clientId')) for i in foreign[:3]]}); clientId is an exact-match filter on "
+        "every page (PAGE-009)",
+    )
+    for before, after in itertools.pairwise(items):
+        t1, t2 = _time(before.get("createdAt")), _time(after.get("createdAt"))
+        if t1 is not None and t2 is not None and t2 > t1:
+            ctx.expect(
+                "PAGE-001",
+                False,
+                f"the walk {query} listed {before.get('runId')} (createdAt {before.get('createdAt')}) before "
+                f"{after.get('runId')} (createdAt {after.get('createdAt')}); listRuns returns newest first, "
+                "createdAt descending across all pages (PAGE-001)",
+            )
+            break
+    _check_sequence(ctx, pages, WALK_LIMIT, query)
+
+
+@check("PAGE-002", "PAGE-004", needs=["fixture:quick"])
+def page_sizes(ctx: CheckContext) -> None:
+    """Pages are full but the last, nextCursor is null exactly on the last, and absent limit means 50.
+
+    Five runs of a fresh clientId walked with limits 1, 2, 5 and 6; then limit absent and 200
+    on the whole listing, where a nextCursor must come with a full page.
+    """
+    client_id = ctx.fresh_client_id("sizes")
+    runs = _create(ctx, 5, client_id)
+    for limit in (1, 2, 5, 6):
+        pages, _items_seen = _walk(ctx, "PAGE-004", limit, clientId=client_id)
+        _check_sequence(ctx, pages, limit, _query(limit, {"clientId": client_id}), complete=len(runs))
+    page = ctx.list_runs(clientId=client_id)
+    got = _items(page)
+    if got is not None:
+        ctx.expect(
+            "PAGE-002",
+            len(got) == len(runs) and _next(page) is None,
+            f"listRuns?clientId={client_id} without limit gave {len(got)} runs and nextCursor {_next(page)!r} for "
+            f"{len(runs)} runs; without limit a page holds up to 50 (PAGE-002, PAGE-004)",
+        )
+    whole: tuple[int | None, ...] = (None, 200)
+    for whole_limit in whole:
+        page = ctx.list_runs(limit=whole_limit)
+        got = _items(page)
+        if got is None:
+            continue
+        cap = 50 if whole_limit is None else whole_limit
+        ctx.expect(
+            "PAGE-002",
+            len(got) <= cap and (_next(page) is None or len(got) == cap),
+            f"listRuns{'' if whole_limit is None else f'?limit={whole_limit}'} gave {len(got)} runs with nextCursor "
+            f"{_next(page)!r}; a page holds exactly {cap} runs{' (the default)' if whole_limit is None else ''} unless "
+            "it is the last (PAGE-002)",
+        )
+
+
+@check("PAGE-005", needs=["fixture:quick"])
+def cursor_replay(ctx: CheckContext) -> None:
+    """The same cursor asked twice, with no change in between, gives the same page."""
+    client_id = ctx.fresh_client_id("replay")
+    runs = _create(ctx, 7, client_id)
+    _terminal_listing(ctx, client_id, set(runs))
+    cursor = _next(ctx.list_runs(limit=3, clientId=client_id))
+    number = 2
+    while cursor:
+        first = ctx.list_runs(limit=3, cursor=cursor, clientId=client_id)
+        second = ctx.list_runs(limit=3, cursor=cursor, clientId=client_id)
+        a, b = _items(first), _items(second)
+        if a is None or b is None:
+            raise ctx.fail(
+                "PAGE-005",
+                f"a cursor the server issued for page {number} was refused: {show(first)} / {show(second)} (PAGE-005)",
+            )
+        same = a == b and (_next(first) is None) == (_next(second) is None)
+        ctx.expect(
+            "PAGE-005",
+            same,
+            f"the cursor for page {number} of listRuns?limit=3&clientId={client_id}, asked twice with no run created "
+            f"or changed in between, gave runs {_ids(a)} then {_ids(b)}; a cursor names a position in the listing, "
+            "not a server-side iterator that advances on each use (PAGE-005)",
+        )
+        if not same:
+            return
+        cursor = _next(first)
+        number += 1
+
+
+def _tampered(cursor: str) -> str:
+    middle = len(cursor) // 2
+    replacement = "A" if cursor[middle] != "A" else "B"
+    return cursor[:middle] + replacement + cursor[middle + 1 :]
+
+
+def _expect_refused(ctx: CheckContext, rid: str, response: ApiResponse, what: str, first_page: list[str]) -> None:
+    if response.status_code == 400:
+        return
+    if response.status_code >= 500:
+        detail = "a 5xx; nothing a client sends may yield a 5xx"
+    elif response.status_code == 200:
+        got = _ids(_items(response) or [])
+        restart = got == first_page
+        detail = f"a page{' — the first page again: a silent restart' if restart else ''} ({got[:5]})"
+    else:
+        detail = f"status {response.status_code}"
+    ctx.expect(rid, False, f"listRuns with {what} answered {detail}: {show(response)}; it must get 400 ({rid})")
+
+
+@check("PAGE-007", needs=["fixture:quick"])
+def bad_cursors(ctx: CheckContext) -> None:
+    """Tampered, truncated and made-up cursors get 400: never a 5xx, never a page from the start."""
+    client_id = ctx.fresh_client_id("badcursor")
+    _create(ctx, 3, client_id)
+    first = ctx.list_runs(limit=2, clientId=client_id)
+    cursor = _next(first)
+    if not isinstance(cursor, str) or not cursor:
+        raise Skipped(f"no cursor to tamper with: {show(first)} (PAGE-004 reports a missing nextCursor)")
+    first_page = _ids(_items(first) or [])
+    variants = {
+        "a tampered cursor (one character in the middle changed)": _tampered(cursor),
+        "a truncated cursor (its first half)": cursor[: len(cursor) // 2],
+        "a truncated cursor (its last character dropped)": cursor[:-1],
+        "a cursor with a character appended": cursor + "A",
+        "a cursor repeated 20 times": cursor * 20,
+        "a made-up cursor 'not a cursor!'": "not a cursor!",
+        "a made-up cursor '{}'": "{}",
+        "a made-up non-ASCII cursor": "éé",
+    }
+    for what, value in variants.items():
+        if value == cursor:
+            continue
+        response = ctx.list_runs(limit=2, cursor=value, clientId=client_id)
+        _expect_refused(ctx, "PAGE-007", response, f"{what} ({value[:60]!r})", first_page)
+
+
+@check("PAGE-008", needs=["fixture:quick"])
+def foreign_cursors(ctx: CheckContext) -> None:
+    """A cursor sent with other status/clientId filters than it was issued for gets 400."""
+    client_id = ctx.fresh_client_id("foreign")
+    other = ctx.fresh_client_id("foreign-other")
+    _create(ctx, 3, client_id)
+    first = ctx.list_runs(limit=2, clientId=client_id)
+    cursor = _next(first)
+    if not isinstance(cursor, str) or not cursor:
+        raise Skipped(f"no cursor to reuse: {show(first)} (PAGE-004 reports a missing nextCursor)")
+    first_page = _ids(_items(first) or [])
+    issued = f"a cursor issued for clientId={client_id}"
+    variants: list[tuple[str, dict[str, str]]] = [
+        (f"{issued}, sent with clientId={other}", {"clientId": other}),
+        (f"{issued}, sent with clientId={client_id}&status=succeeded", {"clientId": client_id, "status": "succeeded"}),
+        (f"{issued}, sent without filters", {}),
+    ]
+    for what, filters in variants:
+        response = ctx.list_runs(limit=2, cursor=cursor, status=filters.get("status"), clientId=filters.get("clientId"))
+        _expect_refused(ctx, "PAGE-008", response, what, first_page)
+
+
+@check("PAGE-009", "PAGE-006", needs=["fixture:quick"])
+def page_filters(ctx: CheckContext) -> None:
+    """status and clientId filters hold on every page, and each walk returns exactly the matching runs.
+
+    Runs of two fresh clientIds are interleaved (and, with a failing fixture, succeeded and
+    failed ones), so a filter dropped after the first page shows on the second.
+    """
+    client_id = ctx.fresh_client_id("filter")
+    decoy = ctx.fresh_client_id("filter-decoy")
+    failing = ctx.fixtures.has("failing")
+    mine: dict[str, str] = {}
+    decoys: list[str] = []
+    for _ in range(3):
+        mine[start_fixture(ctx, "quick", client_id)] = "succeeded"
+        decoys.append(start_fixture(ctx, "quick", decoy))
+        if failing:
+            mine[start_fixture(ctx, "failing", client_id)] = "failed"
+    _terminal_listing(ctx, client_id, set(mine))
+    _terminal_listing(ctx, decoy, set(decoys))
+    walks: list[dict[str, Any]] = [{"clientId": client_id}, {"clientId": client_id, "status": "succeeded"}]
+    if failing:
+        walks.append({"clientId": client_id, "status": "failed"})
+    for filters in walks:
+        query = _query(2, filters)
+        _pages, items = _walk(ctx, "PAGE-009", 2, **filters)
+        wrong = [
+            (i.get("runId"), i.get("clientId"), i.get("status"))
+            for i in items
+            if any(i.get(k) != v for k, v in filters.items())
+        ]
+        ctx.expect(
+            "PAGE-009",
+            not wrong,
+            f"the walk {query} returned runs that do not match its filters (runId, clientId, status): {wrong[:4]}; "
+            "every run on every page matches the request's filters — a filter must also apply to the pages a "
+            "cursor leads to (PAGE-009)",
+        )
+        expected = {r for r, s in mine.items() if s == filters.get("status", s)}
+        got = Counter(_ids(items))
+        missing = sorted(expected - set(got))
+        twice = sorted(r for r, n in got.items() if n > 1)
+        ctx.expect(
+            "PAGE-006",
+            not missing and not twice,
+            f"the walk {query} over finished runs missed {missing[:4]} and repeated {twice[:4]}; a walk returns "
+            "every matching run exactly once (PAGE-006)",
+        )
+    # The status filter alone, over the whole listing: the first pages must all match it.
+    for page in itertools.islice(ctx.walk(limit=2, status="succeeded"), 3):
+        wrong_status = [(i.get("runId"), i.get("status")) for i in _items(page) or [] if i.get("status") != "succeeded"]
+        ctx.expect(
+            "PAGE-009",
+            not wrong_status,
+            f"listRuns?status=succeeded returned runs of other statuses {wrong_status[:4]}: {show(page)} (PAGE-009)",
+        )
+
+
+@check("PAGE-003")
+def limit_bounds(ctx: CheckContext) -> None:
+    """limit below 1, above 200 or not an integer gets 400; 1 and 200 are accepted."""
+    client_id = ctx.fresh_client_id("limit")
+    for value in ("0", "201", "-1", "1.5", "abc", "1e1", "99999999999999999999"):
+        response = ctx.list_runs(limit=value, clientId=client_id)
+        ctx.expect(
+            "PAGE-003",
+            response.status_code == 400,
+            f"listRuns?limit={value} answered {show(response)}; limit must be an integer from 1 to 200, anything "
+            "else gets 400 (PAGE-003)",
+        )
+    for value in ("1", "200"):
+        response = ctx.list_runs(limit=value, clientId=client_id)
+        ctx.expect(
+            "PAGE-003",
+            response.status_code == 200,
+            f"listRuns?limit={value} answered {show(response)}; limit {value} is within 1–200 and must be accepted "
+            "(PAGE-003)",
+        )
+
+
+@check("PAGE-010")
+def bad_filters(ctx: CheckContext) -> None:
+    """A status that is not a RunStatus, or a clientId that is not a valid ClientId, gets 400."""
+    bad: list[tuple[str, str]] = [
+        ("status", "done"),
+        ("status", "SUCCEEDED"),
+        ("status", "queued,running"),
+        ("clientId", "has space"),
+        ("clientId", "a" * 65),
+        ("clientId", "bad/slash"),
+        ("clientId", "é"),
+    ]
+    for name, value in bad:
+        response = ctx.list_runs(
+            limit=1, status=value if name == "status" else None, clientId=value if name == "clientId" else None
+        )
+        ctx.expect(
+            "PAGE-010",
+            response.status_code == 400,
+            f"listRuns?{name}={value[:70]} answered {show(response)}; a {name} filter that is not a valid "
+            f"{'RunStatus' if name == 'status' else 'ClientId (1–64 of A-Z a-z 0-9 . _ : -)'} gets 400 (PAGE-010)",
+        )
