@@ -1,0 +1,330 @@
+"""A model of the whole API, driven by a Hypothesis RuleBasedStateMachine.
+
+Each scenario has a fresh clientId and remembers what it did: the runs it started (with and
+without an Idempotency-Key), the keys and bodies, the first cancelRequestedAt of each run and
+each run's last status. Rules start, replay, cancel, read, list and fetch definitions in any
+order Hypothesis picks; after every step the invariants are checked against the server:
+
+- a run's status only moves forward along the lifecycle graph; a terminal one never changes
+  (LIFE-001, LIFE-002);
+- a replayed key gives the same runId (IDEM-001);
+- the walk of the scenario's clientId returns exactly the runs it started: none twice, none
+  missing, newest first (PAGE-006, PAGE-001);
+- a definition is JSON-equal to the workflow submitted (ETAG-001);
+- cancelRequestedAt never changes once set; cancel answers as the contract says for the run's
+  state; an unknown run is a 404 (CANCEL-001, CANCEL-002, CANCEL-004, CANCEL-005).
+
+A failure stops the machine with the requirement it breaks; Hypothesis shrinks the steps and
+the falsifying example (the `state.…` lines) goes into the report with the exchanges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import Counter
+from typing import Any
+
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from conformance.checks.cancel import CANCEL_ANSWERS
+from conformance.checks.lifecycle import TERMINAL, RunWatcher, show, start_fixture
+from conformance.checks.pagination import _time
+from conformance.context import CheckContext
+from conformance.registry import Failed, check
+
+MODEL_IDS = (
+    "PAGE-006",
+    "PAGE-001",
+    "LIFE-001",
+    "LIFE-002",
+    "IDEM-001",
+    "ETAG-001",
+    "CANCEL-001",
+    "CANCEL-002",
+    "CANCEL-004",
+    "CANCEL-005",
+    "SCHEMA-005",
+)
+INVARIANT_LIMIT = 2  # the walk after every step: small pages, so page edges are crossed often
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+_inputs = st.dictionaries(
+    st.sampled_from(["date", "n", "mode"]),
+    st.integers(0, 9) | st.sampled_from(["a", "b", ""]),
+    max_size=2,
+)
+
+
+def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
+    """A machine class bound to one check context (Hypothesis builds one instance per scenario)."""
+    fixtures = [name for name in ("quick", "failing", "long") if ctx.fixtures.has(name)]
+    scenarios = itertools.count(1)
+
+    class RunsMachine(RuleBasedStateMachine):
+        runs = Bundle("runs")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.scenario = next(scenarios)
+            self.client_id = ctx.fresh_client_id("model")
+            self.watcher = RunWatcher(ctx)
+            self.started: list[str] = []  # oldest first
+            self.workflows: dict[str, dict[str, Any]] = {}
+            self.fixture_of: dict[str, str] = {}
+            self.keys: dict[str, tuple[dict[str, Any], str]] = {}  # key -> (body, runId)
+            self.stamps: dict[str, str] = {}  # runId -> first cancelRequestedAt seen
+            self.must_have_stamp: set[str] = set()
+            self.terminal: dict[str, dict[str, Any]] = {}  # runId -> the Run when first seen terminal
+
+        # --- helpers ------------------------------------------------------------------------
+
+        def fail(self, rid: str, message: str) -> Failed:
+            return Failed(rid, f"{message} (model scenario clientId={self.client_id})")
+
+        def body(self, fixture: str, version: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
+            workflow = ctx.fixtures.workflow(fixture)
+            if version is not None:
+                workflow["version"] = version
+            return {"clientId": self.client_id, "workflow": workflow, "inputs": inputs}
+
+        def start(self, body: dict[str, Any], key: str | None) -> str:
+            started = ctx.start_run(body=body, key=key)
+            if started.run_id is None:
+                raise self.fail(
+                    "SCHEMA-005",
+                    f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
+                    "request gets 202 with a RunRef (SCHEMA-005)",
+                )
+            return started.run_id
+
+        def observe(self, run: dict[str, Any] | None, run_id: str) -> None:
+            """What must hold of every observation of one of our runs."""
+            if run is None:
+                return
+            stamp = run.get("cancelRequestedAt")
+            if run_id in self.stamps and stamp != self.stamps[run_id]:
+                raise self.fail(
+                    "CANCEL-005",
+                    f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
+                    "keeps its first value (CANCEL-005)",
+                )
+            if stamp is not None:
+                self.stamps.setdefault(run_id, stamp)
+            elif run_id in self.must_have_stamp:
+                raise self.fail(
+                    "CANCEL-002",
+                    f"run {run_id}: a cancel answered cancelling/cancelled, but the run shows cancelRequestedAt null: "
+                    f"{run} (CANCEL-002)",
+                )
+            if run.get("status") in TERMINAL:
+                self.terminal.setdefault(run_id, run)
+
+        # --- rules --------------------------------------------------------------------------
+
+        @rule(
+            target=runs,
+            fixture=st.sampled_from(fixtures),
+            version=st.sampled_from([None, "1", "2"]),
+            inputs=_inputs,
+            keyed=st.booleans(),
+        )
+        def start_run(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
+            body = self.body(fixture, version, inputs)
+            key = f"{self.client_id}.k{len(self.keys) + 1}" if keyed else None
+            run_id = self.start(body, key)
+            if run_id in self.workflows:
+                raise self.fail(
+                    "PAGE-006" if key is None else "IDEM-001",
+                    f"startRun {'with the new key ' + repr(key) if key else 'without a key'} answered runId {run_id}, "
+                    "the id of a run this scenario started before; each new start creates a new run",
+                )
+            self.started.append(run_id)
+            self.workflows[run_id] = body["workflow"]
+            self.fixture_of[run_id] = fixture
+            if key is not None:
+                self.keys[key] = (body, run_id)
+            return run_id
+
+        @precondition(lambda self: bool(self.keys))
+        @rule(data=st.data())
+        def replay(self, data: st.DataObject) -> None:
+            key = data.draw(st.sampled_from(sorted(self.keys)), label="key")
+            body, run_id = self.keys[key]
+            started = ctx.start_run(body=body, key=key)
+            if started.run_id != run_id:
+                raise self.fail(
+                    "IDEM-001",
+                    f"startRun replayed with Idempotency-Key {key!r} and the same body answered "
+                    f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
+                    "gets 202 with the same runId (IDEM-001)",
+                )
+
+        @rule(run_id=runs)
+        def get(self, run_id: str) -> None:
+            run = self.watcher.get(run_id)
+            if run is None:
+                raise self.fail("PAGE-006", f"getRun of {run_id}, a run this scenario started, did not answer 200")
+            self.observe(run, run_id)
+
+        @rule(run_id=runs)
+        def cancel(self, run_id: str) -> None:
+            before = self.watcher.last_status.get(run_id)
+            response = ctx.cancel_run(run_id)
+            ref = response.json_or_none()
+            answered = ref.get("status") if isinstance(ref, dict) else None
+            known_terminal = self.terminal.get(run_id)
+            rid = "CANCEL-004" if known_terminal else "CANCEL-002"
+            if response.status_code != 202:
+                raise self.fail(rid, f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202")
+            if known_terminal is not None and answered != known_terminal.get("status"):
+                raise self.fail(
+                    "CANCEL-004",
+                    f"cancelRun of {run_id}, seen {known_terminal.get('status')} before, answered status {answered!r}; "
+                    "a cancel of a terminal run answers its unchanged status (CANCEL-004)",
+                )
+            if answered not in CANCEL_ANSWERS | TERMINAL:
+                raise self.fail(
+                    "CANCEL-002",
+                    f"cancelRun of {run_id} (last seen {before}) answered status {answered!r}: {show(response)}; a "
+                    "cancel answers cancelling or cancelled, or a terminal run's unchanged status (CANCEL-002)",
+                )
+            if answered in CANCEL_ANSWERS and not known_terminal:
+                self.must_have_stamp.add(run_id)
+            self.watcher.note_ref(run_id, answered, response)
+            self.observe(self.watcher.get(run_id), run_id)
+            if known_terminal is not None:
+                after = self.watcher.get(run_id) or {}
+                changed = sorted(
+                    k for k in ("status", "finishedAt", "cancelRequestedAt") if after.get(k) != known_terminal.get(k)
+                )
+                if changed:
+                    raise self.fail(
+                        "CANCEL-004",
+                        f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
+                        f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
+                    )
+
+        @rule()
+        def cancel_unknown(self) -> None:
+            digest = int(hashlib.sha256(f"{self.client_id}:{len(self.started)}".encode()).hexdigest(), 16)
+            run_id = "run_" + "".join(_CROCKFORD[(digest >> (5 * i)) & 31] for i in range(26))
+            response = ctx.cancel_run(run_id)
+            if response.status_code != 404:
+                raise self.fail(
+                    "CANCEL-001", f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)"
+                )
+
+        @rule(run_id=runs)
+        def definition(self, run_id: str) -> None:
+            response = ctx.get_definition(run_id)
+            got = response.json_or_none() if response.status_code == 200 else None
+            if got != self.workflows[run_id]:
+                raise self.fail(
+                    "ETAG-001",
+                    f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
+                    f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
+                )
+
+        @rule(limit=st.integers(1, 5))
+        def walk(self, limit: int) -> None:
+            self.check_listing(limit)
+
+        # --- invariants ----------------------------------------------------------------------
+
+        @invariant()
+        def lifecycle_holds(self) -> None:
+            problems = self.watcher.problems()
+            if problems:
+                rid, message = problems[0]
+                raise self.fail(rid, f"{message}; the lifecycle only moves forward and a terminal status stays")
+
+        @invariant()
+        def listing_is_exact(self) -> None:
+            self.check_listing(INVARIANT_LIMIT)
+
+        def check_listing(self, limit: int) -> None:
+            items: list[dict[str, Any]] = []
+            sizes: list[int] = []
+            for page in ctx.walk(limit=limit, clientId=self.client_id, max_pages=200):
+                data = page.json_or_none() if page.status_code == 200 else None
+                if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+                    raise self.fail("PAGE-006", f"a page of the walk limit={limit} answered {show(page)}")
+                sizes.append(len(data["items"]))
+                for item in data["items"]:
+                    items.append(item)
+                    if isinstance(item, dict) and isinstance(item.get("runId"), str):
+                        self.watcher.note(item, page)
+            ids = [str(item.get("runId")) for item in items if isinstance(item, dict)]
+            counts = Counter(ids)
+            twice = sorted(r for r, n in counts.items() if n > 1)
+            missing = [r for r in self.started if r not in counts]
+            extra = sorted(set(ids) - set(self.started))
+            if twice or missing or extra:
+                raise self.fail(
+                    "PAGE-006",
+                    f"the walk listRuns?limit={limit}&clientId={self.client_id} (page sizes {sizes}) returned "
+                    f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
+                    f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
+                )
+            for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
+                t1, t2 = _time(a.get("createdAt")), _time(b.get("createdAt"))
+                if t1 is not None and t2 is not None and t2 > t1:
+                    raise self.fail(
+                        "PAGE-001",
+                        f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
+                        f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
+                        "first (PAGE-001)",
+                    )
+            for item in items:
+                if isinstance(item, dict):
+                    self.observe(item, str(item.get("runId")))
+
+        def teardown(self) -> None:
+            # Leave no long run busy once the scenario ends.
+            for run_id in self.started:
+                if self.fixture_of[run_id] == "long" and self.watcher.last_status.get(run_id) not in TERMINAL:
+                    ctx.cancel_run(run_id)
+
+    return RunsMachine
+
+
+def _first_failed(exc: BaseException) -> Failed | None:
+    if isinstance(exc, Failed):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_failed(inner)
+            if found is not None:
+                return found
+    return None
+
+
+@check(*MODEL_IDS, needs=["fixture:quick"])
+def runs_state_machine(ctx: CheckContext) -> None:
+    """A model-based walk over the whole API: start (with and without a key), replay, cancel, get,
+    list and definition in the orders Hypothesis picks, with the invariants checked after every step."""
+    # A fixture the server refuses skips the check here, before Hypothesis sees it.
+    start_fixture(ctx, "quick", ctx.fresh_client_id("model-probe"))
+    settings = ctx.hypothesis_settings(
+        max_examples=ctx.profile.stateful_examples,
+        stateful_step_count=ctx.profile.stateful_steps,
+        report_multiple_bugs=False,
+    )
+    try:
+        run_state_machine_as_test(make_machine(ctx), settings=settings)
+    except Failed:
+        raise
+    except BaseExceptionGroup as group:  # e.g. FlakyFailure: the failure did not reproduce while shrinking
+        found = _first_failed(group)
+        if found is None:
+            raise
+        raise found from group
