@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 
 from conformance.checks.cancel import CANCEL_ANSWERS
 from conformance.checks.lifecycle import TERMINAL, RunWatcher, show, start_fixture
-from conformance.checks.pagination import _time
+from conformance.checks.pagination import parse_time, walk_listing
 from conformance.context import CheckContext
 from conformance.registry import Failed, check
 
@@ -252,17 +252,11 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
             self.check_listing(INVARIANT_LIMIT)
 
         def check_listing(self, limit: int) -> None:
-            items: list[dict[str, Any]] = []
-            sizes: list[int] = []
-            for page in ctx.walk(limit=limit, clientId=self.client_id, max_pages=200):
-                data = page.json_or_none() if page.status_code == 200 else None
-                if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-                    raise self.fail("PAGE-006", f"a page of the walk limit={limit} answered {show(page)}")
-                sizes.append(len(data["items"]))
-                for item in data["items"]:
-                    items.append(item)
-                    if isinstance(item, dict) and isinstance(item.get("runId"), str):
-                        self.watcher.note(item, page)
+            pages, items = walk_listing(ctx, "PAGE-006", limit, clientId=self.client_id)
+            sizes = [len(page.json().get("items", [])) for page in pages]
+            for page in pages:
+                for item in page.json()["items"]:
+                    self.watcher.note(item, page)
             ids = [str(item.get("runId")) for item in items if isinstance(item, dict)]
             counts = Counter(ids)
             twice = sorted(r for r, n in counts.items() if n > 1)
@@ -276,7 +270,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
                 )
             for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
-                t1, t2 = _time(a.get("createdAt")), _time(b.get("createdAt"))
+                t1, t2 = parse_time(a.get("createdAt")), parse_time(b.get("createdAt"))
                 if t1 is not None and t2 is not None and t2 > t1:
                     raise self.fail(
                         "PAGE-001",

@@ -42,7 +42,7 @@ def _ids(items: Sequence[dict[str, Any]]) -> list[str]:
     return [str(item.get("runId")) for item in items]
 
 
-def _time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -56,23 +56,43 @@ def _create(ctx: CheckContext, count: int, client_id: str, fixture: str = "quick
     return [start_fixture(ctx, fixture, client_id) for _ in range(count)]
 
 
-def _walk(
+def walk_listing(
     ctx: CheckContext, rid: str, limit: int | None, **filters: Any
 ) -> tuple[list[ApiResponse], list[dict[str, Any]]]:
-    """Every page of a listing; a page that is not a 200 RunList stops the check (recorded against `rid`)."""
+    """Every page of a listing, following nextCursor.
+
+    Stops the check (recorded against `rid`) at a page that is not a 200 RunList, and at a page
+    holding only runs the walk already returned: a cursor that leads back is a walk that never ends.
+    """
     pages: list[ApiResponse] = []
     items: list[dict[str, Any]] = []
-    for page in ctx.walk(limit=limit, max_pages=MAX_PAGES, **filters):
+    seen: set[str] = set()
+    query = _query(limit, filters)
+    cursor = None
+    while True:
+        if len(pages) >= MAX_PAGES:
+            raise ctx.fail(rid, f"the walk {query} did not end after {MAX_PAGES} pages ({rid})")
+        page = ctx.list_runs(limit=limit, cursor=cursor, **filters)
         pages.append(page)
         got = _items(page)
         if got is None:
             raise ctx.fail(
                 rid,
-                f"page {len(pages)} of a walk ({_query(limit, filters)}) answered {show(page)}; every nextCursor "
-                f"the server issues must lead to a 200 RunList ({rid})",
+                f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
+                f"must lead to a 200 RunList ({rid})",
             )
+        ids = _ids(got)
+        if ids and seen.issuperset(ids):
+            raise ctx.fail(
+                rid,
+                f"page {len(pages)} of the walk {query} returned only runs earlier pages had returned ({ids[:5]}): "
+                f"the cursor led back and the walk would never end; a walk returns no run twice ({rid})",
+            )
+        seen.update(ids)
         items.extend(got)
-    return pages, items
+        cursor = _next(page)
+        if not cursor:
+            return pages, items
 
 
 def _query(limit: int | None, filters: dict[str, Any]) -> str:
@@ -255,7 +275,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         "every page (PAGE-009)",
     )
     for before, after in itertools.pairwise(items):
-        t1, t2 = _time(before.get("createdAt")), _time(after.get("createdAt"))
+        t1, t2 = parse_time(before.get("createdAt")), parse_time(after.get("createdAt"))
         if t1 is not None and t2 is not None and t2 > t1:
             ctx.expect(
                 "PAGE-001",
@@ -278,7 +298,7 @@ def page_sizes(ctx: CheckContext) -> None:
     client_id = ctx.fresh_client_id("sizes")
     runs = _create(ctx, 5, client_id)
     for limit in (1, 2, 5, 6):
-        pages, _items_seen = _walk(ctx, "PAGE-004", limit, clientId=client_id)
+        pages, _items_seen = walk_listing(ctx, "PAGE-004", limit, clientId=client_id)
         _check_sequence(ctx, pages, limit, _query(limit, {"clientId": client_id}), complete=len(runs))
     page = ctx.list_runs(clientId=client_id)
     got = _items(page)
@@ -429,7 +449,7 @@ def page_filters(ctx: CheckContext) -> None:
         walks.append({"clientId": client_id, "status": "failed"})
     for filters in walks:
         query = _query(2, filters)
-        _pages, items = _walk(ctx, "PAGE-009", 2, **filters)
+        _pages, items = walk_listing(ctx, "PAGE-009", 2, **filters)
         wrong = [
             (i.get("runId"), i.get("clientId"), i.get("status"))
             for i in items
