@@ -226,6 +226,7 @@ class Session:
     secrets: tuple[str, ...]
     monitor: LifecycleMonitor = field(default_factory=LifecycleMonitor)
     started_runs: dict[str, ApiClient] = field(default_factory=dict)
+    deadline: float | None = None  # time.monotonic() by which the whole run should end; set by the runner
     _client_ids: int = 0
 
     @classmethod

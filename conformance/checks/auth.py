@@ -1,0 +1,152 @@
+"""Bearer authentication on all five operations (AUTH-001..005).
+
+Each operation is sent without an Authorization header and with a token nobody has; both must
+get 401 with a `WWW-Authenticate: Bearer` challenge and a Problem body that reveals no data, and
+an unauthenticated startRun or cancelRun must change nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from conformance.client import ApiClient, ApiResponse
+from conformance.context import RUNS, CheckContext
+from conformance.registry import check
+
+# Keys of a Run, a RunList or a Workflow: a 401 body holding one of them reveals data.
+DATA_KEYS = frozenset({"items", "nextCursor", "runId", "definitionHash", "inputs", "steps", "workflow"})
+UNKNOWN_RUN = "run_rc_unknown_0000000000000000"
+_BEARER = re.compile(r"^\s*bearer(\s|,|$)", re.IGNORECASE)
+_ERROR_PARAM = re.compile(r"""error\s*=\s*"?([A-Za-z_]+)"?""", re.IGNORECASE)
+
+
+def _operations(ctx: CheckContext, run_id: str) -> list[tuple[str, str, str, Any]]:
+    """(operationId, method, path, json body) of all five operations on a run that exists."""
+    return [
+        (
+            "startRun",
+            "POST",
+            RUNS,
+            {"clientId": ctx.fresh_client_id("auth"), "workflow": ctx.fixtures.workflow("quick")},
+        ),
+        ("listRuns", "GET", RUNS, None),
+        ("getRun", "GET", f"{RUNS}/{run_id}", None),
+        ("getRunDefinition", "GET", f"{RUNS}/{run_id}/definition", None),
+        ("cancelRun", "POST", f"{RUNS}/{run_id}/cancel", None),
+    ]
+
+
+def _a_run(ctx: CheckContext) -> str:
+    started = ctx.start_run()
+    if started.run_id is None:
+        # Without a run of our own the 401s are still checked, against an unknown id.
+        return UNKNOWN_RUN
+    return started.run_id
+
+
+def _check_401(ctx: CheckContext, op: str, response: ApiResponse, how: str, no_credentials: bool) -> None:
+    required = "AUTH-001" if no_credentials else "AUTH-002"
+    if not ctx.expect(required, response.status_code == 401, f"{op} {how} answered {response.status_code}, not 401"):
+        if 200 <= response.status_code < 300:
+            ctx.expect("AUTH-004", False, f"{op} {how} answered {response.status_code}: data without credentials")
+        return
+    challenge = response.headers.get("www-authenticate")
+    ctx.expect(
+        "AUTH-003",
+        challenge is not None and bool(_BEARER.match(challenge)),
+        f"{op} {how}: 401 with WWW-Authenticate {challenge!r}, not a Bearer challenge",
+    )
+    body = response.json_or_none()
+    is_problem = (
+        response.media_type == "application/problem+json"
+        and isinstance(body, dict)
+        and body.get("status") == 401
+        and isinstance(body.get("type"), str)
+        and isinstance(body.get("title"), str)
+    )
+    ctx.expect(
+        "AUTH-004", is_problem, f"{op} {how}: the 401 body is not an application/problem+json Problem (status 401)"
+    )
+    if isinstance(body, dict):
+        leaked = sorted(DATA_KEYS.intersection(body))
+        ctx.expect("AUTH-004", not leaked, f"{op} {how}: the 401 body carries data fields {leaked}")
+    if challenge is not None and _BEARER.match(challenge):
+        error = _ERROR_PARAM.search(challenge)
+        if no_credentials:
+            ctx.expect(
+                "AUTH-005",
+                error is None,
+                f"{op} {how}: the challenge {challenge!r} has an error code; RFC 6750 §3.1 says none "
+                "without credentials",
+            )
+        else:
+            ctx.expect(
+                "AUTH-005",
+                error is not None and error.group(1) == "invalid_token",
+                f'{op} {how}: the challenge {challenge!r} lacks error="invalid_token"',
+            )
+
+
+def _send(client: ApiClient, method: str, path: str, body: Any, token: Any) -> ApiResponse:
+    return client.request(method, path, json_body=body, token=token)
+
+
+@check("AUTH-001", "AUTH-003", "AUTH-004", "AUTH-005")
+def requests_without_token_get_401(ctx: CheckContext) -> None:
+    """Every operation without an Authorization header: 401, a Bearer challenge without error, a Problem."""
+    run_id = _a_run(ctx)
+    for op, method, path, body in _operations(ctx, run_id):
+        response = _send(ctx.client, method, path, body, None)
+        _check_401(ctx, op, response, "without Authorization", no_credentials=True)
+
+
+@check("AUTH-002", "AUTH-003", "AUTH-004", "AUTH-005")
+def requests_with_invalid_token_get_401(ctx: CheckContext) -> None:
+    """Every operation with a token nobody has: 401, a Bearer challenge with invalid_token, a Problem."""
+    run_id = _a_run(ctx)
+    wrong = f"rc-invalid-{secrets.token_hex(12)}"
+    for op, method, path, body in _operations(ctx, run_id):
+        response = _send(ctx.client, method, path, body, wrong)
+        _check_401(ctx, op, response, "with an invalid token", no_credentials=False)
+    # Another scheme counts as no credentials at all (RFC 6750 §3.1): still a 401.
+    response = ctx.client.get(RUNS, token=None, headers={"Authorization": "Basic cmM6cmM="})
+    ctx.expect(
+        "AUTH-002", response.status_code == 401, f"listRuns with Basic credentials answered {response.status_code}"
+    )
+
+
+@check("AUTH-004", needs=["fixture:long"])
+def unauthenticated_requests_change_nothing(ctx: CheckContext) -> None:
+    """An unauthenticated startRun creates no run; an unauthenticated cancelRun cancels nothing."""
+    client_id = ctx.fresh_client_id("auth")
+    body = {"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")}
+    for token in (None, f"rc-invalid-{secrets.token_hex(12)}"):
+        ctx.client.request("POST", RUNS, json_body=body, token=token)
+    listing = ctx.list_runs(clientId=client_id)
+    data = listing.json_or_none() if listing.status_code == 200 else None
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        ctx.expect(
+            "AUTH-004",
+            not data["items"],
+            f"startRun answered without valid credentials created {len(data['items'])} run(s)",
+        )
+
+    started = ctx.start_run(ctx.fixtures.workflow("long"))
+    if started.run_id is None:
+        return
+    try:
+        for token in (None, f"rc-invalid-{secrets.token_hex(12)}"):
+            ctx.client.request("POST", f"{RUNS}/{started.run_id}/cancel", token=token)
+        after = ctx.get_run(started.run_id)
+        run = after.json_or_none() if after.status_code == 200 else None
+        if isinstance(run, dict):
+            ctx.expect(
+                "AUTH-004",
+                run.get("cancelRequestedAt") is None and run.get("status") not in {"cancelling", "cancelled"},
+                f"a cancelRun without valid credentials changed the run: status {run.get('status')!r}, "
+                f"cancelRequestedAt {run.get('cancelRequestedAt')!r}",
+            )
+    finally:
+        ctx.cancel_run(started.run_id)

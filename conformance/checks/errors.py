@@ -1,0 +1,231 @@
+"""Bad input gets a clear 4xx Problem, never a 5xx (ERR-001..011), with hand-written requests.
+
+The Schemathesis phase (checks/schema.py) fuzzes the same rules; these checks send the cases
+the catalog names, so each rule is verified even at the smallest budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+from typing import Any
+
+from conformance.client import ApiResponse
+from conformance.context import RUNS, CheckContext
+from conformance.registry import check
+
+PROBLEM = "application/problem+json"
+ONE_MIB = 1024 * 1024
+
+
+def _problem_ok(ctx: CheckContext, what: str, response: ApiResponse) -> None:
+    """ERR-002 for any 4xx: a Problem whose status equals the HTTP status; ERR-001 for any 5xx."""
+    status = response.status_code
+    ctx.expect("ERR-001", status < 500, f"{what} answered {status}")
+    if not 400 <= status < 500:
+        return
+    body = response.json_or_none()
+    ctx.expect(
+        "ERR-002",
+        response.media_type == PROBLEM,
+        f"{what}: the {status} has Content-Type {response.media_type or 'none'!r}, not {PROBLEM}",
+    )
+    ctx.expect(
+        "ERR-002",
+        isinstance(body, dict)
+        and body.get("status") == status
+        and isinstance(body.get("type"), str)
+        and isinstance(body.get("title"), str),
+        f"{what}: the {status} body is not a Problem with type, title and status {status}",
+    )
+
+
+def _expect_status(ctx: CheckContext, rid: str, what: str, response: ApiResponse, expected: int) -> None:
+    ctx.expect(rid, response.status_code == expected, f"{what} answered {response.status_code}, not {expected}")
+    _problem_ok(ctx, what, response)
+
+
+def _valid_body(ctx: CheckContext) -> dict[str, Any]:
+    return {"clientId": ctx.fresh_client_id("err"), "workflow": ctx.fixtures.workflow("quick")}
+
+
+def _post_raw(ctx: CheckContext, content: bytes, content_type: str | None) -> ApiResponse:
+    headers = {"Content-Type": content_type} if content_type else {}
+    return ctx.client.post(RUNS, content=content, headers=headers)
+
+
+@check("ERR-002", "ERR-001")
+def every_4xx_is_a_problem(ctx: CheckContext) -> None:
+    """A sample of 4xx answers of every operation: Problems whose status equals the HTTP status."""
+    unknown = f"run_rc_{secrets.token_hex(8)}"
+    samples = [
+        ("getRun of an unknown run", ctx.get_run(unknown)),
+        ("getRunDefinition of an unknown run", ctx.get_definition(unknown)),
+        ("cancelRun of an unknown run", ctx.cancel_run(unknown)),
+        ("listRuns with limit=0", ctx.list_runs(limit=0)),
+        ("startRun with an empty object", ctx.client.post(RUNS, json_body={})),
+        ("listRuns without a token", ctx.anonymous.get(RUNS)),
+    ]
+    for what, response in samples:
+        ctx.expect("ERR-002", 400 <= response.status_code < 500, f"{what} answered {response.status_code}, not a 4xx")
+        _problem_ok(ctx, what, response)
+
+
+@check("ERR-003", "ERR-002", "ERR-001")
+def malformed_json_gets_400(ctx: CheckContext) -> None:
+    """Bodies that are not well-formed JSON: 400 Problems."""
+    good = json.dumps(_valid_body(ctx))
+    for what, content in (
+        ("a truncated JSON body", good[:-3].encode()),
+        ("a body of plain words", b"this is not json"),
+        ("a trailing comma", good[:-1].encode() + b",}"),
+        ("invalid UTF-8", b'{"clientId": "\xff\xfe"}'),
+        ("an empty body", b""),
+    ):
+        _expect_status(ctx, "ERR-003", f"startRun with {what}", _post_raw(ctx, content, "application/json"), 400)
+
+
+@check("ERR-004", "ERR-001")
+def schema_violations_get_400(ctx: CheckContext) -> None:
+    """Bodies that break RunStartRequest (missing, mistyped, out of range, unknown fields): 400."""
+    base = _valid_body(ctx)
+    cases: list[tuple[str, Any]] = []
+
+    def variant(what: str, change: Any) -> None:
+        body = copy.deepcopy(base)
+        change(body)
+        cases.append((what, body))
+
+    variant("no clientId", lambda b: b.pop("clientId"))
+    variant("no workflow", lambda b: b.pop("workflow"))
+    variant("a numeric clientId", lambda b: b.update(clientId=42))
+    variant("a clientId of 65 characters", lambda b: b.update(clientId="c" * 65))
+    variant("a clientId with a space", lambda b: b.update(clientId="has space"))
+    variant("an unknown top-level field", lambda b: b.update(extra=True))
+    variant("an unknown workflow field", lambda b: b["workflow"].update(extra=True))
+    variant("an unknown step field", lambda b: b["workflow"]["steps"][0].update(extra=True))
+    variant("no steps", lambda b: b["workflow"].update(steps=[]))
+    variant("101 steps", lambda b: b["workflow"].update(steps=[{"id": f"s{i}", "action": "noop"} for i in range(101)]))
+    variant("a step id with a slash", lambda b: b["workflow"]["steps"][0].update(id="a/b"))
+    variant("an empty workflow name", lambda b: b["workflow"].update(name=""))
+    variant("inputs that are a list", lambda b: b.update(inputs=[1, 2]))
+    cases.append(("a JSON array", [base]))
+    cases.append(("a JSON string", "run"))
+    for what, body in cases:
+        _expect_status(ctx, "ERR-004", f"startRun with {what}", ctx.client.post(RUNS, json_body=body), 400)
+
+
+def _workflow(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": "rc-bad-workflow", "steps": steps}
+
+
+@check("ERR-005", "ERR-001")
+def duplicate_step_ids_get_400(ctx: CheckContext) -> None:
+    """A workflow with two steps of one id: 400."""
+    steps: list[dict[str, Any]] = [{"id": "a", "action": "noop"}, {"id": "a", "action": "noop"}]
+    response = ctx.start_run(_workflow(steps), client_id=ctx.fresh_client_id("err")).response
+    _expect_status(ctx, "ERR-005", "startRun with duplicate step ids", response, 400)
+
+
+@check("ERR-006", "ERR-001")
+def unknown_dependency_gets_400(ctx: CheckContext) -> None:
+    """A workflow whose dependsOn names a step it does not have: 400."""
+    steps: list[dict[str, Any]] = [
+        {"id": "a", "action": "noop"},
+        {"id": "b", "action": "noop", "dependsOn": ["nope"]},
+    ]
+    response = ctx.start_run(_workflow(steps), client_id=ctx.fresh_client_id("err")).response
+    _expect_status(ctx, "ERR-006", "startRun with dependsOn naming an unknown step", response, 400)
+
+
+@check("ERR-007", "ERR-001")
+def cyclic_dependencies_get_400(ctx: CheckContext) -> None:
+    """A workflow whose dependencies form a cycle, a self-dependency included: 400."""
+    cycles: dict[str, list[dict[str, Any]]] = {
+        "a self-dependency": [{"id": "a", "action": "noop", "dependsOn": ["a"]}],
+        "a two-step cycle": [
+            {"id": "a", "action": "noop", "dependsOn": ["b"]},
+            {"id": "b", "action": "noop", "dependsOn": ["a"]},
+        ],
+        "a three-step cycle": [
+            {"id": "a", "action": "noop", "dependsOn": ["c"]},
+            {"id": "b", "action": "noop", "dependsOn": ["a"]},
+            {"id": "c", "action": "noop", "dependsOn": ["b"]},
+        ],
+    }
+    for what, steps in cycles.items():
+        response = ctx.start_run(_workflow(steps), client_id=ctx.fresh_client_id("err")).response
+        _expect_status(ctx, "ERR-007", f"startRun with {what}", response, 400)
+
+
+@check("ERR-008", "ERR-001")
+def oversized_body_gets_413(ctx: CheckContext) -> None:
+    """A body over 1 MiB that is otherwise a valid request: 413."""
+    body = _valid_body(ctx)
+    body["inputs"] = {"padding": ""}
+    overhead = len(json.dumps(body).encode())
+    body["inputs"]["padding"] = "x" * (ONE_MIB - overhead + 64)
+    content = json.dumps(body).encode()
+    response = _post_raw(ctx, content, "application/json")
+    _expect_status(ctx, "ERR-008", f"startRun with a body of {len(content)} bytes", response, 413)
+
+
+@check("ERR-009", "ERR-001")
+def non_json_content_type_gets_415(ctx: CheckContext) -> None:
+    """A valid JSON body sent as text/plain or form data: 415."""
+    content = json.dumps(_valid_body(ctx)).encode()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
+        response = _post_raw(ctx, content, content_type)
+        _expect_status(ctx, "ERR-009", f"startRun sent as {content_type}", response, 415)
+
+
+MALFORMED_IDS = {
+    "an unknown runId": f"run_rc_{secrets.token_hex(8)}",
+    "a runId of 300 characters": "r" * 300,
+    "a runId with spaces": "not%20a%20run",
+    "a runId with a dot": "..run",
+    "a runId of non-ASCII letters": "%C3%A9t%C3%A9",
+    "a runId of quotes and braces": "%22%7B%7D%22",
+}
+
+
+@check("ERR-010", "ERR-002", "ERR-001")
+def unknown_or_malformed_run_ids_get_404(ctx: CheckContext) -> None:
+    """getRun, getRunDefinition and cancelRun of unknown and malformed runIds: 404 Problems."""
+    for what, run_id in MALFORMED_IDS.items():
+        for op, method, path in (
+            ("getRun", "GET", f"{RUNS}/{run_id}"),
+            ("getRunDefinition", "GET", f"{RUNS}/{run_id}/definition"),
+            ("cancelRun", "POST", f"{RUNS}/{run_id}/cancel"),
+        ):
+            response = ctx.client.request(method, path)
+            _expect_status(ctx, "ERR-010", f"{op} of {what}", response, 404)
+
+
+@check("ERR-011", "ERR-001")
+def undeclared_methods_get_405(ctx: CheckContext) -> None:
+    """Methods the spec does not declare on a documented path: 405 with an Allow header."""
+    run_id = ctx.start_run().run_id or f"run_rc_{secrets.token_hex(8)}"
+    declared = {
+        RUNS: {"GET", "POST"},
+        f"{RUNS}/{run_id}": {"GET"},
+        f"{RUNS}/{run_id}/definition": {"GET"},
+        f"{RUNS}/{run_id}/cancel": {"POST"},
+    }
+    for path, methods in declared.items():
+        for method in ("PUT", "DELETE", "PATCH", "POST", "GET"):
+            if method in methods:
+                continue
+            response = ctx.client.request(method, path)
+            template = path.replace(run_id, "{runId}")
+            what = f"{method} {template}"
+            ctx.expect("ERR-011", response.status_code == 405, f"{what} answered {response.status_code}, not 405")
+            ctx.expect("ERR-001", response.status_code < 500, f"{what} answered {response.status_code}")
+            if response.status_code == 405:
+                allow = {m.strip().upper() for m in response.headers.get("allow", "").split(",") if m.strip()}
+                ctx.expect(
+                    "ERR-011",
+                    methods <= allow,
+                    f"{what}: 405 with Allow {response.headers.get('allow')!r}, which lacks {sorted(methods - allow)}",
+                )

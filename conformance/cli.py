@@ -1,0 +1,211 @@
+"""The `runs-conformance` command.
+
+Subcommands register themselves in SUBCOMMANDS (name -> Subcommand); a module adds one with
+`register(Subcommand(...))` before main() builds the parser. Exit codes: 0 conformant,
+1 not conformant (or the suite broke: the message says which), 2 usage error, 3 server
+unreachable or not a Runs API. No traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import conformance
+
+__all__ = ["EXIT_CONFORMANT", "EXIT_NOT_CONFORMANT", "EXIT_UNREACHABLE", "EXIT_USAGE", "SUBCOMMANDS", "main"]
+
+EXIT_CONFORMANT = 0
+EXIT_NOT_CONFORMANT = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+# Modules that add subcommands when imported, by calling register(); a missing one is not offered.
+SUBCOMMAND_MODULES: tuple[str, ...] = ()
+
+
+def register(sub: Subcommand) -> None:
+    SUBCOMMANDS[sub.name] = sub
+
+
+class _UsageExit(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so the message is one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageExit(message)
+
+
+# --- run ---------------------------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    from conformance.context import PROFILES
+
+    parser.add_argument("--base-url", help="the server to test, e.g. https://host:8443 (default: the bundled server)")
+    parser.add_argument("--token", help="bearer token (default: $RUNS_TOKEN)")
+    parser.add_argument("--other-token", help="a second credential, for the checks that need one ($RUNS_OTHER_TOKEN)")
+    parser.add_argument("--fixtures", type=Path, help="YAML file with the quick/long/failing workflows of your server")
+    parser.add_argument(
+        "--profile", default="default", help=f"example budgets: {', '.join(PROFILES)} (default: default)"
+    )
+    parser.add_argument("--seed", type=_seed, help="replay a run's examples (printed at the start and end of each run)")
+    parser.add_argument(
+        "--select", nargs="+", action="extend", default=[], metavar="ID", help="requirement IDs, areas or check names"
+    )
+    parser.add_argument("--report-dir", type=Path, default=Path("reports"), help="where conformance.json goes")
+    parser.add_argument("--strict", action="store_true", help="a failed SHOULD fails the run")
+    parser.add_argument("--baseline", type=Path, help="a file of known failures to accept")
+    parser.add_argument(
+        "--timeout", type=_positive_float, default=30.0, help="seconds a run may take to reach a status (30)"
+    )
+    parser.add_argument("--request-timeout", type=_positive_float, default=10.0, help="seconds per HTTP request (10)")
+    parser.add_argument(
+        "--deadline", type=_positive_float, help="seconds for the whole run (default: 300/900/3600 by profile)"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from conformance.config import RunConfig
+    from conformance.runner import run
+
+    config = RunConfig.from_env(
+        base_url=args.base_url,
+        token=args.token,
+        other_token=args.other_token,
+        fixtures_path=args.fixtures,
+        profile=args.profile,
+        seed=args.seed,
+        select=tuple(args.select),
+        report_dir=args.report_dir,
+        strict=args.strict,
+        baseline=args.baseline,
+        timeout=args.timeout,
+        request_timeout=args.request_timeout,
+        deadline=args.deadline,
+        quiet=args.quiet,
+    )
+    report = run(config)
+    return report.exit_code
+
+
+register(
+    Subcommand(
+        "run", "run the conformance suite against a server", add_arguments=add_run_arguments, handler=run_command
+    )
+)
+
+
+def _diff_arguments(parser: argparse.ArgumentParser) -> None:
+    from conformance import diff
+
+    diff.add_arguments(parser)
+
+
+def _diff_handler(args: argparse.Namespace) -> int:
+    from conformance import diff
+
+    return int(diff.run(args))
+
+
+register(
+    Subcommand(
+        "diff",
+        "compare two conformance.json files; exit 1 if NEW fails where OLD did not",
+        add_arguments=_diff_arguments,
+        handler=_diff_handler,
+    )
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    for module in SUBCOMMAND_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    parser = _Parser(prog="runs-conformance", description="Conformance suite for the Runs API.")
+    parser.add_argument("--version", action="version", version=f"runs-conformance {conformance.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for item in SUBCOMMANDS.values():
+        child = sub.add_parser(item.name, help=item.help, description=item.help)
+        item.add_arguments(child)
+        child.set_defaults(_handler=item.handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from conformance.config import UsageError
+
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler = getattr(args, "_handler", None)
+        if handler is None:
+            raise _UsageExit(f"give a command: {', '.join(SUBCOMMANDS)} (see runs-conformance --help)")
+        code: int = handler(args)
+        return code
+    except _UsageExit as exc:
+        print(f"runs-conformance: usage error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"runs-conformance: usage error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("runs-conformance: interrupted", file=sys.stderr)
+        return EXIT_NOT_CONFORMANT
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except BaseException as exc:
+        # The suite itself broke. One line for the user; the traceback only with RUNS_CONFORMANCE_DEBUG.
+        print(
+            f"runs-conformance: internal error (a bug of the suite, not of the server): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            file=sys.stderr,
+        )
+        import os
+
+        if os.environ.get("RUNS_CONFORMANCE_DEBUG"):
+            traceback.print_exception(exc, file=sys.stderr)
+        return EXIT_NOT_CONFORMANT
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""RunConfig: what one run of the suite is told to do, from the CLI, the environment or the plugin.
+
+Everything a user can get wrong is checked here, before any request is sent, and reported as a
+UsageError with a one-line message (the CLI exits 2 with it).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from conformance.catalog import catalog
+from conformance.context import PROFILES, Fixtures
+from conformance.registry import Check
+
+__all__ = ["DEADLINES", "RunConfig", "UsageError", "resolve_selection"]
+
+# The overall deadline of a whole run, per profile, unless --deadline says otherwise. When it
+# passes, the checks not yet started are skipped with that reason; a running check is bounded
+# by its own request timeouts and budgets.
+DEADLINES: dict[str, float] = {"quick": 300.0, "default": 900.0, "thorough": 3600.0}
+
+MAX_SEED = 2**32 - 1
+
+
+class UsageError(Exception):
+    """The user asked for something the suite cannot do; the message is one line."""
+
+
+@dataclass
+class RunConfig:
+    base_url: str | None = None  # None: start the bundled reference server
+    token: str | None = None
+    other_token: str | None = None
+    fixtures_path: Path | None = None
+    profile: str = "default"
+    seed: int | None = None  # None: a random seed, printed so it can be replayed
+    select: tuple[str, ...] = ()  # requirement IDs, areas or check names; empty: everything
+    report_dir: Path = Path("reports")
+    strict: bool = False
+    baseline: Path | None = None
+    timeout: float = 30.0  # how long a run may take to reach a status the suite waits for
+    request_timeout: float = 10.0  # per HTTP request
+    deadline: float | None = None  # the whole run; None: DEADLINES[profile]
+    deterministic: bool = False  # derandomised generation (set under CI)
+    quiet: bool = False  # no progress lines
+    heartbeat_s: float = 10.0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **values: object) -> RunConfig:
+        """A config whose tokens and determinism fall back to the environment."""
+        env = os.environ if env is None else env
+        config = cls(**values)  # type: ignore[arg-type]
+        if config.token is None:
+            config.token = env.get("RUNS_TOKEN") or None
+        if config.other_token is None:
+            config.other_token = env.get("RUNS_OTHER_TOKEN") or None
+        if not config.deterministic:
+            config.deterministic = env.get("CI", "").strip().lower() in {"1", "true", "yes"}
+        return config
+
+    @property
+    def overall_deadline(self) -> float:
+        return self.deadline if self.deadline is not None else DEADLINES.get(self.profile, 900.0)
+
+    def resolved_seed(self) -> int:
+        if self.seed is None:
+            self.seed = secrets.randbelow(MAX_SEED)
+        return self.seed
+
+    def validate(self) -> None:
+        """Raise UsageError for the first problem found."""
+        if self.profile not in PROFILES:
+            raise UsageError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
+        if self.base_url is not None:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                raise UsageError(f"--base-url must be an http:// or https:// URL, not {self.base_url!r}")
+            if not self.token:
+                raise UsageError("no token for the server: give --token or set RUNS_TOKEN")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed must be between 0 and {MAX_SEED}, not {self.seed}")
+        for name, value in (("--timeout", self.timeout), ("--request-timeout", self.request_timeout)):
+            if not value > 0:
+                raise UsageError(f"{name} must be more than 0 seconds, not {value}")
+        if self.deadline is not None and not self.deadline > 0:
+            raise UsageError(f"--deadline must be more than 0 seconds, not {self.deadline}")
+        if self.fixtures_path is not None:
+            self.fixtures()  # raises UsageError when unreadable
+        if self.baseline is not None:
+            self._check_baseline(self.baseline)
+        if self.token and self.other_token and self.token == self.other_token:
+            raise UsageError("--other-token must be a different credential from --token")
+
+    @staticmethod
+    def _check_baseline(path: Path) -> None:
+        if not path.is_file():
+            raise UsageError(f"cannot read baseline file {path}: no such file")
+        try:
+            from conformance.baseline import load_baseline
+        except ImportError:
+            return
+        try:
+            load_baseline(path)
+        except ValueError as exc:
+            raise UsageError(str(exc).splitlines()[0]) from None
+
+    def fixtures(self) -> Fixtures:
+        if self.fixtures_path is None:
+            return Fixtures.default()
+        try:
+            return Fixtures.from_file(self.fixtures_path)
+        except ValueError as exc:
+            raise UsageError(str(exc).replace("\n", " ")) from None
+
+
+def resolve_selection(select: Iterable[str], checks: Iterable[Check]) -> tuple[set[str], list[Check]]:
+    """The requirement IDs and the checks a --select list means.
+
+    Each item is a requirement ID (SCHEMA-001), an area (idempotency) or a check name. A check
+    runs when it names any selected requirement, or is itself named. Empty: everything.
+    """
+    all_checks = list(checks)
+    reqs = catalog()
+    items = [s.strip() for s in select if s.strip()]
+    if not items:
+        return set(reqs), all_checks
+    areas = {r.area for r in reqs.values()}
+    by_name = {c.name: c for c in all_checks}
+    selected: set[str] = set()
+    named: set[str] = set()
+    for item in items:
+        upper = item.upper()
+        if upper in reqs:
+            selected.add(upper)
+        elif item.lower() in areas:
+            selected.update(r.id for r in reqs.values() if r.area == item.lower())
+        elif item in by_name:
+            named.add(item)
+        else:
+            raise UsageError(
+                f"--select {item!r} is not a requirement ID, an area ({', '.join(sorted(areas))}) or a check name"
+            )
+    chosen = [c for c in all_checks if c.name in named or selected.intersection(c.requirements)]
+    for c in chosen:
+        if c.name in named:
+            selected.update(c.requirements)
+    return selected, chosen

@@ -1,0 +1,531 @@
+"""One run of the suite: preflight, the selected checks, aggregation per requirement, cleanup, report.
+
+    report = run(RunConfig(base_url=..., token=..., profile="quick"))
+    report.exit_code   # 0 conformant, 1 not conformant, 3 unreachable (2 is raised as UsageError)
+
+The report is also written to DIR/conformance.json (docs/results-format.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import secrets
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import conformance
+from conformance.catalog import Level, Requirement, catalog
+from conformance.client import ApiClient, Recorder
+from conformance.config import RunConfig, UsageError, resolve_selection
+from conformance.context import Session
+from conformance.execution import CheckRun, run_check
+from conformance.preflight import preflight
+from conformance.progress import Progress
+from conformance.registry import Check, registered_checks
+from conformance.results import (
+    CheckOutcome,
+    Cleanup,
+    Evidence,
+    RequirementResult,
+    RunReport,
+    Status,
+    Verdict,
+)
+from conformance.spec import spec_sha256, spec_version
+
+__all__ = ["REPORT_NAME", "check_seed", "hypothesis_seed", "run"]
+
+REPORT_NAME = "conformance.json"
+MONITOR = "lifecycle monitor"
+CLEANUP_BUDGET_S = 60.0
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def check_seed(seed: int, check_name: str) -> int:
+    """The seed one check's Hypothesis tests run with: stable per (session seed, check name).
+
+    Derived per check so that `--select` of one requirement replays the same examples its checks
+    got in the full run.
+    """
+    digest = hashlib.sha256(f"{seed}:{check_name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+@contextlib.contextmanager
+def hypothesis_seed(seed: int) -> Iterator[None]:
+    """Seed every @given run inside: the same effect as pytest's --hypothesis-seed.
+
+    Checks build their Hypothesis tests with ctx.hypothesis_settings(), which never writes an
+    example database and derandomises under CI; outside CI this global seed makes a run
+    replayable with --seed.
+    """
+    import hypothesis.core as hypothesis_core
+
+    previous = hypothesis_core.global_force_seed
+    hypothesis_core.global_force_seed = seed  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        hypothesis_core.global_force_seed = previous
+
+
+@dataclass
+class _Target:
+    base_url: str
+    token: str
+    other_token: str | None
+    embedded: bool
+
+
+def run(config: RunConfig, *, stream: TextIO | None = None, checks: Sequence[Check] | None = None) -> RunReport:
+    """Run the suite as configured. Raises UsageError (exit 2) before any request when misconfigured."""
+    config.validate()
+    all_checks = list(registered_checks() if checks is None else checks)
+    selected, chosen = resolve_selection(config.select, all_checks)
+    seed = config.resolved_seed()
+    stream = stream if stream is not None else sys.stderr
+    progress = Progress(len(chosen), stream=stream, heartbeat_s=config.heartbeat_s, quiet=config.quiet)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    clock = time.monotonic()
+    progress.line(
+        f"runs-conformance {conformance.__version__}, spec {spec_version()}: seed {seed}, profile "
+        f"{config.profile}{' (deterministic)' if config.deterministic else ''}"
+    )
+    try:
+        with ExitStack() as stack:
+            target = _target(config, stack, progress)
+            if isinstance(target, RunReport):
+                report = target
+            else:
+                report = _run_against(config, target, selected, chosen, seed, progress, started_at, clock)
+    finally:
+        progress.close()
+    report.duration_s = round(time.monotonic() - clock, 3)
+    path = config.report_dir / REPORT_NAME
+    try:
+        report.write(path)
+    except OSError as exc:
+        progress.line(f"could not write the report {path}: {exc}")
+    else:
+        progress.line(f"report: {path}")
+    _summary(report, progress)
+    return report
+
+
+def _target(config: RunConfig, stack: ExitStack, progress: Progress) -> _Target | RunReport:
+    if config.base_url is not None:
+        assert config.token is not None  # validate() made sure
+        return _Target(config.base_url.rstrip("/"), config.token, config.other_token, False)
+    from conformance.embedded import embedded_server
+
+    progress.info("no --base-url: starting the bundled reference server on a loopback port")
+    try:
+        server = stack.enter_context(embedded_server(ready_timeout=max(10.0, config.request_timeout)))
+    except Exception as exc:  # the bundled server is part of the suite: say why it did not start
+        reason = f"the bundled reference server did not start: {type(exc).__name__}: {exc}".splitlines()[0]
+        return _early_report(config, "", reason, Verdict.UNREACHABLE, 3)
+    progress.info(f"bundled reference server at {server.base_url}")
+    return _Target(server.base_url, server.token, server.other_token, True)
+
+
+def _run_against(
+    config: RunConfig,
+    target: _Target,
+    selected: set[str],
+    chosen: list[Check],
+    seed: int,
+    progress: Progress,
+    started_at: str,
+    clock: float,
+) -> RunReport:
+    session = Session.open(
+        target.base_url,
+        target.token,
+        other_token=target.other_token,
+        fixtures=config.fixtures(),
+        profile=config.profile,
+        seed=seed,
+        client_id=f"rc-{secrets.token_hex(4)}",
+        timeout=config.timeout,
+        request_timeout=config.request_timeout,
+        deterministic=config.deterministic,
+    )
+    try:
+        check = preflight(session.client)
+        if not check.ok:
+            report = _early_report(
+                config, target.base_url, check.reason, Verdict.UNREACHABLE, 3, selected, seed, started_at, target
+            )
+            if check.exchange is not None:
+                for req in report.requirements:
+                    if req.status is Status.SKIPPED:
+                        req.evidence.append(Evidence("preflight", check.reason, [check.exchange]))
+                        break
+            return report
+        progress.info(f"server {target.base_url} answers as a Runs API; session clientId {session.client_id}")
+        check_runs, interrupted = _run_checks(config, session, chosen, seed, progress, clock)
+        results = _aggregate(config, session, selected, check_runs, seed, target)
+        report = _report(config, target, seed, started_at, results, session.client_id)
+        progress.info(f"cleanup: cancelling the suite's unfinished runs ({len(session.started_runs)} started)")
+        report.cleanup = _cleanup(session)
+        _verdict(report, interrupted)
+        _apply_baseline(config, report)
+        if interrupted and report.verdict is Verdict.CONFORMANT:
+            report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
+            report.reason = "the run was interrupted before every check ran"
+        return report
+    finally:
+        session.close()
+
+
+# --- running the checks ------------------------------------------------------------------------
+def _unmet_need(check: Check, session: Session) -> str | None:
+    for need in sorted(check.needs):
+        if need == "other_token" and session.other_client is None:
+            return "needs a second credential: give --other-token or RUNS_OTHER_TOKEN"
+        if need.startswith("fixture:"):
+            name = need.split(":", 1)[1]
+            if not session.fixtures.has(name):
+                return f"no '{name}' workflow in {session.fixtures.source} (give one with --fixtures)"
+    return None
+
+
+def _skipped(check: Check, reason: str) -> CheckRun:
+    return CheckRun(check, dict.fromkeys(check.requirements, CheckOutcome.SKIPPED), {}, reason)
+
+
+def _run_checks(
+    config: RunConfig, session: Session, chosen: list[Check], seed: int, progress: Progress, clock: float
+) -> tuple[list[CheckRun], bool]:
+    deadline = clock + config.overall_deadline
+    session.deadline = deadline
+    results: list[CheckRun] = []
+    interrupted = False
+    for index, check in enumerate(chosen):
+        if time.monotonic() >= deadline:
+            reason = f"the overall deadline of {config.overall_deadline:.0f} s passed before this check started"
+            results.extend(_skipped(c, reason) for c in chosen[index:])
+            progress.line(f"overall deadline reached: {len(chosen) - index} checks not run")
+            break
+        need = _unmet_need(check, session)
+        if need is not None:
+            results.append(_skipped(check, need))
+            progress.start(check.name)
+            progress.finish(check.name, "skipped", need)
+            continue
+        progress.start(check.name)
+        try:
+            with hypothesis_seed(check_seed(seed, check.name)):
+                outcome = _run_one(check, session)
+        except KeyboardInterrupt:
+            interrupted = True
+            results.extend(_skipped(c, "the run was interrupted") for c in chosen[index:])
+            progress.line("interrupted: cleaning up and writing the report")
+            break
+        results.append(outcome)
+        worst = max(outcome.outcomes.values(), key=lambda o: o.rank, default=CheckOutcome.PASSED)
+        detail = outcome.message if worst is not CheckOutcome.PASSED else ""
+        progress.finish(check.name, worst.value, detail.splitlines()[0][:160] if detail else "")
+    return results, interrupted
+
+
+def _run_one(check: Check, session: Session) -> CheckRun:
+    started = time.perf_counter()
+    try:
+        return run_check(check, session)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # e.g. an exception group a check let escape: the suite's error
+        message = f"the check itself broke: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        tb = "".join(traceback.format_exception(exc))
+        return CheckRun(
+            check,
+            dict.fromkeys(check.requirements, CheckOutcome.ERROR),
+            {rid: [Evidence(check.name, message, [], tb)] for rid in check.requirements},
+            message,
+            time.perf_counter() - started,
+        )
+
+
+# --- aggregation -----------------------------------------------------------------------------------
+def _status(req: Requirement, outcome: CheckOutcome, strict: bool) -> Status:
+    if outcome is CheckOutcome.ERROR:
+        return Status.ERROR
+    if outcome is CheckOutcome.SKIPPED:
+        return Status.SKIPPED
+    if outcome is CheckOutcome.PASSED:
+        return Status.PASSED
+    if req.level is Level.MUST or (req.level is Level.SHOULD and strict):
+        return Status.FAILED
+    return Status.WARNING
+
+
+def rerun_command(config: RunConfig, target: _Target | None, seed: int, select: Sequence[str]) -> str:
+    parts = ["runs-conformance", "run"]
+    if target is not None and not target.embedded:
+        parts += ["--base-url", target.base_url]
+    if config.profile != "default":
+        parts += ["--profile", config.profile]
+    parts += ["--seed", str(seed)]
+    if config.fixtures_path is not None:
+        parts += ["--fixtures", str(config.fixtures_path)]
+    if config.strict:
+        parts.append("--strict")
+    if select:
+        parts += ["--select", *select]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _aggregate(
+    config: RunConfig,
+    session: Session,
+    selected: set[str],
+    check_runs: list[CheckRun],
+    seed: int,
+    target: _Target,
+) -> list[RequirementResult]:
+    outcomes: dict[str, list[tuple[str, CheckOutcome, str, float]]] = {}
+    evidence: dict[str, list[Evidence]] = {}
+    for cr in check_runs:
+        for rid, outcome in cr.outcomes.items():
+            if rid not in selected:
+                continue
+            outcomes.setdefault(rid, []).append((cr.check.name, outcome, cr.message, cr.duration_s))
+            evidence.setdefault(rid, []).extend(cr.evidence.get(rid, []))
+    # The lifecycle monitor watched every Run the checks saw; its findings count as a check.
+    for finding in session.monitor.findings:
+        rid = finding.requirement_id
+        if rid not in selected:
+            continue
+        outcomes.setdefault(rid, []).append((MONITOR, CheckOutcome.FAILED, finding.message, 0.0))
+        evidence.setdefault(rid, []).append(Evidence(MONITOR, finding.message, list(finding.exchanges)))
+    results: list[RequirementResult] = []
+    for req in catalog().values():
+        result = RequirementResult(
+            id=req.id,
+            level=req.level.value,
+            area=req.area,
+            statement=req.statement,
+            citation=req.citation,
+            status=Status.NOT_RUN,
+        )
+        if req.id not in selected:
+            result.message = "not selected"
+        elif req.id not in outcomes:
+            result.message = "no selected check verifies this requirement"
+        else:
+            seen = outcomes[req.id]
+            worst = max((o for _, o, _, _ in seen), key=lambda o: o.rank)
+            result.status = _status(req, worst, config.strict)
+            result.checks = sorted({name for name, _, _, _ in seen})
+            result.duration_s = round(sum(d for _, _, _, d in seen), 3)
+            result.evidence = evidence.get(req.id, [])
+            result.message = _message(req.id, worst, seen, result.evidence)
+            result.rerun = rerun_command(config, target, seed, [req.id])
+        results.append(result)
+    return results
+
+
+def _message(
+    rid: str, worst: CheckOutcome, seen: list[tuple[str, CheckOutcome, str, float]], evidence: list[Evidence]
+) -> str:
+    if worst is CheckOutcome.PASSED:
+        return f"verified by {len(seen)} check{'s' if len(seen) != 1 else ''}"
+    if worst is CheckOutcome.FAILED:
+        first = next((e for e in evidence if e.check), None)
+        if first is not None:
+            more = f" (and {len(evidence) - 1} more)" if len(evidence) > 1 else ""
+            return f"{first.check}: {first.message.splitlines()[0] if first.message else 'failed'}{more}"
+    for name, outcome, message, _ in seen:
+        if outcome is worst:
+            text = message.removeprefix(f"{rid}: ")
+            return f"{name}: {text}" if text else name
+    return worst.value
+
+
+def _report(
+    config: RunConfig,
+    target: _Target | None,
+    seed: int,
+    started_at: str,
+    results: list[RequirementResult],
+    client_id: str,
+) -> RunReport:
+    return RunReport(
+        verdict=Verdict.NOT_CONFORMANT,
+        exit_code=1,
+        reason="",
+        suite_version=conformance.__version__,
+        spec_version=spec_version(),
+        spec_sha256=spec_sha256(),
+        base_url=target.base_url if target is not None else (config.base_url or ""),
+        profile=config.profile,
+        strict=config.strict,
+        seed=seed,
+        command=rerun_command(config, target, seed, list(config.select)),
+        started_at=started_at,
+        duration_s=0.0,
+        requirements=results,
+        session_client_id=client_id,
+    )
+
+
+def _early_report(
+    config: RunConfig,
+    base_url: str,
+    reason: str,
+    verdict: Verdict,
+    exit_code: int,
+    selected: set[str] | None = None,
+    seed: int | None = None,
+    started_at: str | None = None,
+    target: _Target | None = None,
+) -> RunReport:
+    """A report when no check could run: every selected requirement skipped, with the reason."""
+    selected = set(catalog()) if selected is None else selected
+    seed = config.resolved_seed() if seed is None else seed
+    results = []
+    for req in catalog().values():
+        chosen = req.id in selected
+        results.append(
+            RequirementResult(
+                id=req.id,
+                level=req.level.value,
+                area=req.area,
+                statement=req.statement,
+                citation=req.citation,
+                status=Status.SKIPPED if chosen else Status.NOT_RUN,
+                message=f"not checked: {reason}" if chosen else "not selected",
+            )
+        )
+    report = _report(config, target, seed, started_at or datetime.now(UTC).isoformat(timespec="seconds"), results, "")
+    report.base_url = base_url or report.base_url
+    report.verdict, report.exit_code, report.reason = verdict, exit_code, reason
+    return report
+
+
+# --- baseline, cleanup, verdict ---------------------------------------------------------------
+def _apply_baseline(config: RunConfig, report: RunReport) -> None:
+    """conformance.baseline marks baselined failures, writes paste-ready entries and sets the verdict.
+
+    Called even without --baseline, so every new failure gets its baseline_entry.
+    """
+    try:
+        from conformance.baseline import apply_baseline
+    except ImportError:  # a build without baselines: the runner's own verdict stands
+        return
+    try:
+        apply_baseline(report, config.baseline, config.strict)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"cannot use baseline file {config.baseline}: {exc}".splitlines()[0]) from None
+
+
+def _cleanup(session: Session) -> Cleanup:
+    """Cancel every run the suite started that is still going. Never part of the verdict."""
+    result = Cleanup(runs_started=len(session.started_runs))
+    deadline = time.monotonic() + max(CLEANUP_BUDGET_S, session.request_timeout * 3)
+    recorder = Recorder(secrets=session.secrets)
+    pending = list(session.started_runs.items())
+    for index, (run_id, client) in enumerate(pending):
+        if time.monotonic() >= deadline:
+            result.errors.append(f"cleanup stopped at its deadline; {len(pending) - index} runs not checked")
+            break
+        api = _with_recorder(client, recorder)
+        try:
+            response = api.get(f"/api/v1/runs/{run_id}")
+            data = response.json_or_none() if response.status_code == 200 else None
+            status = data.get("status") if isinstance(data, dict) else None
+            if response.status_code != 200:
+                result.errors.append(f"run {run_id}: getRun answered {response.status_code}")
+                continue
+            if status in TERMINAL:
+                continue
+            cancel = api.post(f"/api/v1/runs/{run_id}/cancel")
+            if cancel.status_code == 202:
+                result.runs_cancelled += 1
+            else:
+                result.errors.append(f"run {run_id}: cancelRun answered {cancel.status_code}")
+        except Exception as exc:  # a broken server must not break the report
+            result.errors.append(f"run {run_id}: {type(exc).__name__}: {exc}".splitlines()[0])
+        if len(result.errors) >= 20:
+            result.errors.append("cleanup gave up after 20 errors")
+            break
+    return result
+
+
+def _with_recorder(client: ApiClient, recorder: Recorder) -> ApiClient:
+    view = copy.copy(client)
+    view.recorder = recorder
+    return view
+
+
+def _verdict(report: RunReport, interrupted: bool) -> None:
+    failed = [r.id for r in report.requirements if r.status is Status.FAILED]
+    errors = [r.id for r in report.requirements if r.status is Status.ERROR]
+    counts = report.counts()
+    if failed or errors:
+        parts = []
+        if failed:
+            parts.append(f"{len(failed)} requirement{'s' if len(failed) != 1 else ''} failed ({_ids(failed)})")
+        if errors:
+            parts.append(
+                f"the suite itself broke on {len(errors)} ({_ids(errors)}); that says nothing about the server"
+            )
+        report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
+        report.reason = "; ".join(parts)
+    elif interrupted:
+        report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
+        report.reason = "the run was interrupted before every check ran"
+    elif counts[Status.PASSED.value] == 0:
+        report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
+        report.reason = "nothing was verified: every selected requirement was skipped or not run"
+    else:
+        report.verdict, report.exit_code = Verdict.CONFORMANT, 0
+        extra = [
+            f"{counts[s.value]} {s.value}"
+            for s in (Status.WARNING, Status.SKIPPED, Status.BASELINED)
+            if counts[s.value]
+        ]
+        report.reason = f"{counts[Status.PASSED.value]} passed" + (f", {', '.join(extra)}" if extra else "")
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids[:8]) + (f", … {len(ids) - 8} more" if len(ids) > 8 else "")
+
+
+def _summary(report: RunReport, progress: Progress) -> None:
+    for req in report.requirements:
+        if req.status in {Status.FAILED, Status.WARNING}:
+            progress.line(f"  {req.status.value.upper():<7} {req.id} ({req.level}) {req.message}")
+            curl = next((x.curl for e in req.evidence for x in e.exchanges if x.curl), "")
+            if curl:
+                progress.line(f"          reproduce: {curl}")
+            if req.rerun:
+                progress.line(f"          rerun: {req.rerun}")
+    for req in report.requirements:
+        if req.status is Status.ERROR:
+            progress.line(f"  SUITE ERROR {req.id}: {req.message}")
+    counts = report.counts()
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    progress.line(f"{report.verdict.value} (exit {report.exit_code}): {report.reason}")
+    progress.line(
+        f"requirements: {shown}; cleanup: {report.cleanup.runs_cancelled} of "
+        f"{report.cleanup.runs_started} runs cancelled, {len(report.cleanup.errors)} errors"
+    )
+    progress.line(f"seed {report.seed} — replay with --seed {report.seed}")
+
+
+def write_report(report: RunReport, report_dir: Path) -> Path:
+    path = report_dir / REPORT_NAME
+    report.write(path)
+    return path
