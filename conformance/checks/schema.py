@@ -1,0 +1,506 @@
+"""The schema-level phase: Schemathesis 4, driven from openapi/runs.yaml, as registered checks.
+
+One check per operation runs Schemathesis' examples, coverage and fuzzing phases for it (positive
+and negative data); one more runs the stateful phase along the spec's links. Every response goes
+through Schemathesis' built-in checks one at a time, so each failure maps to catalog IDs through
+FAILURE_MAP (data, below) and carries the recorded exchange and a curl line reading $RUNS_TOKEN.
+
+Left out on purpose:
+- positive_data_acceptance: a schema-valid request may rightly be rejected (an action the server
+  does not have, duplicate step ids, an opaque cursor it never issued); and 401 counts as an
+  acceptable answer there, so a wrong token would pass. Preflight guards the token instead.
+- use_after_free (no DELETE here) and object_level_authorization (no per-identity objects).
+- ignored_auth: checks/auth.py sends every operation without a token and with a wrong one, and
+  reads the challenge too; the built-in probe re-sends with the config's Authorization header in
+  the stateful phase and then reports a valid token's 200 as "invalid auth accepted".
+- negative_data_rejection for If-None-Match: the contract gives no 400 for it.
+
+Explicit checks of startRun's 202, Location and getRun (SCHEMA-005..008) sit at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.client import _truncate, curl_line, redact_headers, redact_text
+from conformance.context import RUNS, CheckContext, Session
+from conformance.registry import Skipped, check
+from conformance.results import Evidence, Exchange
+from conformance.spec import load_spec
+
+__all__ = ["FAILURE_MAP", "NEGATIVE_PARAMETER_MAP", "OPERATION_IDS"]
+
+# Schemathesis check name -> the catalog IDs a failure of it breaks. negative_data_rejection is
+# mapped per operation and parameter (NEGATIVE_PARAMETER_MAP, then NEGATIVE_OPERATION_MAP).
+FAILURE_MAP: dict[str, tuple[str, ...]] = {
+    "not_a_server_error": ("ERR-001",),
+    "status_code_conformance": ("SCHEMA-001",),
+    "content_type_conformance": ("SCHEMA-003",),
+    "response_headers_conformance": ("SCHEMA-004",),
+    "response_schema_conformance": ("SCHEMA-002",),
+    "unsupported_method": ("ERR-011",),
+    "allow_header_conformance": ("ERR-011",),
+    "ensure_resource_availability": ("SCHEMA-008",),
+}
+# (operationId, parameter location, parameter name) -> IDs, for negative data accepted.
+NEGATIVE_PARAMETER_MAP: dict[tuple[str, str, str], tuple[str, ...]] = {
+    ("listRuns", "query", "limit"): ("PAGE-003",),
+    ("listRuns", "query", "status"): ("PAGE-010",),
+    ("listRuns", "query", "clientId"): ("PAGE-010",),
+    ("listRuns", "query", "cursor"): ("PAGE-007",),
+    ("startRun", "header", "Idempotency-Key"): ("IDEM-008",),
+    ("getRunDefinition", "header", "If-None-Match"): (),  # no 400 in the contract for it
+}
+NEGATIVE_OPERATION_MAP: dict[str, tuple[str, ...]] = {
+    "startRun": ("ERR-004",),
+    "listRuns": ("PAGE-010",),
+    "getRun": ("ERR-010",),
+    "getRunDefinition": ("ERR-010",),
+    "cancelRun": ("ERR-010",),
+}
+EXCLUDED_CHECKS = (
+    "positive_data_acceptance",
+    "missing_required_header",
+    "use_after_free",
+    "object_level_authorization",
+    "ignored_auth",
+)
+EVIDENCE_PER_KIND = 1  # exchanges kept per distinct failure (requirement, operation, title)
+TRANSPORT_ERRORS_TO_STOP = 3
+
+OPERATION_IDS = ("startRun", "listRuns", "getRun", "getRunDefinition", "cancelRun")
+
+
+def _ids_for_operation(operation_id: str) -> tuple[str, ...]:
+    ids: list[str] = []
+    for name, mapped in FAILURE_MAP.items():
+        if name == "ensure_resource_availability":
+            continue  # stateful only
+        ids.extend(mapped)
+    ids.extend(NEGATIVE_OPERATION_MAP[operation_id])
+    ids.extend(rid for (op, _, _), mapped in NEGATIVE_PARAMETER_MAP.items() if op == operation_id for rid in mapped)
+    return tuple(dict.fromkeys(ids))
+
+
+# --- loading the schema ------------------------------------------------------------------------
+def _load(session: Session, seed: int | None) -> Any:
+    import schemathesis
+
+    raw = copy.deepcopy(load_spec())
+    raw["servers"] = [{"url": session.base_url}]
+    schema = schemathesis.openapi.from_dict(raw)
+    token = session.client.token or ""
+    schema.config.update(
+        base_url=session.base_url,
+        headers={"Authorization": f"Bearer {token}"},
+        request_timeout=session.request_timeout,
+    )
+    schema.config.generation.update(
+        max_examples=session.profile.schema_examples,
+        deterministic=session.deterministic,
+        database="none",
+    )
+    schema.config.checks.update(excluded_check_names=list(EXCLUDED_CHECKS))
+    schema.config.output.sanitization.enabled = True
+    if seed is not None and not session.deterministic:
+        schema.config.seed = seed
+    return schema
+
+
+def _check_functions() -> dict[str, Callable[..., Any]]:
+    import schemathesis.checks as st_checks
+
+    st_checks.load_all_checks()
+    functions: dict[str, Callable[..., Any]] = {}
+    for name in (*FAILURE_MAP, "negative_data_rejection"):
+        fn = getattr(st_checks, name, None)
+        if fn is None:
+            from schemathesis.specs.openapi import checks as openapi_checks
+
+            fn = getattr(openapi_checks, name, None)
+        if fn is not None:
+            functions[name] = fn
+    return functions
+
+
+# --- the state of one phase run -------------------------------------------------------------
+@dataclass
+class _Phase:
+    ctx: CheckContext
+    http: Any  # requests.Session
+    checks: dict[str, Callable[..., Any]]
+    seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    transport_errors: int = 0
+    stopped: str = ""
+    cases: int = 0
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    @property
+    def session(self) -> Session:
+        return self.ctx.session
+
+    def over(self) -> bool:
+        if self.stopped:
+            return True
+        deadline = self.session.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            self.stopped = "the overall deadline passed"
+            return True
+        return False
+
+    # recording -----------------------------------------------------------------------------
+    def record(self, response: Any) -> Exchange:
+        request = response.request
+        secrets = self.session.secrets
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8", errors="replace")
+        headers = {k: str(v) for k, v in request.headers.items()}
+        response_headers = {k: ", ".join(v) for k, v in response.headers.items()}
+        text = response.content.decode("utf-8", errors="replace") if response.content else ""
+        exchange = Exchange(
+            method=str(request.method),
+            url=str(request.url),
+            request_headers=redact_headers(headers, secrets),
+            request_body=_truncate(redact_text(body.decode("utf-8", errors="replace"), secrets)) if body else None,
+            status=response.status_code,
+            response_headers=redact_headers(response_headers, secrets),
+            response_body=_truncate(redact_text(text, secrets)) or None,
+            elapsed_ms=round(float(response.elapsed) * 1000, 3),
+            curl=redact_text(curl_line(str(request.method), str(request.url), headers, body, "RUNS_TOKEN"), secrets),
+        )
+        self.ctx.recorder.add(exchange)
+        self.exchanges.append(exchange)
+        return exchange
+
+    def record_error(self, case: Any, exc: BaseException) -> Exchange:
+        secrets = self.session.secrets
+        url = f"{self.session.base_url}{case.formatted_path}"
+        exchange = Exchange(
+            method=case.method.upper(),
+            url=url,
+            request_headers=redact_headers({k: str(v) for k, v in (case.headers or {}).items()}, secrets),
+            request_body=None,
+            status=None,
+            response_headers={},
+            response_body=None,
+            elapsed_ms=0.0,
+            error=redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0], secrets),
+            curl=redact_text(f'curl -i -X {case.method.upper()} -H "Authorization: Bearer $RUNS_TOKEN" {url}', secrets),
+        )
+        self.ctx.recorder.add(exchange)
+        return exchange
+
+    def fail(self, rid: str, operation: str, title: str, message: str, exchange: Exchange | None) -> None:
+        key = (rid, operation, title)
+        count = self.seen.get(key, 0)
+        self.seen[key] = count + 1
+        if count >= EVIDENCE_PER_KIND:
+            return
+        evidence = Evidence(self.ctx.check_name, f"{operation}: {message}", [exchange] if exchange else [])
+        self.ctx.failures.append((rid, evidence))
+
+    # one case ---------------------------------------------------------------------------------
+    def tag(self, case: Any) -> None:
+        """Positive startRun bodies carry the session's clientId, so the runs are the suite's own."""
+        if case.operation.definition.raw.get("operationId") != "startRun":
+            return
+        meta = case._meta
+        positive = meta is None or not meta.generation.mode.is_negative
+        if positive and isinstance(case.body, dict) and isinstance(case.body.get("clientId"), str):
+            case.body["clientId"] = self.session.client_id
+
+    def call(self, case: Any) -> Any | None:
+        import requests
+
+        self.tag(case)
+        try:
+            response = case.call(session=self.http, timeout=self.session.request_timeout)
+        except (requests.RequestException, OSError) as exc:
+            exchange = self.record_error(case, exc)
+            self.transport_errors += 1
+            label = case.operation.label
+            self.fail("ERR-001", label, "transport", f"no proper answer: {exchange.error}", exchange)
+            if self.transport_errors >= TRANSPORT_ERRORS_TO_STOP:
+                self.stopped = f"{self.transport_errors} requests got no proper answer"
+            return None
+        self.cases += 1
+        return response
+
+    def validate(self, case: Any, response: Any, recorder: Any = None) -> None:
+        from schemathesis.core.failures import FailureGroup
+        from schemathesis.generation.meta import negated_parameters
+
+        exchange = self.record(response)
+        operation_id = str(case.operation.definition.raw.get("operationId", case.operation.label))
+        if operation_id == "startRun" and response.status_code == 202:
+            data = _json(response)
+            if isinstance(data, dict) and isinstance(data.get("runId"), str):
+                self.session.started_runs.setdefault(data["runId"], self.session.client)
+        for name, fn in self.checks.items():
+            if name == "ensure_resource_availability" and recorder is None:
+                continue
+            kwargs: dict[str, Any] = {"session": self.http, "timeout": self.session.request_timeout}
+            try:
+                case.validate_response(response, checks=[fn], transport_kwargs=kwargs, recorder=recorder)
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    ids = self.ids(name, operation_id, list(negated_parameters(case._meta)))
+                    title = str(getattr(failure, "title", name))
+                    message = _failure_message(name, failure)
+                    for rid in ids:
+                        self.fail(rid, case.operation.label, title, message, exchange)
+            except Exception as exc:  # a probe (ignored_auth) that got no answer
+                import requests
+
+                if isinstance(exc, (requests.RequestException, OSError)):
+                    self.fail("ERR-001", case.operation.label, "probe", f"no proper answer: {exc}", exchange)
+                else:
+                    raise
+
+    @staticmethod
+    def ids(name: str, operation_id: str, negated: list[tuple[str, Any]]) -> tuple[str, ...]:
+        if name != "negative_data_rejection":
+            return FAILURE_MAP.get(name, ())
+        found: list[str] = []
+        for parameter, location in negated:
+            loc = str(getattr(location, "value", location)).lower()
+            key = (operation_id, loc, parameter)
+            if key in NEGATIVE_PARAMETER_MAP:
+                found.extend(NEGATIVE_PARAMETER_MAP[key])
+            else:
+                found.extend(NEGATIVE_OPERATION_MAP.get(operation_id, ()))
+        if not negated:
+            found.extend(NEGATIVE_OPERATION_MAP.get(operation_id, ()))
+        return tuple(dict.fromkeys(found))
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except Exception:
+        return None
+
+
+def _failure_message(name: str, failure: BaseException) -> str:
+    title = str(getattr(failure, "title", "") or name)
+    message = str(getattr(failure, "message", "") or "").strip()
+    first = message.splitlines()[0] if message else ""
+    text = f"{title} [{name}]" + (f": {first}" if first else "")
+    return text[:500]
+
+
+def _new_phase(ctx: CheckContext) -> _Phase:
+    import requests
+
+    http = requests.Session()
+    http.trust_env = False
+    return _Phase(ctx=ctx, http=http, checks=_check_functions())
+
+
+def _hypothesis_overrides() -> Any:
+    from hypothesis import HealthCheck, Phase, settings
+
+    # No shrinking (failures are collected, never raised) and no example database, ever.
+    return settings(
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate),
+        print_blob=False,
+    )
+
+
+def _run_operation(ctx: CheckContext, operation_id: str) -> None:
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+
+    seed = ctx.session.seed
+    schema = _load(ctx.session, seed)
+    phase = _new_phase(ctx)
+    operation = next(
+        (
+            result.ok()
+            for result in schema.get_all_operations()
+            if result.ok().definition.raw.get("operationId") == operation_id
+        ),
+        None,
+    )
+    if operation is None:
+        raise RuntimeError(f"the spec has no operation {operation_id}")
+
+    def test(case: Any) -> None:
+        if phase.over():
+            return
+        response = phase.call(case)
+        if response is not None:
+            phase.validate(case, response)
+
+    hypothesis_test = build_operation_test(
+        config=schema.config,
+        operation=operation,
+        test_func=test,
+        given_kwargs={},
+        feedback=FeedbackSources(),
+        explicit_settings=_hypothesis_overrides(),
+    )
+    try:
+        hypothesis_test()
+    finally:
+        phase.http.close()
+    _finish(ctx, phase, operation.label)
+
+
+def _finish(ctx: CheckContext, phase: _Phase, label: str) -> None:
+    if phase.cases == 0 and not phase.transport_errors and phase.stopped:
+        raise Skipped(f"{label}: no case ran ({phase.stopped})")
+
+
+def _make_operation_check(operation_id: str, name: str) -> None:
+    def run(ctx: CheckContext) -> None:
+        _run_operation(ctx, operation_id)
+
+    run.__name__ = name
+    run.__qualname__ = name
+    run.__doc__ = (
+        f"Schemathesis examples, coverage and fuzzing of {operation_id}, positive and negative data, "
+        "with every built-in response check but positive_data_acceptance."
+    )
+    check(*_ids_for_operation(operation_id))(run)
+
+
+for _op, _name in (
+    ("startRun", "schemathesis_start_run"),
+    ("listRuns", "schemathesis_list_runs"),
+    ("getRun", "schemathesis_get_run"),
+    ("getRunDefinition", "schemathesis_get_run_definition"),
+    ("cancelRun", "schemathesis_cancel_run"),
+):
+    _make_operation_check(_op, _name)
+
+
+# --- the stateful phase ---------------------------------------------------------------------------
+class _Stop(Exception):
+    pass
+
+
+@check("SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "SCHEMA-004", "SCHEMA-008", "ERR-001")
+def schemathesis_stateful(ctx: CheckContext) -> None:
+    """Schemathesis' stateful phase along the spec's links: startRun -> getRun/getRunDefinition/cancelRun,
+    listRuns -> the next page."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    schema = _load(ctx.session, ctx.session.seed)
+    phase = _new_phase(ctx)
+    base: Any = schema.as_state_machine()
+
+    class Machine(base):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"session": phase.http, "timeout": ctx.session.request_timeout}
+
+        def call(self, case: Any, **kwargs: Any) -> Any:
+            if phase.over():
+                raise _Stop(phase.stopped)
+            if case.query and "cursor" in case.query and case.query["cursor"] in (None, ""):
+                # A link from the last page (nextCursor null): no next page to read.
+                case.query.pop("cursor")
+            response = phase.call(case)
+            if response is None:
+                raise _Stop(phase.stopped or "no answer")
+            return response
+
+        def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            phase.validate(case, response, recorder=self.recorder)
+
+    profile = ctx.session.profile
+    run_settings = settings(
+        max_examples=profile.stateful_examples,
+        stateful_step_count=profile.stateful_steps,
+        derandomize=ctx.session.deterministic,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate,),
+        print_blob=False,
+    )
+    try:
+        Machine.run(settings=run_settings)
+    except _Stop:
+        pass
+    finally:
+        phase.http.close()
+    _finish(ctx, phase, "stateful phase")
+
+
+# --- explicit checks of startRun's answer -----------------------------------------------------
+@check("SCHEMA-005", "SCHEMA-006", "SCHEMA-007", "SCHEMA-008")
+def started_run_is_readable(ctx: CheckContext) -> None:
+    """startRun's 202 is a RunRef with a Location; the run reads back at once with its clientId and inputs."""
+    from urllib.parse import urljoin, urlsplit
+
+    run_ref = load_spec()["components"]["schemas"]["RunStatus"]["enum"]
+    for inputs in ({"date": "2026-11-28", "n": 3, "nested": {"a": [1, 2]}}, None):
+        client_id = ctx.fresh_client_id("schema")
+        started = ctx.start_run(client_id=client_id, inputs=inputs)
+        response = started.response
+        body = response.json_or_none()
+        ok = (
+            response.status_code == 202
+            and isinstance(body, dict)
+            and isinstance(body.get("runId"), str)
+            and body.get("status") in run_ref
+        )
+        if not ctx.expect(
+            "SCHEMA-005",
+            ok,
+            f"startRun of the quick fixture answered {response.status_code} "
+            f"with {str(body)[:200]!r}, not 202 and a RunRef",
+        ):
+            continue
+        run_id = str(body["runId"])
+        location = response.headers.get("location")
+        if location is None:
+            ctx.expect("SCHEMA-006", False, "startRun's 202 has no Location header")
+        else:
+            target = urlsplit(urljoin(f"{ctx.session.base_url}{RUNS}", location)).path
+            ctx.expect(
+                "SCHEMA-006",
+                target == f"{urlsplit(ctx.session.base_url).path.rstrip('/')}{RUNS}/{run_id}",
+                f"startRun's Location {location!r} does not resolve to {RUNS}/{run_id}",
+            )
+        got = ctx.get_run(run_id)
+        run = got.json_or_none()
+        if not ctx.expect(
+            "SCHEMA-008", got.status_code == 200, f"getRun right after startRun answered {got.status_code}"
+        ):
+            continue
+        if isinstance(run, dict):
+            ctx.expect("SCHEMA-007", run.get("runId") == run_id, f"getRun returned runId {run.get('runId')!r}")
+            ctx.expect(
+                "SCHEMA-007",
+                run.get("clientId") == client_id,
+                f"getRun returned clientId {run.get('clientId')!r}, submitted {client_id!r}",
+            )
+            expected = inputs if inputs is not None else {}
+            ctx.expect(
+                "SCHEMA-007",
+                run.get("inputs") == expected,
+                f"getRun returned inputs {run.get('inputs')!r}, submitted {expected!r}",
+            )
+        definition = ctx.get_definition(run_id)
+        ctx.expect(
+            "SCHEMA-008",
+            definition.status_code == 200,
+            f"getRunDefinition right after startRun answered {definition.status_code}",
+        )
+        listing = ctx.list_runs(clientId=client_id)
+        items = (listing.json_or_none() or {}).get("items") if listing.status_code == 200 else None
+        ctx.expect(
+            "SCHEMA-008",
+            isinstance(items, list) and any(isinstance(i, dict) and i.get("runId") == run_id for i in items),
+            f"listRuns?clientId={client_id} right after startRun does not hold run {run_id}",
+        )
