@@ -158,9 +158,7 @@ class RunStore:
             if not os.path.isdir(directory):
                 raise FileNotFoundError(f"no directory {directory!r} for the database file")
         # Autocommit mode with explicit BEGIN: every transaction boundary is visible in this file.
-        conn = sqlite3.connect(
-            self.path or ":memory:", isolation_level=None, check_same_thread=False, timeout=10.0
-        )
+        conn = sqlite3.connect(self.path or ":memory:", isolation_level=None, check_same_thread=False, timeout=10.0)
         if self.path is not None:
             # WAL + NORMAL: a committed run survives a crash of this process (not a power cut).
             conn.execute("PRAGMA journal_mode=WAL")
@@ -254,8 +252,7 @@ class RunStore:
                 # In the same transaction as the run: both exist, or neither. The primary key
                 # refuses a second record for the key should another writer get here first.
                 db.execute(
-                    "INSERT INTO idempotency_keys (scope, key, fingerprint, run_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO idempotency_keys (scope, key, fingerprint, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
                     (claim.scope, claim.key, claim.fingerprint, run_id, created_at),
                 )
             run = self._fetch(db, run_id)

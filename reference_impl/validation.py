@@ -87,7 +87,7 @@ def find_cycle(steps: list[Mapping[str, Any]]) -> list[str]:
                 stack.append((node, next_child + 1))
                 child = children[next_child]
                 if state.get(child) == 1:
-                    return [*path[path.index(child):], child]
+                    return [*path[path.index(child) :], child]
                 if not state.get(child):
                     stack.append((child, 0))
             else:
