@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BaselineNote",
     "CheckOutcome",
     "Cleanup",
     "Evidence",
@@ -115,6 +116,27 @@ class Cleanup:
 
 
 @dataclass
+class BaselineNote:
+    """One --baseline entry as this run found it (see conformance/baseline.py).
+
+    state: "applied" (it covered a failure), "expired" (past its date: it covers nothing),
+    "passing" (the requirement passes now: remove the entry), or "unused" (the requirement did
+    not fail here: warning, skipped, not run or a suite error). Expired and passing are stale.
+    """
+
+    id: str
+    reason: str
+    expires: str  # ISO date
+    state: str
+    issue: str | None = None
+    message: str = ""
+
+    @property
+    def stale(self) -> bool:
+        return self.state in {"expired", "passing"}
+
+
+@dataclass
 class RunReport:
     verdict: Verdict
     exit_code: int
@@ -133,6 +155,8 @@ class RunReport:
     cleanup: Cleanup = field(default_factory=Cleanup)
     session_client_id: str = ""
     schema_version: int = SCHEMA_VERSION
+    baseline_file: str = ""  # the --baseline file applied, if any
+    baseline: list[BaselineNote] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         result = {status.value: 0 for status in Status}
@@ -166,12 +190,15 @@ class RunReport:
             )
             for r in data["requirements"]
         ]
-        fields = {k: v for k, v in data.items() if k not in {"requirements", "cleanup", "counts", "verdict"}}
+        fields = {
+            k: v for k, v in data.items() if k not in {"requirements", "cleanup", "counts", "verdict", "baseline"}
+        }
         return cls(
             **fields,
             verdict=Verdict(data["verdict"]),
             requirements=reqs,
             cleanup=Cleanup(**data["cleanup"]),
+            baseline=[BaselineNote(**n) for n in data.get("baseline", [])],
         )
 
     @classmethod

@@ -1,0 +1,264 @@
+"""Baselines: known failures a team accepts for a while, with a reason and an expiry date.
+
+A baseline file is YAML, a list of entries:
+
+    - id: PAGE-008
+      reason: cursors are not bound to filters yet
+      issue: https://example.com/tracker/123   # optional
+      expires: 2027-01-31
+
+Applying it to a report:
+- a FAILED requirement with an entry in force becomes BASELINED: it no longer fails the gate;
+- an entry past its date covers nothing: the failure stays FAILED (an exemption that lapses
+  silently is no exemption), and the entry is reported as expired;
+- an entry whose requirement now passes is reported as passing: delete it;
+- expired and passing entries are stale; under --strict a stale entry fails the run;
+- every failure left gets `baseline_entry`, an entry ready to paste into the file.
+
+Suite errors are never baselined: they say nothing about the server, and hiding them would hide
+a broken suite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.catalog import catalog
+from conformance.results import BaselineNote, RequirementResult, RunReport, Status, Verdict
+
+__all__ = [
+    "DEFAULT_EXPIRY_DAYS",
+    "Baseline",
+    "BaselineEntry",
+    "apply_baseline",
+    "baseline_entry_for",
+    "gate_verdict",
+    "load_baseline",
+]
+
+DEFAULT_EXPIRY_DAYS = 90  # the expiry a pasted entry proposes
+_KEYS = {"id", "reason", "issue", "expires"}
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    id: str
+    reason: str
+    expires: dt.date
+    issue: str | None = None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    entries: tuple[BaselineEntry, ...]
+    source: str = ""
+
+    def get(self, req_id: str) -> BaselineEntry | None:
+        for entry in self.entries:
+            if entry.id == req_id:
+                return entry
+        return None
+
+
+def _parse_date(value: object, where: str) -> dt.date:
+    # YAML reads an unquoted 2027-01-31 as a date already; a quoted one arrives as a string.
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"{where}: expires must be a date like 2027-01-31, not a date and time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: expires must be a date like 2027-01-31, got {value!r}")
+
+
+def _parse_entry(index: int, raw: object, known: set[str], source: str) -> BaselineEntry:
+    where = f"{source}: entry {index + 1}"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: must be a mapping with id, reason and expires")
+    req_id = raw.get("id")
+    if not isinstance(req_id, str) or not req_id.strip():
+        raise ValueError(f"{where}: missing id")
+    req_id = req_id.strip()
+    where = f"{source}: {req_id}"
+    if req_id not in known:
+        raise ValueError(f"{where}: no such requirement in the catalog")
+    unknown = sorted(set(map(str, raw)) - _KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: expires, id, issue, reason)")
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError(f"{where}: missing reason (say why this failure is accepted)")
+    if "expires" not in raw:
+        raise ValueError(f"{where}: missing expires (a date like 2027-01-31)")
+    issue = raw.get("issue")
+    if issue is not None and (not isinstance(issue, str) or not issue.strip()):
+        raise ValueError(f"{where}: issue must be a link or text, got {issue!r}")
+    return BaselineEntry(
+        id=req_id,
+        reason=" ".join(reason.split()),
+        expires=_parse_date(raw["expires"], where),
+        issue=issue.strip() if isinstance(issue, str) else None,
+    )
+
+
+def parse_baseline(text: str, source: str = "baseline") -> Baseline:
+    """Parse baseline YAML; ValueError with a one-line message on anything wrong."""
+    try:
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{source}: not valid YAML{at}") from None
+    except ValueError as exc:  # PyYAML reads 2027-13-01 as a timestamp and rejects it itself
+        raise ValueError(f"{source}: expires must be a date like 2027-01-31 ({exc})") from None
+    if data is None:
+        return Baseline((), source)
+    if not isinstance(data, list):
+        raise ValueError(f"{source}: must be a YAML list of entries (- id: …, reason: …, expires: …)")
+    known = set(catalog())
+    entries = [_parse_entry(i, raw, known, source) for i, raw in enumerate(data)]
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.id in seen:
+            raise ValueError(f"{source}: {entry.id} is listed twice")
+        seen.add(entry.id)
+    return Baseline(tuple(entries), source)
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read a baseline file; ValueError with a one-line message on anything wrong."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"{path}: cannot read the baseline file: {reason}") from None
+    return parse_baseline(text, str(path))
+
+
+def _yaml_scalar(text: str) -> str:
+    # A one-line, quoted YAML scalar: safe for any message a server provoked.
+    dumped: str = yaml.safe_dump(text, default_style='"', allow_unicode=True, width=10_000)
+    return dumped.strip().removesuffix("...").strip()
+
+
+def baseline_entry_for(result: RequirementResult, today: dt.date | None = None) -> str:
+    """A --baseline entry for this failure, ready to paste: edit the reason, add the issue."""
+    today = today or dt.date.today()
+    expires = today + dt.timedelta(days=DEFAULT_EXPIRY_DAYS)
+    first_line = (result.message or result.statement).strip().splitlines()
+    summary = first_line[0] if first_line else result.statement
+    if len(summary) > 160:
+        summary = summary[:157] + "..."
+    return (
+        f"- id: {result.id}\n"
+        f"  reason: {_yaml_scalar('accepted for now: ' + summary)}\n"
+        f"  # issue: https://…   (optional: where the fix is tracked)\n"
+        f"  expires: {expires.isoformat()}\n"
+    )
+
+
+def _note(entry: BaselineEntry, state: str, message: str) -> BaselineNote:
+    return BaselineNote(entry.id, entry.reason, entry.expires.isoformat(), state, entry.issue, message)
+
+
+def _run_date(report: RunReport) -> dt.date | None:
+    try:
+        return dt.datetime.fromisoformat(report.started_at).date()
+    except (TypeError, ValueError):
+        return None
+
+
+def apply_baseline(
+    report: RunReport, baseline: Baseline | Path | None, strict: bool, today: dt.date | None = None
+) -> None:
+    """Apply a baseline to `report` in place and recompute its verdict and exit code.
+
+    Pass None to apply no baseline: the failures still get their paste-ready entries.
+    """
+    today = today or _run_date(report) or dt.date.today()
+    if isinstance(baseline, Path):
+        baseline = load_baseline(baseline)
+    notes: list[BaselineNote] = []
+    by_id = {r.id: r for r in report.requirements}
+    for entry in baseline.entries if baseline else ():
+        result = by_id.get(entry.id)
+        status = result.status if result else Status.NOT_RUN
+        if entry.expires < today:
+            message = f"expired on {entry.expires.isoformat()}: it no longer covers {entry.id}"
+            if status is Status.PASSED:
+                message += ", which passes now: delete the entry"
+            elif status in {Status.FAILED, Status.BASELINED}:
+                message += ", which still fails: fix it, or renew the entry with a reason"
+            notes.append(_note(entry, "expired", message))
+        elif status is Status.PASSED:
+            notes.append(_note(entry, "passing", f"{entry.id} passes now: delete the entry"))
+        elif status in {Status.FAILED, Status.BASELINED}:
+            assert result is not None
+            result.status = Status.BASELINED
+            result.baseline_entry = ""
+            notes.append(_note(entry, "applied", f"covers this failure until {entry.expires.isoformat()}"))
+        else:
+            notes.append(_note(entry, "unused", f"{entry.id} did not fail in this run ({status.value})"))
+    # An expired entry no longer covers a failure that an earlier application baselined.
+    expired = {n.id for n in notes if n.state == "expired"}
+    for result in report.requirements:
+        if result.id in expired and result.status is Status.BASELINED:
+            result.status = Status.FAILED
+        if result.status is Status.FAILED and not result.baseline_entry:
+            result.baseline_entry = baseline_entry_for(result, today)
+    report.baseline = notes
+    report.baseline_file = baseline.source if baseline else ""
+    report.strict = report.strict or strict
+    report.verdict, report.exit_code, report.reason = gate_verdict(report, strict)
+
+
+def gate_verdict(report: RunReport, strict: bool | None = None) -> tuple[Verdict, int, str]:
+    """The verdict, exit code and one-line reason that the report's statuses call for.
+
+    Unreachable stays unreachable (exit 3). Otherwise the run fails (exit 1) on any failed
+    requirement, any suite error (a broken check proves nothing either way, so it cannot pass a
+    gate), no requirement checked at all, or, under strict, a stale baseline entry.
+    """
+    if report.verdict is Verdict.UNREACHABLE:
+        return report.verdict, 3, report.reason
+    strict = report.strict if strict is None else strict
+    counts = report.counts()
+    problems: list[str] = []
+    if counts[Status.FAILED]:
+        must = sum(1 for r in report.requirements if r.status is Status.FAILED and r.level == "MUST")
+        detail = f" ({must} MUST)" if must else ""
+        problems.append(f"{_plural(counts[Status.FAILED], 'requirement')} failed{detail}")
+    if counts[Status.ERROR]:
+        problems.append(f"{_plural(counts[Status.ERROR], 'requirement')} could not be checked (suite error)")
+    stale = [n for n in report.baseline if n.stale]
+    if strict and stale:
+        problems.append(f"{_plural(len(stale), 'stale baseline entry', 'stale baseline entries')} (--strict)")
+    checked = sum(counts[s] for s in (Status.PASSED, Status.FAILED, Status.WARNING, Status.BASELINED))
+    if not checked and not counts[Status.ERROR]:
+        problems.append("no requirement was checked")
+    if problems:
+        return Verdict.NOT_CONFORMANT, 1, "; ".join(problems)
+    extras = []
+    if counts[Status.WARNING]:
+        extras.append(_plural(counts[Status.WARNING], "SHOULD warning"))
+    if counts[Status.BASELINED]:
+        extras.append(f"{counts[Status.BASELINED]} baselined")
+    if counts[Status.SKIPPED]:
+        extras.append(f"{counts[Status.SKIPPED]} skipped")
+    if stale:
+        extras.append(_plural(len(stale), "stale baseline entry", "stale baseline entries"))
+    tail = f" ({', '.join(extras)})" if extras else ""
+    head = "no failure outside the baseline" if counts[Status.BASELINED] else "every checked requirement passed"
+    return Verdict.CONFORMANT, 0, head + tail
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
