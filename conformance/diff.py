@@ -1,0 +1,196 @@
+"""`runs-conformance diff OLD.json NEW.json`: what changed between two runs, as a release gate.
+
+Failing means failed or error (a check that broke proves nothing, so it cannot pass a gate).
+Warnings and baselined failures are not failing: the run that produced them already decided
+they do not gate. A new failure is a requirement failing in NEW that was not failing in OLD,
+including one that OLD did not have (a suite upgrade that adds a requirement the server breaks).
+
+Exit codes: 0 no new failures, 1 new failures, 2 usage error (unreadable or invalid file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from conformance.results import RequirementResult, RunReport, Status
+
+__all__ = ["Change", "ReportDiff", "add_arguments", "diff_reports", "format_diff", "main", "run"]
+
+FAILING = frozenset({Status.FAILED, Status.ERROR})
+_NEWLY_PASSING_FROM = frozenset({Status.FAILED, Status.ERROR, Status.WARNING, Status.BASELINED})
+
+
+@dataclass(frozen=True)
+class Change:
+    id: str
+    statement: str
+    old: Status | None  # None: not in OLD
+    new: Status | None  # None: not in NEW
+    message: str = ""  # NEW's message, if any
+
+
+@dataclass
+class ReportDiff:
+    newly_failing: list[Change] = field(default_factory=list)
+    newly_passing: list[Change] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)  # every other status change
+    added: list[Change] = field(default_factory=list)  # in NEW only (also in newly_failing if failing)
+    removed: list[Change] = field(default_factory=list)  # in OLD only
+    still_failing: int = 0
+    notes: list[str] = field(default_factory=list)  # e.g. different server or spec
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.newly_failing else 0
+
+
+def _change(old: RequirementResult | None, new: RequirementResult | None) -> Change:
+    some = new or old
+    assert some is not None
+    return Change(
+        some.id,
+        some.statement,
+        old.status if old else None,
+        new.status if new else None,
+        new.message if new else "",
+    )
+
+
+def diff_reports(old: RunReport, new: RunReport) -> ReportDiff:
+    result = ReportDiff()
+    olds = {r.id: r for r in old.requirements}
+    news = {r.id: r for r in new.requirements}
+    for req_id in [*news, *(i for i in olds if i not in news)]:
+        o, n = olds.get(req_id), news.get(req_id)
+        change = _change(o, n)
+        if n is None:
+            result.removed.append(change)
+            continue
+        if o is None:
+            result.added.append(change)
+        if n.status in FAILING:
+            if o is None or o.status not in FAILING:
+                result.newly_failing.append(change)
+            else:
+                result.still_failing += 1
+                if o.status is not n.status:
+                    result.changed.append(change)
+        elif o is None:
+            continue
+        elif n.status is Status.PASSED and o.status in _NEWLY_PASSING_FROM:
+            result.newly_passing.append(change)
+        elif n.status is not o.status:
+            result.changed.append(change)
+    for label, a, b in (
+        ("server", old.base_url, new.base_url),
+        ("suite version", old.suite_version, new.suite_version),
+        ("spec version", old.spec_version, new.spec_version),
+        ("spec sha256", old.spec_sha256, new.spec_sha256),
+        ("profile", old.profile, new.profile),
+        ("strict", str(old.strict), str(new.strict)),
+    ):
+        if a != b:
+            result.notes.append(f"{label} differs: {a} → {b}")
+    return result
+
+
+def _status(s: Status | None) -> str:
+    return s.value if s else "absent"
+
+
+def format_diff(d: ReportDiff, old: RunReport, new: RunReport) -> str:
+    lines = [
+        f"OLD {old.verdict.value} ({old.started_at}, {old.base_url})",
+        f"NEW {new.verdict.value} ({new.started_at}, {new.base_url})",
+    ]
+    lines += [f"note: {n}" for n in d.notes]
+
+    def section(title: str, changes: list[Change], with_message: bool = False) -> None:
+        lines.append("")
+        lines.append(f"{title}: {len(changes)}")
+        for c in changes:
+            lines.append(f"  {c.id:<11} {_status(c.old)} → {_status(c.new)}  {c.statement}")
+            if with_message and c.message:
+                lines.append(f"  {'':<11} {c.message.splitlines()[0]}")
+
+    section("Newly failing", d.newly_failing, with_message=True)
+    section("Newly passing", d.newly_passing)
+    section("Other status changes", d.changed)
+    if d.added:
+        section("Added requirements", d.added)
+    if d.removed:
+        section("Removed requirements", d.removed)
+    lines.append("")
+    if d.newly_failing:
+        lines.append(f"GATE FAILED: {len(d.newly_failing)} new failure(s); {d.still_failing} still failing")
+    else:
+        lines.append(f"GATE PASSED: no new failures; {d.still_failing} still failing")
+    return "\n".join(lines) + "\n"
+
+
+def _read(path: Path, role: str) -> RunReport:
+    try:
+        return RunReport.read(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read {role} {path}: {exc.strerror or type(exc).__name__}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{role} {path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(f"{role} {path} is not a runs-conformance result file ({detail})") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Compare two conformance.json files; exit 1 if NEW has failures OLD did not have."
+    parser.add_argument("old", type=Path, metavar="OLD.json", help="the earlier run, e.g. the last release's")
+    parser.add_argument("new", type=Path, metavar="NEW.json", help="the run to gate")
+    parser.add_argument("--json", action="store_true", help="print the differences as JSON instead of text")
+
+
+def _as_json(d: ReportDiff) -> str:
+    def items(changes: list[Change]) -> list[dict[str, str | None]]:
+        return [
+            {"id": c.id, "old": c.old.value if c.old else None, "new": c.new.value if c.new else None} for c in changes
+        ]
+
+    data = {
+        "newly_failing": items(d.newly_failing),
+        "newly_passing": items(d.newly_passing),
+        "changed": items(d.changed),
+        "added": items(d.added),
+        "removed": items(d.removed),
+        "still_failing": d.still_failing,
+        "notes": d.notes,
+        "exit_code": d.exit_code,
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        old = _read(args.old, "OLD")
+        new = _read(args.new, "NEW")
+    except ValueError as exc:
+        print(f"runs-conformance diff: {exc}", file=err)
+        return 2
+    d = diff_reports(old, new)
+    out.write(_as_json(d) if args.json else format_diff(d, old, new))
+    return d.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry point (python -m conformance.diff); the CLI registers the same subcommand."""
+    parser = argparse.ArgumentParser(prog="runs-conformance diff")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
