@@ -14,7 +14,7 @@ import httpx
 from conformance.client import ResponseTooLarge
 from conformance.context import EVIDENCE_EXCHANGES, CheckContext, Session
 from conformance.registry import Check, Failed, Skipped
-from conformance.results import CheckOutcome, Evidence
+from conformance.results import CheckOutcome, Evidence, Exchange
 
 __all__ = ["CheckRun", "run_check"]
 
@@ -26,6 +26,7 @@ class CheckRun:
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     message: str = ""  # why it was skipped or errored, or the first failure
     duration_s: float = 0.0
+    exchanges: list[Exchange] = field(default_factory=list)  # every exchange the check made, as recorded
 
     def failed(self, requirement_id: str) -> bool:
         return self.outcomes.get(requirement_id) is CheckOutcome.FAILED
@@ -69,10 +70,11 @@ def run_check(check: Check, session: Session) -> CheckRun:
             {rid: [Evidence(check.name, message, ctx.recorder.last(EVIDENCE_EXCHANGES), tb)] for rid in outcomes},
             message,
             time.perf_counter() - started,
+            ctx.recorder.exchanges,
         )
     evidence: dict[str, list[Evidence]] = {}
     for rid, item in ctx.failures:
         outcomes[rid] = CheckOutcome.FAILED
         evidence.setdefault(rid, []).append(item)
         message = message or f"{rid}: {item.message}"
-    return CheckRun(check, outcomes, evidence, message, time.perf_counter() - started)
+    return CheckRun(check, outcomes, evidence, message, time.perf_counter() - started, ctx.recorder.exchanges)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
+import json
 import secrets
 import shlex
 import sys
@@ -46,6 +48,7 @@ from conformance.spec import spec_sha256, spec_version
 __all__ = ["REPORT_NAME", "check_seed", "hypothesis_seed", "run"]
 
 REPORT_NAME = "conformance.json"
+EXCHANGES_NAME = "exchanges.jsonl"  # every exchange of the run, one JSON object a line
 MONITOR = "lifecycle monitor"
 CLEANUP_BUDGET_S = 60.0
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -174,6 +177,7 @@ def _run_against(
             return report
         progress.info(f"server {target.base_url} answers as a Runs API; session clientId {session.client_id}")
         check_runs, interrupted = _run_checks(config, session, chosen, seed, progress, clock)
+        _write_exchanges(config.report_dir, check_runs, progress)
         results = _aggregate(config, session, selected, check_runs, seed, target)
         report = _report(config, target, seed, started_at, results, session.client_id)
         progress.info(f"cleanup: cancelling the suite's unfinished runs ({len(session.started_runs)} started)")
@@ -461,6 +465,20 @@ def _cleanup(session: Session) -> Cleanup:
             result.errors.append("cleanup gave up after 20 errors")
             break
     return result
+
+
+def _write_exchanges(report_dir: Path, check_runs: list[CheckRun], progress: Progress) -> None:
+    """The full transcript: each exchange as recorded (Authorization redacted, bodies truncated)."""
+    path = report_dir / EXCHANGES_NAME
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            for cr in check_runs:
+                for exchange in cr.exchanges:
+                    out.write(json.dumps({"check": cr.check.name, **dataclasses.asdict(exchange)}, ensure_ascii=False))
+                    out.write("\n")
+    except OSError as exc:
+        progress.line(f"could not write {path}: {exc}")
 
 
 def _with_recorder(client: ApiClient, recorder: Recorder) -> ApiClient:

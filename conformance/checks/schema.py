@@ -106,7 +106,9 @@ def _load(session: Session, seed: int | None) -> Any:
     )
     schema.config.checks.update(excluded_check_names=list(EXCLUDED_CHECKS))
     schema.config.output.sanitization.enabled = True
-    if seed is not None and not session.deterministic:
+    if seed is not None:
+        # Always explicit: Schemathesis also draws coverage values and rule orders from it, so even
+        # a derandomised run needs it to make the same requests twice.
         schema.config.seed = seed
     return schema
 
