@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -69,14 +71,48 @@ def _registry() -> Registry[Any]:
 
 
 @functools.cache
+def _python_pattern(pattern: str) -> re.Pattern[str]:
+    """An ECMA-262 pattern for Python's re: `$` means the very end, not "before a final newline"."""
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            out.append(r"\Z")
+            continue
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: jsonschema.protocols.Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    if isinstance(instance, str) and not _python_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# The spec's patterns are ECMA-262 (JSON Schema §6.4); Python's `$` would let "abc\n" match "^[a-z]+$".
+_Validator: Any = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, {"pattern": _pattern}
+)
+
+
+@functools.cache
 def schema_validator(pointer: str) -> jsonschema.protocols.Validator:
     """A validator for the schema at a JSON pointer into the spec, e.g. ``/components/schemas/Run``.
 
     Formats are checked (date-time, uri-reference), as the contract requires of responses.
     """
-    validator_class = jsonschema.Draft202012Validator
-    return validator_class(
+    validator: jsonschema.protocols.Validator = _Validator(
         {"$ref": f"{_SPEC_URI}#{pointer}"},
         registry=_registry(),
-        format_checker=validator_class.FORMAT_CHECKER,
+        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
+    return validator
