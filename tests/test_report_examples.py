@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tooling import ROOT
 
 from conformance.cli import build_parser
-from tests.tooling import ROOT
 
 EXAMPLES = ROOT / "examples"
 

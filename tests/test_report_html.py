@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tooling import _missing, require_command
 
 from conformance.baseline import apply_baseline
 from conformance.catalog import requirement
 from conformance.report import HTML_NAME, JSON_NAME, JUNIT_NAME, render_html, write_reports
 from conformance.report._demo import DEMO_STATUSES, demo_report
 from conformance.results import BaselineNote, Exchange, RunReport, Status
-from tests.tooling import _missing, require_command
 
 TOKEN = "tok-SECRET-abc123"
 HOSTILE = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
