@@ -162,7 +162,7 @@ class ApiClient:
         started = time.perf_counter()
         exchange = Exchange(
             method=method,
-            url=str(request.url),
+            url=redact_text(str(request.url), self._secrets()),
             request_headers=redact_headers(dict(request.headers), self._secrets()),
             request_body=_truncate(redact_text(_body_text(content or b"") or "", self._secrets())) or None,
             status=None,
