@@ -82,6 +82,30 @@ def hypothesis_seed(seed: int) -> Iterator[None]:
         hypothesis_core.global_force_seed = previous
 
 
+@contextlib.contextmanager
+def _private_hypothesis_home() -> Iterator[None]:
+    """Keep Hypothesis' storage (its constants cache) out of the user's working directory.
+
+    Left alone when the user chose a place with HYPOTHESIS_STORAGE_DIRECTORY.
+    """
+    import os
+    import tempfile
+
+    import hypothesis.configuration as hypothesis_configuration
+
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    attribute = "__hypothesis_home_directory"
+    previous = getattr(hypothesis_configuration, attribute, None)
+    with tempfile.TemporaryDirectory(prefix="runs-conformance-hypothesis-") as home:
+        hypothesis_configuration.set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            setattr(hypothesis_configuration, attribute, previous)
+
+
 @dataclass
 class _Target:
     base_url: str
@@ -106,6 +130,7 @@ def run(config: RunConfig, *, stream: TextIO | None = None, checks: Sequence[Che
     )
     try:
         with ExitStack() as stack:
+            stack.enter_context(_private_hypothesis_home())
             target = _target(config, stack, progress)
             if isinstance(target, RunReport):
                 report = target

@@ -69,7 +69,7 @@ def _handler(behaviour: str, stop: threading.Event) -> Callable[[socket.socket, 
         _respond(conn, "200 OK", "text/html; charset=utf-8", page)
 
     def preflight_then_hang(conn: socket.socket, head: bytes) -> None:
-        if head.startswith(b"GET /api/v1/runs?") or head.startswith(b"GET /api/v1/runs "):
+        if head.startswith((b"GET /api/v1/runs?", b"GET /api/v1/runs ")):
             _respond(conn, "200 OK", "application/json", b'{"items": [], "nextCursor": null}')
         else:
             stop.wait(120)

@@ -1,0 +1,40 @@
+"""The pytest plugin: one item per requirement with --runs-conformance, nothing at all without it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def test_plugin_is_inert_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_own():\n    assert True\n")
+    result = pytester.runpytest("-p", "conformance.pytest_plugin")
+    result.assert_outcomes(passed=1)
+    assert "runs-conformance" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+
+
+def test_plugin_mirrors_the_runner_per_requirement(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_own():\n    assert True\n")
+    result = pytester.runpytest(
+        "-p", "conformance.pytest_plugin", "--runs-conformance", "--runs-profile", "quick",
+        "--runs-select", "auth", "--runs-select", "ERR-010", "-v",
+    )  # fmt: skip
+    result.assert_outcomes(passed=7)  # own test + AUTH-001..005 + ERR-010
+    result.stdout.fnmatch_lines(["*runs-conformance::AUTH-003 PASSED*", "*runs-conformance: conformant*"])
+    report = json.loads((pytester.path / "reports" / "conformance.json").read_text())
+    assert report["verdict"] == "conformant"
+
+
+def test_plugin_reports_an_unreachable_server(pytester: pytest.Pytester) -> None:
+    from tests.hostile_servers import closed_port
+
+    result = pytester.runpytest(
+        "-p", "conformance.pytest_plugin", "--runs-conformance", "--runs-token", "t",
+        "--runs-base-url", f"http://127.0.0.1:{closed_port()}", "--runs-select", "AUTH-001",
+    )  # fmt: skip
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*cannot reach*"])
