@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
 from conformance.results import Evidence
@@ -34,6 +36,8 @@ __all__ = [
     "json_equal",
     "json_objects",
     "json_values",
+    "property_settings",
+    "records_example",
     "reordered_bytes",
     "reserialisations",
     "run_property",
@@ -80,9 +84,13 @@ def json_objects(max_size: int = 3) -> st.SearchStrategy[dict[str, Any]]:
 
 def _step_ids(count: int) -> st.SearchStrategy[list[str]]:
     pattern = _schema("Step")["properties"]["id"]["pattern"]
-    # The spec's pattern allows 64 characters; short ids keep the bodies (and the evidence) readable.
-    ids = st.from_regex(pattern, fullmatch=True).filter(lambda s: len(s) <= 12)
-    return st.lists(ids, min_size=count, max_size=count, unique=True)
+    return st.lists(_short_matches(pattern, 12), min_size=count, max_size=count, unique=True)
+
+
+def _short_matches(pattern: str, length: int) -> st.SearchStrategy[str]:
+    """Strings matching the spec's `pattern`, cut to `length` (and checked again): readable bodies and evidence."""
+    compiled = re.compile(pattern)
+    return st.from_regex(compiled, fullmatch=True).map(lambda s: s[:length]).filter(lambda s: bool(compiled.search(s)))
 
 
 def workflow_variants(fixture: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -119,9 +127,7 @@ def run_start_requests(
     """Valid RunStartRequest bodies whose workflow runs like `fixture` does."""
     if client_ids is None:
         schema = _schema("ClientId")
-        client_ids = st.from_regex(schema["pattern"], fullmatch=True).filter(
-            lambda s: int(schema.get("minLength", 1)) <= len(s) <= int(schema.get("maxLength", 64))
-        )
+        client_ids = _short_matches(schema["pattern"], min(int(schema.get("maxLength", 64)), 16))
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -236,6 +242,39 @@ class Violations(AssertionError):
     def __init__(self, violations: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{rid}: {message}" for rid, message in violations))
         self.violations = violations
+        self.example: dict[str, Any] | None = None  # the property's arguments, set by @records_example
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def records_example(test: F) -> F:
+    """Put under @given: a Violations raised by `test` carries the arguments it was called with.
+
+    Hypothesis's own "Failing test case" note does not always show the values (nested in a pytest
+    test it prints `body=,`), so the evidence gets them as JSON too.
+    """
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            test(*args, **kwargs)
+        except Violations as exc:
+            exc.example = kwargs
+            raise
+
+    return cast(F, wrapper)
+
+
+def _as_json(value: Any) -> str:
+    def default(item: Any) -> Any:
+        if isinstance(item, bytes):
+            return item.decode("utf-8", errors="replace")
+        if isinstance(item, tuple):
+            return list(item)
+        return repr(item)
+
+    return json.dumps(value, ensure_ascii=False, default=default)
 
 
 def find_violations(exc: BaseException) -> Violations | None:
@@ -253,6 +292,18 @@ def find_violations(exc: BaseException) -> Violations | None:
     return None
 
 
+def property_settings(ctx: CheckContext) -> settings:
+    """Settings for a property of a check: the profile's budget, one report, and shrinking off under `quick`.
+
+    Every example (and every shrink step) sends requests; shrinking a failure found against a real
+    server takes minutes, which the quick profile does not have. Its report shows the unshrunk example.
+    """
+    overrides: dict[str, Any] = {"report_multiple_bugs": False}
+    if ctx.profile.name == "quick":
+        overrides["phases"] = [phase for phase in Phase if phase is not Phase.shrink]
+    return ctx.hypothesis_settings(**overrides)
+
+
 def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
     """Run a Hypothesis test of a check; record what its minimal failing example broke.
 
@@ -267,7 +318,10 @@ def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
         found = find_violations(exc)
         if found is None:
             raise
-        notes = "\n".join(n for n in getattr(found, "__notes__", []) if isinstance(n, str)) or None
+        lines = [n for n in getattr(found, "__notes__", []) if isinstance(n, str)]
+        if found.example is not None:
+            lines += [f"{name} = {_as_json(value)}" for name, value in found.example.items()]
+        notes = "\n".join(lines) or None
         exchanges = ctx.recorder.last(EVIDENCE_EXCHANGES)
         for rid, message in found.violations:
             ctx.failures.append((rid, Evidence(ctx.check_name, message, exchanges, notes)))

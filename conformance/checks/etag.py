@@ -25,6 +25,8 @@ from conformance.strategies import (
     compact_bytes,
     different_request,
     json_equal,
+    property_settings,
+    records_example,
     reordered_bytes,
     reserialisations,
     run_property,
@@ -60,7 +62,7 @@ def expected_definition_hash(workflow: Any) -> str:
 
 
 def _settings(ctx: CheckContext) -> settings:
-    return ctx.hypothesis_settings(report_multiple_bugs=False)
+    return property_settings(ctx)
 
 
 def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
@@ -126,6 +128,7 @@ def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
 
     @_settings(ctx)
     @given(case=cases)
+    @records_example
     def snapshot(case: tuple[dict[str, Any], bytes]) -> None:
         body, raw = case
         run_id = _start(ctx, raw, "ETAG-001")
@@ -185,6 +188,7 @@ def definition_hash_depends_on_content(ctx: CheckContext) -> None:
 
     @_settings(ctx)
     @given(case=cases)
+    @records_example
     def content(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
         body, changed = case
         first = _start(ctx, compact_bytes(body), "ETAG-002")
@@ -224,6 +228,7 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
 
     @_settings(ctx)
     @given(body=run_start_requests(quick, _fresh_ids(ctx)))
+    @records_example
     def canonical(body: dict[str, Any]) -> None:
         run_id = _start(ctx, compact_bytes(body), "ETAG-003")
         actual = _hash_of(ctx, run_id)
@@ -358,6 +363,8 @@ def errors_win_over_not_modified(ctx: CheckContext) -> None:
     run_id, _workflow, definition_hash = _quick_run(ctx, "precedence")
     tag = f'W/"{definition_hash}"'
     path = f"{RUNS}/{run_id}/definition"
+    # A client revalidates what it fetched: fetch it first, as a cache in front of the server would see.
+    ctx.get_definition(run_id)
     for value in (tag, "*"):
         headers = {"If-None-Match": value}
         for label, response in (

@@ -27,6 +27,8 @@ from conformance.strategies import (
     compact_bytes,
     different_request,
     json_equal,
+    property_settings,
+    records_example,
     reordered_bytes,
     reserialisations,
     run_property,
@@ -127,7 +129,7 @@ def _count_problem(ctx: CheckContext, client_id: str, expected: list[str], why: 
 
 def _settings(ctx: CheckContext) -> settings:
     # One failure report: the smallest example and every requirement it broke.
-    return ctx.hypothesis_settings(report_multiple_bugs=False)
+    return property_settings(ctx)
 
 
 def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
@@ -158,6 +160,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
 
     @_settings(ctx)
     @given(body=run_start_requests(quick, _fresh_ids(ctx)))
+    @records_example
     def replay(body: dict[str, Any]) -> None:
         key = new_key()
         raw = compact_bytes(body)
@@ -204,6 +207,7 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
 
     @_settings(ctx)
     @given(pair=pairs)
+    @records_example
     def conflict(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
         body, changed = pair
         key = new_key()
@@ -276,6 +280,7 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
 
     @_settings(ctx)
     @given(case=cases)
+    @records_example
     def same(case: tuple[dict[str, Any], bytes]) -> None:
         body, drawn = case
         key = new_key()
