@@ -1,0 +1,165 @@
+"""The idempotency checks: each passes the reference server and fails on the bug it targets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import run_named_check
+from faults_idem_etag import CORRECT_VARIANTS, serve_variant
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.context import Fixtures, Session
+from conformance.execution import CheckRun
+from conformance.registry import registered_checks
+from conformance.results import CheckOutcome
+from conformance.spec import schema_validator
+from conformance.strategies import (
+    compact_bytes,
+    different_request,
+    json_equal,
+    reordered_bytes,
+    reserialisations,
+    run_start_requests,
+    spaced_bytes,
+)
+
+MODULE = "conformance.checks.idempotency"
+CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
+
+# fault -> (the check that must catch it, the requirements it must report failed)
+FAULT_CASES: dict[str, tuple[str, set[str]]] = {
+    "key_ignored": ("same_key_same_body_replays", {"IDEM-001", "IDEM-002"}),
+    "any_body_replays": ("same_key_other_body_conflicts", {"IDEM-003"}),
+    "run_created_on_conflict": ("same_key_other_body_conflicts", {"IDEM-004"}),
+    "bodies_compared_as_serialised": ("json_equal_bodies_are_the_same", {"IDEM-005"}),
+    "racy_key_cache": ("concurrent_same_key_makes_one_run", {"IDEM-006"}),
+    "keys_shared_across_tokens": ("keys_are_scoped_to_the_credential", {"IDEM-007"}),
+    "invalid_keys_accepted": ("invalid_keys_are_rejected", {"IDEM-008"}),
+    "rejected_requests_burn_keys": ("rejected_requests_keep_their_key", {"IDEM-009"}),
+    "keyless_requests_share_a_key": ("no_key_means_a_new_run", {"IDEM-010"}),
+}
+
+
+def explain(run: CheckRun) -> str:
+    lines = [f"{run.check.name}: {run.message}"]
+    for rid, items in run.evidence.items():
+        lines += [f"  {rid}: {item.message}" for item in items]
+    return "\n".join(lines)
+
+
+def assert_passed(run: CheckRun) -> None:
+    assert all(o is CheckOutcome.PASSED for o in run.outcomes.values()), explain(run)
+
+
+def assert_caught(run: CheckRun, targets: set[str]) -> None:
+    failed = {rid for rid, outcome in run.outcomes.items() if outcome is CheckOutcome.FAILED}
+    assert targets <= failed, f"expected {sorted(targets)} to fail, got {run.outcomes}\n{explain(run)}"
+    for rid in targets:
+        for item in run.evidence[rid]:
+            # A failure explains itself: what was sent and what came back, with the exchanges to show it.
+            assert item.message and item.exchanges, (rid, item)
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check_passes_the_reference_server(name: str, reference_url: str, make_session: Callable[..., Session]) -> None:
+    assert_passed(run_named_check(name, make_session(reference_url)))
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_CASES))
+def test_check_fails_on_the_bug_it_targets(fault: str, make_session: Callable[..., Session]) -> None:
+    name, targets = FAULT_CASES[fault]
+    with serve_variant(fault) as url:
+        run = run_named_check(name, make_session(url))
+    assert_caught(run, targets)
+
+
+def test_a_property_failure_carries_its_falsifying_example(make_session: Callable[..., Session]) -> None:
+    with serve_variant("any_body_replays") as url:
+        run = run_named_check("same_key_other_body_conflicts", make_session(url))
+    example = run.evidence["IDEM-003"][0].falsifying_example
+    # Hypothesis's report ("Failing test case: conflict(...)") and the bodies themselves, as JSON.
+    assert example and "conflict(" in example and 'pair = [{"clientId"' in example, example
+
+
+def test_every_check_and_requirement_is_seen_failing() -> None:
+    checks = {name for name, _ in FAULT_CASES.values()}
+    assert checks == set(CHECKS)
+    targeted = set().union(*(targets for _, targets in FAULT_CASES.values()))
+    assert targeted == {f"IDEM-{n:03d}" for n in range(1, 11)}
+
+
+def test_no_false_alarm_on_rewritten_responses(make_session: Callable[..., Session]) -> None:
+    """Reordered keys, extra fields, other whitespace and escapes in responses: all within the contract."""
+    with serve_variant("rewritten_responses") as url:
+        session = make_session(url)
+        for name in CHECKS:
+            assert_passed(run_named_check(name, session))
+
+
+def test_no_false_alarm_on_in_flight_conflicts(make_session: Callable[..., Session]) -> None:
+    """A server that answers 409 idempotency-key-in-flight during a race keeps IDEM-006."""
+    app = CORRECT_VARIANTS["in_flight_conflicts"]()
+    with serve_variant("in_flight_conflicts", app) as url:
+        session = make_session(url)
+        for name in ("concurrent_same_key_makes_one_run", "same_key_same_body_replays"):
+            assert_passed(run_named_check(name, session))
+    assert app.state.api.__dict__.get("conflicts", 0) > 0  # the race really met the in-flight answer
+
+
+def test_checks_skip_with_a_reason_without_a_second_token(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    run = run_named_check("keys_are_scoped_to_the_credential", make_session(reference_url, other_token=None))
+    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}
+    assert "--other-token" in run.message
+
+
+QUICK = Fixtures.default().workflow("quick")
+BODIES = run_start_requests(QUICK)
+
+
+@settings(max_examples=60, derandomize=True, database=None)
+@given(body=BODIES)
+def test_generated_bodies_are_valid_run_start_requests(body: dict[str, Any]) -> None:
+    assert list(schema_validator("/components/schemas/RunStartRequest").iter_errors(body)) == []
+    ids = [step["id"] for step in body["workflow"]["steps"]]
+    assert len(set(ids)) == len(ids)
+    assert all(set(step.get("dependsOn", [])) <= set(ids) for step in body["workflow"]["steps"])
+    assert sorted(step["action"] for step in body["workflow"]["steps"]) == ["noop", "noop"]
+
+
+@settings(max_examples=60, derandomize=True, database=None)
+@given(case=BODIES.flatmap(lambda b: st.tuples(st.just(b), reserialisations(b))))
+def test_re_serialisations_are_json_equal(case: tuple[dict[str, Any], bytes]) -> None:
+    body, raw = case
+    for variant in (raw, reordered_bytes(body), spaced_bytes(body)):
+        assert json_equal(json.loads(variant), body)
+    assert reordered_bytes(body) != compact_bytes(body)  # the body always has two keys to swap
+
+
+@settings(max_examples=30, derandomize=True, database=None)
+@given(case=BODIES.flatmap(lambda b: st.tuples(st.just(b), different_request(b))))
+def test_different_requests_are_not_json_equal_and_keep_the_client(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    body, changed = case
+    assert not json_equal(body, changed)
+    assert changed["clientId"] == body["clientId"]
+    assert list(schema_validator("/components/schemas/RunStartRequest").iter_errors(changed)) == []
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        ({"a": 1, "b": [True]}, {"b": [True], "a": 1.0}, True),
+        (True, 1, False),
+        (0, False, False),
+        (None, {}, False),
+        ([1, 2], [2, 1], False),
+        ("é", "e\u0301", False),
+    ],
+)
+def test_json_equality(a: Any, b: Any, equal: bool) -> None:
+    assert json_equal(a, b) is equal
