@@ -105,6 +105,11 @@ def _load(session: Session, seed: int | None) -> Any:
         database="none",
     )
     schema.config.checks.update(excluded_check_names=list(EXCLUDED_CHECKS))
+    if session.profile.name == "quick":
+        # Building the coverage phase's cases costs seconds of CPU per operation; the quick
+        # profile (a smoke run) keeps examples and fuzzing, and the hand-written checks of
+        # checks/errors.py and checks/auth.py still send their boundary cases.
+        schema.config.phases.update(phases=["examples", "fuzzing", "stateful"])
     schema.config.output.sanitization.enabled = True
     if seed is not None:
         # Always explicit: Schemathesis also draws coverage values and rule orders from it, so even
