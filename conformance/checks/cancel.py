@@ -324,5 +324,5 @@ def cancel_repeatedly(ctx: CheckContext) -> None:
 
 def _cleanup(ctx: CheckContext, watcher: RunWatcher, run_id: str) -> None:
     """Leave no long run busy: cancel it unless it was last seen terminal."""
-    if watcher.last_status.get(run_id) not in TERMINAL:
+    if run_id not in watcher.ever_terminal:
         ctx.cancel_run(run_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from conformance.catalog import requirement
 from conformance.client import ApiResponse
 from conformance.context import CheckContext, LifecycleMonitor
 from conformance.registry import Skipped, check
@@ -19,10 +20,12 @@ from conformance.results import Evidence
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 LIFE_IDS = ("LIFE-001", "LIFE-002", "LIFE-003", "LIFE-004")
-LIFE_RULE = (
-    "the contract's lifecycle: queued → running, cancelling, cancelled or failed; running → succeeded, "
-    "failed or cancelling; cancelling → cancelled, succeeded or failed; a terminal status never changes"
-)
+
+
+def rule_of(requirement_id: str) -> str:
+    """The catalog's statement of a requirement, for a failure message: what the contract says."""
+    return f"the contract: {requirement(requirement_id).statement} ({requirement_id})"
+
 
 
 def show(response: ApiResponse, limit: int = 300) -> str:
@@ -64,6 +67,7 @@ class RunWatcher:
         self.moves = self.monitor.moves
         self.last_status: dict[str, str] = {}
         self.history: dict[str, list[str]] = {}
+        self.ever_terminal: set[str] = set()  # runs some observation showed terminal
         self._extra: list[tuple[str, str, ApiResponse]] = []
 
     # --- observing ------------------------------------------------------------------------------
@@ -74,6 +78,8 @@ class RunWatcher:
         if isinstance(run, dict) and isinstance(run.get("runId"), str) and isinstance(run.get("status"), str):
             self.last_status[run["runId"]] = run["status"]
             self.history.setdefault(run["runId"], []).append(run["status"])
+            if run["status"] in TERMINAL:
+                self.ever_terminal.add(run["runId"])
 
     def get(self, run_id: str) -> dict[str, Any] | None:
         """getRun; the Run when the answer is a 200 with a JSON object, else None."""
@@ -156,7 +162,7 @@ class RunWatcher:
             key = (finding.requirement_id, finding.message)
             if finding.requirement_id in wanted and key not in seen:
                 seen.add(key)
-                message = f"{finding.message}; {LIFE_RULE} ({finding.requirement_id})"
+                message = f"{finding.message}; {rule_of(finding.requirement_id)}"
                 self.ctx.failures.append(
                     (finding.requirement_id, Evidence(self.ctx.check_name, message, list(finding.exchanges)))
                 )
@@ -164,7 +170,7 @@ class RunWatcher:
             if rid in wanted and (rid, message) not in seen:
                 seen.add((rid, message))
                 self.ctx.failures.append(
-                    (rid, Evidence(self.ctx.check_name, f"{message}; {LIFE_RULE} ({rid})", [response.exchange]))
+                    (rid, Evidence(self.ctx.check_name, f"{message}; {rule_of(rid)}", [response.exchange]))
                 )
 
 
@@ -233,15 +239,16 @@ def lifecycle_histories(ctx: CheckContext) -> None:
                 watcher.note_ref(long_id, body.get("status") if isinstance(body, dict) else None, cancel)
 
         def settled() -> bool:
+            # Terminal once seen terminal: a server that shows it otherwise later fails LIFE-002, not this wait.
             listed = watcher.listed(client_id)
             for run_id in runs:
-                if watcher.last_status.get(run_id) not in TERMINAL:
+                if run_id not in watcher.ever_terminal:
                     watcher.get(run_id)
-            return all(watcher.last_status.get(r) in TERMINAL for r in runs) and set(runs) <= set(listed)
+            return watcher.ever_terminal.issuperset(runs) and set(runs) <= set(listed)
 
         ctx.poll(settled, lambda done: done, what="the runs to finish")
         for run_id in runs:
-            if watcher.last_status.get(run_id) not in TERMINAL:
+            if run_id not in watcher.ever_terminal:
                 continue  # the LIFE-005 and CANCEL-003 checks say which run did not finish
             cancel = ctx.cancel_run(run_id)
             if cancel.status_code == 202:
@@ -253,5 +260,5 @@ def lifecycle_histories(ctx: CheckContext) -> None:
             watcher.get(run_id)
         watcher.report()
     finally:
-        if long_id is not None and watcher.last_status.get(long_id) not in TERMINAL:
+        if long_id is not None and long_id not in watcher.ever_terminal:
             ctx.cancel_run(long_id)

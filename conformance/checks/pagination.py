@@ -57,12 +57,14 @@ def _create(ctx: CheckContext, count: int, client_id: str, fixture: str = "quick
 
 
 def walk_listing(
-    ctx: CheckContext, rid: str, limit: int | None, **filters: Any
+    ctx: CheckContext, rid: str, limit: int | None, *, filter_rid: str = "PAGE-009", **filters: Any
 ) -> tuple[list[ApiResponse], list[dict[str, Any]]]:
     """Every page of a listing, following nextCursor.
 
     Stops the check (recorded against `rid`) at a page that is not a 200 RunList, and at a page
     holding only runs the walk already returned: a cursor that leads back is a walk that never ends.
+    A run that does not match the filters stops it too (against `filter_rid`): a filter lost on
+    the way would otherwise walk the whole server.
     """
     pages: list[ApiResponse] = []
     items: list[dict[str, Any]] = []
@@ -81,6 +83,14 @@ def walk_listing(
                 f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
                 f"must lead to a 200 RunList ({rid})",
             )
+        wrong = [(i.get("runId"), i.get("clientId"), i.get("status")) for i in got if _mismatch(i, filters)]
+        if wrong:
+            raise ctx.fail(
+                filter_rid,
+                f"page {len(pages)} of the walk {query} held runs that do not match its filters (runId, clientId, "
+                f"status): {wrong[:4]}; every run on every page matches the request's filters, also on the pages "
+                "a cursor leads to (PAGE-009)",
+            )
         ids = _ids(got)
         if ids and seen.issuperset(ids):
             raise ctx.fail(
@@ -93,6 +103,10 @@ def walk_listing(
         cursor = _next(page)
         if not cursor:
             return pages, items
+
+
+def _mismatch(item: dict[str, Any], filters: dict[str, Any]) -> bool:
+    return any(item.get(name) != value for name, value in filters.items() if value is not None)
 
 
 def _query(limit: int | None, filters: dict[str, Any]) -> str:
@@ -298,7 +312,7 @@ def page_sizes(ctx: CheckContext) -> None:
     client_id = ctx.fresh_client_id("sizes")
     runs = _create(ctx, 5, client_id)
     for limit in (1, 2, 5, 6):
-        pages, _items_seen = walk_listing(ctx, "PAGE-004", limit, clientId=client_id)
+        pages, _items_seen = walk_listing(ctx, "PAGE-004", limit, filter_rid="PAGE-004", clientId=client_id)
         _check_sequence(ctx, pages, limit, _query(limit, {"clientId": client_id}), complete=len(runs))
     page = ctx.list_runs(clientId=client_id)
     got = _items(page)
@@ -449,19 +463,8 @@ def page_filters(ctx: CheckContext) -> None:
         walks.append({"clientId": client_id, "status": "failed"})
     for filters in walks:
         query = _query(2, filters)
+        # walk_listing stops at the first run that does not match the filters (PAGE-009).
         _pages, items = walk_listing(ctx, "PAGE-009", 2, **filters)
-        wrong = [
-            (i.get("runId"), i.get("clientId"), i.get("status"))
-            for i in items
-            if any(i.get(k) != v for k, v in filters.items())
-        ]
-        ctx.expect(
-            "PAGE-009",
-            not wrong,
-            f"the walk {query} returned runs that do not match its filters (runId, clientId, status): {wrong[:4]}; "
-            "every run on every page matches the request's filters — a filter must also apply to the pages a "
-            "cursor leads to (PAGE-009)",
-        )
         expected = {r for r, s in mine.items() if s == filters.get("status", s)}
         got = Counter(_ids(items))
         missing = sorted(expected - set(got))

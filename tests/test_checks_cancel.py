@@ -1,0 +1,91 @@
+"""The cancel checks: each passes the reference server and fails on the bug it targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import TOKEN, run_named_check
+from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, explain, open_session, serve_variant
+
+from conformance.context import Fixtures, Session
+from conformance.registry import registered_checks
+from conformance.results import CheckOutcome
+
+MODULE = "conformance.checks.cancel"
+CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
+FAULT_TIMEOUT = 1.0  # --timeout against faulty servers: a run that never ends fails in 1 s, not 15
+
+# (fault, the check that must catch it, the requirements it must report failed)
+FAULT_CASES: list[tuple[str, str, set[str]]] = [
+    ("cancel_of_unknown_accepted", "cancel_unknown_run", {"CANCEL-001"}),
+    ("queued_cancel_forgotten", "cancel_new_run", {"CANCEL-002", "CANCEL-003"}),
+    ("queued_cancel_forgotten", "cancel_racing_finish", {"CANCEL-002"}),
+    ("cancel_ignored", "cancel_new_run", {"CANCEL-002", "CANCEL-003"}),
+    ("cancel_ignored", "cancel_running_run", {"CANCEL-002", "CANCEL-003"}),
+    ("cancel_never_stops", "cancel_running_run", {"CANCEL-003"}),
+    ("cancel_answers_old_status", "cancel_running_run", {"CANCEL-002"}),
+    ("cancel_flips_terminal", "cancel_succeeded_run", {"CANCEL-004", "LIFE-002"}),
+    ("cancel_flips_terminal", "cancel_failed_run", {"CANCEL-004", "LIFE-002"}),
+    ("cancel_restamps", "cancel_repeatedly", {"CANCEL-005"}),
+]
+
+
+def test_every_cancel_check_is_targeted_by_a_fault() -> None:
+    assert {name for _fault, name, _ids in FAULT_CASES} == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check_passes_the_reference_server(name: str, reference_session: Session) -> None:
+    assert_passed(run_named_check(name, reference_session))
+
+
+@pytest.mark.parametrize(("fault", "name", "targets"), FAULT_CASES, ids=[f"{f}-{n}" for f, n, _ in FAULT_CASES])
+def test_check_fails_on_the_bug_it_targets(
+    fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
+) -> None:
+    with serve_variant(fault) as url:
+        run = run_named_check(name, make_session(url, timeout=FAULT_TIMEOUT))
+    assert_caught(run, targets)
+
+
+@pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
+def test_checks_pass_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
+    with serve_variant(variant) as url:
+        session = make_session(url)
+        for name in CHECKS:
+            assert_passed(run_named_check(name, session))
+
+
+def test_a_cancel_of_a_queued_run_is_checked_when_the_server_shows_queued(
+    make_session: Callable[..., Session],
+) -> None:
+    # slow_start keeps runs queued for 0.2 s, so the immediate cancel reaches a queued run, which
+    # the reference settles as cancelled at once (never started): the check passes it.
+    with serve_variant("slow_start") as url:
+        session = make_session(url)
+        assert_passed(run_named_check("cancel_new_run", session))
+        listing = httpx.get(f"{url}/api/v1/runs", params={"limit": 200}, headers={"Authorization": f"Bearer {TOKEN}"})
+    runs = [r for r in listing.json()["items"] if r["clientId"].startswith(f"{session.client_id}.cancel-new")]
+    assert [(r["status"], r["startedAt"]) for r in runs] == [("cancelled", None)], runs
+
+
+def test_checks_without_their_fixture_skip_and_say_so(make_session: Callable[..., Session], tmp_path: Path) -> None:
+    path = tmp_path / "fixtures.yaml"
+    path.write_text("quick:\n  name: q\n  steps: [{id: a, action: noop}]\n", encoding="utf-8")
+    with serve_variant("slow_start") as url:
+        session = make_session(url, fixtures=Fixtures.from_file(path))
+        for name in ("cancel_new_run", "cancel_running_run", "cancel_repeatedly", "cancel_failed_run"):
+            run = run_named_check(name, session)
+            assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}, explain(run)
+            assert "--fixtures" in run.message and str(path) in run.message, run.message
+        # The fixture the file does give is used.
+        assert_passed(run_named_check("cancel_succeeded_run", session))
+
+
+@pytest.fixture(scope="module")
+def reference_session(reference_url: str) -> Iterator[Session]:
+    with open_session(reference_url) as session:
+        yield session
