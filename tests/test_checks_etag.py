@@ -130,3 +130,15 @@ def test_the_default_fixtures_use_the_reference_actions() -> None:
 )
 def test_entity_tags_are_parsed_with_the_rfc9110_grammar(value: str | None, parsed: tuple[bool, str] | None) -> None:
     assert parse_entity_tag(value) == parsed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["default"])
+def test_every_idempotency_and_etag_check_passes_under_a_bigger_profile(
+    profile: str, reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    """`thorough` passes too (about 3 minutes, run by hand); `default` is the one users get."""
+    session = make_session(reference_url, profile=profile)
+    for check in registered_checks():
+        if check.func.__module__ in (MODULE, "conformance.checks.idempotency"):
+            assert_passed(run_named_check(check.name, session))
