@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from conformance.catalog import catalog
-from conformance.results import BaselineNote, RequirementResult, RunReport, Status, Verdict
+from conformance.results import BaselineNote, RequirementResult, RunReport, Status, gate_verdict
 
 __all__ = [
     "DEFAULT_EXPIRY_DAYS",
@@ -218,47 +218,3 @@ def apply_baseline(
     report.baseline_file = baseline.source if baseline else ""
     report.strict = report.strict or strict
     report.verdict, report.exit_code, report.reason = gate_verdict(report, strict)
-
-
-def gate_verdict(report: RunReport, strict: bool | None = None) -> tuple[Verdict, int, str]:
-    """The verdict, exit code and one-line reason that the report's statuses call for.
-
-    Unreachable stays unreachable (exit 3). Otherwise the run fails (exit 1) on any failed
-    requirement, any suite error (a broken check proves nothing either way, so it cannot pass a
-    gate), no requirement checked at all, or, under strict, a stale baseline entry.
-    """
-    if report.verdict is Verdict.UNREACHABLE:
-        return report.verdict, 3, report.reason
-    strict = report.strict if strict is None else strict
-    counts = report.counts()
-    problems: list[str] = []
-    if counts[Status.FAILED]:
-        must = sum(1 for r in report.requirements if r.status is Status.FAILED and r.level == "MUST")
-        detail = f" ({must} MUST)" if must else ""
-        problems.append(f"{_plural(counts[Status.FAILED], 'requirement')} failed{detail}")
-    if counts[Status.ERROR]:
-        problems.append(f"{_plural(counts[Status.ERROR], 'requirement')} could not be checked (suite error)")
-    stale = [n for n in report.baseline if n.stale]
-    if strict and stale:
-        problems.append(f"{_plural(len(stale), 'stale baseline entry', 'stale baseline entries')} (--strict)")
-    checked = sum(counts[s] for s in (Status.PASSED, Status.FAILED, Status.WARNING, Status.BASELINED))
-    if not checked and not counts[Status.ERROR]:
-        problems.append("no requirement was checked")
-    if problems:
-        return Verdict.NOT_CONFORMANT, 1, "; ".join(problems)
-    extras = []
-    if counts[Status.WARNING]:
-        extras.append(_plural(counts[Status.WARNING], "SHOULD warning"))
-    if counts[Status.BASELINED]:
-        extras.append(f"{counts[Status.BASELINED]} baselined")
-    if counts[Status.SKIPPED]:
-        extras.append(f"{counts[Status.SKIPPED]} skipped")
-    if stale:
-        extras.append(_plural(len(stale), "stale baseline entry", "stale baseline entries"))
-    tail = f" ({', '.join(extras)})" if extras else ""
-    head = "no failure outside the baseline" if counts[Status.BASELINED] else "every checked requirement passed"
-    return Verdict.CONFORMANT, 0, head + tail
-
-
-def _plural(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{count} {singular if count == 1 else (plural or singular + 's')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 __all__ = ["REDACTED", "SENSITIVE_HEADERS", "redact_headers", "redact_text"]
@@ -20,8 +21,15 @@ def redact_headers(headers: Mapping[str, str], secrets: tuple[str, ...] = ()) ->
     return result
 
 
+# A secret this long is replaced wherever it appears; a shorter one (a toy token such as "t")
+# only where it stands alone, or "http" would become "h[redacted][redacted]p".
+WHOLE_TEXT_SECRET_LENGTH = 8
+
+
 def redact_text(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
-        if secret:
+        if len(secret) >= WHOLE_TEXT_SECRET_LENGTH:
             text = text.replace(secret, REDACTED)
+        elif secret:
+            text = re.sub(rf"(?<![\w.~+/-]){re.escape(secret)}(?![\w.~+/-])", REDACTED, text)
     return text

@@ -24,6 +24,7 @@ __all__ = [
     "RunReport",
     "Status",
     "Verdict",
+    "gate_verdict",
 ]
 
 SCHEMA_VERSION = 1
@@ -204,6 +205,58 @@ class RunReport:
     @classmethod
     def read(cls, path: Path) -> RunReport:
         return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def gate_verdict(
+    report: RunReport, strict: bool | None = None, *, interrupted: bool = False
+) -> tuple[Verdict, int, str]:
+    """The verdict, exit code and one-line reason that the report's statuses call for.
+
+    The one place the gate is decided. Unreachable stays unreachable (exit 3). Otherwise the run
+    fails (exit 1) on any failed requirement, any suite error (a broken check proves nothing either
+    way, so it cannot pass a gate), an interrupted run, no requirement checked at all, or, under
+    strict, a stale baseline entry.
+    """
+    if report.verdict is Verdict.UNREACHABLE:
+        return report.verdict, 3, report.reason
+    strict = report.strict if strict is None else strict
+    counts = report.counts()
+    problems: list[str] = []
+    if counts[Status.FAILED]:
+        must = sum(1 for r in report.requirements if r.status is Status.FAILED and r.level == "MUST")
+        detail = f" ({must} MUST)" if must else ""
+        problems.append(f"{_plural(counts[Status.FAILED], 'requirement')} failed{detail}")
+    if counts[Status.ERROR]:
+        problems.append(
+            f"{_plural(counts[Status.ERROR], 'requirement')} could not be checked: the suite itself broke, "
+            "which says nothing about the server"
+        )
+    if interrupted:
+        problems.append("the run was interrupted before every check ran")
+    stale = [n for n in report.baseline if n.stale]
+    if strict and stale:
+        problems.append(f"{_plural(len(stale), 'stale baseline entry', 'stale baseline entries')} (--strict)")
+    checked = sum(counts[s] for s in (Status.PASSED, Status.FAILED, Status.WARNING, Status.BASELINED))
+    if not checked and not counts[Status.ERROR]:
+        problems.append("no requirement was checked")
+    if problems:
+        return Verdict.NOT_CONFORMANT, 1, "; ".join(problems)
+    extras = []
+    if counts[Status.WARNING]:
+        extras.append(_plural(counts[Status.WARNING], "SHOULD warning"))
+    if counts[Status.BASELINED]:
+        extras.append(f"{counts[Status.BASELINED]} baselined")
+    if counts[Status.SKIPPED]:
+        extras.append(f"{counts[Status.SKIPPED]} skipped")
+    if stale:
+        extras.append(_plural(len(stale), "stale baseline entry", "stale baseline entries"))
+    tail = f" ({', '.join(extras)})" if extras else ""
+    head = "no failure outside the baseline" if counts[Status.BASELINED] else "every checked requirement passed"
+    return Verdict.CONFORMANT, 0, head + tail
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
 def _enum_value(value: object) -> object:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 import conformance
+from conformance.baseline import apply_baseline
 from conformance.catalog import Level, Requirement, catalog
 from conformance.client import ApiClient, Recorder
 from conformance.config import RunConfig, UsageError, resolve_selection
@@ -34,6 +35,7 @@ from conformance.execution import CheckRun, run_check
 from conformance.preflight import preflight
 from conformance.progress import Progress
 from conformance.registry import Check, registered_checks
+from conformance.report import write_reports
 from conformance.results import (
     CheckOutcome,
     Cleanup,
@@ -42,6 +44,7 @@ from conformance.results import (
     RunReport,
     Status,
     Verdict,
+    gate_verdict,
 )
 from conformance.spec import spec_sha256, spec_version
 
@@ -128,10 +131,13 @@ def run(config: RunConfig, *, stream: TextIO | None = None, checks: Sequence[Che
         f"runs-conformance {conformance.__version__}, spec {spec_version()}: seed {seed}, profile "
         f"{config.profile}{' (deterministic)' if config.deterministic else ''}"
     )
+    hidden = [t for t in (config.token, config.other_token) if t]
     try:
         with ExitStack() as stack:
             stack.enter_context(_private_hypothesis_home())
             target = _target(config, stack, progress)
+            if isinstance(target, _Target):
+                hidden += [t for t in (target.token, target.other_token) if t]
             if isinstance(target, RunReport):
                 report = target
             else:
@@ -139,13 +145,12 @@ def run(config: RunConfig, *, stream: TextIO | None = None, checks: Sequence[Che
     finally:
         progress.close()
     report.duration_s = round(time.monotonic() - clock, 3)
-    path = config.report_dir / REPORT_NAME
     try:
-        report.write(path)
+        paths = write_reports(report, config.report_dir, secrets=hidden)
     except OSError as exc:
-        progress.line(f"could not write the report {path}: {exc}")
+        progress.line(f"could not write the reports into {config.report_dir}: {exc}")
     else:
-        progress.line(f"report: {path}")
+        progress.line(f"report: {', '.join(str(p) for p in paths)}")
     _summary(report, progress)
     return report
 
@@ -207,11 +212,8 @@ def _run_against(
         report = _report(config, target, seed, started_at, results, session.client_id)
         progress.info(f"cleanup: cancelling the suite's unfinished runs ({len(session.started_runs)} started)")
         report.cleanup = _cleanup(session)
-        _verdict(report, interrupted)
         _apply_baseline(config, report)
-        if interrupted and report.verdict is Verdict.CONFORMANT:
-            report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
-            report.reason = "the run was interrupted before every check ran"
+        report.verdict, report.exit_code, report.reason = gate_verdict(report, config.strict, interrupted=interrupted)
         return report
     finally:
         session.close()
@@ -450,10 +452,6 @@ def _apply_baseline(config: RunConfig, report: RunReport) -> None:
     Called even without --baseline, so every new failure gets its baseline_entry.
     """
     try:
-        from conformance.baseline import apply_baseline
-    except ImportError:  # a build without baselines: the runner's own verdict stands
-        return
-    try:
         apply_baseline(report, config.baseline, config.strict)
     except (ValueError, OSError) as exc:
         raise UsageError(f"cannot use baseline file {config.baseline}: {exc}".splitlines()[0]) from None
@@ -512,36 +510,6 @@ def _with_recorder(client: ApiClient, recorder: Recorder) -> ApiClient:
     return view
 
 
-def _verdict(report: RunReport, interrupted: bool) -> None:
-    failed = [r.id for r in report.requirements if r.status is Status.FAILED]
-    errors = [r.id for r in report.requirements if r.status is Status.ERROR]
-    counts = report.counts()
-    if failed or errors:
-        parts = []
-        if failed:
-            parts.append(f"{len(failed)} requirement{'s' if len(failed) != 1 else ''} failed ({_ids(failed)})")
-        if errors:
-            parts.append(
-                f"the suite itself broke on {len(errors)} ({_ids(errors)}); that says nothing about the server"
-            )
-        report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
-        report.reason = "; ".join(parts)
-    elif interrupted:
-        report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
-        report.reason = "the run was interrupted before every check ran"
-    elif counts[Status.PASSED.value] == 0:
-        report.verdict, report.exit_code = Verdict.NOT_CONFORMANT, 1
-        report.reason = "nothing was verified: every selected requirement was skipped or not run"
-    else:
-        report.verdict, report.exit_code = Verdict.CONFORMANT, 0
-        extra = [
-            f"{counts[s.value]} {s.value}"
-            for s in (Status.WARNING, Status.SKIPPED, Status.BASELINED)
-            if counts[s.value]
-        ]
-        report.reason = f"{counts[Status.PASSED.value]} passed" + (f", {', '.join(extra)}" if extra else "")
-
-
 def _ids(ids: list[str]) -> str:
     return ", ".join(ids[:8]) + (f", … {len(ids) - 8} more" if len(ids) > 8 else "")
 
@@ -566,9 +534,3 @@ def _summary(report: RunReport, progress: Progress) -> None:
         f"{report.cleanup.runs_started} runs cancelled, {len(report.cleanup.errors)} errors"
     )
     progress.line(f"seed {report.seed} — replay with --seed {report.seed}")
-
-
-def write_report(report: RunReport, report_dir: Path) -> Path:
-    path = report_dir / REPORT_NAME
-    report.write(path)
-    return path

@@ -214,3 +214,12 @@ def test_a_real_run_leaks_the_token_nowhere(
     write_reports(report, tmp_path / "rendered")
     assert_clean(tmp_path, out, err)
     assert "curl" in err or "curl" in out  # the log shows reproductions, without the token
+
+
+def test_a_short_token_is_redacted_where_it_stands_alone_without_garbling_the_text() -> None:
+    from conformance.redaction import redact_text
+
+    text = 'GET http://127.0.0.1:8080/api/v1/runs {"token": "t"} Bearer t'
+    assert (
+        redact_text(text, ("t",)) == 'GET http://127.0.0.1:8080/api/v1/runs {"token": "[redacted]"} Bearer [redacted]'
+    )

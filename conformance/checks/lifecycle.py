@@ -27,7 +27,6 @@ def rule_of(requirement_id: str) -> str:
     return f"the contract: {requirement(requirement_id).statement} ({requirement_id})"
 
 
-
 def show(response: ApiResponse, limit: int = 300) -> str:
     """One line for a failure message: what was sent and what came back."""
     exchange = response.exchange

@@ -29,8 +29,11 @@ from hypothesis import Phase
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
+    initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -135,14 +138,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
 
         # --- rules --------------------------------------------------------------------------
 
-        @rule(
-            target=runs,
-            fixture=st.sampled_from(fixtures),
-            version=st.sampled_from([None, "1", "2"]),
-            inputs=_inputs,
-            keyed=st.booleans(),
-        )
-        def start_run(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
+        def add(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
             body = self.body(fixture, version, inputs)
             key = f"{self.client_id}.k{len(self.keys) + 1}" if keyed else None
             run_id = self.start(body, key)
@@ -158,6 +154,23 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
             if key is not None:
                 self.keys[key] = (body, run_id)
             return run_id
+
+        @initialize(target=runs, extra=st.integers(0, 2), keyed=st.booleans())
+        def seed_runs(self, extra: int, keyed: bool) -> MultipleResults[str]:
+            # Every scenario starts with one run of each fixture, and sometimes a few more: enough
+            # runs to cross page edges of the invariant's walk, and every kind of history to watch.
+            kinds = [*fixtures, *["quick"] * extra]
+            return multiple(*(self.add(kind, None, {}, keyed and n == 0) for n, kind in enumerate(kinds)))
+
+        @rule(
+            target=runs,
+            fixture=st.sampled_from(fixtures),
+            version=st.sampled_from([None, "1", "2"]),
+            inputs=_inputs,
+            keyed=st.booleans(),
+        )
+        def start_run(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
+            return self.add(fixture, version, inputs, keyed)
 
         @precondition(lambda self: bool(self.keys))
         @rule(data=st.data())

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import httpx
+
 from conformance.checks.lifecycle import TERMINAL, show, start_fixture
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
@@ -226,12 +228,18 @@ class _Creator(threading.Thread):
 def walk_during_inserts(ctx: CheckContext) -> None:
     """A walk while runs are created: no run twice, every run present at the start exactly once, newest first.
 
-    profile.walk_size runs of a fresh clientId, then a walk of that clientId with a small limit
-    while another thread creates more runs of it (one during each page). Runs created during the
-    walk may or may not appear; none may appear twice.
+    profile.walk_size runs of a fresh clientId (a few of another clientId in between), then a
+    walk of that clientId with a small limit while another thread creates more runs of it (one
+    during each page). Runs created during the walk may or may not appear; none may appear twice.
     """
     client_id = ctx.fresh_client_id("walk")
-    initial = _create(ctx, ctx.profile.walk_size, client_id)
+    decoy = ctx.fresh_client_id("walk-decoy")
+    initial: list[str] = []
+    for number in range(ctx.profile.walk_size):
+        initial.append(start_fixture(ctx, "quick", client_id))
+        if number % 4 == 1:
+            # Runs of another clientId in between: a clientId filter lost on a later page shows them.
+            start_fixture(ctx, "quick", decoy)
     creator = _Creator(ctx, client_id, ctx.fixtures.workflow("quick"), max_runs=ctx.profile.walk_size)
     creator.start()
     pages: list[ApiResponse] = []
@@ -376,8 +384,26 @@ def _tampered(cursor: str) -> str:
     return cursor[:middle] + replacement + cursor[middle + 1 :]
 
 
-def _expect_refused(ctx: CheckContext, rid: str, response: ApiResponse, what: str, first_page: list[str]) -> None:
-    if response.status_code == 400:
+def _send_bad(ctx: CheckContext, rid: str, what: str, **params: Any) -> ApiResponse | None:
+    """listRuns with a bad value; a dropped connection is retried once (a server that crashed on the
+    previous request may have closed the pooled connection), then recorded against `rid`."""
+    for attempt in (1, 2):
+        try:
+            return ctx.list_runs(**params)
+        except httpx.TransportError as exc:
+            if attempt == 2:
+                ctx.expect(
+                    rid,
+                    False,
+                    f"listRuns with {what} got no answer ({type(exc).__name__}: {exc}); it must get 400 ({rid})",
+                )
+    return None
+
+
+def _expect_refused(
+    ctx: CheckContext, rid: str, response: ApiResponse | None, what: str, first_page: list[str]
+) -> None:
+    if response is None or response.status_code == 400:
         return
     if response.status_code >= 500:
         detail = "a 5xx; nothing a client sends may yield a 5xx"
@@ -413,8 +439,9 @@ def bad_cursors(ctx: CheckContext) -> None:
     for what, value in variants.items():
         if value == cursor:
             continue
-        response = ctx.list_runs(limit=2, cursor=value, clientId=client_id)
-        _expect_refused(ctx, "PAGE-007", response, f"{what} ({value[:60]!r})", first_page)
+        shown = f"{what} ({value[:60]!r})"
+        response = _send_bad(ctx, "PAGE-007", shown, limit=2, cursor=value, clientId=client_id)
+        _expect_refused(ctx, "PAGE-007", response, shown, first_page)
 
 
 @check("PAGE-008", needs=["fixture:quick"])
@@ -435,7 +462,15 @@ def foreign_cursors(ctx: CheckContext) -> None:
         (f"{issued}, sent without filters", {}),
     ]
     for what, filters in variants:
-        response = ctx.list_runs(limit=2, cursor=cursor, status=filters.get("status"), clientId=filters.get("clientId"))
+        response = _send_bad(
+            ctx,
+            "PAGE-008",
+            what,
+            limit=2,
+            cursor=cursor,
+            status=filters.get("status"),
+            clientId=filters.get("clientId"),
+        )
         _expect_refused(ctx, "PAGE-008", response, what, first_page)
 
 
