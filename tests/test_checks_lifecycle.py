@@ -1,0 +1,111 @@
+"""The lifecycle checks: each passes the reference server and fails on the bug it targets.
+
+Also the fixtures rules: the default fixtures drive noop, sleep and fail; a --fixtures file
+replaces them; a check whose fixture the file lacks is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_named_check
+from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, explain, open_session, serve_variant
+
+from conformance.context import Fixtures, Session
+from conformance.registry import registered_checks
+from conformance.results import CheckOutcome
+
+MODULE = "conformance.checks.lifecycle"
+CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
+FAULT_TIMEOUT = 1.0
+
+FAULT_CASES: list[tuple[str, str, set[str]]] = [
+    ("stale_list_status", "lifecycle_histories", {"LIFE-001"}),
+    ("cancel_flips_terminal", "lifecycle_histories", {"LIFE-002"}),
+    ("stale_list_status", "quick_run_succeeds", {"LIFE-002"}),
+    ("failed_without_finished_at", "failing_run_fails", {"LIFE-003"}),
+    ("failed_without_finished_at", "lifecycle_histories", {"LIFE-003"}),
+    ("started_at_rewritten", "lifecycle_histories", {"LIFE-004"}),
+    ("failures_swallowed", "failing_run_fails", {"LIFE-005"}),
+    ("runs_never_start", "quick_run_succeeds", {"LIFE-005"}),
+    ("runs_never_start", "failing_run_fails", {"LIFE-005"}),
+]
+
+
+@pytest.fixture(scope="module")
+def reference_session(reference_url: str) -> Iterator[Session]:
+    with open_session(reference_url) as session:
+        yield session
+
+
+def test_every_lifecycle_check_is_targeted_by_a_fault() -> None:
+    assert {name for _fault, name, _ids in FAULT_CASES} == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check_passes_the_reference_server(name: str, reference_session: Session) -> None:
+    assert_passed(run_named_check(name, reference_session))
+
+
+@pytest.mark.parametrize(("fault", "name", "targets"), FAULT_CASES, ids=[f"{f}-{n}" for f, n, _ in FAULT_CASES])
+def test_check_fails_on_the_bug_it_targets(
+    fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
+) -> None:
+    with serve_variant(fault) as url:
+        run = run_named_check(name, make_session(url, timeout=FAULT_TIMEOUT))
+    assert_caught(run, targets)
+
+
+@pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
+def test_checks_pass_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
+    with serve_variant(variant) as url:
+        session = make_session(url)
+        for name in CHECKS:
+            assert_passed(run_named_check(name, session))
+
+
+def test_the_default_fixtures_use_noop_sleep_and_fail() -> None:
+    fixtures = Fixtures.default()
+    actions = {name: {s["action"] for s in fixtures.workflow(name)["steps"]} for name in Fixtures.NAMES}
+    assert actions == {"quick": {"noop"}, "long": {"sleep"}, "failing": {"fail"}}
+
+
+def test_a_fixtures_file_replaces_the_defaults(
+    reference_url: str, make_session: Callable[..., Session], tmp_path: Path
+) -> None:
+    # Other workflows (here: the reference's actions under other names and shapes) drive the same checks.
+    path = tmp_path / "fixtures.yaml"
+    path.write_text(
+        "quick: {name: mine-quick, steps: [{id: only, action: noop}]}\n"
+        "failing: {name: mine-failing, steps: [{id: ok, action: noop}, {id: bad, action: fail, dependsOn: [ok]}]}\n"
+        "long: {name: mine-long, steps: [{id: nap, action: sleep, params: {seconds: 900}}]}\n",
+        encoding="utf-8",
+    )
+    session = make_session(reference_url, fixtures=Fixtures.from_file(path))
+    for name in CHECKS:
+        assert_passed(run_named_check(name, session))
+
+
+def test_a_check_whose_fixture_is_missing_is_skipped_with_the_reason(
+    reference_url: str, make_session: Callable[..., Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "only-quick.yaml"
+    path.write_text("quick: {name: q, steps: [{id: a, action: noop}]}\n", encoding="utf-8")
+    session = make_session(reference_url, fixtures=Fixtures.from_file(path))
+    run = run_named_check("failing_run_fails", session)
+    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}, explain(run)
+    assert "'failing'" in run.message and str(path) in run.message and "--fixtures" in run.message, run.message
+    # lifecycle_histories uses the failing and long fixtures when given, and goes on without them.
+    assert_passed(run_named_check("lifecycle_histories", session))
+
+
+def test_a_fixture_the_server_refuses_skips_with_its_answer(
+    reference_url: str, make_session: Callable[..., Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "foreign.yaml"
+    path.write_text("quick: {name: q, steps: [{id: a, action: http_get}]}\n", encoding="utf-8")
+    run = run_named_check("quick_run_succeeds", make_session(reference_url, fixtures=Fixtures.from_file(path)))
+    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}, explain(run)
+    assert "400" in run.message and "--fixtures" in run.message, run.message
