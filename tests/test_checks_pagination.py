@@ -1,0 +1,84 @@
+"""The pagination checks: each passes the reference server and fails on the bug it targets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import run_named_check
+from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, open_session, serve_variant
+
+from conformance.context import Session
+from conformance.registry import registered_checks
+
+MODULE = "conformance.checks.pagination"
+CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
+FAULT_TIMEOUT = 2.0
+
+FAULT_CASES: list[tuple[str, str, set[str]]] = [
+    ("offset_cursors", "walk_during_inserts", {"PAGE-006"}),
+    ("boundary_dropped", "walk_during_inserts", {"PAGE-006"}),
+    ("boundary_repeated", "walk_during_inserts", {"PAGE-006"}),
+    ("oldest_first", "walk_during_inserts", {"PAGE-001"}),
+    ("filters_lost_after_first_page", "walk_during_inserts", {"PAGE-009"}),
+    ("limit_ignored", "walk_during_inserts", {"PAGE-002"}),
+    ("cursor_on_full_last_page", "page_sizes", {"PAGE-004"}),
+    ("limit_ignored", "page_sizes", {"PAGE-002"}),
+    ("boundary_dropped", "page_sizes", {"PAGE-004"}),
+    ("server_side_cursors", "cursor_replay", {"PAGE-005"}),
+    ("tampered_cursor_500", "bad_cursors", {"PAGE-007"}),
+    ("bad_cursor_restarts", "bad_cursors", {"PAGE-007"}),
+    ("offset_cursors", "bad_cursors", {"PAGE-007"}),
+    ("cursor_ignores_filters", "foreign_cursors", {"PAGE-008"}),
+    ("filters_lost_after_first_page", "page_filters", {"PAGE-009"}),
+    ("boundary_dropped", "page_filters", {"PAGE-006"}),
+    ("limit_coerced", "limit_bounds", {"PAGE-003"}),
+    ("filters_unvalidated", "bad_filters", {"PAGE-010"}),
+]
+
+
+@pytest.fixture(scope="module")
+def reference_session(reference_url: str) -> Iterator[Session]:
+    with open_session(reference_url) as session:
+        yield session
+
+
+def test_every_pagination_check_is_targeted_by_a_fault() -> None:
+    assert {name for _fault, name, _ids in FAULT_CASES} == set(CHECKS)
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check_passes_the_reference_server(name: str, reference_session: Session) -> None:
+    assert_passed(run_named_check(name, reference_session))
+
+
+@pytest.mark.parametrize(("fault", "name", "targets"), FAULT_CASES, ids=[f"{f}-{n}" for f, n, _ in FAULT_CASES])
+def test_check_fails_on_the_bug_it_targets(
+    fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
+) -> None:
+    with serve_variant(fault) as url:
+        run = run_named_check(name, make_session(url, timeout=FAULT_TIMEOUT))
+    assert_caught(run, targets)
+
+
+@pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
+def test_checks_pass_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
+    with serve_variant(variant) as url:
+        session = make_session(url)
+        for name in CHECKS:
+            assert_passed(run_named_check(name, session))
+
+
+def test_a_tampered_cursor_that_crashes_the_server_is_reported_as_a_5xx(make_session: Callable[..., Session]) -> None:
+    with serve_variant("tampered_cursor_500") as url:
+        run = run_named_check("bad_cursors", make_session(url))
+    messages = [item.message for item in run.evidence["PAGE-007"]]
+    assert any("a 5xx" in m and "→ 500" in m for m in messages), messages
+
+
+def test_the_walk_creates_runs_while_it_pages(reference_url: str, make_session: Callable[..., Session]) -> None:
+    # The concurrent creator is what finds offset cursors: it must add runs during the walk, not before or after.
+    session = make_session(reference_url)
+    assert_passed(run_named_check("walk_during_inserts", session))
+    walked = [r for r in session.started_runs if r]  # every run the check started, initial and concurrent
+    assert len(walked) > session.profile.walk_size
