@@ -1,0 +1,84 @@
+"""The model-based check: passes the reference server, catches bugs no single step shows, and
+reports the scenario that found them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from conftest import run_named_check
+from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, serve_variant
+
+from conformance.checks.model import MODEL_IDS
+from conformance.context import PROFILES, Session
+from conformance.registry import registered_checks
+
+NAME = "runs_state_machine"
+FAULT_TIMEOUT = 2.0
+
+# fault -> the requirements the machine must report failed (quick profile, derandomized)
+FAULT_CASES: dict[str, set[str]] = {
+    "boundary_dropped": {"PAGE-006"},
+    "boundary_repeated": {"PAGE-006"},
+    "oldest_first": {"PAGE-001"},
+    "filters_lost_after_first_page": {"PAGE-009"},
+    "failed_without_finished_at": {"LIFE-003"},
+    "cancel_of_unknown_accepted": {"CANCEL-001"},
+}
+
+
+def test_the_machine_names_the_requirements_it_asserts() -> None:
+    (check,) = [c for c in registered_checks() if c.name == NAME]
+    assert set(check.requirements) == set(MODEL_IDS)
+    assert set().union(*FAULT_CASES.values()) <= set(MODEL_IDS)
+
+
+def test_the_machine_passes_the_reference_server(reference_url: str, make_session: Callable[..., Session]) -> None:
+    assert_passed(run_named_check(NAME, make_session(reference_url)))
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_CASES))
+def test_the_machine_catches_the_bug(fault: str, make_session: Callable[..., Session]) -> None:
+    with serve_variant(fault) as url:
+        run = run_named_check(NAME, make_session(url, timeout=FAULT_TIMEOUT))
+    assert_caught(run, FAULT_CASES[fault])
+
+
+def test_a_failure_carries_the_scenario_that_found_it(make_session: Callable[..., Session]) -> None:
+    with serve_variant("boundary_dropped") as url:
+        run = run_named_check(NAME, make_session(url))
+    (evidence,) = run.evidence["PAGE-006"]
+    # The steps Hypothesis ran, readable as a script: the runs started, then the walk that lost one.
+    example = evidence.falsifying_example or ""
+    assert "state = RunsMachine()" in example and "state.listing_is_exact()" in example, evidence
+
+
+@pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
+def test_the_machine_passes_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
+    with serve_variant(variant) as url:
+        assert_passed(run_named_check(NAME, make_session(url)))
+
+
+def test_the_machine_is_deterministic_under_derandomize(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    # The same seed runs the same scenarios: the same number of requests, run after run.
+    counts = []
+    for _ in range(2):
+        session = make_session(reference_url)
+        run_named_check(NAME, session)
+        counts.append(len(session.started_runs))
+    assert counts[0] == counts[1], counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["default", "thorough"])
+def test_every_check_passes_the_reference_server_under_every_profile(
+    profile: str, reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    # The quick profile is covered by each module's test; here the larger budgets, over all four modules.
+    modules = {f"conformance.checks.{m}" for m in ("cancel", "lifecycle", "pagination", "model")}
+    session = make_session(reference_url, profile=PROFILES[profile])
+    for check in registered_checks():
+        if check.func.__module__ in modules:
+            assert_passed(run_named_check(check.name, session))
