@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SAFE_INTEGER",
     "Violations",
+    "changed_workflows",
     "compact_bytes",
     "different_request",
     "json_equal",
@@ -174,6 +175,26 @@ def different_request(body: Mapping[str, Any]) -> st.SearchStrategy[dict[str, An
         return changed
 
     return build()
+
+
+def changed_workflows(workflow: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Workflows that differ from `workflow` in one place each (name, version, a step's params), labelled.
+
+    Deterministic, so that every example tries every kind of change: a hash of only some fields
+    must not pass because the one drawn change happened to touch a field it covers.
+    """
+    changes: list[tuple[str, dict[str, Any]]] = []
+    renamed: dict[str, Any] = json.loads(json.dumps(workflow))
+    renamed["name"] = renamed["name"][:-1] + ("x" if renamed["name"][-1:] != "x" else "y")
+    changes.append(("another name", renamed))
+    versioned: dict[str, Any] = json.loads(json.dumps(workflow))
+    versioned["version"] = str(versioned.get("version", "")) + "+1"
+    changes.append(("another version", versioned))
+    reparam: dict[str, Any] = json.loads(json.dumps(workflow))
+    last = reparam["steps"][-1]
+    last["params"] = {**last.get("params", {}), "rc-changed": True}
+    changes.append((f"other params in step {last['id']!r}", reparam))
+    return changes
 
 
 def compact_bytes(value: Any) -> bytes:

@@ -56,6 +56,13 @@ class NoFingerprint(IdempotencyPolicy):
         return "same"
 
 
+class FingerprintsOnlyTheWorkflow(IdempotencyPolicy):
+    """Fingerprints the workflow alone: the same key with other inputs replays the first run."""
+
+    def fingerprint(self, body: Any) -> str:
+        return super().fingerprint(body["workflow"])
+
+
 class ComparesSerialisedBody(IdempotencyPolicy):
     """Fingerprints the body as parsed, key order kept: JSON-equal bodies with other key order differ."""
 
@@ -405,6 +412,7 @@ FAULTS: dict[str, AppFactory] = {
     # idempotency
     "key_ignored": _app(idempotency=IgnoresKeys()),
     "any_body_replays": _app(idempotency=NoFingerprint()),
+    "fingerprint_ignores_inputs": _app(idempotency=FingerprintsOnlyTheWorkflow()),
     "run_created_on_conflict": _app(api_class=CreatesRunOnConflict),
     "bodies_compared_as_serialised": _app(idempotency=ComparesSerialisedBody()),
     "racy_key_cache": _app(api_class=RacyKeyCache),

@@ -34,6 +34,7 @@ CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODU
 FAULT_CASES: dict[str, tuple[str, set[str]]] = {
     "key_ignored": ("same_key_same_body_replays", {"IDEM-001", "IDEM-002"}),
     "any_body_replays": ("same_key_other_body_conflicts", {"IDEM-003"}),
+    "fingerprint_ignores_inputs": ("same_key_other_body_conflicts", {"IDEM-003"}),
     "run_created_on_conflict": ("same_key_other_body_conflicts", {"IDEM-004"}),
     "bodies_compared_as_serialised": ("json_equal_bodies_are_the_same", {"IDEM-005"}),
     "racy_key_cache": ("concurrent_same_key_makes_one_run", {"IDEM-006"}),

@@ -24,6 +24,7 @@ from conformance.registry import check
 from conformance.spec import PROBLEM_BASE
 from conformance.strategies import (
     Violations,
+    changed_workflows,
     compact_bytes,
     different_request,
     json_equal,
@@ -137,6 +138,10 @@ def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
     return st.builds(ctx.fresh_client_id, st.just("idem"))
 
 
+def _with_inputs(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "inputs": {**body.get("inputs", {}), **extra}}
+
+
 def _first_run(posted: Posted, key: str, requirement: str) -> str:
     if posted.status_code == 202 and posted.run_id is not None:
         return posted.run_id
@@ -213,10 +218,14 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
         key = new_key()
         run_id = _first_run(post_raw(ctx, compact_bytes(body), key=key), key, "IDEM-003")
         before = ctx.get_run(run_id).json_or_none()
-        second = post_raw(ctx, compact_bytes(changed), key=key)
         problems: list[tuple[str, str]] = []
-        kind = problem_type(second.response)
-        if second.status_code != 409 or kind != KEY_REUSED:
+        # The drawn change, then one of each kind: a fingerprint of only some fields must not pass by luck.
+        variants = [("a drawn change", changed), ("other inputs", _with_inputs(body, {"rc-changed": True}))]
+        variants += [(label, {**body, "workflow": w}) for label, w in changed_workflows(body["workflow"])]
+        for label, variant in variants:
+            second = post_raw(ctx, compact_bytes(variant), key=key)
+            if second.status_code == 409 and problem_type(second.response) == KEY_REUSED:
+                continue
             hint = ""
             if second.run_id == run_id:
                 hint = (
@@ -227,10 +236,12 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
             problems.append(
                 (
                     "IDEM-003",
-                    f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a different body got "
-                    f"{describe(second.response)}; expected 409 application/problem+json with type {KEY_REUSED}.{hint}",
+                    f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a body that differs "
+                    f"({label}) got {describe(second.response)}; expected 409 application/problem+json with type "
+                    f"{KEY_REUSED}.{hint}",
                 )
             )
+            break
         after = ctx.get_run(run_id).json_or_none()
         if not isinstance(before, dict) or not isinstance(after, dict):
             problems.append(("IDEM-004", f"getRun {run_id} did not return the run around the conflicting request"))
