@@ -107,7 +107,7 @@ class CancelNeverStopsExecutor(Executor):
 class QueuedCancelForgottenStore(RunStore):
     """request_cancel handles running runs only: a queued run's cancel records nothing and it runs later.
 
-    Served with SlowStartExecutor, so runs are queued when the suite cancels them.
+    Served with a SlowStartExecutor, so runs are queued when the suite cancels them.
     """
 
     def request_cancel(self, run_id: str) -> RunRecord | None:
@@ -438,10 +438,14 @@ class ListJitter:
 
 
 class SlowStartExecutor(Executor):
-    """Starts each run 0.2 s after it is submitted, so runs are visibly queued (and cancelled while queued)."""
+    """Starts each run `delay` seconds after it is submitted: runs are visibly queued, and cancelled while queued."""
+
+    def __init__(self, store: RunStore, actions: Mapping[str, Action], delay: float) -> None:
+        super().__init__(store, actions)
+        self.delay = delay
 
     async def _execute(self, run_id: str) -> None:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(self.delay)
         await super()._execute(run_id)
 
 
@@ -471,7 +475,8 @@ FAULTS: dict[str, AppFactory] = {
     "queued_cancel_forgotten": lambda: create_app(
         TOKENS,
         store=QueuedCancelForgottenStore(),
-        executor_factory=lambda store, actions: SlowStartExecutor(store, actions),
+        # A second in queue: the suite's immediate cancel reaches a queued run even on a loaded machine.
+        executor_factory=lambda store, actions: SlowStartExecutor(store, actions, delay=1.0),
     ),
     # lifecycle
     "stale_list_status": _store(StaleListStore),
@@ -497,7 +502,7 @@ FAULTS: dict[str, AppFactory] = {
 
 CORRECT_VARIANTS: dict[str, AppFactory] = {
     "hex_cursors_with_list_jitter": lambda: ListJitter(create_app(TOKENS, cursor_codec=HexCursorCodec(_secret()))),
-    "slow_start": _app(executor_factory=lambda store, actions: SlowStartExecutor(store, actions)),
+    "slow_start": _app(executor_factory=lambda store, actions: SlowStartExecutor(store, actions, delay=0.5)),
 }
 
 

@@ -188,9 +188,9 @@ def _finish(ctx: CheckContext, fixture: str, expected: str) -> None:
     ctx.expect(
         "LIFE-005",
         status == expected,
-        f"a run of the '{fixture}' fixture ({run_id}) ended {status}, not {expected} (LIFE-005); "
-        f"a workflow whose steps all {'succeed' if expected == 'succeeded' else 'include a failing step'} "
-        f"must end {expected}",
+        f"a run of the '{fixture}' fixture ({run_id}) ended {status}, not {expected}: "
+        f"{'a workflow whose steps all succeed' if expected == 'succeeded' else 'a workflow with a failing step'} "
+        f"ends {expected} (LIFE-005)",
     )
     # A terminal run stays as it is: read it again through both getRun and listRuns.
     watcher.get(run_id)

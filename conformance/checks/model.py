@@ -60,6 +60,7 @@ MODEL_IDS = (
     "CANCEL-004",
     "CANCEL-005",
     "SCHEMA-005",
+    "SCHEMA-008",
 )
 INVARIANT_LIMIT = 2  # the walk after every step: small pages, so page edges are crossed often
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -190,7 +191,11 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
         def get(self, run_id: str) -> None:
             run = self.watcher.get(run_id)
             if run is None:
-                raise self.fail("PAGE-006", f"getRun of {run_id}, a run this scenario started, did not answer 200")
+                raise self.fail(
+                    "SCHEMA-008",
+                    f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
+                    "run is readable through getRun (SCHEMA-008)",
+                )
             self.observe(run, run_id)
 
         @rule(run_id=runs)
