@@ -15,7 +15,7 @@ order Hypothesis picks; after every step the invariants are checked against the 
   state; an unknown run is a 404 (CANCEL-001, CANCEL-002, CANCEL-004, CANCEL-005).
 
 A failure stops the machine with the requirement it breaks; the failing scenario (the
-`state.…` lines, not shrunk: see the settings below) goes into the report with the exchanges.
+`state.…` lines, shrunk only under the thorough profile) goes into the report with the exchanges.
 """
 
 from __future__ import annotations
@@ -335,9 +335,10 @@ def runs_state_machine(ctx: CheckContext) -> None:
         max_examples=ctx.profile.stateful_examples,
         stateful_step_count=ctx.profile.stateful_steps,
         report_multiple_bugs=False,
-        # No shrinking: each attempt replays a scenario over HTTP, and against a faulty server
-        # Hypothesis spent minutes on it. The failing scenario (≤ stateful_steps steps) is reported as found.
-        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        # Shrinking only under `thorough`, as for the property checks (conformance.strategies): each
+        # attempt replays a scenario over HTTP, and against a faulty server it took 3–5 minutes. Other
+        # profiles report the failing scenario as found (at most stateful_steps steps).
+        phases=[p for p in Phase if ctx.profile.name == "thorough" or p is not Phase.shrink],
     )
     try:
         run_state_machine_as_test(make_machine(ctx), settings=settings)
