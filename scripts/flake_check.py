@@ -1,0 +1,71 @@
+"""Flake check (not part of CI): N consecutive full runs of the suite against the reference server and
+against the latency-jitter variant; every run must pass.
+
+    python scripts/flake_check.py            # 20 runs each, default profile
+    python scripts/flake_check.py -n 5 --profile quick
+
+Each run gets a fresh server and a new random seed (printed), so a flaky check shows up as a
+failure that a replay with that seed can reproduce or not. Prints "N/N passed" per server and
+exits 1 on any failed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from starlette.types import ASGIApp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from selfcheck.harness import TOKENS, run_suite  # noqa: E402
+from selfcheck.variants import variant  # noqa: E402
+
+from reference_impl.app import create_app  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=20, help="consecutive runs per server (20)")
+    parser.add_argument("--profile", default="default", help="the suite's profile (default)")
+    parser.add_argument("--strict", action="store_true", help="count a SHOULD warning as a flake too")
+    args = parser.parse_args(argv)
+
+    servers: dict[str, Callable[[], ASGIApp]] = {
+        "reference": lambda: create_app(list(TOKENS)),
+        "latency-jitter": lambda: variant("latency-jitter").build(TOKENS),
+    }
+    flaked = False
+    started = time.monotonic()
+    for name, build in servers.items():
+        passed = 0
+        server_started = time.monotonic()
+        for index in range(1, args.runs + 1):
+            seed = secrets.randbelow(2**32)
+            extra = ["--profile", args.profile, "--seed", str(seed), "--quiet"]
+            if args.strict:
+                extra.append("--strict")
+            run = run_suite(build(), *extra)
+            bad = run.ids_with("failed", "error", "warning" if args.strict else "failed")
+            ok = run.exit_code == 0 and not bad
+            passed += ok
+            print(
+                f"{name} run {index}/{args.runs}: {'pass' if ok else 'FLAKE'} (exit {run.exit_code}, "
+                f"seed {seed}, {run.wall_s:.1f} s){'' if ok else ' ' + ', '.join(bad)}",
+                flush=True,
+            )
+            if not ok:
+                flaked = True
+                print(run.explain(), flush=True)
+        print(f"{name}: {passed}/{args.runs} passed in {time.monotonic() - server_started:.0f} s", flush=True)
+    print(f"total wall time {time.monotonic() - started:.0f} s", flush=True)
+    return 1 if flaked else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
