@@ -174,6 +174,11 @@ class LifecycleMonitor:
                 finding("LIFE-004", f"startedAt changed from {previous.get('startedAt')!r} to {run.get('startedAt')!r}")
         self._last[run_id] = run
 
+    def seen_terminal(self, run_id: str) -> bool:
+        """The last observation of `run_id` had a terminal status (which never changes: LIFE-002)."""
+        last = self._last.get(run_id)
+        return last is not None and last.get("status") in self.terminal
+
     def _reachable(self, start: Any, goal: Any) -> bool:
         # A poller may miss states in between; a move counts if some path of allowed moves leads there.
         seen, frontier = set(), [start]

@@ -85,11 +85,27 @@ def hypothesis_seed(seed: int) -> Iterator[None]:
         hypothesis_core.global_force_seed = previous
 
 
+CACHE_ENV = "XDG_CACHE_HOME"
+
+
+def hypothesis_cache_dir() -> Path:
+    """Where Hypothesis keeps its caches between runs: $XDG_CACHE_HOME (or ~/.cache)/runs-conformance/hypothesis."""
+    import os
+
+    base = os.environ.get(CACHE_ENV) or str(Path.home() / ".cache")
+    return Path(base) / "runs-conformance" / "hypothesis"
+
+
 @contextlib.contextmanager
 def _private_hypothesis_home() -> Iterator[None]:
-    """Keep Hypothesis' storage (its constants cache) out of the user's working directory.
+    """Keep Hypothesis' storage out of the user's working directory, in a cache that outlives the run.
 
-    Left alone when the user chose a place with HYPOTHESIS_STORAGE_DIRECTORY.
+    Hypothesis stores its Unicode tables and the constants it collects from source files there;
+    rebuilding them costs seconds each run, so they live in the user's cache directory
+    (hypothesis_cache_dir()). No example database is kept there or anywhere: every check's
+    settings say database=None, so runs stay deterministic under CI. When the cache directory
+    cannot be created, a temporary one serves this run. Left alone when the user chose a place
+    with HYPOTHESIS_STORAGE_DIRECTORY.
     """
     import os
     import tempfile
@@ -101,7 +117,14 @@ def _private_hypothesis_home() -> Iterator[None]:
         return
     attribute = "__hypothesis_home_directory"
     previous = getattr(hypothesis_configuration, attribute, None)
-    with tempfile.TemporaryDirectory(prefix="runs-conformance-hypothesis-") as home:
+    with ExitStack() as stack:
+        home = hypothesis_cache_dir()
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            if not os.access(home, os.W_OK):
+                raise PermissionError(f"{home} is not writable")
+        except OSError:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="runs-conformance-hypothesis-")))
         hypothesis_configuration.set_hypothesis_home_dir(home)
         try:
             yield
@@ -458,11 +481,16 @@ def _apply_baseline(config: RunConfig, report: RunReport) -> None:
 
 
 def _cleanup(session: Session) -> Cleanup:
-    """Cancel every run the suite started that is still going. Never part of the verdict."""
+    """Cancel every run the suite started that is still going. Never part of the verdict.
+
+    Runs the lifecycle monitor last saw in a terminal status are not asked about again: a
+    terminal status never changes (LIFE-002), so they cannot be going (and most of the suite's
+    runs are such: a quick run's 150 getRuns took ~0.4 s).
+    """
     result = Cleanup(runs_started=len(session.started_runs))
     deadline = time.monotonic() + max(CLEANUP_BUDGET_S, session.request_timeout * 3)
     recorder = Recorder(secrets=session.secrets)
-    pending = list(session.started_runs.items())
+    pending = [(rid, client) for rid, client in session.started_runs.items() if not session.monitor.seen_terminal(rid)]
     for index, (run_id, client) in enumerate(pending):
         if time.monotonic() >= deadline:
             result.errors.append(f"cleanup stopped at its deadline; {len(pending) - index} runs not checked")
