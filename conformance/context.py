@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from conformance.client import ApiClient, ApiResponse, Recorder
 from conformance.registry import Failed, Skipped
 from conformance.results import Evidence, Exchange
-from conformance.spec import load_spec
+from conformance.spec import load_spec, schema_validator
 
 __all__ = ["CheckContext", "Fixtures", "LifecycleMonitor", "Profile", "Session", "StartedRun"]
 
@@ -289,6 +289,7 @@ class CheckContext:
         self.check_name = check_name
         self.recorder = Recorder(secrets=session.secrets)
         self.failures: list[tuple[str, Evidence]] = []
+        self._schema_messages: set[str] = set()
         # Each check records into its own recorder, through the session's connections.
         self.client = _view(session.client, self.recorder)
         self.anonymous = _view(session.anonymous, self.recorder)
@@ -378,7 +379,9 @@ class CheckContext:
     def get_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
         response = (client or self.client).get(f"{RUNS}/{run_id}")
         if response.status_code == 200:
-            self.session.monitor.observe(response.json_or_none(), response.exchange)
+            data = response.json_or_none()
+            self._expect_schema("Run", data, f"getRun {run_id}")
+            self.session.monitor.observe(data, response.exchange)
         return response
 
     def list_runs(self, *, client: ApiClient | None = None, **params: Any) -> ApiResponse:
@@ -386,10 +389,22 @@ class CheckContext:
         response = (client or self.client).get(RUNS, params=query)
         if response.status_code == 200:
             data = response.json_or_none()
+            self._expect_schema("RunList", data, "listRuns")
             if isinstance(data, dict) and isinstance(data.get("items"), list):
                 for item in data["items"]:
                     self.session.monitor.observe(item, response.exchange)
         return response
+
+    def _expect_schema(self, schema: str, data: Any, what: str) -> None:
+        """Every Run the suite reads is held to the spec (SCHEMA-002), not only those Schemathesis reads:
+        a run in a status that fuzzing never reaches (a misspelled "canceled") shows here."""
+        error = next(iter(schema_validator(f"/components/schemas/{schema}").iter_errors(data)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "the body"
+            message = f"{what}: {where} does not match the {schema} schema: {error.message}"
+            if message not in self._schema_messages:  # a poll repeats the same finding; report it once
+                self._schema_messages.add(message)
+                self.expect("SCHEMA-002", False, message)
 
     def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
         """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""

@@ -1,0 +1,29 @@
+"""runs_in_every_status_match_the_schema: passes the reference, catches a status Schemathesis never reaches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conftest import OTHER_TOKEN, TOKEN, run_named_check
+from selfcheck.faults import FAULTS
+
+from conformance.context import Session
+from conformance.results import CheckOutcome
+from reference_impl.serve import serve_in_thread
+
+CHECK = "runs_in_every_status_match_the_schema"
+
+
+def test_passes_the_reference_server(reference_url: str, make_session: Callable[..., Session]) -> None:
+    result = run_named_check(CHECK, make_session(reference_url))
+    assert result.outcomes == {"SCHEMA-002": CheckOutcome.PASSED}, result.message
+
+
+def test_catches_a_misspelled_terminal_status(make_session: Callable[..., Session]) -> None:
+    fault = next(f for f in FAULTS if f.name == "schema-misspelled-status")
+    with serve_in_thread(fault.build([TOKEN, OTHER_TOKEN])) as url:
+        result = run_named_check(CHECK, make_session(url))
+    assert result.outcomes["SCHEMA-002"] is CheckOutcome.FAILED
+    assert "'canceled' is not one of" in result.message
+    # A poll repeats the same wrong body; the finding is reported once per read that differs.
+    assert len(result.evidence["SCHEMA-002"]) <= 3
