@@ -68,10 +68,12 @@ _CHARACTERS = st.one_of(
 ).map(chr)
 
 
+@functools.cache
 def _text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
     return st.lists(_CHARACTERS, min_size=min_size, max_size=max_size).map("".join)
 
 
+@functools.cache
 def json_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
     """Small I-JSON values: null, booleans, safe integers, finite doubles, Unicode strings, nested."""
     scalars = (
@@ -88,15 +90,18 @@ def json_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
     )
 
 
+@functools.cache
 def json_objects(max_size: int = 3) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(_text(0, 8), json_values(), max_size=max_size)
 
 
+@functools.cache
 def _step_ids(count: int) -> st.SearchStrategy[list[str]]:
     pattern = _schema("Step")["properties"]["id"]["pattern"]
     return st.lists(_short_matches(pattern, 12), min_size=count, max_size=count, unique=True)
 
 
+@functools.cache
 def _short_matches(pattern: str, length: int) -> st.SearchStrategy[str]:
     """Strings matching the spec's `pattern`, cut to `length` (and checked again): readable bodies and evidence."""
     compiled = re.compile(pattern)
@@ -105,30 +110,37 @@ def _short_matches(pattern: str, length: int) -> st.SearchStrategy[str]:
 
 def workflow_variants(fixture: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Workflows with the fixture's steps (actions, params, dependencies) and everything else varied."""
-    steps = [dict(step) for step in fixture["steps"]]
+    return _workflow_variants([dict(step) for step in fixture["steps"]])
+
+
+@functools.cache
+def _workflow_names() -> st.SearchStrategy[str]:
     name_schema = _schema("Workflow")["properties"]["name"]
-    names = _text(int(name_schema.get("minLength", 1)), min(int(name_schema.get("maxLength", 200)), 24))
+    return _text(int(name_schema.get("minLength", 1)), min(int(name_schema.get("maxLength", 200)), 24))
 
-    @st.composite
-    def build(draw: st.DrawFn) -> dict[str, Any]:
-        renamed = dict(zip([s["id"] for s in steps], draw(_step_ids(len(steps))), strict=True))
-        new_steps: list[dict[str, Any]] = []
-        for step in steps:
-            new: dict[str, Any] = {"id": renamed[step["id"]], "action": step["action"]}
-            if "params" in step:
-                new["params"] = step["params"]  # the fixture's params are what makes the action work
-            elif draw(st.booleans()):
-                new["params"] = draw(json_objects())
-            if step.get("dependsOn"):
-                new["dependsOn"] = [renamed[dep] for dep in step["dependsOn"]]
-            new_steps.append(new)
-        workflow: dict[str, Any] = {"name": draw(names)}
-        if draw(st.booleans()):
-            workflow["version"] = draw(_text(0, 8))
-        workflow["steps"] = draw(st.permutations(new_steps))
-        return workflow
 
-    return build()
+# The composites here are defined once, at module level, and take what varies as arguments:
+# @st.composite reads a function's source to check that it draws, and defining them inside the
+# functions that return them did that for every strategy made (different_request and
+# reserialisations are made once per example, through flatmap).
+@st.composite
+def _workflow_variants(draw: st.DrawFn, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    renamed = dict(zip([s["id"] for s in steps], draw(_step_ids(len(steps))), strict=True))
+    new_steps: list[dict[str, Any]] = []
+    for step in steps:
+        new: dict[str, Any] = {"id": renamed[step["id"]], "action": step["action"]}
+        if "params" in step:
+            new["params"] = step["params"]  # the fixture's params are what makes the action work
+        elif draw(st.booleans()):
+            new["params"] = draw(json_objects())
+        if step.get("dependsOn"):
+            new["dependsOn"] = [renamed[dep] for dep in step["dependsOn"]]
+        new_steps.append(new)
+    workflow: dict[str, Any] = {"name": draw(_workflow_names())}
+    if draw(st.booleans()):
+        workflow["version"] = draw(_text(0, 8))
+    workflow["steps"] = draw(st.permutations(new_steps))
+    return workflow
 
 
 def run_start_requests(
@@ -138,15 +150,17 @@ def run_start_requests(
     if client_ids is None:
         schema = _schema("ClientId")
         client_ids = _short_matches(schema["pattern"], min(int(schema.get("maxLength", 64)), 16))
+    return _run_start_requests(client_ids, workflow_variants(fixture))
 
-    @st.composite
-    def build(draw: st.DrawFn) -> dict[str, Any]:
-        body: dict[str, Any] = {"clientId": draw(client_ids), "workflow": draw(workflow_variants(fixture))}
-        if draw(st.booleans()):
-            body["inputs"] = draw(json_objects())
-        return body
 
-    return build()
+@st.composite
+def _run_start_requests(
+    draw: st.DrawFn, client_ids: st.SearchStrategy[str], workflows: st.SearchStrategy[dict[str, Any]]
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"clientId": draw(client_ids), "workflow": draw(workflows)}
+    if draw(st.booleans()):
+        body["inputs"] = draw(json_objects())
+    return body
 
 
 def different_request(body: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
@@ -154,27 +168,27 @@ def different_request(body: Mapping[str, Any]) -> st.SearchStrategy[dict[str, An
 
     Never by dropping `inputs` for `{}`: the two mean the same run, and a server may treat them alike.
     """
+    return _different_request(body)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> dict[str, Any]:
-        changed: dict[str, Any] = json.loads(json.dumps(body))
-        kind = draw(st.sampled_from(["inputs", "name", "version", "params"]))
-        workflow = changed["workflow"]
-        if kind == "inputs":
-            inputs = changed.setdefault("inputs", {})
-            inputs["rc-changed"] = draw(json_values(max_leaves=2))
-        elif kind == "name":
-            workflow["name"] = workflow["name"][:-1] + ("x" if workflow["name"][-1:] != "x" else "y")
-        elif kind == "version":
-            workflow["version"] = str(workflow.get("version", "")) + "+1"
-        else:
-            step = workflow["steps"][draw(st.integers(0, len(workflow["steps"]) - 1))]
-            step["params"] = {**step.get("params", {}), "rc-changed": draw(json_values(max_leaves=2))}
-        if json_equal(changed, body):  # a drawn value equal to the one it replaced
-            changed.setdefault("inputs", {})["rc-changed-too"] = [body.get("inputs")]
-        return changed
 
-    return build()
+@st.composite
+def _different_request(draw: st.DrawFn, body: Mapping[str, Any]) -> dict[str, Any]:
+    changed: dict[str, Any] = json.loads(json.dumps(body))
+    kind = draw(st.sampled_from(["inputs", "name", "version", "params"]))
+    workflow = changed["workflow"]
+    if kind == "inputs":
+        inputs = changed.setdefault("inputs", {})
+        inputs["rc-changed"] = draw(json_values(max_leaves=2))
+    elif kind == "name":
+        workflow["name"] = workflow["name"][:-1] + ("x" if workflow["name"][-1:] != "x" else "y")
+    elif kind == "version":
+        workflow["version"] = str(workflow.get("version", "")) + "+1"
+    else:
+        step = workflow["steps"][draw(st.integers(0, len(workflow["steps"]) - 1))]
+        step["params"] = {**step.get("params", {}), "rc-changed": draw(json_values(max_leaves=2))}
+    if json_equal(changed, body):  # a drawn value equal to the one it replaced
+        changed.setdefault("inputs", {})["rc-changed-too"] = [body.get("inputs")]
+    return changed
 
 
 def changed_workflows(workflow: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -221,29 +235,29 @@ def spaced_bytes(value: Any) -> bytes:
 
 def reserialisations(value: Any) -> st.SearchStrategy[bytes]:
     """Bytes that parse to a JSON-equal value: keys permuted, whitespace added, escapes varied."""
+    return _reserialisations(value)
 
-    @st.composite
-    def build(draw: st.DrawFn) -> bytes:
-        ascii_only = draw(st.booleans())
-        whitespace = st.sampled_from(_WHITESPACE)
 
-        def encode(item: Any) -> str:
-            if isinstance(item, dict):
-                keys = draw(st.permutations(list(item)))
-                members = [
-                    f"{draw(whitespace)}{json.dumps(k, ensure_ascii=ascii_only)}{draw(whitespace)}:"
-                    f"{draw(whitespace)}{encode(item[k])}{draw(whitespace)}"
-                    for k in keys
-                ]
-                return "{" + (",".join(members) or draw(whitespace)) + "}"
-            if isinstance(item, list):
-                elements = [f"{draw(whitespace)}{encode(e)}{draw(whitespace)}" for e in item]
-                return "[" + (",".join(elements) or draw(whitespace)) + "]"
-            return json.dumps(item, ensure_ascii=ascii_only, allow_nan=False)
+@st.composite
+def _reserialisations(draw: st.DrawFn, value: Any) -> bytes:
+    ascii_only = draw(st.booleans())
+    whitespace = st.sampled_from(_WHITESPACE)
 
-        return f"{draw(whitespace)}{encode(value)}{draw(whitespace)}".encode()
+    def encode(item: Any) -> str:
+        if isinstance(item, dict):
+            keys = draw(st.permutations(list(item)))
+            members = [
+                f"{draw(whitespace)}{json.dumps(k, ensure_ascii=ascii_only)}{draw(whitespace)}:"
+                f"{draw(whitespace)}{encode(item[k])}{draw(whitespace)}"
+                for k in keys
+            ]
+            return "{" + (",".join(members) or draw(whitespace)) + "}"
+        if isinstance(item, list):
+            elements = [f"{draw(whitespace)}{encode(e)}{draw(whitespace)}" for e in item]
+            return "[" + (",".join(elements) or draw(whitespace)) + "]"
+        return json.dumps(item, ensure_ascii=ascii_only, allow_nan=False)
 
-    return build()
+    return f"{draw(whitespace)}{encode(value)}{draw(whitespace)}".encode()
 
 
 def json_equal(a: Any, b: Any) -> bool:
