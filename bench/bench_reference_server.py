@@ -6,7 +6,7 @@ Prints startRun and getRun requests per second over real HTTP on loopback, the l
 listRuns page with 100 runs in the store against 100,000 (the ratio should stay at or under
 1.5: keyset pagination over indexes does not slow down as the store grows), and the resident
 memory of the process at 100,000 runs. Absolute numbers depend on the machine; the ratio is the
-figure that means something.
+figure that means something. The figures also go into reports/bench.json under "reference_server".
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import write_figures
 
 from reference_impl.app import create_app
 from reference_impl.serve import serve_in_thread
@@ -134,6 +141,22 @@ def main() -> None:
     verdict = "ok" if worst <= 1.5 else "OVER 1.5"
     print(f"worst ratio {worst:.2f} ({verdict})")
     print(f"resident memory at {total} runs: {memory:.0f} MiB (server and benchmark in one process)")
+    write_figures(
+        "reference_server",
+        {
+            "start_run_per_s": round(args.requests / start_seconds, 1),
+            "start_run_16_in_flight_per_s": round(args.requests / concurrent_seconds, 1),
+            "get_run_per_s": round(args.requests / get_seconds, 1),
+            "runs_in_large_store": total,
+            "list_page_ms_small": {k: round(v, 3) for k, v in small.items()},
+            "list_page_ms_large": {k: round(v, 3) for k, v in large.items()},
+            "list_page_ratio": {k: round(large[k] / small[k], 3) for k in listings},
+            "list_page_worst_ratio": round(worst, 3),
+            "list_target_ratio": 1.5,
+            "meets_target": worst <= 1.5,
+            "rss_mib_at_large_store": round(memory, 1),
+        },
+    )
 
 
 if __name__ == "__main__":

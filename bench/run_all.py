@@ -1,0 +1,114 @@
+"""Every benchmark, one after another, then a summary of reports/bench.json against the targets.
+
+    python bench/run_all.py [--quick]
+
+Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py and
+bench_reference_server.py, each in its own process (never at the same time: they would measure
+each other), each merging its figures into reports/bench.json. --quick repeats less and skips
+the default profile's wall time (minutes instead of ~10 on two cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import BENCH_JSON, PYTHON, ROOT, env
+
+
+def run(script: str, *args: str) -> None:
+    print(f"\n=== {script} {' '.join(args)}", flush=True)
+    code = subprocess.run([PYTHON, str(ROOT / "bench" / script), *args], env=env(), check=False).returncode
+    if code:
+        print(f"{script} exited {code}", flush=True)
+
+
+def summary(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+
+    def mark(ok: Any) -> str:
+        return "yes" if ok else "NO"
+
+    profiles = data.get("suite_profiles", {})
+    for name in ("quick", "default"):
+        if name in profiles:
+            p = profiles[name]
+            rows.append(
+                (
+                    f"suite wall time, {name}",
+                    f"{p['wall_s_median']:.1f} s",
+                    f"<= {p['target_s']:.0f} s",
+                    mark(p["meets_target"]),
+                )
+            )
+    if "imports_s" in profiles:
+        rows.append(("  of which imports", f"{profiles['imports_s']:.1f} s", "", ""))
+    if "schema_phase" in data:
+        s = data["schema_phase"]
+        rows.append(
+            (
+                f"schema phase ms/request vs schemathesis run ({s['profile']})",
+                f"{s['suite']['per_request_ms_median']:.1f} / {s['schemathesis_cli']['per_request_ms_median']:.1f}"
+                f" = {s['ratio_per_request']:.2f}",
+                f"<= {s['target']}",
+                mark(s["meets_target"]),
+            )
+        )
+    if "request_rate" in data:
+        r = data["request_rate"]
+        rows.append(
+            (
+                f"requests/s, suite vs httpx loop ({r['profile']})",
+                f"{r['suite']['requests_per_s_median']:.0f} / {r['httpx_loop']['requests_per_s_median']:.0f}"
+                f" = {r['ratio']:.2f}",
+                f">= {r['target']}",
+                mark(r["meets_target"]),
+            )
+        )
+    if "reference_server" in data:
+        v = data["reference_server"]
+        rows.append(
+            ("server startRun / getRun req/s", f"{v['start_run_per_s']:.0f} / {v['get_run_per_s']:.0f}", "", "")
+        )
+        rows.append(
+            (
+                f"server listRuns page, {v['runs_in_large_store']} vs 100 runs (worst)",
+                f"{v['list_page_worst_ratio']:.2f}",
+                f"<= {v['list_target_ratio']}",
+                mark(v["meets_target"]),
+            )
+        )
+        rows.append(
+            (f"server RSS at {v['runs_in_large_store']} runs", f"{v['rss_mib_at_large_store']:.0f} MiB", "", "")
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no default-profile wall time")
+    parser.add_argument("--summary-only", action="store_true", help="print the summary of reports/bench.json")
+    args = parser.parse_args()
+    if not args.summary_only:
+        repeat = "1" if args.quick else "3"
+        profiles = ["quick"] if args.quick else ["quick", "default"]
+        run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
+        run("bench_schema_phase.py", "--repeat", repeat)
+        run("bench_request_rate.py", "--repeat", repeat)
+        run("bench_reference_server.py")
+    data = json.loads(BENCH_JSON.read_text(encoding="utf-8"))
+    rows = summary(data)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'figure':<{width}}  {'measured':<22} {'target':<9} met")
+    for name, value, target, ok in rows:
+        print(f"{name:<{width}}  {value:<22} {target:<9} {ok}")
+
+
+if __name__ == "__main__":
+    main()
