@@ -34,6 +34,10 @@ TOKEN = "bench-token"
 RUNS = "/api/v1/runs"
 WORKFLOW = {"name": "bench", "steps": [{"id": "a", "action": "noop"}]}
 CLIENTS = [f"client-{n}" for n in range(10)]
+# Pages of 10: in the store of 100 runs each of the 10 clients has 10, so a clientId page holds as
+# many items in both stores (with 50, the small store's filtered pages held 10 items against 50,
+# and the "ratio" measured page size, not store size).
+PAGE = 10
 
 
 def rss_mib() -> float:
@@ -72,10 +76,10 @@ async def concurrent_starts(url: str, count: int, in_flight: int) -> float:
 
 def page_latency(http: httpx.Client, params: dict[str, Any], repeats: int) -> float:
     """Median milliseconds for one page; the first page and a page found through a cursor alternate."""
-    cursor = http.get(RUNS, params={**params, "limit": 50}).json()["nextCursor"]
+    cursor = http.get(RUNS, params={**params, "limit": PAGE}).json()["nextCursor"]
     samples = []
     for index in range(repeats):
-        query = {**params, "limit": 50}
+        query = {**params, "limit": PAGE}
         if index % 2 and cursor:
             query["cursor"] = cursor
         began = time.perf_counter()
@@ -83,6 +87,27 @@ def page_latency(http: httpx.Client, params: dict[str, Any], repeats: int) -> fl
         samples.append(time.perf_counter() - began)
         assert response.status_code == 200, response.text
     return statistics.median(samples) * 1000
+
+
+def paired_latency(
+    small: httpx.Client, large: httpx.Client, params: dict[str, Any], repeats: int
+) -> tuple[float, float]:
+    """Median milliseconds for one page from the small store and from the large one, sampled in turns.
+
+    In turns, so that load from others on a shared machine falls on both figures alike.
+    """
+    cursors = [http.get(RUNS, params={**params, "limit": PAGE}).json()["nextCursor"] for http in (small, large)]
+    samples: tuple[list[float], list[float]] = ([], [])
+    for index in range(repeats):
+        for which, http in enumerate((small, large)):
+            query = {**params, "limit": PAGE}
+            if index % 2 and cursors[which]:
+                query["cursor"] = cursors[which]
+            began = time.perf_counter()
+            response = http.get(RUNS, params=query)
+            samples[which].append(time.perf_counter() - began)
+            assert response.status_code == 200, response.text
+    return statistics.median(samples[0]) * 1000, statistics.median(samples[1]) * 1000
 
 
 def fill(store: RunStore, target: int) -> None:
@@ -105,7 +130,16 @@ def main() -> None:
         "status": {"status": "queued"},
         "both": {"clientId": CLIENTS[3], "status": "queued"},
     }
-    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+    # A second server keeps a store of 100 runs, so the two sizes are measured side by side.
+    small_app = create_app([TOKEN])
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        serve_in_thread(small_app) as small_url,
+        httpx.Client(base_url=small_url, headers=auth) as small_http,
+        serve_in_thread(app) as url,
+        httpx.Client(base_url=url, headers=auth) as http,
+    ):
+        fill(small_app.state.store, 100)
         fill(store, 100)
         small = {name: page_latency(http, params, 200) for name, params in listings.items()}
 
@@ -124,7 +158,9 @@ def main() -> None:
         began = time.perf_counter()
         fill(store, args.runs)
         fill_seconds = time.perf_counter() - began
-        large = {name: page_latency(http, params, 200) for name, params in listings.items()}
+        paired = {name: paired_latency(small_http, http, params, 300) for name, params in listings.items()}
+        small = {name: pair[0] for name, pair in paired.items()}
+        large = {name: pair[1] for name, pair in paired.items()}
         memory = rss_mib()
         total = store.count()
 
@@ -132,7 +168,7 @@ def main() -> None:
     print(f"startRun (16 in flight):           {rate(args.requests, concurrent_seconds)}")
     print(f"getRun   (one client, sequential): {rate(args.requests, get_seconds)}")
     print(f"filled the store to {total} runs in {fill_seconds:.1f} s")
-    print(f"listRuns page of 50, median ms:   100 runs   {total} runs   ratio")
+    print(f"listRuns page of {PAGE}, median ms:   100 runs   {total} runs   ratio")
     worst = 0.0
     for name in listings:
         ratio = large[name] / small[name]
