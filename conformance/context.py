@@ -7,6 +7,7 @@ each check gets a CheckContext over it, with its own recorder and failure list.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -230,6 +231,7 @@ class Session:
     deterministic: bool
     secrets: tuple[str, ...]
     monitor: LifecycleMonitor = field(default_factory=LifecycleMonitor)
+    schema_verdicts: dict[tuple[str, bytes], str | None] = field(default_factory=dict)
     started_runs: dict[str, ApiClient] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic() by which the whole run should end; set by the runner
     _client_ids: int = 0
@@ -380,7 +382,7 @@ class CheckContext:
         response = (client or self.client).get(f"{RUNS}/{run_id}")
         if response.status_code == 200:
             data = response.json_or_none()
-            self._expect_schema("Run", data, f"getRun {run_id}")
+            self._expect_schema("Run", response, data, f"getRun {run_id}")
             self.session.monitor.observe(data, response.exchange)
         return response
 
@@ -389,22 +391,26 @@ class CheckContext:
         response = (client or self.client).get(RUNS, params=query)
         if response.status_code == 200:
             data = response.json_or_none()
-            self._expect_schema("RunList", data, "listRuns")
+            self._expect_schema("RunList", response, data, "listRuns")
             if isinstance(data, dict) and isinstance(data.get("items"), list):
                 for item in data["items"]:
                     self.session.monitor.observe(item, response.exchange)
         return response
 
-    def _expect_schema(self, schema: str, data: Any, what: str) -> None:
+    def _expect_schema(self, schema: str, response: ApiResponse, data: Any, what: str) -> None:
         """Every Run the suite reads is held to the spec (SCHEMA-002), not only those Schemathesis reads:
         a run in a status that fuzzing never reaches (a misspelled "canceled") shows here."""
-        error = next(iter(schema_validator(f"/components/schemas/{schema}").iter_errors(data)), None)
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "the body"
-            message = f"{what}: {where} does not match the {schema} schema: {error.message}"
-            if message not in self._schema_messages:  # a poll repeats the same finding; report it once
-                self._schema_messages.add(message)
-                self.expect("SCHEMA-002", False, message)
+        verdicts = self.session.schema_verdicts
+        key = (schema, hashlib.blake2b(response.content, digest_size=16).digest())
+        if key not in verdicts:  # polls read the same bytes again and again: judge them once
+            error = next(iter(schema_validator(f"/components/schemas/{schema}").iter_errors(data)), None)
+            where = "/".join(str(p) for p in error.absolute_path) or "the body" if error else ""
+            verdicts[key] = f"{where} does not match the {schema} schema: {error.message}" if error else None
+        problem = verdicts[key]
+        message = f"{what}: {problem}"
+        if problem is not None and message not in self._schema_messages:  # report each finding once
+            self._schema_messages.add(message)
+            self.expect("SCHEMA-002", False, message)
 
     def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
         """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""

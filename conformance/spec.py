@@ -19,6 +19,9 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+# libyaml when the wheel has it: six times faster on the spec, same data.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 __all__ = [
     "PROBLEM_BASE",
     "load_spec",
@@ -49,7 +52,7 @@ def _spec_bytes() -> bytes:
 @functools.cache
 def load_spec() -> dict[str, Any]:
     """The parsed spec. Cached: treat it as read-only."""
-    document = yaml.safe_load(_spec_bytes())
+    document = yaml.load(_spec_bytes(), Loader=_YAML_LOADER)
     if not isinstance(document, dict):
         raise RuntimeError(f"{spec_path()} is not an OpenAPI document")
     return document

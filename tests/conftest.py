@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from conformance.context import Session
 from conformance.execution import CheckRun, run_check
 from conformance.registry import registered_checks
+
+# The project's own property tests: derandomised under CI, and never failed for being slow on a
+# loaded two-core machine (a health check about speed says nothing about correctness).
+settings.register_profile(
+    "project",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    derandomize=os.environ.get("CI") == "true",
+    database=None if os.environ.get("CI") == "true" else settings.default.database,
+)
+settings.load_profile("project")
 
 TOKEN = "rc-test-token-primary"
 OTHER_TOKEN = "rc-test-token-secondary"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from conftest import run_named_check
 from faults_idem_etag import serve_variant
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from test_checks_idempotency import assert_caught, assert_passed
 
 from conformance.checks.etag import parse_entity_tag
@@ -101,7 +101,7 @@ def test_fixtures_given_by_the_user_drive_the_checks(reference_url: str, make_se
     session = make_session(reference_url, fixtures=own)
     assert_passed(run_named_check("definition_is_the_submitted_workflow", session))
 
-    @settings(max_examples=30, derandomize=True, database=None)
+    @settings(max_examples=30, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
     @given(body=run_start_requests(own.workflow("quick")))
     def keeps_the_fixture_steps(body: dict[str, Any]) -> None:
         [step] = body["workflow"]["steps"]

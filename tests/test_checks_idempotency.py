@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import run_named_check
 from faults_idem_etag import CORRECT_VARIANTS, serve_variant
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.context import Fixtures, Session
@@ -123,7 +123,7 @@ QUICK = Fixtures.default().workflow("quick")
 BODIES = run_start_requests(QUICK)
 
 
-@settings(max_examples=60, derandomize=True, database=None)
+@settings(max_examples=60, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=BODIES)
 def test_generated_bodies_are_valid_run_start_requests(body: dict[str, Any]) -> None:
     assert list(schema_validator("/components/schemas/RunStartRequest").iter_errors(body)) == []
@@ -133,7 +133,7 @@ def test_generated_bodies_are_valid_run_start_requests(body: dict[str, Any]) -> 
     assert sorted(step["action"] for step in body["workflow"]["steps"]) == ["noop", "noop"]
 
 
-@settings(max_examples=60, derandomize=True, database=None)
+@settings(max_examples=60, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=BODIES.flatmap(lambda b: st.tuples(st.just(b), reserialisations(b))))
 def test_re_serialisations_are_json_equal(case: tuple[dict[str, Any], bytes]) -> None:
     body, raw = case
@@ -142,7 +142,7 @@ def test_re_serialisations_are_json_equal(case: tuple[dict[str, Any], bytes]) ->
     assert reordered_bytes(body) != compact_bytes(body)  # the body always has two keys to swap
 
 
-@settings(max_examples=30, derandomize=True, database=None)
+@settings(max_examples=30, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=BODIES.flatmap(lambda b: st.tuples(st.just(b), different_request(b))))
 def test_different_requests_are_not_json_equal_and_keep_the_client(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
     body, changed = case

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_reference_support import RUNS, TOKEN, quick_workflow, running_server
 
@@ -160,7 +160,7 @@ PATHS = [
     ["workflow", "steps", "1", "dependsOn", "0"],
 ]
 
-quiet = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+quiet = settings(max_examples=150)
 
 
 @quiet
@@ -182,7 +182,8 @@ def test_property_arbitrary_bodies_and_keys_never_5xx(
     api: httpx.Client, raw: bytes, content_type: str, key: str | None
 ) -> None:
     headers = {**AUTH, "Content-Type": content_type}
-    if key is not None and all(0x20 <= ord(c) < 0x7F for c in key):
+    # HTTP strips a field value's outer whitespace (RFC 9110 §5.5), and httpx refuses to send it.
+    if key is not None and key == key.strip() and all(0x20 <= ord(c) < 0x7F for c in key):
         headers["Idempotency-Key"] = key
     assert_clear(api.post(RUNS, content=raw, headers=headers), {202, 400, 409, 415})
 
