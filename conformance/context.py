@@ -162,7 +162,7 @@ class LifecycleMonitor:
             if before != status:
                 if before in self.terminal:
                     finding("LIFE-002", f"terminal status {before} changed to {status}")
-                elif status not in self.moves.get(str(before), set()) and not self._reachable(before, status):
+                elif status not in self.moves.get(str(before), set()) and not self.reachable(before, status):
                     finding("LIFE-001", f"moved from {before} to {status}, which the lifecycle does not allow")
             elif before in self.terminal:
                 for key in ("finishedAt", "startedAt", "cancelRequestedAt"):
@@ -180,7 +180,7 @@ class LifecycleMonitor:
         last = self._last.get(run_id)
         return last is not None and last.get("status") in self.terminal
 
-    def _reachable(self, start: Any, goal: Any) -> bool:
+    def reachable(self, start: Any, goal: Any) -> bool:
         # A poller may miss states in between; a move counts if some path of allowed moves leads there.
         seen, frontier = set(), [start]
         while frontier:

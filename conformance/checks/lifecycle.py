@@ -63,7 +63,6 @@ class RunWatcher:
     def __init__(self, ctx: CheckContext) -> None:
         self.ctx = ctx
         self.monitor = LifecycleMonitor()
-        self.moves = self.monitor.moves
         self.last_status: dict[str, str] = {}
         self.history: dict[str, list[str]] = {}
         self.ever_terminal: set[str] = set()  # runs some observation showed terminal
@@ -110,7 +109,7 @@ class RunWatcher:
         if before is not None and before != status:
             if before in TERMINAL:
                 self._extra.append(("LIFE-002", f"run {run_id}: terminal status {before} became {status}", response))
-            elif not self.reachable(before, status):
+            elif not self.monitor.reachable(before, status):
                 self._extra.append(
                     (
                         "LIFE-001",
@@ -120,18 +119,6 @@ class RunWatcher:
                 )
         self.last_status[run_id] = status
         self.history.setdefault(run_id, []).append(status)
-
-    def reachable(self, start: str, goal: str) -> bool:
-        seen: set[str] = set()
-        frontier = [start]
-        while frontier:
-            for nxt in self.moves.get(frontier.pop(), set()):
-                if nxt == goal:
-                    return True
-                if nxt not in seen:
-                    seen.add(nxt)
-                    frontier.append(nxt)
-        return False
 
     def wait_for(self, run_id: str, statuses: Iterable[str], timeout: float | None = None) -> dict[str, Any] | None:
         """Poll getRun until the status is one of `statuses` or the deadline; the last Run seen."""
