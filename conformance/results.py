@@ -13,6 +13,8 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
+from conformance.catalog import Requirement
+
 __all__ = [
     "SCHEMA_VERSION",
     "BaselineNote",
@@ -105,6 +107,19 @@ class RequirementResult:
     evidence: list[Evidence] = field(default_factory=list)
     rerun: str = ""  # the one-line command that reruns just this requirement
     baseline_entry: str = ""  # a --baseline entry ready to paste, for a new failure
+
+    @classmethod
+    def of(cls, requirement: Requirement, status: Status, message: str = "") -> RequirementResult:
+        """A result row carrying the catalog's words for `requirement`."""
+        return cls(
+            id=requirement.id,
+            level=requirement.level.value,
+            area=requirement.area,
+            statement=requirement.statement,
+            citation=requirement.citation,
+            status=status,
+            message=message,
+        )
 
 
 @dataclass

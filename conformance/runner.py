@@ -365,14 +365,7 @@ def _aggregate(
         evidence.setdefault(rid, []).append(Evidence(MONITOR, finding.message, list(finding.exchanges)))
     results: list[RequirementResult] = []
     for req in catalog().values():
-        result = RequirementResult(
-            id=req.id,
-            level=req.level.value,
-            area=req.area,
-            statement=req.statement,
-            citation=req.citation,
-            status=Status.NOT_RUN,
-        )
+        result = RequirementResult.of(req, Status.NOT_RUN)
         if req.id not in selected:
             result.message = "not selected"
         elif req.id not in outcomes:
@@ -452,14 +445,10 @@ def _early_report(
     for req in catalog().values():
         chosen = req.id in selected
         results.append(
-            RequirementResult(
-                id=req.id,
-                level=req.level.value,
-                area=req.area,
-                statement=req.statement,
-                citation=req.citation,
-                status=Status.SKIPPED if chosen else Status.NOT_RUN,
-                message=f"not checked: {reason}" if chosen else "not selected",
+            RequirementResult.of(
+                req,
+                Status.SKIPPED if chosen else Status.NOT_RUN,
+                f"not checked: {reason}" if chosen else "not selected",
             )
         )
     report = _report(config, target, seed, started_at or datetime.now(UTC).isoformat(timespec="seconds"), results, "")

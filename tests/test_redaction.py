@@ -84,7 +84,7 @@ def test_exchanges_recorded_through_the_client_leak_nothing(tmp_path: Path) -> N
                 status=Status.FAILED,
                 message="answered 500",
                 evidence=[Evidence("no_5xx", "answered 500", exchanges, "Falsifying example: f()")],
-                rerun="runs-conformance run --base-url http://runs.test --seed 1 --only ERR-001",
+                rerun="runs-conformance run --base-url http://runs.test --seed 1 --select ERR-001",
             )
         ],
     )
@@ -106,7 +106,7 @@ def test_the_writers_scrub_what_a_recorder_let_through(tmp_path: Path) -> None:
     x.curl = f"curl -H \"Authorization: Bearer {TOKEN}\" -H 'Proxy-Authorization: Basic {OTHER}' http://h/"
     x.response_body = f"echo {TOKEN} {OTHER}"
     report.command = f"runs-conformance run --token {TOKEN}"
-    report.requirements[8].rerun = f"RUNS_TOKEN={TOKEN} runs-conformance run --only ERR-001"
+    report.requirements[8].rerun = f"RUNS_TOKEN={TOKEN} runs-conformance run --select ERR-001"
     write_reports(report, tmp_path, secrets=[TOKEN, OTHER])
     assert_clean(tmp_path)
     # Header credentials are masked even when the writer is not told the secret.

@@ -143,7 +143,7 @@ def test_failures_carry_their_evidence_open(html: str) -> None:
             assert "open" in details[f"detail-{req_id}"], req_id
     assert "open" not in details["detail-SCHEMA-006"]  # a warning folds
     section = html.split('id="detail-ERR-001"')[1].split('<details class="detail ')[0].replace("<wbr>", "")
-    assert "runs-conformance run --base-url http://127.0.0.1:8080 --seed 4242 --only ERR-001" in section
+    assert "runs-conformance run --base-url http://127.0.0.1:8080 --seed 4242 --select ERR-001" in section
     assert "curl -i -X POST -H &#34;Authorization: Bearer $RUNS_TOKEN&#34;" in section
     assert "Falsifying example" in section and "1e309" in section
     assert "- id: ERR-001" in section  # the baseline entry, ready to paste

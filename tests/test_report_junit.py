@@ -57,7 +57,7 @@ def test_a_failure_carries_message_evidence_curl_and_rerun() -> None:
     assert failure.get("type") == "MUST failed"
     text = failure.text or ""
     assert 'curl -i -X POST -H "Authorization: Bearer $RUNS_TOKEN"' in text
-    assert "rerun: runs-conformance run --base-url http://127.0.0.1:8080 --seed 4242 --only ERR-001" in text
+    assert "rerun: runs-conformance run --base-url http://127.0.0.1:8080 --seed 4242 --select ERR-001" in text
     assert "falsifying example:" in text and "1e309" in text
     assert "< 500" in text
     assert "- id: ERR-001" in text  # the baseline entry

@@ -128,25 +128,13 @@ def demo_report() -> RunReport:
     reqs: list[RequirementResult] = []
     for i, req in enumerate(catalog().values()):
         status = DEMO_STATUSES.get(req.id, Status.PASSED)
-        reqs.append(
-            RequirementResult(
-                id=req.id,
-                level=req.level.value,
-                area=req.area,
-                statement=req.statement,
-                citation=req.citation,
-                status=status,
-                message=_MESSAGES.get(req.id, ""),
-                duration_s=0.0 if status is Status.NOT_RUN else 0.05 + (i % 7) * 0.31,
-                checks=[e.check for e in _evidence(req.id)],
-                evidence=_evidence(req.id),
-                rerun=(
-                    f"runs-conformance run --base-url {BASE} --seed 4242 --only {req.id}"
-                    if status in {Status.FAILED, Status.ERROR, Status.WARNING}
-                    else ""
-                ),
-            )
-        )
+        result = RequirementResult.of(req, status, _MESSAGES.get(req.id, ""))
+        result.duration_s = 0.0 if status is Status.NOT_RUN else 0.05 + (i % 7) * 0.31
+        result.evidence = _evidence(req.id)
+        result.checks = [e.check for e in result.evidence]
+        if status in {Status.FAILED, Status.ERROR, Status.WARNING}:
+            result.rerun = f"runs-conformance run --base-url {BASE} --seed 4242 --select {req.id}"
+        reqs.append(result)
     return RunReport(
         verdict=Verdict.NOT_CONFORMANT,
         exit_code=1,
