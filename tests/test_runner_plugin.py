@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import pytest
@@ -9,9 +10,17 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
+def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """Run pytest in a subprocess, as a team would: an in-process run shares sys.modules with this
+    one, and pytester's module snapshot then leaves httpx holding a stale httpcore."""
+    # Installed, the plugin loads through its pytest11 entry point; from a source tree, by name.
+    installed = any(ep.name == "runs_conformance" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return pytester.runpytest_subprocess(*([] if installed else ["-p", "conformance.pytest_plugin"]), *args)
+
+
 def test_plugin_is_inert_without_the_option(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_own():\n    assert True\n")
-    result = pytester.runpytest("-p", "conformance.pytest_plugin")
+    result = _run(pytester)
     result.assert_outcomes(passed=1)
     assert "runs-conformance" not in result.stdout.str()
     assert not (pytester.path / "reports").exists()
@@ -19,8 +28,8 @@ def test_plugin_is_inert_without_the_option(pytester: pytest.Pytester) -> None:
 
 def test_plugin_mirrors_the_runner_per_requirement(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_own():\n    assert True\n")
-    result = pytester.runpytest(
-        "-p", "conformance.pytest_plugin", "--runs-conformance", "--runs-profile", "quick",
+    result = _run(
+        pytester, "--runs-conformance", "--runs-profile", "quick",
         "--runs-select", "auth", "--runs-select", "ERR-010", "-v",
     )  # fmt: skip
     result.assert_outcomes(passed=7)  # own test + AUTH-001..005 + ERR-010
@@ -32,8 +41,8 @@ def test_plugin_mirrors_the_runner_per_requirement(pytester: pytest.Pytester) ->
 def test_plugin_reports_an_unreachable_server(pytester: pytest.Pytester) -> None:
     from tests.hostile_servers import closed_port
 
-    result = pytester.runpytest(
-        "-p", "conformance.pytest_plugin", "--runs-conformance", "--runs-token", "t",
+    result = _run(
+        pytester, "--runs-conformance", "--runs-token", "t",
         "--runs-base-url", f"http://127.0.0.1:{closed_port()}", "--runs-select", "AUTH-001",
     )  # fmt: skip
     result.assert_outcomes(failed=1)
