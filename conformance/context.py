@@ -291,7 +291,7 @@ class CheckContext:
         self.check_name = check_name
         self.recorder = Recorder(secrets=session.secrets)
         self.failures: list[tuple[str, Evidence]] = []
-        self._schema_messages: set[str] = set()
+        self._body_findings: set[str] = set()
         # Each check records into its own recorder, through the session's connections.
         self.client = _view(session.client, self.recorder)
         self.anonymous = _view(session.anonymous, self.recorder)
@@ -373,6 +373,7 @@ class CheckContext:
         run_id = None
         if response.status_code == 202:
             data = response.json_or_none()
+            self._expect_body("RunRef", response, data, "startRun")
             if isinstance(data, dict) and isinstance(data.get("runId"), str):
                 run_id = data["runId"]
                 self.session.started_runs.setdefault(run_id, api)
@@ -382,7 +383,7 @@ class CheckContext:
         response = (client or self.client).get(f"{RUNS}/{run_id}")
         if response.status_code == 200:
             data = response.json_or_none()
-            self._expect_schema("Run", response, data, f"getRun {run_id}")
+            self._expect_body("Run", response, data, f"getRun {run_id}")
             self.session.monitor.observe(data, response.exchange)
         return response
 
@@ -391,15 +392,22 @@ class CheckContext:
         response = (client or self.client).get(RUNS, params=query)
         if response.status_code == 200:
             data = response.json_or_none()
-            self._expect_schema("RunList", response, data, "listRuns")
+            self._expect_body("RunList", response, data, "listRuns")
             if isinstance(data, dict) and isinstance(data.get("items"), list):
                 for item in data["items"]:
                     self.session.monitor.observe(item, response.exchange)
         return response
 
-    def _expect_schema(self, schema: str, response: ApiResponse, data: Any, what: str) -> None:
-        """Every Run the suite reads is held to the spec (SCHEMA-002), not only those Schemathesis reads:
-        a run in a status that fuzzing never reaches (a misspelled "canceled") shows here."""
+    def _expect_body(self, schema: str, response: ApiResponse, data: Any, what: str) -> None:
+        """Every success body the suite reads is held to the spec, not only those Schemathesis reads:
+        a run in a status that fuzzing never reaches (a misspelled "canceled") or a definition served
+        as text/plain shows here (SCHEMA-002, SCHEMA-003)."""
+        if response.media_type != "application/json":
+            shown = response.headers.get("content-type") or "no Content-Type"
+            self._expect_once(
+                "SCHEMA-003",
+                f"{what}: answered {response.status_code} with {shown}; the spec documents application/json",
+            )
         verdicts = self.session.schema_verdicts
         key = (schema, hashlib.blake2b(response.content, digest_size=16).digest())
         if key not in verdicts:  # polls read the same bytes again and again: judge them once
@@ -407,10 +415,13 @@ class CheckContext:
             where = "/".join(str(p) for p in error.absolute_path) or "the body" if error else ""
             verdicts[key] = f"{where} does not match the {schema} schema: {error.message}" if error else None
         problem = verdicts[key]
-        message = f"{what}: {problem}"
-        if problem is not None and message not in self._schema_messages:  # report each finding once
-            self._schema_messages.add(message)
-            self.expect("SCHEMA-002", False, message)
+        if problem is not None:
+            self._expect_once("SCHEMA-002", f"{what}: {problem}")
+
+    def _expect_once(self, requirement_id: str, message: str) -> None:
+        if message not in self._body_findings:  # a poll repeats the same finding; report it once
+            self._body_findings.add(message)
+            self.expect(requirement_id, False, message)
 
     def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
         """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""
@@ -425,12 +436,18 @@ class CheckContext:
         raise self.fail("PAGE-004", f"the walk did not end after {max_pages} pages")
 
     def cancel_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
-        return (client or self.client).post(f"{RUNS}/{run_id}/cancel")
+        response = (client or self.client).post(f"{RUNS}/{run_id}/cancel")
+        if response.status_code == 202:
+            self._expect_body("RunRef", response, response.json_or_none(), f"cancelRun {run_id}")
+        return response
 
     def get_definition(
         self, run_id: str, *, headers: dict[str, str] | None = None, client: ApiClient | None = None
     ) -> ApiResponse:
-        return (client or self.client).get(f"{RUNS}/{run_id}/definition", headers=headers)
+        response = (client or self.client).get(f"{RUNS}/{run_id}/definition", headers=headers)
+        if response.status_code == 200:
+            self._expect_body("Workflow", response, response.json_or_none(), f"getRunDefinition {run_id}")
+        return response
 
     def poll(
         self,

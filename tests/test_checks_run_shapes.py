@@ -16,7 +16,7 @@ CHECK = "runs_in_every_status_match_the_schema"
 
 def test_passes_the_reference_server(reference_url: str, make_session: Callable[..., Session]) -> None:
     result = run_named_check(CHECK, make_session(reference_url))
-    assert result.outcomes == {"SCHEMA-002": CheckOutcome.PASSED}, result.message
+    assert result.outcomes == {"SCHEMA-002": CheckOutcome.PASSED, "SCHEMA-003": CheckOutcome.PASSED}, result.message
 
 
 def test_catches_a_misspelled_terminal_status(make_session: Callable[..., Session]) -> None:
@@ -27,3 +27,11 @@ def test_catches_a_misspelled_terminal_status(make_session: Callable[..., Sessio
     assert "'canceled' is not one of" in result.message
     # A poll repeats the same wrong body; the finding is reported once per read that differs.
     assert len(result.evidence["SCHEMA-002"]) <= 3
+
+
+def test_catches_a_definition_served_as_text(make_session: Callable[..., Session]) -> None:
+    fault = next(f for f in FAULTS if f.name == "schema-wrong-content-type")
+    with serve_in_thread(fault.build([TOKEN, OTHER_TOKEN])) as url:
+        result = run_named_check(CHECK, make_session(url))
+    assert result.outcomes["SCHEMA-003"] is CheckOutcome.FAILED
+    assert "text/plain" in result.message

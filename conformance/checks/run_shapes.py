@@ -1,4 +1,4 @@
-"""Runs read in every status the suite can reach still match the spec's schemas.
+"""Runs read in every status the suite can reach still match the spec's schemas and media types.
 
 Schemathesis validates what its own requests happen to return; a run status that fuzzing never
 reaches (a terminal status spelled "canceled") would pass unseen. This check drives one run into
@@ -14,9 +14,9 @@ from conformance.context import CheckContext
 from conformance.registry import Skipped, check
 
 
-@check("SCHEMA-002")
+@check("SCHEMA-002", "SCHEMA-003")
 def runs_in_every_status_match_the_schema(ctx: CheckContext) -> None:
-    """getRun and listRuns of runs that succeeded, failed, were cancelled, or are still going."""
+    """getRun, getRunDefinition and listRuns of runs that succeeded, failed, were cancelled, or are going."""
     client_id = ctx.fresh_client_id("shape")
     runs: list[str] = []
     for name in ("quick", "failing", "long"):
@@ -36,6 +36,8 @@ def runs_in_every_status_match_the_schema(ctx: CheckContext) -> None:
     for run_id in runs:
         # Not wait_terminal: a misspelled terminal status must end the wait too, not time it out.
         ctx.poll(functools.partial(_status, ctx, run_id), lambda status: status not in going)
+    for run_id in runs:
+        ctx.get_definition(run_id)
     ctx.list_runs(clientId=client_id)
     for status in ("succeeded", "failed", "cancelled"):
         ctx.list_runs(clientId=client_id, status=status)
