@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from conftest import OTHER_TOKEN, TOKEN
+from selfcheck.asgi import ResponseRewrite
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -343,52 +344,25 @@ def _decorate(value: Any) -> Any:
     return extra
 
 
-class RewrittenResponses:
+def rewritten_responses(app: ASGIApp) -> ASGIApp:
     """Every JSON answer re-serialised: keys reversed, whitespace, ASCII escapes; extra fields except
     in the definition (which must stay JSON-equal); 304s with extra caching headers."""
+    return ResponseRewrite(app, _rewrite_response)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-                return
-            if message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-                if message.get("more_body"):
-                    return
-                head, body = self.rewrite(scope, start, b"".join(chunks))
-                await send(head)
-                await send({"type": "http.response.body", "body": body})
-                return
-            await send(message)
-
-        await self.app(scope, receive, capture)
-
-    @staticmethod
-    def rewrite(scope: Scope, start: dict[str, Any], body: bytes) -> tuple[Message, bytes]:
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        media = dict(headers).get(b"content-type", b"").split(b";")[0].strip()
-        if media in (b"application/json", b"application/problem+json") and body:
-            value = json.loads(body)
-            if not scope["path"].endswith("/definition") and media == b"application/json":
-                value = _decorate(value)
-            body = json.dumps(_reorder(value), indent=1, ensure_ascii=True).encode()
-        if start["status"] == 304:
-            headers += [(b"cache-control", b"private, max-age=0"), (b"vary", b"authorization")]
-        # Header names in another case: HTTP field names are case-insensitive.
-        headers = [(k.upper() if k.lower() == b"etag" else k, v) for k, v in headers]
-        if start["status"] != 304:
-            headers.append((b"content-length", str(len(body)).encode()))
-        return {"type": "http.response.start", "status": start["status"], "headers": headers}, body
+def _rewrite_response(
+    scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    media = dict(headers).get(b"content-type", b"").split(b";")[0].strip()
+    if media in (b"application/json", b"application/problem+json") and body:
+        value = json.loads(body)
+        if not scope["path"].endswith("/definition") and media == b"application/json":
+            value = _decorate(value)
+        body = json.dumps(_reorder(value), indent=1, ensure_ascii=True).encode()
+    if status == 304:
+        headers = [*headers, (b"cache-control", b"private, max-age=0"), (b"vary", b"authorization")]
+    # Header names in another case: HTTP field names are case-insensitive.
+    return status, [(k.upper() if k.lower() == b"etag" else k, v) for k, v in headers], body
 
 
 # --- the catalogue ---------------------------------------------------------------------------------
@@ -438,7 +412,7 @@ FAULTS: dict[str, AppFactory] = {
 
 CORRECT_VARIANTS: dict[str, AppFactory] = {
     "in_flight_conflicts": _app(api_class=InFlightConflicts),
-    "rewritten_responses": _wrapped(RewrittenResponses),
+    "rewritten_responses": _wrapped(rewritten_responses),
 }
 
 
