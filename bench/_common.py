@@ -115,3 +115,12 @@ def reference_server() -> Iterator[Server]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def timed_suite_command(base_url: str, profile: str, timing_out: Path, report_dir: Path, *extra: str) -> list[str]:
+    """`runs-conformance run` against `base_url`, through _timed_suite.py, which writes the run's timing."""
+    return [
+        PYTHON, str(ROOT / "bench" / "_timed_suite.py"), str(timing_out),
+        "run", "--base-url", base_url, "--token", TOKEN, "--other-token", OTHER_TOKEN,
+        "--profile", profile, "--quiet", "--report-dir", str(report_dir), *extra,
+    ]  # fmt: skip

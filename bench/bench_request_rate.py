@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OTHER_TOKEN, PYTHON, ROOT, TOKEN, env, median, reference_server, timed, write_figures
+from _common import OTHER_TOKEN, TOKEN, env, median, reference_server, timed, timed_suite_command, write_figures
 
 TARGET = 0.5
 CUT = re.compile(r"… \[(\d+) more characters\]$")
@@ -37,23 +37,7 @@ def suite_once(server: Any, profile: str, keep: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-rate-") as tmp:
         out = Path(tmp) / "timed.json"
         result = timed(
-            [
-                PYTHON,
-                str(ROOT / "bench" / "_timed_suite.py"),
-                str(out),
-                "run",
-                "--base-url",
-                server.base_url,
-                "--token",
-                TOKEN,
-                "--other-token",
-                OTHER_TOKEN,
-                "--profile",
-                profile,
-                "--quiet",
-                "--report-dir",
-                str(Path(tmp) / "r"),
-            ],
+            timed_suite_command(server.base_url, profile, out, Path(tmp) / "r"),
             cwd=Path(tmp),
             environment=env(),
         )

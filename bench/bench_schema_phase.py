@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import OTHER_TOKEN, PYTHON, ROOT, TOKEN, env, median, reference_server, timed, write_figures
+from _common import PYTHON, ROOT, TOKEN, env, median, reference_server, timed, timed_suite_command, write_figures
 
 sys.path.insert(0, str(ROOT))
 
@@ -55,25 +55,7 @@ def suite_once(server: Any, profile: str) -> dict[str, Any]:
         out = Path(tmp) / "timed.json"
         before = server.count()
         result = timed(
-            [
-                PYTHON,
-                str(ROOT / "bench" / "_timed_suite.py"),
-                str(out),
-                "run",
-                "--base-url",
-                server.base_url,
-                "--token",
-                TOKEN,
-                "--other-token",
-                OTHER_TOKEN,
-                "--profile",
-                profile,
-                "--quiet",
-                "--report-dir",
-                str(Path(tmp) / "r"),
-                "--select",
-                *SCHEMA_CHECKS,
-            ],
+            timed_suite_command(server.base_url, profile, out, Path(tmp) / "r", "--select", *SCHEMA_CHECKS),
             cwd=Path(tmp),
             environment=env(),
         )
