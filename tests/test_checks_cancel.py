@@ -8,7 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import TOKEN, run_named_check
-from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, explain, open_session, serve_variant
+from faults_cancel_page import (
+    CheckModuleContract,
+    assert_passed,
+    explain,
+    open_session,
+    serve_variant,
+)
 
 from conformance.context import Fixtures, Session
 from conformance.registry import registered_checks
@@ -16,7 +22,6 @@ from conformance.results import CheckOutcome
 
 MODULE = "conformance.checks.cancel"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
-FAULT_TIMEOUT = 1.0  # --timeout against faulty servers: a run that never ends fails in 1 s, not 15
 
 # (fault, the check that must catch it, the requirements it must report failed)
 FAULT_CASES: list[tuple[str, str, set[str]]] = [
@@ -33,30 +38,10 @@ FAULT_CASES: list[tuple[str, str, set[str]]] = [
 ]
 
 
-def test_every_cancel_check_is_targeted_by_a_fault() -> None:
-    assert {name for _fault, name, _ids in FAULT_CASES} == set(CHECKS)
-
-
-@pytest.mark.parametrize("name", CHECKS)
-def test_check_passes_the_reference_server(name: str, reference_session: Session) -> None:
-    assert_passed(run_named_check(name, reference_session))
-
-
-@pytest.mark.parametrize(("fault", "name", "targets"), FAULT_CASES, ids=[f"{f}-{n}" for f, n, _ in FAULT_CASES])
-def test_check_fails_on_the_bug_it_targets(
-    fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
-) -> None:
-    with serve_variant(fault) as url:
-        run = run_named_check(name, make_session(url, timeout=FAULT_TIMEOUT))
-    assert_caught(run, targets)
-
-
-@pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
-def test_checks_pass_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
-    with serve_variant(variant) as url:
-        session = make_session(url)
-        for name in CHECKS:
-            assert_passed(run_named_check(name, session))
+class TestCancelChecks(CheckModuleContract):
+    CHECKS = CHECKS
+    FAULT_CASES = FAULT_CASES
+    FAULT_TIMEOUT = 1.0
 
 
 def test_a_cancel_of_a_queued_run_is_checked_when_the_server_shows_queued(

@@ -6,14 +6,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import run_named_check
-from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, open_session, serve_variant
+from faults_cancel_page import (
+    CheckModuleContract,
+    assert_passed,
+    open_session,
+    serve_variant,
+)
 
 from conformance.context import Session
 from conformance.registry import registered_checks
 
 MODULE = "conformance.checks.pagination"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
-FAULT_TIMEOUT = 2.0
 
 FAULT_CASES: list[tuple[str, str, set[str]]] = [
     ("offset_cursors", "walk_during_inserts", {"PAGE-006"}),
@@ -43,30 +47,10 @@ def reference_session(reference_url: str) -> Iterator[Session]:
         yield session
 
 
-def test_every_pagination_check_is_targeted_by_a_fault() -> None:
-    assert {name for _fault, name, _ids in FAULT_CASES} == set(CHECKS)
-
-
-@pytest.mark.parametrize("name", CHECKS)
-def test_check_passes_the_reference_server(name: str, reference_session: Session) -> None:
-    assert_passed(run_named_check(name, reference_session))
-
-
-@pytest.mark.parametrize(("fault", "name", "targets"), FAULT_CASES, ids=[f"{f}-{n}" for f, n, _ in FAULT_CASES])
-def test_check_fails_on_the_bug_it_targets(
-    fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
-) -> None:
-    with serve_variant(fault) as url:
-        run = run_named_check(name, make_session(url, timeout=FAULT_TIMEOUT))
-    assert_caught(run, targets)
-
-
-@pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
-def test_checks_pass_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
-    with serve_variant(variant) as url:
-        session = make_session(url)
-        for name in CHECKS:
-            assert_passed(run_named_check(name, session))
+class TestPaginationChecks(CheckModuleContract):
+    CHECKS = CHECKS
+    FAULT_CASES = FAULT_CASES
+    FAULT_TIMEOUT = 2.0
 
 
 def test_a_tampered_cursor_that_crashes_the_server_is_reported_as_a_5xx(make_session: Callable[..., Session]) -> None:
