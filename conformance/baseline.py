@@ -9,11 +9,13 @@ A baseline file is YAML, a list of entries:
 
 Applying it to a report:
 - a FAILED requirement with an entry in force becomes BASELINED: it no longer fails the gate;
+- so does a SKIPPED or NOT_RUN one: the entry accepts, explicitly, that this run cannot verify it
+  (no second credential, a fixture the server lacks), which otherwise makes a run incomplete;
 - an entry past its date covers nothing: the failure stays FAILED (an exemption that lapses
   silently is no exemption), and the entry is reported as expired;
 - an entry whose requirement now passes is reported as passing: delete it;
 - expired and passing entries are stale; under --strict a stale entry fails the run;
-- every failure left gets `baseline_entry`, an entry ready to paste into the file.
+- every failure left, and every MUST left unverified, gets `baseline_entry`, an entry ready to paste.
 
 Suite errors are never baselined: they say nothing about the server, and hiding them would hide
 a broken suite.
@@ -29,7 +31,7 @@ from typing import Any
 import yaml
 
 from conformance.catalog import catalog
-from conformance.results import BaselineNote, RequirementResult, RunReport, Status, gate_verdict
+from conformance.results import BaselineNote, RequirementResult, RunReport, Status, gate_verdict, unverified
 
 __all__ = [
     "DEFAULT_EXPIRY_DAYS",
@@ -42,6 +44,8 @@ __all__ = [
 ]
 
 DEFAULT_EXPIRY_DAYS = 90  # the expiry a pasted entry proposes
+# What an entry in force may accept: a failure, or a requirement this run could not verify.
+_ACCEPTABLE = frozenset({Status.FAILED, Status.SKIPPED, Status.NOT_RUN})
 _KEYS = {"id", "reason", "issue", "expires"}
 
 
@@ -190,29 +194,39 @@ def apply_baseline(
     by_id = {r.id: r for r in report.requirements}
     for entry in baseline.entries if baseline else ():
         result = by_id.get(entry.id)
-        status = result.status if result else Status.NOT_RUN
+        status = result.status if result else Status.NOT_SELECTED
+        if result is not None and status is Status.BASELINED:
+            status = Status(result.baselined_status or Status.FAILED)
         if entry.expires < today:
             message = f"expired on {entry.expires.isoformat()}: it no longer covers {entry.id}"
             if status is Status.PASSED:
                 message += ", which passes now: delete the entry"
-            elif status in {Status.FAILED, Status.BASELINED}:
+            elif status is Status.FAILED:
                 message += ", which still fails: fix it, or renew the entry with a reason"
+            elif status in _ACCEPTABLE:
+                message += f", which is still {status.value.replace('_', ' ')}: renew the entry, or verify it"
             notes.append(_note(entry, "expired", message))
         elif status is Status.PASSED:
             notes.append(_note(entry, "passing", f"{entry.id} passes now: delete the entry"))
-        elif status in {Status.FAILED, Status.BASELINED}:
+        elif status in _ACCEPTABLE:
             assert result is not None
+            what = "failure" if status is Status.FAILED else f"{status.value.replace('_', ' ')} requirement"
+            result.baselined_status = status.value
             result.status = Status.BASELINED
             result.baseline_entry = ""
-            notes.append(_note(entry, "applied", f"covers this failure until {entry.expires.isoformat()}"))
+            notes.append(_note(entry, "applied", f"covers this {what} until {entry.expires.isoformat()}"))
         else:
             notes.append(_note(entry, "unused", f"{entry.id} did not fail in this run ({status.value})"))
     # An expired entry no longer covers a failure that an earlier application baselined.
     expired = {n.id for n in notes if n.state == "expired"}
     for result in report.requirements:
         if result.id in expired and result.status is Status.BASELINED:
-            result.status = Status.FAILED
+            result.status = Status(result.baselined_status or Status.FAILED)
+            result.baselined_status = ""
         if result.status is Status.FAILED and not result.baseline_entry:
+            result.baseline_entry = baseline_entry_for(result, today)
+    for result in unverified(report, strict or report.strict):
+        if result.status is not Status.ERROR and not result.baseline_entry:
             result.baseline_entry = baseline_entry_for(result, today)
     report.baseline = notes
     report.baseline_file = baseline.source if baseline else ""

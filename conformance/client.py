@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,9 @@ class Recorder:
 
     secrets: tuple[str, ...] = ()
     exchanges: list[Exchange] = field(default_factory=list)
+    # Called with every response read through a client that records here: how a check's context
+    # holds every answer it gets to the rules that apply to all of them (no 5xx, 4xx are Problems).
+    on_response: Callable[[ApiResponse], None] | None = None
 
     def add(self, exchange: Exchange) -> None:
         self.exchanges.append(exchange)
@@ -189,7 +192,10 @@ class ApiClient:
         exchange.response_headers = redact_headers(dict(response.headers), self._secrets())
         exchange.response_body = _truncate(redact_text(_body_text(body) or "", self._secrets())) or None
         self.recorder.add(exchange)
-        return ApiResponse(response.status_code, response.headers, body, exchange)
+        answer = ApiResponse(response.status_code, response.headers, body, exchange)
+        if self.recorder.on_response is not None:
+            self.recorder.on_response(answer)
+        return answer
 
     def get(self, path: str, **kwargs: Any) -> ApiResponse:
         return self.request("GET", path, **kwargs)

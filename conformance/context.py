@@ -9,7 +9,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import re
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +23,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 from conformance.client import ApiClient, ApiResponse, Recorder
-from conformance.registry import Failed, Skipped
+from conformance.outcomes import Example, Failed, Skipped, Tally
 from conformance.results import Evidence, Exchange
 from conformance.spec import load_spec, schema_validator
 
@@ -132,6 +135,7 @@ class LifecycleMonitor:
         self._last: dict[str, dict[str, Any]] = {}
         self.findings: list[Finding] = []
         self.observations = 0
+        self.evaluations: Counter[str] = Counter()  # rules judged per requirement, failed or not
 
     def observe(self, run: Any, exchange: Exchange | None) -> None:
         if not isinstance(run, dict) or not isinstance(run.get("runId"), str):
@@ -145,6 +149,7 @@ class LifecycleMonitor:
             self.findings.append(Finding(req, f"run {run_id}: {message}", evidence))
 
         finished = run.get("finishedAt")
+        self.evaluations.update(("LIFE-003", "LIFE-004"))
         if status in self.terminal and finished is None:
             finding("LIFE-003", f"status {status} is terminal but finishedAt is null")
         if status not in self.terminal and status is not None and finished is not None:
@@ -158,6 +163,7 @@ class LifecycleMonitor:
             if t1 is not None and t2 is not None and t1 > t2:
                 finding("LIFE-004", f"{k1} {run.get(k1)} is after {k2} {run.get(k2)}")
         if previous is not None:
+            self.evaluations.update(("LIFE-001", "LIFE-002"))
             before = previous.get("status")
             if before != status:
                 if before in self.terminal:
@@ -289,9 +295,9 @@ class CheckContext:
     def __init__(self, session: Session, check_name: str) -> None:
         self.session = session
         self.check_name = check_name
-        self.recorder = Recorder(secrets=session.secrets)
-        self.failures: list[tuple[str, Evidence]] = []
-        self._body_findings: set[str] = set()
+        self.recorder = Recorder(secrets=session.secrets, on_response=self.judge_response)
+        self.tally = Tally()
+        self._reported: set[tuple[str, str]] = set()
         # Each check records into its own recorder, through the session's connections.
         self.client = _view(session.client, self.recorder)
         self.anonymous = _view(session.anonymous, self.recorder)
@@ -334,16 +340,104 @@ class CheckContext:
 
     # --- verdicts ---------------------------------------------------------------------------
     def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
-        """Record a failure of `requirement_id` unless `condition`; go on either way."""
-        if not condition:
-            self.failures.append(
-                (requirement_id, Evidence(self.check_name, message, self.recorder.last(EVIDENCE_EXCHANGES)))
-            )
+        """One evaluated assertion of `requirement_id`: a failure unless `condition`; go on either way."""
+        if condition:
+            self.tally.evaluated(requirement_id)
+        else:
+            self.record_failure(requirement_id, message)
         return condition
 
     def fail(self, requirement_id: str, message: str) -> Failed:
-        """`raise ctx.fail(id, message)`: record and stop the check."""
+        """`raise ctx.fail(id, message)`: record a failure and stop the check."""
         return Failed(requirement_id, message)
+
+    def require(self, requirement_id: str, condition: bool, message: str) -> None:
+        """One evaluated assertion that the rest of the check depends on: a failure stops the check."""
+        if not condition:
+            raise Failed(requirement_id, message)
+        self.tally.evaluated(requirement_id)
+
+    def record_failure(
+        self, requirement_id: str, message: str, exchanges: list[Exchange] | None = None, example: str | None = None
+    ) -> None:
+        """A failure with its evidence: the exchanges given, else the check's last few."""
+        shown = self.recorder.last(EVIDENCE_EXCHANGES) if exchanges is None else exchanges
+        self.tally.failure(requirement_id, Evidence(self.check_name, message, shown, example))
+
+    def refused(self, what: str, response: ApiResponse, remedy: str) -> Failed | Skipped:
+        """What to raise when the server would not do what a check needs (`raise ctx.refused(...)`).
+
+        A 5xx is the server's failure (ERR-001), never a skip; anything else says the check cannot
+        run here, with the server's answer and what the user can do about it.
+        """
+        answer = f"{what} answered {response.status_code}: {_brief(response)}"
+        if response.status_code >= 500:
+            return Failed("ERR-001", f"{answer}; nothing a client sends may yield a 5xx (ERR-001)")
+        return Skipped(f"{answer}; {remedy}")
+
+    def skip(self, requirement_id: str, reason: str) -> None:
+        """This requirement's premise did not happen here (no insert landed during the walk): not a pass."""
+        self.tally.skip(requirement_id, reason)
+
+    def example(self) -> Example:
+        """The assertions of one Hypothesis example (see conformance.outcomes.Example)."""
+        return Example(self.tally)
+
+    def _expect_once(self, requirement_id: str, kind: str, condition: bool, message: str) -> None:
+        """Count every evaluation, but report each kind of finding once: a poll repeats the same answer."""
+        if condition:
+            self.tally.evaluated(requirement_id)
+            return
+        key = (requirement_id, kind)
+        with _REPORTED_LOCK:
+            first = key not in self._reported
+            self._reported.add(key)
+        if first:
+            self.record_failure(requirement_id, message, self.recorder.last(1))
+        else:
+            self.tally.evaluated(requirement_id)  # failed already: the first finding of this kind says so
+
+    def judge_response(self, response: ApiResponse) -> None:
+        """What holds of every answer the suite gets, whatever the check asked: never a 5xx (ERR-001),
+        and every 4xx a Problem whose status equals the HTTP status (ERR-002)."""
+        status = response.status_code
+        where = _where(response.exchange)
+        self._expect_once(
+            "ERR-001",
+            f"{where} {status}",
+            status < 500,
+            f"{where} answered {status}: {_brief(response)}; nothing a client sends may yield a 5xx (ERR-001)",
+        )
+        if 400 <= status < 500:
+            problem = self._not_a_problem(response)
+            self._expect_once(
+                "ERR-002",
+                f"{where} {status} {problem}",
+                problem is None,
+                f"{where} answered {status} but {problem}: {_brief(response)}; every 4xx is an "
+                "application/problem+json Problem whose status equals the HTTP status (ERR-002)",
+            )
+
+    def _not_a_problem(self, response: ApiResponse) -> str | None:
+        """Why a 4xx answer is not a proper Problem, or None."""
+        if response.media_type != "application/problem+json":
+            return f"its Content-Type is {response.headers.get('content-type') or 'missing'}"
+        data = response.json_or_none()
+        verdict = self._schema_verdict("Problem", response.content, data)
+        if verdict is not None:
+            return verdict
+        if data.get("status") != response.status_code:
+            return f"the Problem says status {data.get('status')!r}"
+        return None
+
+    def _schema_verdict(self, schema: str, content: bytes, data: Any) -> str | None:
+        verdicts = self.session.schema_verdicts
+        key = (schema, hashlib.blake2b(content, digest_size=16).digest())
+        if key not in verdicts:  # polls read the same bytes again and again: judge them once
+            error = next(iter(schema_validator(f"/components/schemas/{schema}").iter_errors(data)), None)
+            where = "/".join(str(p) for p in error.absolute_path) or "the body" if error else ""
+            verdicts[key] = f"{where} does not match the {schema} schema: {error.message}" if error else None
+        return verdicts[key]
 
     # --- the API -------------------------------------------------------------------------------
     def start_run(
@@ -402,26 +496,15 @@ class CheckContext:
         """Every success body the suite reads is held to the spec, not only those Schemathesis reads:
         a run in a status that fuzzing never reaches (a misspelled "canceled") or a definition served
         as text/plain shows here (SCHEMA-002, SCHEMA-003)."""
-        if response.media_type != "application/json":
-            shown = response.headers.get("content-type") or "no Content-Type"
-            self._expect_once(
-                "SCHEMA-003",
-                f"{what}: answered {response.status_code} with {shown}; the spec documents application/json",
-            )
-        verdicts = self.session.schema_verdicts
-        key = (schema, hashlib.blake2b(response.content, digest_size=16).digest())
-        if key not in verdicts:  # polls read the same bytes again and again: judge them once
-            error = next(iter(schema_validator(f"/components/schemas/{schema}").iter_errors(data)), None)
-            where = "/".join(str(p) for p in error.absolute_path) or "the body" if error else ""
-            verdicts[key] = f"{where} does not match the {schema} schema: {error.message}" if error else None
-        problem = verdicts[key]
-        if problem is not None:
-            self._expect_once("SCHEMA-002", f"{what}: {problem}")
-
-    def _expect_once(self, requirement_id: str, message: str) -> None:
-        if message not in self._body_findings:  # a poll repeats the same finding; report it once
-            self._body_findings.add(message)
-            self.expect(requirement_id, False, message)
+        shown = response.headers.get("content-type") or "no Content-Type"
+        self._expect_once(
+            "SCHEMA-003",
+            f"{what} {shown}",
+            response.media_type == "application/json",
+            f"{what}: answered {response.status_code} with {shown}; the spec documents application/json",
+        )
+        problem = self._schema_verdict(schema, response.content, data)
+        self._expect_once("SCHEMA-002", f"{what}: {problem}", problem is None, f"{what}: {problem}")
 
     def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
         """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""
@@ -489,6 +572,24 @@ class CheckContext:
 
     def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
         return self.wait_for_status(run_id, self.session.monitor.terminal, timeout)
+
+
+_REPORTED_LOCK = threading.Lock()
+_RUN_PATH = re.compile(r"(/api/v1/runs/)[^/?]+")
+
+
+def _where(exchange: Exchange) -> str:
+    """`GET /api/v1/runs/{runId}/definition`: the operation an exchange hit, IDs and query left out."""
+    path = exchange.url.split("://", 1)[-1]
+    path = path[path.find("/") :] if "/" in path else "/"
+    template = _RUN_PATH.sub(r"\1{runId}", path.split("?", 1)[0])
+    return f"{exchange.method} {template}"
+
+
+def _brief(response: ApiResponse, limit: int = 200) -> str:
+    # The exchange's body, not the response's: the exchange's is redacted (a server may echo a token).
+    text = (response.exchange.response_body or "").replace("\n", " ")
+    return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"
 
 
 def _view(client: ApiClient, recorder: Recorder) -> ApiClient:

@@ -1,4 +1,4 @@
-"""Running one check: what it found for each requirement it names.
+"""Running one check: what it found for each requirement, on the evidence it evaluated.
 
 Kept apart from the runner so that tests can run a single check against any server.
 """
@@ -12,24 +12,46 @@ from dataclasses import dataclass, field
 import httpx
 
 from conformance.client import ResponseTooLarge
-from conformance.context import EVIDENCE_EXCHANGES, CheckContext, Session
-from conformance.registry import Check, Failed, Skipped
-from conformance.results import CheckOutcome, Evidence, Exchange
+from conformance.context import CheckContext, Session
+from conformance.outcomes import Failed, Outcome, RequirementOutcome, Skipped
+from conformance.registry import Check
+from conformance.results import Evidence, Exchange
 
-__all__ = ["CheckRun", "run_check"]
+__all__ = ["CheckRun", "not_run", "run_check"]
 
 
 @dataclass
 class CheckRun:
     check: Check
-    outcomes: dict[str, CheckOutcome]
+    outcomes: dict[str, RequirementOutcome]
     evidence: dict[str, list[Evidence]] = field(default_factory=dict)
     message: str = ""  # why it was skipped or errored, or the first failure
     duration_s: float = 0.0
     exchanges: list[Exchange] = field(default_factory=list)  # every exchange the check made, as recorded
 
+    def statuses(self) -> dict[str, Outcome]:
+        """Each requirement the check spoke for, and what it found."""
+        return {rid: found.outcome for rid, found in self.outcomes.items()}
+
+    def named_statuses(self) -> dict[str, Outcome]:
+        """What it found for the requirements it names (not those it judged in passing, like ERR-001)."""
+        return {rid: found.outcome for rid, found in self.outcomes.items() if rid in self.check.requirements}
+
+    def outcome(self, requirement_id: str) -> Outcome | None:
+        found = self.outcomes.get(requirement_id)
+        return found.outcome if found is not None else None
+
     def failed(self, requirement_id: str) -> bool:
-        return self.outcomes.get(requirement_id) is CheckOutcome.FAILED
+        return self.outcome(requirement_id) is Outcome.FAILED
+
+    def worst(self) -> Outcome:
+        """The check's own headline outcome, for the progress line."""
+        return max((o.outcome for o in self.outcomes.values()), key=lambda o: o.rank, default=Outcome.PASSED)
+
+
+def not_run(check: Check, outcome: Outcome, reason: str) -> CheckRun:
+    """A check that never started: each of its IDs `outcome` (skipped or not run) with the reason."""
+    return CheckRun(check, {rid: RequirementOutcome(outcome, 0, reason) for rid in check.requirements}, {}, reason)
 
 
 def _falsifying_example(exc: BaseException) -> str | None:
@@ -41,40 +63,34 @@ def run_check(check: Check, session: Session) -> CheckRun:
     """Run `check` once; never raises for what the check or the server did."""
     ctx = CheckContext(session, check.name)
     started = time.perf_counter()
-    outcomes = dict.fromkeys(check.requirements, CheckOutcome.PASSED)
-    message = ""
+    stopped_at: str | None = None
+    skipped: str | None = None
+    broken: str | None = None
+    trace: str | None = None
     try:
         check(ctx)
     except Failed as exc:
-        ctx.failures.append(
-            (
-                exc.requirement_id,
-                Evidence(check.name, exc.message, ctx.recorder.last(EVIDENCE_EXCHANGES), _falsifying_example(exc)),
-            )
-        )
+        ctx.record_failure(exc.requirement_id, exc.message, example=_falsifying_example(exc))
+        stopped_at = exc.requirement_id
     except Skipped as exc:
-        message = exc.reason
-        outcomes = dict.fromkeys(check.requirements, CheckOutcome.SKIPPED)
+        skipped = exc.reason
     except (httpx.TransportError, ResponseTooLarge) as exc:
-        # The server dropped, stalled or flooded the exchange: that is the server's failure.
-        reason = f"the server did not answer properly: {type(exc).__name__}: {exc}"
-        for rid in check.requirements:
-            ctx.failures.append((rid, Evidence(check.name, reason, ctx.recorder.last(EVIDENCE_EXCHANGES))))
+        # The server dropped, stalled or flooded the exchange: a failure of the server (ERR-001),
+        # and whatever the check had not judged yet was not reached.
+        reason = f"the server did not answer properly: {type(exc).__name__}: {exc}".splitlines()[0]
+        ctx.record_failure("ERR-001", reason)
+        stopped_at = f"ERR-001 ({reason})"
     except Exception as exc:
-        message = f"the check itself broke: {type(exc).__name__}: {exc}"
-        outcomes = dict.fromkeys(check.requirements, CheckOutcome.ERROR)
-        tb = "".join(traceback.format_exception(exc))
-        return CheckRun(
-            check,
-            outcomes,
-            {rid: [Evidence(check.name, message, ctx.recorder.last(EVIDENCE_EXCHANGES), tb)] for rid in outcomes},
-            message,
-            time.perf_counter() - started,
-            ctx.recorder.exchanges,
-        )
+        broken = f"the check itself broke: {type(exc).__name__}: {exc}".splitlines()[0]
+        trace = "".join(traceback.format_exception(exc))
+    outcomes = ctx.tally.outcomes(check.requirements, stopped_at=stopped_at, skipped=skipped, broken=broken)
     evidence: dict[str, list[Evidence]] = {}
-    for rid, item in ctx.failures:
-        outcomes[rid] = CheckOutcome.FAILED
+    for rid, item in ctx.tally.failures:
         evidence.setdefault(rid, []).append(item)
-        message = message or f"{rid}: {item.message}"
+    if broken is not None:
+        for rid, found in outcomes.items():
+            if found.outcome is Outcome.ERROR:
+                evidence[rid] = [Evidence(check.name, broken, ctx.recorder.last(6), trace)]
+    first_failure = next((f"{rid}: {item.message}" for rid, item in ctx.tally.failures), "")
+    message = broken or first_failure or skipped or ""
     return CheckRun(check, outcomes, evidence, message, time.perf_counter() - started, ctx.recorder.exchanges)

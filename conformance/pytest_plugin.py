@@ -138,7 +138,7 @@ def _mirror(result: RequirementResult) -> None:
     if result.status is Status.WARNING:
         warnings.warn(ConformanceWarning("\n".join(lines)), stacklevel=1)
         return
-    if result.status in {Status.SKIPPED, Status.NOT_RUN, Status.BASELINED}:
+    if result.status in {Status.SKIPPED, Status.NOT_RUN, Status.NOT_SELECTED, Status.BASELINED}:
         pytest.skip(f"{result.status.value}: {detail}")
     raise RequirementFailed("\n".join(lines))
 
@@ -172,6 +172,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
     if state is None or state.report is None:
         return
+    # The session's exit code is the CLI's whenever the suite did not pass: an incomplete run (a MUST
+    # skipped or not reached) must not turn green because its items only skipped.
+    if state.report.exit_code != 0 and session.exitstatus == 0:
+        session.exitstatus = state.report.exit_code
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         report = state.report

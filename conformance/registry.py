@@ -7,10 +7,12 @@ A check is a function of a CheckContext, registered with the catalog IDs it veri
         ...
         ctx.expect("IDEM-001", second.run_id == first.run_id, "the replay got another runId")
 
-Within a check, `ctx.expect(...)` records a failure of one requirement and goes on;
-`raise Failed(id, message)` records it and stops the check; `raise Skipped(reason)` says the
-check cannot run here (no second token, a fixture the server lacks). Anything else raised is
-an error of the suite, never a failure of the server.
+Within a check, `ctx.expect(id, condition, message)` records one evaluated assertion of a
+requirement (a failure when the condition is false) and goes on; `raise ctx.fail(id, message)`
+records a failure and stops the check; `raise Skipped(reason)` says the check cannot run here (no
+second token, a fixture the server lacks). A requirement passes only on assertions evaluated in
+this run (conformance/outcomes.py). Anything else raised is an error of the suite, never a
+failure of the server.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from conformance.catalog import catalog
+from conformance.outcomes import Failed, Skipped
 
 if TYPE_CHECKING:
     from conformance.context import CheckContext
@@ -36,23 +39,6 @@ NEEDS = frozenset({"other_token", "fixture:quick", "fixture:long", "fixture:fail
 
 class InvalidCheck(Exception):
     """A check was registered wrongly: an unknown requirement ID, a duplicate name."""
-
-
-class Failed(AssertionError):
-    """The server broke a requirement; the check stops here."""
-
-    def __init__(self, requirement_id: str, message: str) -> None:
-        super().__init__(f"{requirement_id}: {message}")
-        self.requirement_id = requirement_id
-        self.message = message
-
-
-class Skipped(Exception):
-    """The check cannot run against this server or configuration; the reason says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

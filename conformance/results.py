@@ -17,8 +17,8 @@ from conformance.catalog import Requirement
 
 __all__ = [
     "SCHEMA_VERSION",
+    "UNVERIFIED",
     "BaselineNote",
-    "CheckOutcome",
     "Cleanup",
     "Evidence",
     "Exchange",
@@ -27,43 +27,34 @@ __all__ = [
     "Status",
     "Verdict",
     "gate_verdict",
+    "unverified",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: evaluations, not_selected, the incomplete verdict (version 1 files still read)
 
 
 class Status(StrEnum):
     """A requirement's status. Kept apart on purpose: a skip is not a pass, an error is the suite's."""
 
-    PASSED = "passed"
+    PASSED = "passed"  # evaluated in this run (evaluations >= 1), and nothing failed
     FAILED = "failed"  # the server breaks a MUST (or a SHOULD under --strict)
     WARNING = "warning"  # the server breaks a SHOULD
     SKIPPED = "skipped"  # could not be checked here; the message says why
+    NOT_RUN = "not_run"  # selected, but nothing evaluated it: not reached, or cut by --deadline
     ERROR = "error"  # the suite itself broke; says nothing about the server
-    BASELINED = "baselined"  # failed, but listed in the --baseline file
-    NOT_RUN = "not_run"  # not selected
+    BASELINED = "baselined"  # failed, skipped or not run, and accepted by the --baseline file
+    NOT_SELECTED = "not_selected"  # left out by --select
 
 
-class CheckOutcome(StrEnum):
-    """What one check found for one requirement, before the level is applied."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    ERROR = "error"
-
-    @property
-    def rank(self) -> int:
-        # Outcomes only escalate when several checks speak for one requirement.
-        return _RANK[self]
-
-
-_RANK = {CheckOutcome.PASSED: 0, CheckOutcome.SKIPPED: 1, CheckOutcome.FAILED: 2, CheckOutcome.ERROR: 3}
+# A requirement in one of these was selected but not verified: for a MUST (or any level under
+# --strict) the run is incomplete, never green, unless a baseline entry accepts it.
+UNVERIFIED = frozenset({Status.SKIPPED, Status.NOT_RUN, Status.ERROR})
 
 
 class Verdict(StrEnum):
     CONFORMANT = "conformant"  # exit 0
-    NOT_CONFORMANT = "not_conformant"  # exit 1
+    NOT_CONFORMANT = "not_conformant"  # exit 1: a requirement failed
+    INCOMPLETE = "incomplete"  # exit 1: nothing failed, but a MUST was not verified
     UNREACHABLE = "unreachable"  # exit 3: server unreachable or not a Runs API
 
 
@@ -102,11 +93,13 @@ class RequirementResult:
     citation: str
     status: Status
     message: str = ""
+    evaluations: int = 0  # assertions about it evaluated in this run; a pass has at least one
     duration_s: float = 0.0
     checks: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     rerun: str = ""  # the one-line command that reruns just this requirement
-    baseline_entry: str = ""  # a --baseline entry ready to paste, for a new failure
+    baseline_entry: str = ""  # a --baseline entry ready to paste, for a new failure or an unverified MUST
+    baselined_status: str = ""  # what a baselined requirement was before the baseline accepted it
 
     @classmethod
     def of(cls, requirement: Requirement, status: Status, message: str = "") -> RequirementResult:
@@ -192,13 +185,14 @@ class RunReport:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunReport:
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise ValueError(f"results schema_version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        version = data.get("schema_version")
+        if version not in (1, SCHEMA_VERSION):
+            raise ValueError(f"results schema_version {version!r}, expected {SCHEMA_VERSION} (or 1)")
         reqs = [
             RequirementResult(
                 **{
                     **r,
-                    "status": Status(r["status"]),
+                    "status": _read_status(r, version),
                     "evidence": [
                         Evidence(**{**e, "exchanges": [Exchange(**x) for x in e["exchanges"]]}) for e in r["evidence"]
                     ],
@@ -207,7 +201,9 @@ class RunReport:
             for r in data["requirements"]
         ]
         fields = {
-            k: v for k, v in data.items() if k not in {"requirements", "cleanup", "counts", "verdict", "baseline"}
+            k: v
+            for k, v in data.items()
+            if k not in {"requirements", "cleanup", "counts", "verdict", "baseline", "schema_version"}
         }
         return cls(
             **fields,
@@ -227,47 +223,89 @@ def gate_verdict(
 ) -> tuple[Verdict, int, str]:
     """The verdict, exit code and one-line reason that the report's statuses call for.
 
-    The one place the gate is decided. Unreachable stays unreachable (exit 3). Otherwise the run
-    fails (exit 1) on any failed requirement, any suite error (a broken check proves nothing either
-    way, so it cannot pass a gate), an interrupted run, no requirement checked at all, or, under
-    strict, a stale baseline entry.
+    The one place the gate is decided. Unreachable stays unreachable (exit 3). A failed
+    requirement makes the run not conformant (exit 1), as does a stale baseline entry under strict.
+    Otherwise the run is incomplete (exit 1) when a selected MUST (any level under strict) was not
+    verified: skipped, not run (not reached, cut by --deadline, interrupted) or a suite error,
+    unless a baseline entry accepted it. Exit 0 needs every selected MUST evaluated and passed.
     """
     if report.verdict is Verdict.UNREACHABLE:
         return report.verdict, 3, report.reason
     strict = report.strict if strict is None else strict
     counts = report.counts()
-    problems: list[str] = []
+    failures: list[str] = []
     if counts[Status.FAILED]:
         must = sum(1 for r in report.requirements if r.status is Status.FAILED and r.level == "MUST")
         detail = f" ({must} MUST)" if must else ""
-        problems.append(f"{_plural(counts[Status.FAILED], 'requirement')} failed{detail}")
-    if counts[Status.ERROR]:
-        problems.append(
-            f"{_plural(counts[Status.ERROR], 'requirement')} could not be checked: the suite itself broke, "
-            "which says nothing about the server"
-        )
-    if interrupted:
-        problems.append("the run was interrupted before every check ran")
+        failures.append(f"{_plural(counts[Status.FAILED], 'requirement')} failed{detail}")
     stale = [n for n in report.baseline if n.stale]
     if strict and stale:
-        problems.append(f"{_plural(len(stale), 'stale baseline entry', 'stale baseline entries')} (--strict)")
-    checked = sum(counts[s] for s in (Status.PASSED, Status.FAILED, Status.WARNING, Status.BASELINED))
-    if not checked and not counts[Status.ERROR]:
-        problems.append("no requirement was checked")
-    if problems:
-        return Verdict.NOT_CONFORMANT, 1, "; ".join(problems)
+        failures.append(f"{_plural(len(stale), 'stale baseline entry', 'stale baseline entries')} (--strict)")
+    gaps = unverified(report, strict)
+    gap_text = _gaps(gaps)
+    if interrupted:
+        gap_text.insert(0, "the run was interrupted before every check ran")
+    verified = sum(counts[s] for s in (Status.PASSED, Status.FAILED, Status.WARNING, Status.BASELINED))
+    if not verified:
+        gap_text.insert(0, "no requirement was checked")
+    if failures:
+        return Verdict.NOT_CONFORMANT, 1, "; ".join(failures + gap_text)
+    if gap_text:
+        return Verdict.INCOMPLETE, 1, "; ".join(gap_text)
     extras = []
     if counts[Status.WARNING]:
         extras.append(_plural(counts[Status.WARNING], "SHOULD warning"))
     if counts[Status.BASELINED]:
         extras.append(f"{counts[Status.BASELINED]} baselined")
-    if counts[Status.SKIPPED]:
-        extras.append(f"{counts[Status.SKIPPED]} skipped")
+    quiet_gaps = [r for r in report.requirements if r.status in UNVERIFIED]
+    if quiet_gaps:
+        extras.append(f"{len(quiet_gaps)} not verified ({', '.join(sorted({r.level for r in quiet_gaps}))} only)")
     if stale:
         extras.append(_plural(len(stale), "stale baseline entry", "stale baseline entries"))
     tail = f" ({', '.join(extras)})" if extras else ""
-    head = "no failure outside the baseline" if counts[Status.BASELINED] else "every checked requirement passed"
+    head = "no failure outside the baseline" if counts[Status.BASELINED] else "every selected requirement passed"
     return Verdict.CONFORMANT, 0, head + tail
+
+
+def unverified(report: RunReport, strict: bool) -> list[RequirementResult]:
+    """The selected requirements whose gap keeps the run from being green: MUSTs (every level under
+    strict, MAY excepted) that were skipped, not run or broken, and not accepted by the baseline."""
+    levels = {"MUST", "SHOULD"} if strict else {"MUST"}
+    return [r for r in report.requirements if r.status in UNVERIFIED and r.level in levels]
+
+
+def _gaps(gaps: list[RequirementResult]) -> list[str]:
+    """One clause per kind of gap, naming the first few IDs: `2 MUST not verified: IDEM-007 skipped (…)`."""
+    if not gaps:
+        return []
+    broken = [r for r in gaps if r.status is Status.ERROR]
+    other = [r for r in gaps if r.status is not Status.ERROR]
+    clauses: list[str] = []
+    if other:
+        first = other[0]
+        why = first.message.splitlines()[0][:140] if first.message else first.status.value
+        more = f", and {_ids([r.id for r in other[1:]])}" if len(other) > 1 else ""
+        clauses.append(
+            f"{_plural(len(other), 'requirement')} not verified: {first.id} {first.status.value.replace('_', ' ')} "
+            f"({why}){more}"
+        )
+    if broken:
+        clauses.append(
+            f"{_plural(len(broken), 'requirement')} could not be checked because the suite itself broke "
+            f"({_ids([r.id for r in broken])}), which says nothing about the server"
+        )
+    return clauses
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids[:6]) + (f" and {len(ids) - 6} more" if len(ids) > 6 else "")
+
+
+def _read_status(row: dict[str, Any], version: Any) -> Status:
+    # Version 1 said "not_run" for a requirement left out by --select.
+    if version == 1 and row.get("status") == "not_run":
+        return Status.NOT_SELECTED
+    return Status(row["status"])
 
 
 def _plural(count: int, singular: str, plural: str | None = None) -> str:

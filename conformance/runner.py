@@ -31,13 +31,13 @@ from conformance.catalog import Level, Requirement, catalog
 from conformance.client import ApiClient, Recorder
 from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.context import Session
-from conformance.execution import CheckRun, run_check
+from conformance.execution import CheckRun, not_run, run_check
+from conformance.outcomes import Outcome, RequirementOutcome
 from conformance.preflight import preflight
 from conformance.progress import Progress
 from conformance.registry import Check, registered_checks
 from conformance.report import write_reports
 from conformance.results import (
-    CheckOutcome,
     Cleanup,
     Evidence,
     RequirementResult,
@@ -45,6 +45,7 @@ from conformance.results import (
     Status,
     Verdict,
     gate_verdict,
+    unverified,
 )
 from conformance.spec import spec_sha256, spec_version
 
@@ -254,10 +255,6 @@ def _unmet_need(check: Check, session: Session) -> str | None:
     return None
 
 
-def _skipped(check: Check, reason: str) -> CheckRun:
-    return CheckRun(check, dict.fromkeys(check.requirements, CheckOutcome.SKIPPED), {}, reason)
-
-
 def _run_checks(
     config: RunConfig, session: Session, chosen: list[Check], seed: int, progress: Progress, clock: float
 ) -> tuple[list[CheckRun], bool]:
@@ -267,13 +264,13 @@ def _run_checks(
     interrupted = False
     for index, check in enumerate(chosen):
         if time.monotonic() >= deadline:
-            reason = f"the overall deadline of {config.overall_deadline:.0f} s passed before this check started"
-            results.extend(_skipped(c, reason) for c in chosen[index:])
+            reason = f"cut by --deadline: the run's {config.overall_deadline:g} s passed before this check started"
+            results.extend(not_run(c, Outcome.NOT_RUN, reason) for c in chosen[index:])
             progress.line(f"overall deadline reached: {len(chosen) - index} checks not run")
             break
         need = _unmet_need(check, session)
         if need is not None:
-            results.append(_skipped(check, need))
+            results.append(not_run(check, Outcome.SKIPPED, need))
             progress.start(check.name)
             progress.finish(check.name, "skipped", need)
             continue
@@ -283,12 +280,12 @@ def _run_checks(
                 outcome = _run_one(check, session)
         except KeyboardInterrupt:
             interrupted = True
-            results.extend(_skipped(c, "the run was interrupted") for c in chosen[index:])
+            results.extend(not_run(c, Outcome.NOT_RUN, "the run was interrupted") for c in chosen[index:])
             progress.line("interrupted: cleaning up and writing the report")
             break
         results.append(outcome)
-        worst = max(outcome.outcomes.values(), key=lambda o: o.rank, default=CheckOutcome.PASSED)
-        detail = outcome.message if worst is not CheckOutcome.PASSED else ""
+        worst = outcome.worst()
+        detail = outcome.message if worst is not Outcome.PASSED else ""
         progress.finish(check.name, worst.value, detail.splitlines()[0][:160] if detail else "")
     return results, interrupted
 
@@ -302,26 +299,24 @@ def _run_one(check: Check, session: Session) -> CheckRun:
     except BaseException as exc:  # e.g. an exception group a check let escape: the suite's error
         message = f"the check itself broke: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         tb = "".join(traceback.format_exception(exc))
-        return CheckRun(
-            check,
-            dict.fromkeys(check.requirements, CheckOutcome.ERROR),
-            {rid: [Evidence(check.name, message, [], tb)] for rid in check.requirements},
-            message,
-            time.perf_counter() - started,
-        )
+        run = not_run(check, Outcome.ERROR, message)
+        run.evidence = {rid: [Evidence(check.name, message, [], tb)] for rid in check.requirements}
+        run.duration_s = time.perf_counter() - started
+        return run
 
 
 # --- aggregation -----------------------------------------------------------------------------------
-def _status(req: Requirement, outcome: CheckOutcome, strict: bool) -> Status:
-    if outcome is CheckOutcome.ERROR:
-        return Status.ERROR
-    if outcome is CheckOutcome.SKIPPED:
-        return Status.SKIPPED
-    if outcome is CheckOutcome.PASSED:
-        return Status.PASSED
-    if req.level is Level.MUST or (req.level is Level.SHOULD and strict):
-        return Status.FAILED
-    return Status.WARNING
+def _status(req: Requirement, outcome: Outcome, strict: bool) -> Status:
+    if outcome is Outcome.FAILED:
+        if req.level is Level.MUST or (req.level is Level.SHOULD and strict):
+            return Status.FAILED
+        return Status.WARNING
+    return {
+        Outcome.PASSED: Status.PASSED,
+        Outcome.NOT_RUN: Status.NOT_RUN,
+        Outcome.SKIPPED: Status.SKIPPED,
+        Outcome.ERROR: Status.ERROR,
+    }[outcome]
 
 
 def rerun_command(config: RunConfig, target: _Target | None, seed: int, select: Sequence[str]) -> str:
@@ -348,55 +343,74 @@ def _aggregate(
     seed: int,
     target: _Target,
 ) -> list[RequirementResult]:
-    outcomes: dict[str, list[tuple[str, CheckOutcome, str, float]]] = {}
+    """One row per requirement, on the evidence: the worst outcome any check had for it."""
+    seen: dict[str, list[tuple[str, RequirementOutcome, float]]] = {}
     evidence: dict[str, list[Evidence]] = {}
+    named: dict[str, list[str]] = {}
     for cr in check_runs:
+        for rid in cr.check.requirements:
+            named.setdefault(rid, []).append(cr.check.name)
         for rid, outcome in cr.outcomes.items():
-            if rid not in selected:
-                continue
-            outcomes.setdefault(rid, []).append((cr.check.name, outcome, cr.message, cr.duration_s))
-            evidence.setdefault(rid, []).extend(cr.evidence.get(rid, []))
-    # The lifecycle monitor watched every Run the checks saw; its findings count as a check.
-    for finding in session.monitor.findings:
-        rid = finding.requirement_id
-        if rid not in selected:
-            continue
-        outcomes.setdefault(rid, []).append((MONITOR, CheckOutcome.FAILED, finding.message, 0.0))
-        evidence.setdefault(rid, []).append(Evidence(MONITOR, finding.message, list(finding.exchanges)))
+            if rid in selected:
+                seen.setdefault(rid, []).append((cr.check.name, outcome, cr.duration_s))
+                evidence.setdefault(rid, []).extend(cr.evidence.get(rid, []))
+    # The lifecycle monitor judged every Run the checks saw; it counts as a check of its rules.
+    monitor = session.monitor
+    found: dict[str, list[str]] = {}
+    for finding in monitor.findings:
+        found.setdefault(finding.requirement_id, []).append(finding.message)
+        if finding.requirement_id in selected:
+            evidence.setdefault(finding.requirement_id, []).append(
+                Evidence(MONITOR, finding.message, list(finding.exchanges))
+            )
+    for rid, count in monitor.evaluations.items():
+        if rid in selected and (count or rid in found):
+            judged = Outcome.FAILED if rid in found else Outcome.PASSED
+            seen.setdefault(rid, []).append((MONITOR, RequirementOutcome(judged, count), 0.0))
     results: list[RequirementResult] = []
     for req in catalog().values():
-        result = RequirementResult.of(req, Status.NOT_RUN)
-        if req.id not in selected:
-            result.message = "not selected"
-        elif req.id not in outcomes:
-            result.message = "no selected check verifies this requirement"
-        else:
-            seen = outcomes[req.id]
-            worst = max((o for _, o, _, _ in seen), key=lambda o: o.rank)
-            result.status = _status(req, worst, config.strict)
-            result.checks = sorted({name for name, _, _, _ in seen})
-            result.duration_s = round(sum(d for _, _, _, d in seen), 3)
-            result.evidence = evidence.get(req.id, [])
-            result.message = _message(req.id, worst, seen, result.evidence)
+        result = RequirementResult.of(req, Status.NOT_SELECTED, "not selected")
+        if req.id in selected:
             result.rerun = rerun_command(config, target, seed, [req.id])
+            rows = seen.get(req.id)
+            if not rows:
+                result.status = Status.NOT_RUN
+                checks = named.get(req.id, [])
+                result.checks = sorted(set(checks))
+                result.message = (
+                    f"not evaluated: {', '.join(result.checks)} ran without an assertion about it"
+                    if checks
+                    else "not evaluated: no selected check verifies this requirement"
+                )
+            else:
+                worst = max((o.outcome for _, o, _ in rows), key=lambda o: o.rank)
+                result.status = _status(req, worst, config.strict)
+                result.evaluations = sum(o.evaluations for _, o, _ in rows)
+                result.checks = sorted({name for name, _, _ in rows})
+                result.duration_s = round(sum(d for _, _, d in rows), 3)
+                result.evidence = evidence.get(req.id, [])
+                result.message = _message(worst, rows, result.evidence, result.evaluations)
         results.append(result)
     return results
 
 
 def _message(
-    rid: str, worst: CheckOutcome, seen: list[tuple[str, CheckOutcome, str, float]], evidence: list[Evidence]
+    worst: Outcome, rows: list[tuple[str, RequirementOutcome, float]], evidence: list[Evidence], evaluations: int
 ) -> str:
-    if worst is CheckOutcome.PASSED:
-        return f"verified by {len(seen)} check{'s' if len(seen) != 1 else ''}"
-    if worst is CheckOutcome.FAILED:
+    if worst is Outcome.PASSED:
+        checks = len({name for name, _, _ in rows})
+        return (
+            f"verified by {checks} check{'s' if checks != 1 else ''}: "
+            f"{evaluations} assertion{'s' if evaluations != 1 else ''} evaluated, none failed"
+        )
+    if worst is Outcome.FAILED:
         first = next((e for e in evidence if e.check), None)
         if first is not None:
             more = f" (and {len(evidence) - 1} more)" if len(evidence) > 1 else ""
             return f"{first.check}: {first.message.splitlines()[0] if first.message else 'failed'}{more}"
-    for name, outcome, message, _ in seen:
-        if outcome is worst:
-            text = message.removeprefix(f"{rid}: ")
-            return f"{name}: {text}" if text else name
+    for name, outcome, _ in rows:
+        if outcome.outcome is worst:
+            return f"{name}: {outcome.reason}" if outcome.reason else name
     return worst.value
 
 
@@ -447,7 +461,7 @@ def _early_report(
         results.append(
             RequirementResult.of(
                 req,
-                Status.SKIPPED if chosen else Status.NOT_RUN,
+                Status.SKIPPED if chosen else Status.NOT_SELECTED,
                 f"not checked: {reason}" if chosen else "not selected",
             )
         )
@@ -543,6 +557,13 @@ def _summary(report: RunReport, progress: Progress) -> None:
     for req in report.requirements:
         if req.status is Status.ERROR:
             progress.line(f"  SUITE ERROR {req.id}: {req.message}")
+    gaps = [r for r in unverified(report, report.strict) if r.status is not Status.ERROR]
+    for req in gaps[:10]:
+        progress.line(f"  {req.status.value.upper().replace('_', ' '):<7} {req.id} ({req.level}) {req.message}")
+    if len(gaps) > 10:
+        progress.line(f"  … and {len(gaps) - 10} more not verified (the report lists them)")
+    if gaps:
+        progress.line("  to accept a gap on purpose, add its baseline entry (conformance.json: baseline_entry)")
     counts = report.counts()
     shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     progress.line(f"{report.verdict.value} (exit {report.exit_code}): {report.reason}")

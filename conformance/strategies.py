@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
+from conformance.outcomes import Violations
 from conformance.results import Evidence
 from conformance.spec import load_spec
 
@@ -277,18 +278,6 @@ def json_equal(a: Any, b: Any) -> bool:
     return False
 
 
-class Violations(AssertionError):
-    """Raised inside a property: every requirement one example broke, with its message.
-
-    An AssertionError, so Hypothesis shrinks to the smallest example that still breaks something.
-    """
-
-    def __init__(self, violations: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{rid}: {message}" for rid, message in violations))
-        self.violations = violations
-        self.example: dict[str, Any] | None = None  # the property's arguments, set by @records_example
-
-
 F = TypeVar("F", bound=Callable[..., None])
 
 
@@ -370,4 +359,4 @@ def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
         notes = "\n".join(lines) or None
         exchanges = ctx.recorder.last(EVIDENCE_EXCHANGES)
         for rid, message in found.violations:
-            ctx.failures.append((rid, Evidence(ctx.check_name, message, exchanges, notes)))
+            ctx.tally.failure(rid, Evidence(ctx.check_name, message, exchanges, notes))

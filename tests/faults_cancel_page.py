@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from conformance.context import Session
 from conformance.execution import CheckRun
-from conformance.results import CheckOutcome
+from conformance.outcomes import Outcome
 from reference_impl.actions import DEFAULT_ACTIONS, Action
 from reference_impl.app import create_app
 from reference_impl.cursors import CursorCodec, Filters
@@ -539,11 +539,11 @@ def explain(run: CheckRun) -> str:
 
 
 def assert_passed(run: CheckRun) -> None:
-    assert all(o is CheckOutcome.PASSED for o in run.outcomes.values()), f"{run.outcomes}\n{explain(run)}"
+    assert all(o is Outcome.PASSED for o in run.statuses().values()), f"{run.outcomes}\n{explain(run)}"
 
 
 def assert_caught(run: CheckRun, targets: set[str]) -> None:
-    failed = {rid for rid, outcome in run.outcomes.items() if outcome is CheckOutcome.FAILED}
+    failed = {rid for rid, outcome in run.statuses().items() if outcome is Outcome.FAILED}
     assert targets <= failed, f"expected {sorted(targets)} to fail, got {run.outcomes}\n{explain(run)}"
     for rid in targets:
         for item in run.evidence[rid]:

@@ -31,7 +31,7 @@ def only_failures(*ids: str) -> RunReport:
     for req in report.requirements:
         if req.id in ids:
             req.status, req.message = Status.FAILED, f"{req.id} broke"
-        elif req.status is not Status.NOT_RUN:
+        elif req.status is not Status.NOT_SELECTED:
             req.status, req.message, req.evidence = Status.PASSED, "", []
     return report
 
@@ -185,7 +185,7 @@ def test_expired_entry_of_a_passing_requirement_fails_only_under_strict(tmp_path
     assert lax.baseline[0].state == "expired"
 
 
-def test_suite_errors_and_skips_are_never_baselined(tmp_path: Path) -> None:
+def test_suite_errors_are_never_baselined_but_skips_can_be_accepted(tmp_path: Path) -> None:
     report = demo_report()  # ETAG-004 error, CANCEL-004 skipped, LIFE-005 not run
     path = write(
         tmp_path,
@@ -193,12 +193,34 @@ def test_suite_errors_and_skips_are_never_baselined(tmp_path: Path) -> None:
     )
     apply_baseline(report, path, strict=True, today=TODAY)
     assert status(report, "ETAG-004") is Status.ERROR
+    # A skip or a requirement not reached is accepted only explicitly, by an entry in force.
+    assert status(report, "CANCEL-004") is Status.BASELINED
+    assert status(report, "LIFE-005") is Status.BASELINED
     assert {n.id: n.state for n in report.baseline} == {
         "ETAG-004": "unused",
-        "CANCEL-004": "unused",
-        "LIFE-005": "unused",
+        "CANCEL-004": "applied",
+        "LIFE-005": "applied",
     }
     assert report.exit_code == 1  # the error and the unlisted failures still fail the run
+
+
+def test_an_unverified_must_makes_the_run_incomplete_until_a_baseline_accepts_it(tmp_path: Path) -> None:
+    report = only_failures()
+    skipped = next(r for r in report.requirements if r.id == "IDEM-007")
+    skipped.status, skipped.message = Status.SKIPPED, "needs a second credential: give --other-token"
+    apply_baseline(report, None, strict=False, today=TODAY)
+    assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1), report.reason
+    assert "IDEM-007 skipped (needs a second credential" in report.reason
+    assert skipped.baseline_entry.startswith("- id: IDEM-007\n")  # ready to paste, as for a failure
+    apply_baseline(report, write(tmp_path, "- id: IDEM-007\n  reason: one token in CI\n  expires: 2026-12-31\n"),
+                   strict=False, today=TODAY)  # fmt: skip
+    assert skipped.status is Status.BASELINED and skipped.baselined_status == "skipped"
+    assert (report.verdict, report.exit_code) == (Verdict.CONFORMANT, 0), report.reason
+    # Once the entry expires, the skip counts again.
+    apply_baseline(report, write(tmp_path, "- id: IDEM-007\n  reason: one token in CI\n  expires: 2026-01-31\n"),
+                   strict=False, today=TODAY)  # fmt: skip
+    assert skipped.status is Status.SKIPPED
+    assert report.verdict is Verdict.INCOMPLETE
 
 
 def test_the_verdict_survives_a_json_round_trip_with_notes(tmp_path: Path) -> None:
@@ -229,5 +251,5 @@ def test_a_run_that_checked_nothing_is_not_green() -> None:
     for req in report.requirements:
         req.status = Status.SKIPPED
     apply_baseline(report, None, strict=False, today=TODAY)
-    assert (report.verdict, report.exit_code) == (Verdict.NOT_CONFORMANT, 1)
+    assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1)
     assert "no requirement was checked" in report.reason

@@ -17,8 +17,8 @@ from faults_cancel_page import (
 )
 
 from conformance.context import Fixtures, Session
+from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
-from conformance.results import CheckOutcome
 
 MODULE = "conformance.checks.cancel"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
@@ -64,7 +64,7 @@ def test_checks_without_their_fixture_skip_and_say_so(make_session: Callable[...
         session = make_session(url, fixtures=Fixtures.from_file(path))
         for name in ("cancel_new_run", "cancel_running_run", "cancel_repeatedly", "cancel_failed_run"):
             run = run_named_check(name, session)
-            assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}, explain(run)
+            assert set(run.named_statuses().values()) == {Outcome.SKIPPED}, explain(run)
             assert "--fixtures" in run.message and str(path) in run.message, run.message
         # The fixture the file does give is used.
         assert_passed(run_named_check("cancel_succeeded_run", session))

@@ -13,8 +13,8 @@ from test_checks_idempotency import assert_caught, assert_passed
 
 from conformance.checks.etag import parse_entity_tag
 from conformance.context import Fixtures, Session
+from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
-from conformance.results import CheckOutcome
 from conformance.strategies import run_start_requests
 
 MODULE = "conformance.checks.etag"
@@ -87,7 +87,7 @@ def test_a_check_needing_a_missing_fixture_is_skipped_with_that_reason(
     quick_only = Fixtures({"quick": Fixtures.default().workflow("quick")}, "my-fixtures.yaml")
     session = make_session(reference_url, fixtures=quick_only)
     run = run_named_check("definition_survives_cancel", session)
-    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}
+    assert set(run.named_statuses().values()) == {Outcome.SKIPPED}
     assert "'long'" in run.message and "my-fixtures.yaml" in run.message and "--fixtures" in run.message
     assert_passed(run_named_check("etag_is_the_weak_definition_hash", session))
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from conformance.context import Fixtures, Session
 from conformance.execution import CheckRun
+from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
-from conformance.results import CheckOutcome
 from conformance.spec import schema_validator
 from conformance.strategies import (
     compact_bytes,
@@ -53,11 +53,11 @@ def explain(run: CheckRun) -> str:
 
 
 def assert_passed(run: CheckRun) -> None:
-    assert all(o is CheckOutcome.PASSED for o in run.outcomes.values()), explain(run)
+    assert all(o is Outcome.PASSED for o in run.statuses().values()), explain(run)
 
 
 def assert_caught(run: CheckRun, targets: set[str]) -> None:
-    failed = {rid for rid, outcome in run.outcomes.items() if outcome is CheckOutcome.FAILED}
+    failed = {rid for rid, outcome in run.statuses().items() if outcome is Outcome.FAILED}
     assert targets <= failed, f"expected {sorted(targets)} to fail, got {run.outcomes}\n{explain(run)}"
     for rid in targets:
         for item in run.evidence[rid]:
@@ -115,7 +115,7 @@ def test_checks_skip_with_a_reason_without_a_second_token(
     reference_url: str, make_session: Callable[..., Session]
 ) -> None:
     run = run_named_check("keys_are_scoped_to_the_credential", make_session(reference_url, other_token=None))
-    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}
+    assert set(run.named_statuses().values()) == {Outcome.SKIPPED}
     assert "--other-token" in run.message
 
 

@@ -19,8 +19,8 @@ from faults_cancel_page import (
 )
 
 from conformance.context import Fixtures, Session
+from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
-from conformance.results import CheckOutcome
 
 MODULE = "conformance.checks.lifecycle"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
@@ -79,7 +79,7 @@ def test_a_check_whose_fixture_is_missing_is_skipped_with_the_reason(
     path.write_text("quick: {name: q, steps: [{id: a, action: noop}]}\n", encoding="utf-8")
     session = make_session(reference_url, fixtures=Fixtures.from_file(path))
     run = run_named_check("failing_run_fails", session)
-    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}, explain(run)
+    assert set(run.named_statuses().values()) == {Outcome.SKIPPED}, explain(run)
     assert "'failing'" in run.message and str(path) in run.message and "--fixtures" in run.message, run.message
     # lifecycle_histories uses the failing and long fixtures when given, and goes on without them.
     assert_passed(run_named_check("lifecycle_histories", session))
@@ -91,5 +91,5 @@ def test_a_fixture_the_server_refuses_skips_with_its_answer(
     path = tmp_path / "foreign.yaml"
     path.write_text("quick: {name: q, steps: [{id: a, action: http_get}]}\n", encoding="utf-8")
     run = run_named_check("quick_run_succeeds", make_session(reference_url, fixtures=Fixtures.from_file(path)))
-    assert set(run.outcomes.values()) == {CheckOutcome.SKIPPED}, explain(run)
+    assert set(run.named_statuses().values()) == {Outcome.SKIPPED}, explain(run)
     assert "400" in run.message and "--fixtures" in run.message, run.message

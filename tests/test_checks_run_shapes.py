@@ -8,7 +8,7 @@ from conftest import OTHER_TOKEN, TOKEN, run_named_check
 from selfcheck.faults import FAULTS
 
 from conformance.context import Session
-from conformance.results import CheckOutcome
+from conformance.outcomes import Outcome
 from reference_impl.serve import serve_in_thread
 
 CHECK = "runs_in_every_status_match_the_schema"
@@ -16,14 +16,16 @@ CHECK = "runs_in_every_status_match_the_schema"
 
 def test_passes_the_reference_server(reference_url: str, make_session: Callable[..., Session]) -> None:
     result = run_named_check(CHECK, make_session(reference_url))
-    assert result.outcomes == {"SCHEMA-002": CheckOutcome.PASSED, "SCHEMA-003": CheckOutcome.PASSED}, result.message
+    statuses = result.statuses()
+    assert {statuses.get("SCHEMA-002"), statuses.get("SCHEMA-003")} == {Outcome.PASSED}, result.message
+    assert set(statuses.values()) == {Outcome.PASSED}, statuses
 
 
 def test_catches_a_misspelled_terminal_status(make_session: Callable[..., Session]) -> None:
     fault = next(f for f in FAULTS if f.name == "schema-misspelled-status")
     with serve_in_thread(fault.build([TOKEN, OTHER_TOKEN])) as url:
         result = run_named_check(CHECK, make_session(url))
-    assert result.outcomes["SCHEMA-002"] is CheckOutcome.FAILED
+    assert result.statuses()["SCHEMA-002"] is Outcome.FAILED
     assert "'canceled' is not one of" in result.message
     # A poll repeats the same wrong body; the finding is reported once per read that differs.
     assert len(result.evidence["SCHEMA-002"]) <= 3
@@ -33,5 +35,5 @@ def test_catches_a_definition_served_as_text(make_session: Callable[..., Session
     fault = next(f for f in FAULTS if f.name == "schema-wrong-content-type")
     with serve_in_thread(fault.build([TOKEN, OTHER_TOKEN])) as url:
         result = run_named_check(CHECK, make_session(url))
-    assert result.outcomes["SCHEMA-003"] is CheckOutcome.FAILED
+    assert result.statuses()["SCHEMA-003"] is Outcome.FAILED
     assert "text/plain" in result.message

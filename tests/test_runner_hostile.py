@@ -68,5 +68,8 @@ def test_a_server_that_hangs_after_preflight_fails_within_the_timeouts(
     assert report["verdict"] == "not_conformant"
     statuses = {r["id"]: r["status"] for r in report["requirements"]}
     assert statuses["ERR-001"] == "failed"
-    assert statuses["AUTH-001"] == "failed"
+    # The check of AUTH-001 got no answer at all: the server's failure is ERR-001's; AUTH-001 itself was
+    # never verified, and says so (a hang is not evidence of a 401 either way).
+    auth = next(r for r in report["requirements"] if r["id"] == "AUTH-001")
+    assert auth["status"] == "not_run" and "did not answer properly" in auth["message"], auth
     assert "error" not in statuses.values(), [r for r in report["requirements"] if r["status"] == "error"]

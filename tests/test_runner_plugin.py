@@ -49,3 +49,16 @@ def test_plugin_reports_an_unreachable_server(pytester: pytest.Pytester) -> None
     )  # fmt: skip
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*cannot reach*"])
+
+
+def test_plugin_session_fails_when_the_run_is_incomplete(pytester: pytest.Pytester, reference_url: str) -> None:
+    from tests.conftest import TOKEN
+
+    # One token: IDEM-007 cannot be verified, so its item skips, yet the session must not be green.
+    result = _run(
+        pytester, "--runs-conformance", "--runs-base-url", reference_url, "--runs-token", TOKEN,
+        "--runs-select", "IDEM-007", "--runs-profile", "quick",
+    )  # fmt: skip
+    result.assert_outcomes(skipped=1)
+    assert result.ret == 1, result.stdout.str()
+    result.stdout.fnmatch_lines(["*runs-conformance: incomplete*"])

@@ -131,16 +131,19 @@ def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
     @given(case=cases)
     @records_example
     def snapshot(case: tuple[dict[str, Any], bytes]) -> None:
+        example = ctx.example()
         body, raw = case
         run_id = _start(ctx, raw, "ETAG-001")
         workflow = body["workflow"]
-        problems = [p for p in (_definition_problem(ctx, run_id, workflow, when) for when in ("at once", "again")) if p]
-        if not problems:
+        for when in ("at once", "again"):
+            problem = _definition_problem(ctx, run_id, workflow, when)
+            if not example.expect("ETAG-001", problem is None, problem or ""):
+                break
+        else:
             ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
             late = _definition_problem(ctx, run_id, workflow, "after the run finished")
-            problems += [late] if late else []
-        if problems:
-            raise Violations([("ETAG-001", problems[0])])
+            example.expect("ETAG-001", late is None, late or "")
+        example.done()
 
     run_property(ctx, snapshot)
 
@@ -195,33 +198,28 @@ def definition_hash_depends_on_content(ctx: CheckContext) -> None:
         first = _start(ctx, compact_bytes(body), "ETAG-002")
         same_body = {**body, "inputs": {**body.get("inputs", {}), "rc-other-inputs": 1}}
         again = _start(ctx, reordered_bytes(same_body), "ETAG-002")
-        problems: list[tuple[str, str]] = []
+        example = ctx.example()
         hash_first, hash_again = _hash_of(ctx, first), _hash_of(ctx, again)
-        if hash_first is None or hash_first != hash_again:
-            problems.append(
-                (
-                    "ETAG-002",
-                    f"two runs of one workflow (the second sent with its keys in another order and other inputs) have "
-                    f"definitionHash {hash_first!r} and {hash_again!r}; expected the same: the hash depends only "
-                    "on the workflow's content (hash its canonical JSON, not the bytes received)",
-                )
-            )
+        example.expect(
+            "ETAG-002",
+            hash_first is not None and hash_first == hash_again,
+            f"two runs of one workflow (the second sent with its keys in another order and other inputs) have "
+            f"definitionHash {hash_first!r} and {hash_again!r}; expected the same: the hash depends only "
+            "on the workflow's content (hash its canonical JSON, not the bytes received)",
+        )
         others = [*changed_workflows(body["workflow"]), ("a drawn change", drawn["workflow"])]
         for label, workflow in others:
             other = _start(ctx, compact_bytes({**body, "workflow": workflow}), "ETAG-002")
             hash_other = _hash_of(ctx, other)
-            if hash_other is None or hash_other == hash_first:
-                problems.append(
-                    (
-                        "ETAG-002",
-                        f"runs of two workflows that differ only in {label}, {compact_bytes(body['workflow'])[:150]!r} "
-                        f"and {compact_bytes(workflow)[:150]!r}, both have definitionHash {hash_first!r}; expected "
-                        "different hashes: hash the whole workflow, steps and params included",
-                    )
-                )
+            if not example.expect(
+                "ETAG-002",
+                hash_other is not None and hash_other != hash_first,
+                f"runs of two workflows that differ only in {label}, {compact_bytes(body['workflow'])[:150]!r} "
+                f"and {compact_bytes(workflow)[:150]!r}, both have definitionHash {hash_first!r}; expected "
+                "different hashes: hash the whole workflow, steps and params included",
+            ):
                 break
-        if problems:
-            raise Violations(problems)
+        example.done()
 
     run_property(ctx, content)
 
@@ -238,17 +236,15 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
         run_id = _start(ctx, compact_bytes(body), "ETAG-003")
         actual = _hash_of(ctx, run_id)
         expected = expected_definition_hash(body["workflow"])
-        if actual != expected:
-            raise Violations(
-                [
-                    (
-                        "ETAG-003",
-                        f"run {run_id} has definitionHash {actual!r}; expected {expected!r}, the SHA-256 of the "
-                        f"workflow's RFC 8785 form {canonical_json(body['workflow'])[:200]!r} (sorted keys, no "
-                        "whitespace, ECMAScript number form, minimal string escapes)",
-                    )
-                ]
-            )
+        example = ctx.example()
+        example.expect(
+            "ETAG-003",
+            actual == expected,
+            f"run {run_id} has definitionHash {actual!r}; expected {expected!r}, the SHA-256 of the "
+            f"workflow's RFC 8785 form {canonical_json(body['workflow'])[:200]!r} (sorted keys, no "
+            "whitespace, ECMAScript number form, minimal string escapes)",
+        )
+        example.done()
 
     run_property(ctx, canonical)
 

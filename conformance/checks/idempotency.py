@@ -170,36 +170,30 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
         key = new_key()
         raw = compact_bytes(body)
         run_id = _first_run(post_raw(ctx, raw, key=key), key, "IDEM-001")
-        problems: list[tuple[str, str]] = []
+        example = ctx.example()
         retry = post_raw(ctx, raw, key=key)
-        if retry.status_code != 202 or retry.run_id != run_id:
-            problems.append(
-                (
-                    "IDEM-001",
-                    f"a retry of the same body with Idempotency-Key {key!r} got {describe(retry.response)}; "
-                    f"expected 202 with the first runId {run_id!r} (IDEM-001: same key and body return the first run)",
-                )
-            )
+        example.expect(
+            "IDEM-001",
+            retry.status_code == 202 and retry.run_id == run_id,
+            f"a retry of the same body with Idempotency-Key {key!r} got {describe(retry.response)}; "
+            f"expected 202 with the first runId {run_id!r} (IDEM-001: same key and body return the first run)",
+        )
         ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
         late = post_raw(ctx, raw, key=key)
-        if late.status_code != 202 or late.run_id != run_id:
-            problems.append(
-                (
-                    "IDEM-001",
-                    f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {describe(late.response)}; "
-                    f"expected 202 with runId {run_id!r}: a key replays its run for as long as the server keeps it",
-                )
-            )
+        example.expect(
+            "IDEM-001",
+            late.status_code == 202 and late.run_id == run_id,
+            f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {describe(late.response)}; "
+            f"expected 202 with runId {run_id!r}: a key replays its run for as long as the server keeps it",
+        )
         counted = _count_problem(
             ctx,
             body["clientId"],
             [run_id],
             "three startRuns with one Idempotency-Key and one body make one run (IDEM-002)",
         )
-        if counted:
-            problems.append(("IDEM-002", counted))
-        if problems:
-            raise Violations(problems)
+        example.expect("IDEM-002", counted is None, counted or "")
+        example.done()
 
     run_property(ctx, replay)
 
@@ -218,13 +212,14 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
         key = new_key()
         run_id = _first_run(post_raw(ctx, compact_bytes(body), key=key), key, "IDEM-003")
         before = ctx.get_run(run_id).json_or_none()
-        problems: list[tuple[str, str]] = []
+        example = ctx.example()
         # The drawn change, then one of each kind: a fingerprint of only some fields must not pass by luck.
         variants = [("a drawn change", changed), ("other inputs", _with_inputs(body, {"rc-changed": True}))]
         variants += [(label, {**body, "workflow": w}) for label, w in changed_workflows(body["workflow"])]
         for label, variant in variants:
             second = post_raw(ctx, compact_bytes(variant), key=key)
             if second.status_code == 409 and problem_type(second.response) == KEY_REUSED:
+                example.expect("IDEM-003", True, "")
                 continue
             hint = ""
             if second.run_id == run_id:
@@ -233,52 +228,44 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
                 )
             elif second.status_code == 202:
                 hint = " The server started another run: the key must stay bound to its first body."
-            problems.append(
-                (
-                    "IDEM-003",
-                    f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a body that differs "
-                    f"({label}) got {describe(second.response)}; expected 409 application/problem+json with type "
-                    f"{KEY_REUSED}.{hint}",
-                )
+            example.expect(
+                "IDEM-003",
+                False,
+                f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a body that differs "
+                f"({label}) got {describe(second.response)}; expected 409 application/problem+json with type "
+                f"{KEY_REUSED}.{hint}",
             )
             break
         after = ctx.get_run(run_id).json_or_none()
-        if not isinstance(before, dict) or not isinstance(after, dict):
-            problems.append(("IDEM-004", f"getRun {run_id} did not return the run around the conflicting request"))
-        else:
+        if example.expect(
+            "IDEM-004",
+            isinstance(before, dict) and isinstance(after, dict),
+            f"getRun {run_id} did not return the run around the conflicting request",
+        ):
             for field in ("clientId", "inputs", "definitionHash", "createdAt"):
-                if not json_equal(before.get(field), after.get(field)):
-                    problems.append(
-                        (
-                            "IDEM-004",
-                            f"after the conflicting request, run {run_id}'s {field} changed from "
-                            f"{before.get(field)!r} to {after.get(field)!r}; a 409 must leave the first run untouched",
-                        )
-                    )
-            if not json_equal(after.get("inputs"), body.get("inputs", {})):
-                problems.append(
-                    (
-                        "IDEM-004",
-                        f"run {run_id}'s inputs are {after.get('inputs')!r}, not the submitted "
-                        f"{body.get('inputs', {})!r}",
-                    )
-                )
-        definition = ctx.get_definition(run_id)
-        if definition.status_code != 200 or not json_equal(definition.json_or_none(), body["workflow"]):
-            problems.append(
-                (
+                example.expect(
                     "IDEM-004",
-                    f"after the conflicting request, getRunDefinition {run_id} got {describe(definition)}; expected "
-                    "the first body's workflow, JSON-equal: a 409 must not change the first run",
+                    json_equal(before.get(field), after.get(field)),
+                    f"after the conflicting request, run {run_id}'s {field} changed from "
+                    f"{before.get(field)!r} to {after.get(field)!r}; a 409 must leave the first run untouched",
                 )
+            example.expect(
+                "IDEM-004",
+                json_equal(after.get("inputs"), body.get("inputs", {})),
+                f"run {run_id}'s inputs are {after.get('inputs')!r}, not the submitted {body.get('inputs', {})!r}",
             )
+        definition = ctx.get_definition(run_id)
+        example.expect(
+            "IDEM-004",
+            definition.status_code == 200 and json_equal(definition.json_or_none(), body["workflow"]),
+            f"after the conflicting request, getRunDefinition {run_id} got {describe(definition)}; expected "
+            "the first body's workflow, JSON-equal: a 409 must not change the first run",
+        )
         counted = _count_problem(
             ctx, body["clientId"], [run_id], "a startRun answered 409 for a reused key must not create a run (IDEM-004)"
         )
-        if counted:
-            problems.append(("IDEM-004", counted))
-        if problems:
-            raise Violations(problems)
+        example.expect("IDEM-004", counted is None, counted or "")
+        example.done()
 
     run_property(ctx, conflict)
 
@@ -297,7 +284,7 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
         key = new_key()
         raw = compact_bytes(body)
         run_id = _first_run(post_raw(ctx, raw, key=key), key, "IDEM-005")
-        problems: list[tuple[str, str]] = []
+        example = ctx.example()
         for label, variant in (
             ("its keys in reverse order", reordered_bytes(body)),
             ("indented, with \\u escapes", spaced_bytes(body)),
@@ -306,21 +293,17 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
             if variant == raw:
                 continue
             retry = post_raw(ctx, variant, key=key)
-            if retry.status_code != 202 or retry.run_id != run_id:
-                problems.append(
-                    (
-                        "IDEM-005",
-                        f"the first body sent again {label} ({variant[:120]!r}…) with Idempotency-Key {key!r} got "
-                        f"{describe(retry.response)}; expected 202 with runId {run_id!r}: bodies equal as JSON are the "
-                        "same body, so compare parsed JSON (e.g. its RFC 8785 form), not bytes",
-                    )
-                )
+            if not example.expect(
+                "IDEM-005",
+                retry.status_code == 202 and retry.run_id == run_id,
+                f"the first body sent again {label} ({variant[:120]!r}…) with Idempotency-Key {key!r} got "
+                f"{describe(retry.response)}; expected 202 with runId {run_id!r}: bodies equal as JSON are the "
+                "same body, so compare parsed JSON (e.g. its RFC 8785 form), not bytes",
+            ):
                 break
         counted = _count_problem(ctx, body["clientId"], [run_id], "JSON-equal bodies under one key make one run")
-        if counted:
-            problems.append(("IDEM-005", counted))
-        if problems:
-            raise Violations(problems)
+        example.expect("IDEM-005", counted is None, counted or "")
+        example.done()
 
     run_property(ctx, same)
 

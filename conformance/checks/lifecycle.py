@@ -9,14 +9,14 @@ that show it. `RunWatcher` is shared with the cancel and model checks.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from conformance.catalog import requirement
 from conformance.client import ApiResponse
 from conformance.context import CheckContext, LifecycleMonitor
-from conformance.registry import Skipped, check
-from conformance.results import Evidence
+from conformance.registry import check
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 LIFE_IDS = ("LIFE-001", "LIFE-002", "LIFE-003", "LIFE-004")
@@ -39,16 +39,17 @@ def show(response: ApiResponse, limit: int = 300) -> str:
 
 
 def start_fixture(ctx: CheckContext, fixture: str, client_id: str, **kwargs: Any) -> str:
-    """Start a run of a fixture workflow; Skipped (with the server's answer) when it is refused.
+    """Start a run of a fixture workflow; when it is refused, the check cannot go on.
 
-    A refused fixture says the fixtures do not suit this server (or startRun is broken, which the
-    schema checks report); either way this check cannot go on.
+    A 4xx says the fixtures do not suit this server (skipped, with its answer); a 5xx is a failure
+    of ERR-001, never a skip.
     """
     started = ctx.start_run(ctx.fixtures.workflow(fixture), client_id=client_id, **kwargs)
     if started.run_id is None:
-        raise Skipped(
-            f"startRun of the '{fixture}' fixture ({ctx.fixtures.source}) did not start a run: "
-            f"{show(started.response)}; give workflows this server accepts with --fixtures"
+        raise ctx.refused(
+            f"startRun of the '{fixture}' fixture ({ctx.fixtures.source})",
+            started.response,
+            "give workflows this server accepts with --fixtures",
         )
     return started.run_id
 
@@ -67,6 +68,7 @@ class RunWatcher:
         self.history: dict[str, list[str]] = {}
         self.ever_terminal: set[str] = set()  # runs some observation showed terminal
         self._extra: list[tuple[str, str, ApiResponse]] = []
+        self._ref_evaluations: Counter[str] = Counter()
 
     # --- observing ------------------------------------------------------------------------------
 
@@ -106,6 +108,8 @@ class RunWatcher:
         if not isinstance(status, str):
             return
         before = self.last_status.get(run_id)
+        if before is not None:
+            self._ref_evaluations.update(("LIFE-001", "LIFE-002"))
         if before is not None and before != status:
             if before in TERMINAL:
                 self._extra.append(("LIFE-002", f"run {run_id}: terminal status {before} became {status}", response))
@@ -140,24 +144,29 @@ class RunWatcher:
         found = [(f.requirement_id, f.message) for f in self.monitor.findings]
         return found + [(rid, message) for rid, message, _response in self._extra]
 
+    def count_evaluations(self, ids: Iterable[str]) -> None:
+        """Every rule the watched observations were judged by, as evaluations of the check."""
+        for rid in ids:
+            count = self.monitor.evaluations.get(rid, 0) + self._ref_evaluations.get(rid, 0)
+            if count:
+                self.ctx.tally.evaluated(rid, count)
+
     def report(self, ids: Iterable[str] = LIFE_IDS) -> None:
-        """Record each distinct lifecycle finding of the named requirements as a failure."""
+        """Record what the watched histories showed of the named requirements: each rule judged counts
+        as an evaluation, each distinct finding as a failure."""
         wanted = set(ids)
+        self.count_evaluations(wanted)
         seen: set[tuple[str, str]] = set()
         for finding in self.monitor.findings:
             key = (finding.requirement_id, finding.message)
             if finding.requirement_id in wanted and key not in seen:
                 seen.add(key)
                 message = f"{finding.message}; {rule_of(finding.requirement_id)}"
-                self.ctx.failures.append(
-                    (finding.requirement_id, Evidence(self.ctx.check_name, message, list(finding.exchanges)))
-                )
+                self.ctx.record_failure(finding.requirement_id, message, list(finding.exchanges))
         for rid, message, response in self._extra:
             if rid in wanted and (rid, message) not in seen:
                 seen.add((rid, message))
-                self.ctx.failures.append(
-                    (rid, Evidence(self.ctx.check_name, f"{message}; {rule_of(rid)}", [response.exchange]))
-                )
+                self.ctx.record_failure(rid, f"{message}; {rule_of(rid)}", [response.exchange])
 
 
 def _finish(ctx: CheckContext, fixture: str, expected: str) -> None:

@@ -40,7 +40,7 @@ from hypothesis.stateful import (
 )
 
 from conformance.checks.cancel import CANCEL_ANSWERS
-from conformance.checks.lifecycle import TERMINAL, RunWatcher, rule_of, show, start_fixture
+from conformance.checks.lifecycle import LIFE_IDS, TERMINAL, RunWatcher, rule_of, show, start_fixture
 from conformance.checks.pagination import parse_time, walk_listing
 from conformance.context import CheckContext
 from conformance.registry import Failed, check
@@ -99,6 +99,11 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
             cited = message if rid in message else f"{message} ({rid})"
             return Failed(rid, f"{cited} [model scenario, clientId={self.client_id}]")
 
+        def passed(self, *rids: str) -> None:
+            """Assertions of these requirements held in this step."""
+            for rid in rids:
+                ctx.tally.evaluated(rid)
+
         def body(self, fixture: str, version: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
             workflow = ctx.fixtures.workflow(fixture)
             if version is not None:
@@ -113,6 +118,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
                     "request gets 202 with a RunRef (SCHEMA-005)",
                 )
+            self.passed("SCHEMA-005")
             return started.run_id
 
         def observe(self, run: dict[str, Any] | None, run_id: str) -> None:
@@ -126,6 +132,8 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
                     "keeps its first value (CANCEL-005)",
                 )
+            if run_id in self.stamps:
+                self.passed("CANCEL-005")
             if stamp is not None:
                 self.stamps.setdefault(run_id, stamp)
             elif run_id in self.must_have_stamp:
@@ -134,6 +142,8 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"run {run_id}: a cancel answered cancelling/cancelled, but the run shows cancelRequestedAt null: "
                     f"{run} (CANCEL-002)",
                 )
+            if run_id in self.must_have_stamp:
+                self.passed("CANCEL-002")
             if run.get("status") in TERMINAL:
                 self.terminal.setdefault(run_id, run)
 
@@ -149,6 +159,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"startRun {'with the new key ' + repr(key) if key else 'without a key'} answered runId {run_id}, "
                     "the id of a run this scenario started before; each new start creates a new run",
                 )
+            self.passed("PAGE-006" if key is None else "IDEM-001")
             self.started.append(run_id)
             self.workflows[run_id] = body["workflow"]
             self.fixture_of[run_id] = fixture
@@ -186,6 +197,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
                     "gets 202 with the same runId (IDEM-001)",
                 )
+            self.passed("IDEM-001")
 
         @rule(run_id=runs)
         def get(self, run_id: str) -> None:
@@ -196,6 +208,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
                     "run is readable through getRun (SCHEMA-008)",
                 )
+            self.passed("SCHEMA-008")
             self.observe(run, run_id)
 
         @rule(run_id=runs)
@@ -208,6 +221,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
             rid = "CANCEL-004" if known_terminal else "CANCEL-002"
             if response.status_code != 202:
                 raise self.fail(rid, f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202")
+            self.passed(rid)
             if known_terminal is not None and answered != known_terminal.get("status"):
                 raise self.fail(
                     "CANCEL-004",
@@ -220,6 +234,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"cancelRun of {run_id} (last seen {before}) answered status {answered!r}: {show(response)}; a "
                     "cancel answers cancelling or cancelled, or a terminal run's unchanged status (CANCEL-002)",
                 )
+            self.passed("CANCEL-004" if known_terminal is not None else "CANCEL-002")
             if answered in CANCEL_ANSWERS and not known_terminal:
                 self.must_have_stamp.add(run_id)
             self.watcher.note_ref(run_id, answered, response)
@@ -235,6 +250,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                         f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
                         f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
                     )
+                self.passed("CANCEL-004")
 
         @rule()
         def cancel_unknown(self) -> None:
@@ -245,6 +261,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                 raise self.fail(
                     "CANCEL-001", f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)"
                 )
+            self.passed("CANCEL-001")
 
         @rule(run_id=runs)
         def definition(self, run_id: str) -> None:
@@ -256,6 +273,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
                     f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
                 )
+            self.passed("ETAG-001")
 
         @rule(limit=st.integers(1, 5))
         def walk(self, limit: int) -> None:
@@ -292,6 +310,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                     f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
                     f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
                 )
+            self.passed("PAGE-006")
             for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
                 t1, t2 = parse_time(a.get("createdAt")), parse_time(b.get("createdAt"))
                 if t1 is not None and t2 is not None and t2 > t1:
@@ -301,11 +320,14 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                         f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
                         "first (PAGE-001)",
                     )
+                self.passed("PAGE-001")
             for item in items:
                 if isinstance(item, dict):
                     self.observe(item, str(item.get("runId")))
 
         def teardown(self) -> None:
+            # The scenario's lifecycle rules were judged after every step (lifecycle_holds); count them.
+            self.watcher.count_evaluations(LIFE_IDS)
             # Leave no long run busy once the scenario ends.
             for run_id in self.started:
                 if self.fixture_of[run_id] == "long" and self.watcher.last_status.get(run_id) not in TERMINAL:

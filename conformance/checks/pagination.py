@@ -79,16 +79,18 @@ def walk_listing(
         page = ctx.list_runs(limit=limit, cursor=cursor, **filters)
         pages.append(page)
         got = _items(page)
-        if got is None:
-            raise ctx.fail(
-                rid,
-                f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
-                f"must lead to a 200 RunList ({rid})",
-            )
+        ctx.require(
+            rid,
+            got is not None,
+            f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
+            f"must lead to a 200 RunList ({rid})",
+        )
+        assert got is not None
         wrong = [(i.get("runId"), i.get("clientId"), i.get("status")) for i in got if _mismatch(i, filters)]
-        if wrong:
-            raise ctx.fail(
+        if any(value is not None for value in filters.values()):
+            ctx.require(
                 filter_rid,
+                not wrong,
                 f"page {len(pages)} of the walk {query} held runs that do not match its filters (runId, clientId, "
                 f"status): {wrong[:4]}; every run on every page matches the request's filters, also on the pages "
                 "a cursor leads to (PAGE-009)",
@@ -298,14 +300,13 @@ def walk_during_inserts(ctx: CheckContext) -> None:
     )
     for before, after in itertools.pairwise(items):
         t1, t2 = parse_time(before.get("createdAt")), parse_time(after.get("createdAt"))
-        if t1 is not None and t2 is not None and t2 > t1:
-            ctx.expect(
-                "PAGE-001",
-                False,
-                f"the walk {query} listed {before.get('runId')} (createdAt {before.get('createdAt')}) before "
-                f"{after.get('runId')} (createdAt {after.get('createdAt')}); listRuns returns newest first, "
-                "createdAt descending across all pages (PAGE-001)",
-            )
+        if not ctx.expect(
+            "PAGE-001",
+            t1 is None or t2 is None or t2 <= t1,
+            f"the walk {query} listed {before.get('runId')} (createdAt {before.get('createdAt')}) before "
+            f"{after.get('runId')} (createdAt {after.get('createdAt')}); listRuns returns newest first, "
+            "createdAt descending across all pages (PAGE-001)",
+        ):
             break
     _check_sequence(ctx, pages, WALK_LIMIT, query)
 
@@ -403,7 +404,10 @@ def _send_bad(ctx: CheckContext, rid: str, what: str, **params: Any) -> ApiRespo
 def _expect_refused(
     ctx: CheckContext, rid: str, response: ApiResponse | None, what: str, first_page: list[str]
 ) -> None:
-    if response is None or response.status_code == 400:
+    if response is None:
+        return  # no answer at all: _send_bad recorded it
+    if response.status_code == 400:
+        ctx.expect(rid, True, "")
         return
     if response.status_code >= 500:
         detail = "a 5xx; nothing a client sends may yield a 5xx"

@@ -26,10 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.client import _truncate, curl_line, redact_headers, redact_text
+import httpx
+
+from conformance.client import ApiResponse, _truncate, curl_line, redact_headers, redact_text
 from conformance.context import RUNS, CheckContext, Session
 from conformance.registry import Skipped, check
-from conformance.results import Evidence, Exchange
+from conformance.results import Exchange
 from conformance.spec import load_spec
 
 __all__ = ["FAILURE_MAP", "NEGATIVE_PARAMETER_MAP", "OPERATION_IDS"]
@@ -168,7 +170,8 @@ class _Phase:
             body = body.encode("utf-8", errors="replace")
         headers = {k: str(v) for k, v in request.headers.items()}
         response_headers = {k: ", ".join(v) for k, v in response.headers.items()}
-        text = response.content.decode("utf-8", errors="replace") if response.content else ""
+        body_bytes = bytes(response.content or b"")
+        text = body_bytes.decode("utf-8", errors="replace")
         exchange = Exchange(
             method=str(request.method),
             url=str(request.url),
@@ -182,6 +185,10 @@ class _Phase:
         )
         self.ctx.recorder.add(exchange)
         self.exchanges.append(exchange)
+        # Schemathesis' answers are answers the suite got too: no 5xx, and 4xx Problems (ERR-001, ERR-002).
+        self.ctx.judge_response(
+            ApiResponse(response.status_code, httpx.Headers(response_headers), body_bytes, exchange)
+        )
         return exchange
 
     def record_error(self, case: Any, exc: BaseException) -> Exchange:
@@ -207,9 +214,9 @@ class _Phase:
         count = self.seen.get(key, 0)
         self.seen[key] = count + 1
         if count >= EVIDENCE_PER_KIND:
+            self.ctx.tally.evaluated(rid)  # reported already: the first finding of this kind says so
             return
-        evidence = Evidence(self.ctx.check_name, f"{operation}: {message}", [exchange] if exchange else [])
-        self.ctx.failures.append((rid, evidence))
+        self.ctx.record_failure(rid, f"{operation}: {message}", [exchange] if exchange else [])
 
     # one case ---------------------------------------------------------------------------------
     def tag(self, case: Any) -> None:
@@ -248,15 +255,17 @@ class _Phase:
             data = _json(response)
             if isinstance(data, dict) and isinstance(data.get("runId"), str):
                 self.session.started_runs.setdefault(data["runId"], self.session.client)
+        negated = list(negated_parameters(case._meta))
+        negative = case._meta is not None and case._meta.generation.mode.is_negative
         for name, fn in self.checks.items():
             if name == "ensure_resource_availability" and recorder is None:
                 continue
+            ids = self.ids(name, operation_id, negated)
             kwargs: dict[str, Any] = {"session": self.http, "timeout": self.session.request_timeout}
             try:
                 case.validate_response(response, checks=[fn], transport_kwargs=kwargs, recorder=recorder)
             except FailureGroup as group:
                 for failure in group.exceptions:
-                    ids = self.ids(name, operation_id, list(negated_parameters(case._meta)))
                     title = str(getattr(failure, "title", name))
                     message = _failure_message(name, failure)
                     for rid in ids:
@@ -268,6 +277,11 @@ class _Phase:
                     self.fail("ERR-001", case.operation.label, "probe", f"no proper answer: {exc}", exchange)
                 else:
                     raise
+            else:
+                # negative_data_rejection judges only negative cases: a positive one evaluates nothing.
+                if name != "negative_data_rejection" or negative:
+                    for rid in ids:
+                        self.ctx.tally.evaluated(rid)
 
     @staticmethod
     def ids(name: str, operation_id: str, negated: list[tuple[str, Any]]) -> tuple[str, ...]:

@@ -17,9 +17,10 @@ STATUS_ORDER = (
     Status.ERROR,
     Status.WARNING,
     Status.BASELINED,
+    Status.NOT_RUN,
     Status.SKIPPED,
     Status.PASSED,
-    Status.NOT_RUN,
+    Status.NOT_SELECTED,
 )
 
 # A credential written into a curl line instead of a shell variable: `Authorization: Bearer abc`.

@@ -24,7 +24,7 @@ DEMO_STATUSES: dict[str, Status] = {
     "CANCEL-004": Status.SKIPPED,
     "AUTH-005": Status.SKIPPED,
     "LIFE-005": Status.NOT_RUN,
-    "PAGE-010": Status.NOT_RUN,
+    "PAGE-010": Status.NOT_SELECTED,
 }
 
 
@@ -120,6 +120,8 @@ _MESSAGES = {
     "ETAG-004": "the check itself broke: KeyError: 'etag'",
     "CANCEL-004": "the fixtures have no workflow that runs long enough to cancel",
     "AUTH-005": "no second token given (--other-token)",
+    "LIFE-005": "quick_run_succeeds: not reached: the check stopped at SCHEMA-005",
+    "PAGE-010": "not selected",
 }
 
 
@@ -129,7 +131,9 @@ def demo_report() -> RunReport:
     for i, req in enumerate(catalog().values()):
         status = DEMO_STATUSES.get(req.id, Status.PASSED)
         result = RequirementResult.of(req, status, _MESSAGES.get(req.id, ""))
-        result.duration_s = 0.0 if status is Status.NOT_RUN else 0.05 + (i % 7) * 0.31
+        unevaluated = status in {Status.NOT_RUN, Status.NOT_SELECTED, Status.SKIPPED, Status.ERROR}
+        result.duration_s = 0.0 if status is Status.NOT_SELECTED else 0.05 + (i % 7) * 0.31
+        result.evaluations = 0 if unevaluated else 1 + (i * 7) % 40
         result.evidence = _evidence(req.id)
         result.checks = [e.check for e in result.evidence]
         if status in {Status.FAILED, Status.ERROR, Status.WARNING}:

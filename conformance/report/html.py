@@ -35,10 +35,12 @@ STATUS_LABEL = {
     Status.ERROR: "error",
     Status.BASELINED: "baselined",
     Status.NOT_RUN: "not run",
+    Status.NOT_SELECTED: "not selected",
 }
 VERDICT_TITLE = {
     Verdict.CONFORMANT: "Conformant",
     Verdict.NOT_CONFORMANT: "Not conformant",
+    Verdict.INCOMPLETE: "Incomplete",
     Verdict.UNREACHABLE: "Unreachable",
 }
 WHY = {

@@ -10,7 +10,9 @@ Mapping (docs/ci-gate.md):
   under --strict the runner already made it a failure;
 - baselined → <skipped message="baselined: reason"> with the evidence in <system-out>: an
   accepted failure, which must not look green;
-- not_run (not selected) → omitted.
+- not_run (selected, but nothing evaluated it: not reached, cut by --deadline) → <skipped
+  message="not run: reason">: never a pass;
+- not_selected → omitted.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def _testcase(parent: ET.Element, req: RequirementResult) -> None:
         node.text = _clean(evidence_text(req))
     elif req.status is Status.SKIPPED:
         ET.SubElement(case, "skipped", message=_message(req.message or "skipped"))
+    elif req.status is Status.NOT_RUN:
+        ET.SubElement(case, "skipped", message=_message(f"not run: {req.message}"))
     elif req.status is Status.BASELINED:
         ET.SubElement(case, "skipped", message=_message(f"baselined: {req.message}"))
         ET.SubElement(case, "system-out").text = _clean(evidence_text(req))
@@ -64,7 +68,7 @@ def _testcase(parent: ET.Element, req: RequirementResult) -> None:
 
 
 def render_junit(report: RunReport) -> bytes:
-    counted = [r for r in report.requirements if r.status is not Status.NOT_RUN]
+    counted = [r for r in report.requirements if r.status is not Status.NOT_SELECTED]
     root = ET.Element("testsuites", name="runs-conformance", time=f"{report.duration_s:.3f}")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for area in sorted_areas(report):
@@ -75,7 +79,7 @@ def render_junit(report: RunReport) -> bytes:
             "tests": len(reqs),
             "failures": sum(r.status is Status.FAILED for r in reqs),
             "errors": sum(r.status is Status.ERROR for r in reqs),
-            "skipped": sum(r.status in {Status.SKIPPED, Status.BASELINED} for r in reqs),
+            "skipped": sum(r.status in {Status.SKIPPED, Status.NOT_RUN, Status.BASELINED} for r in reqs),
         }
         for key, value in stats.items():
             totals[key] += value

@@ -67,7 +67,7 @@ class SuiteRun:
         """What to print when an assertion about this run fails."""
         lines = [f"exit {self.exit_code} after {self.wall_s:.1f} s: runs-conformance {' '.join(self.args)}"]
         for req in (self.report or {}).get("requirements", []):
-            if req["status"] not in {"passed", "not_run"}:
+            if req["status"] not in {"passed", "not_selected"}:
                 lines.append(f"  {req['status']:<8} {req['id']}: {req['message'][:300]}")
         lines.append(self.stderr[-3000:])
         return "\n".join(lines)

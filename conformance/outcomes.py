@@ -1,0 +1,162 @@
+"""What a check found, assertion by assertion: the evidence behind every outcome.
+
+A check records each assertion it evaluates with `CheckContext.expect(...)` (or `raise ctx.fail(...)`
+to record a failure and stop). The Tally counts what was evaluated per requirement, so a
+requirement is `passed` only when this run evaluated it and nothing failed; an ID a check names
+but never evaluated is not a pass. Inside a Hypothesis property, an `Example` collects one
+example's assertions: evaluations count at once, failures are raised as `Violations` so that
+Hypothesis reports the example that broke them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from conformance.results import Evidence
+
+__all__ = ["Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations"]
+
+
+class Failed(AssertionError):
+    """The server broke a requirement; the check stops here (`raise ctx.fail(id, message)`)."""
+
+    def __init__(self, requirement_id: str, message: str) -> None:
+        super().__init__(f"{requirement_id}: {message}")
+        self.requirement_id = requirement_id
+        self.message = message
+
+
+class Skipped(Exception):
+    """The check cannot run against this server or configuration; the reason says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Violations(AssertionError):
+    """Raised inside a property: every requirement one example broke, with its message.
+
+    An AssertionError, so Hypothesis shrinks to the smallest example that still breaks something.
+    """
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{rid}: {message}" for rid, message in violations))
+        self.violations = violations
+        self.example: dict[str, object] | None = None  # the property's arguments, set by @records_example
+
+
+class Outcome(StrEnum):
+    """What one check found for one requirement, before the level is applied.
+
+    Ranked: when several checks speak for one requirement, the worst wins, so a requirement that one
+    check verified and another could not reach is not reported verified.
+    """
+
+    PASSED = "passed"  # evaluated at least once, never failed
+    NOT_RUN = "not_run"  # named but not evaluated: the check stopped first, or never started
+    SKIPPED = "skipped"  # the check (or this requirement's premise) could not run here
+    FAILED = "failed"
+    ERROR = "error"  # the suite broke
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Outcome.PASSED: 0, Outcome.NOT_RUN: 1, Outcome.SKIPPED: 2, Outcome.FAILED: 3, Outcome.ERROR: 4}
+
+
+@dataclass
+class RequirementOutcome:
+    outcome: Outcome
+    evaluations: int = 0
+    reason: str = ""  # why it was skipped, not run or broke; empty for a pass or a failure
+
+
+@dataclass
+class Tally:
+    """The assertions one check evaluated, per requirement. Thread-safe: checks may fan out."""
+
+    evaluations: Counter[str] = field(default_factory=Counter)
+    failures: list[tuple[str, Evidence]] = field(default_factory=list)
+    skips: dict[str, str] = field(default_factory=dict)  # requirement -> why its premise did not happen
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def evaluated(self, requirement_id: str, count: int = 1) -> None:
+        with self._lock:
+            self.evaluations[requirement_id] += count
+
+    def failure(self, requirement_id: str, evidence: Evidence) -> None:
+        with self._lock:
+            self.evaluations[requirement_id] += 1
+            self.failures.append((requirement_id, evidence))
+
+    def skip(self, requirement_id: str, reason: str) -> None:
+        with self._lock:
+            self.skips.setdefault(requirement_id, reason)
+
+    def failed_ids(self) -> set[str]:
+        return {rid for rid, _ in self.failures}
+
+    def outcomes(
+        self,
+        named: Iterable[str],
+        *,
+        stopped_at: str | None = None,
+        skipped: str | None = None,
+        broken: str | None = None,
+    ) -> dict[str, RequirementOutcome]:
+        """Per requirement: what the evidence shows.
+
+        `named`: the IDs the check declares. An ID it evaluated is passed or failed on its own
+        evidence, whatever ended the check. An ID it named but never evaluated is not run, with the
+        reason: the check stopped at a failure (`stopped_at`), was skipped (`skipped`) or broke
+        (`broken`); a check that ran to its end without a word about it says nothing (absent), and
+        the runner reports the requirement not run when no check evaluated it.
+        """
+        result: dict[str, RequirementOutcome] = {}
+        failed = self.failed_ids()
+        for rid, count in self.evaluations.items():
+            outcome = Outcome.FAILED if rid in failed else Outcome.PASSED
+            result[rid] = RequirementOutcome(outcome, count)
+        for rid, reason in self.skips.items():
+            if rid not in failed:
+                result[rid] = RequirementOutcome(Outcome.SKIPPED, self.evaluations.get(rid, 0), reason)
+        for rid in named:
+            if rid in result:
+                continue
+            if broken is not None:
+                result[rid] = RequirementOutcome(Outcome.ERROR, 0, broken)
+            elif skipped is not None:
+                result[rid] = RequirementOutcome(Outcome.SKIPPED, 0, skipped)
+            elif stopped_at is not None:
+                result[rid] = RequirementOutcome(Outcome.NOT_RUN, 0, f"not reached: the check stopped at {stopped_at}")
+        return result
+
+
+class Example:
+    """The assertions of one Hypothesis example: counted at once, failures raised together by `done()`."""
+
+    def __init__(self, tally: Tally) -> None:
+        self._tally = tally
+        self.problems: list[tuple[str, str]] = []
+
+    def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
+        if condition:
+            self._tally.evaluated(requirement_id)
+        else:
+            self.problems.append((requirement_id, message))
+        return condition
+
+    def fail(self, requirement_id: str, message: str) -> Violations:
+        """`raise example.fail(id, message)`: this example broke `id`; nothing else of it is judged."""
+        return Violations([*self.problems, (requirement_id, message)])
+
+    def done(self) -> None:
+        if self.problems:
+            raise Violations(self.problems)

@@ -1,0 +1,133 @@
+"""A requirement passes only on evidence evaluated in this run, and an incomplete run is never green.
+
+Checks here are written for the test (not registered), so each shows one way a check can end: it
+stops at a failure, skips, breaks, or runs to its end without a word about an ID it names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from conformance.config import RunConfig
+from conformance.context import CheckContext, Fixtures, Session
+from conformance.execution import run_check
+from conformance.outcomes import Outcome, Skipped
+from conformance.registry import Check, registered_checks
+from conformance.results import Status, Verdict
+from conformance.runner import run
+from tests.conftest import OTHER_TOKEN, TOKEN
+
+
+def _check(name: str, func: Callable[[CheckContext], None], *ids: str) -> Check:
+    return Check(name=name, requirements=ids, func=func, needs=frozenset(), doc="")
+
+
+def _stops_at_the_header(ctx: CheckContext) -> None:
+    raise ctx.fail("ETAG-004", "the ETag was strong")
+
+
+def _asserts_one_of_two(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "")
+
+
+def _skips_after_one(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "")
+    raise Skipped("no long fixture")
+
+
+def _breaks_after_one(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "")
+    raise KeyError("etag")
+
+
+def test_an_id_never_evaluated_is_not_a_pass(reference_url: str, make_session: Callable[..., Session]) -> None:
+    session = make_session(reference_url)
+    stopped = run_check(_check("stops", _stops_at_the_header, "ETAG-004", "ETAG-005", "ETAG-006"), session)
+    assert stopped.named_statuses() == {
+        "ETAG-004": Outcome.FAILED,
+        "ETAG-005": Outcome.NOT_RUN,
+        "ETAG-006": Outcome.NOT_RUN,
+    }
+    assert stopped.outcomes["ETAG-005"].reason == "not reached: the check stopped at ETAG-004"
+    assert stopped.outcomes["ETAG-004"].evaluations == 1
+
+    quiet = run_check(_check("quiet", _asserts_one_of_two, "ETAG-005", "ETAG-006"), session)
+    assert quiet.named_statuses() == {"ETAG-005": Outcome.PASSED}  # ETAG-006: nothing said, nothing claimed
+
+    skipped = run_check(_check("skips", _skips_after_one, "ETAG-005", "ETAG-006"), session)
+    assert skipped.named_statuses() == {"ETAG-005": Outcome.PASSED, "ETAG-006": Outcome.SKIPPED}
+
+    broken = run_check(_check("breaks", _breaks_after_one, "ETAG-005", "ETAG-006"), session)
+    assert broken.named_statuses() == {"ETAG-005": Outcome.PASSED, "ETAG-006": Outcome.ERROR}
+
+
+def _config(url: str, tmp_path: Path, **values: object) -> RunConfig:
+    return RunConfig(base_url=url, token=TOKEN, report_dir=tmp_path, quiet=True, seed=1, **values)  # type: ignore[arg-type]
+
+
+def test_a_baselined_failure_does_not_turn_unverified_requirements_green(reference_url: str, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("- id: ETAG-004\n  reason: strong tags for now\n  expires: 2099-01-01\n", encoding="utf-8")
+    checks = [_check("stops", _stops_at_the_header, "ETAG-004", "ETAG-005", "ETAG-006")]
+    report = run(_config(reference_url, tmp_path, select=("etag",), baseline=baseline), checks=checks)
+    rows = {r.id: r for r in report.requirements}
+    assert rows["ETAG-004"].status is Status.BASELINED
+    assert rows["ETAG-005"].status is Status.NOT_RUN
+    assert "not reached: the check stopped at ETAG-004" in rows["ETAG-005"].message
+    assert rows["ETAG-001"].status is Status.NOT_RUN  # selected, but no check here verifies it
+    assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1), report.reason
+
+
+def test_every_pass_against_the_reference_server_has_evidence(reference_url: str, tmp_path: Path) -> None:
+    report = run(_config(reference_url, tmp_path, other_token=OTHER_TOKEN, profile="quick"))
+    assert report.verdict is Verdict.CONFORMANT, report.reason
+    passed = [r for r in report.requirements if r.status is Status.PASSED]
+    assert len(passed) == len(report.requirements)
+    assert all(r.evaluations >= 1 for r in passed), [r.id for r in passed if r.evaluations < 1]
+    written = json.loads((tmp_path / "conformance.json").read_text(encoding="utf-8"))
+    assert all(r["evaluations"] >= 1 for r in written["requirements"] if r["status"] == "passed")
+
+
+def test_a_run_cut_by_its_deadline_is_not_conformant(reference_url: str, tmp_path: Path) -> None:
+    report = run(_config(reference_url, tmp_path, other_token=OTHER_TOKEN, profile="quick", deadline=1.0))
+    assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1), report.reason
+    cut = [r for r in report.requirements if r.status is Status.NOT_RUN]
+    assert cut and all("--deadline" in r.message for r in cut), [r.message for r in cut][:3]
+
+
+def test_one_token_is_incomplete_unless_the_skip_is_accepted(reference_url: str, tmp_path: Path) -> None:
+    report = run(_config(reference_url, tmp_path, select=("IDEM-007", "IDEM-001")))
+    rows = {r.id: r for r in report.requirements}
+    assert rows["IDEM-007"].status is Status.SKIPPED and rows["IDEM-001"].status is Status.PASSED
+    assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1), report.reason
+    assert "IDEM-007 skipped (keys_are_scoped_to_the_credential: needs a second credential" in report.reason
+    accept = tmp_path / "baseline.yaml"
+    accept.write_text(rows["IDEM-007"].baseline_entry, encoding="utf-8")  # the paste-ready entry, as is
+    again = run(_config(reference_url, tmp_path, select=("IDEM-007", "IDEM-001"), baseline=accept))
+    assert (again.verdict, again.exit_code) == (Verdict.CONFORMANT, 0), again.reason
+
+
+def _quick_run_succeeds() -> Check:
+    return next(c for c in registered_checks() if c.name == "quick_run_succeeds")
+
+
+def test_a_fixture_refused_with_a_4xx_skips(reference_url: str, make_session: Callable[..., Session]) -> None:
+    bad = Fixtures({"quick": {"name": "q", "steps": [{"id": "a", "action": "no-such-action"}]}}, "test fixtures")
+    result = run_check(_quick_run_succeeds(), make_session(reference_url, fixtures=bad))
+    assert set(result.named_statuses().values()) == {Outcome.SKIPPED}, result.message
+
+
+def test_a_fixture_refused_with_a_5xx_fails_err_001(make_session: Callable[..., Session]) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, json={"title": "busy"})
+
+    session = make_session("http://127.0.0.1:9")
+    session.client._http = httpx.Client(base_url="http://127.0.0.1:9", transport=httpx.MockTransport(explode))
+    result = run_check(_quick_run_succeeds(), session)
+    assert result.outcome("ERR-001") is Outcome.FAILED, result.message
+    assert result.named_statuses()["LIFE-005"] is Outcome.NOT_RUN
+    assert "stopped at ERR-001" in result.outcomes["LIFE-005"].reason
