@@ -9,12 +9,10 @@ unreachable or not a Runs API. No traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import conformance
 
@@ -36,9 +34,6 @@ class Subcommand:
 
 SUBCOMMANDS: dict[str, Subcommand] = {}
 
-# Modules that add subcommands when imported, by calling register(); a missing one is not offered.
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
-
 
 def register(sub: Subcommand) -> None:
     SUBCOMMANDS[sub.name] = sub
@@ -58,70 +53,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --- run ---------------------------------------------------------------------------------------
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-
-
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    from conformance.context import PROFILES
+    from conformance.options import add_arguments
 
-    parser.add_argument("--base-url", help="the server to test, e.g. https://host:8443 (default: the bundled server)")
-    parser.add_argument("--token", help="bearer token (default: $RUNS_TOKEN)")
-    parser.add_argument("--other-token", help="a second credential, for the checks that need one ($RUNS_OTHER_TOKEN)")
-    parser.add_argument("--fixtures", type=Path, help="YAML file with the quick/long/failing workflows of your server")
-    parser.add_argument(
-        "--profile", default="default", help=f"example budgets: {', '.join(PROFILES)} (default: default)"
-    )
-    parser.add_argument("--seed", type=_seed, help="replay a run's examples (printed at the start and end of each run)")
-    parser.add_argument(
-        "--select", nargs="+", action="extend", default=[], metavar="ID", help="requirement IDs, areas or check names"
-    )
-    parser.add_argument("--report-dir", type=Path, default=Path("reports"), help="where conformance.json goes")
-    parser.add_argument("--strict", action="store_true", help="a failed SHOULD fails the run")
-    parser.add_argument("--baseline", type=Path, help="a file of known failures to accept")
-    parser.add_argument(
-        "--timeout", type=_positive_float, default=30.0, help="seconds a run may take to reach a status (30)"
-    )
-    parser.add_argument("--request-timeout", type=_positive_float, default=10.0, help="seconds per HTTP request (10)")
-    parser.add_argument(
-        "--deadline", type=_positive_float, help="seconds for the whole run (default: 300/900/3600 by profile)"
-    )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    add_arguments(parser)
 
 
 def run_command(args: argparse.Namespace) -> int:
     from conformance.config import RunConfig
+    from conformance.options import OPTIONS
     from conformance.runner import run
 
-    config = RunConfig.from_env(
-        base_url=args.base_url,
-        token=args.token,
-        other_token=args.other_token,
-        fixtures_path=args.fixtures,
-        profile=args.profile,
-        seed=args.seed,
-        select=tuple(args.select),
-        report_dir=args.report_dir,
-        strict=args.strict,
-        baseline=args.baseline,
-        timeout=args.timeout,
-        request_timeout=args.request_timeout,
-        deadline=args.deadline,
-        quiet=args.quiet,
-    )
+    given = {option.name: getattr(args, option.name) for option in OPTIONS}
+    config = RunConfig.from_sources(given, config_file=args.config)
     report = run(config)
     return report.exit_code
 
@@ -156,11 +100,6 @@ register(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
-    for module in SUBCOMMAND_MODULES:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
     parser = _Parser(prog="runs-conformance", description="Conformance suite for the Runs API.")
     parser.add_argument("--version", action="version", version=f"runs-conformance {conformance.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

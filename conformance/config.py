@@ -1,7 +1,8 @@
 """RunConfig: what one run of the suite is told to do, from the CLI, the environment or the plugin.
 
-Everything a user can get wrong is checked here, before any request is sent, and reported as a
-UsageError with a one-line message (the CLI exits 2 with it).
+Where each value comes from is conformance/options.py's business; everything a user can get wrong
+is checked here, before any request is sent, and reported as a UsageError with a one-line message
+(the CLI exits 2 with it).
 """
 
 from __future__ import annotations
@@ -9,34 +10,34 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.catalog import catalog
 from conformance.context import PROFILES, Fixtures
+from conformance.options import UsageError, resolve
 from conformance.registry import Check
 
 __all__ = ["DEADLINES", "RunConfig", "UsageError", "resolve_selection"]
 
 # The overall deadline of a whole run, per profile, unless --deadline says otherwise. When it
-# passes, the checks not yet started are skipped with that reason; a running check is bounded
-# by its own request timeouts and budgets.
+# passes, the checks not yet started are not run (and the run is incomplete); a running check is
+# bounded by its own request timeouts and budgets.
 DEADLINES: dict[str, float] = {"quick": 300.0, "default": 900.0, "thorough": 3600.0}
 
 MAX_SEED = 2**32 - 1
 
 
-class UsageError(Exception):
-    """The user asked for something the suite cannot do; the message is one line."""
-
-
 @dataclass
 class RunConfig:
+    """What one run is told to do. The fields and their defaults are conformance.options.OPTIONS'."""
+
     base_url: str | None = None  # None: start the bundled reference server
     token: str | None = None
     other_token: str | None = None
-    fixtures_path: Path | None = None
+    fixtures: Path | None = None
     profile: str = "default"
     seed: int | None = None  # None: a random seed, printed so it can be replayed
     select: tuple[str, ...] = ()  # requirement IDs, areas or check names; empty: everything
@@ -46,22 +47,24 @@ class RunConfig:
     timeout: float = 30.0  # how long a run may take to reach a status the suite waits for
     request_timeout: float = 10.0  # per HTTP request
     deadline: float | None = None  # the whole run; None: DEADLINES[profile]
-    deterministic: bool = False  # derandomised generation (set under CI)
     quiet: bool = False  # no progress lines
+    deterministic: bool = False  # derandomised generation (set under CI)
     heartbeat_s: float = 10.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **values: object) -> RunConfig:
-        """A config whose tokens and determinism fall back to the environment."""
+    def from_sources(
+        cls,
+        given: Mapping[str, Any] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        config_file: Path | None = None,
+        cwd: Path | None = None,
+    ) -> RunConfig:
+        """A config from what the user gave (None: not given), the environment and the config file."""
         env = os.environ if env is None else env
-        config = cls(**values)  # type: ignore[arg-type]
-        if config.token is None:
-            config.token = env.get("RUNS_TOKEN") or None
-        if config.other_token is None:
-            config.other_token = env.get("RUNS_OTHER_TOKEN") or None
-        if not config.deterministic:
-            config.deterministic = env.get("CI", "").strip().lower() in {"1", "true", "yes"}
+        values = resolve(given or {}, env=env, config_file=config_file, cwd=cwd)
+        config = cls(**values)
+        config.deterministic = env.get("CI", "").strip().lower() in {"1", "true", "yes"}
         return config
 
     @property
@@ -91,8 +94,8 @@ class RunConfig:
                 raise UsageError(f"{name} must be more than 0 seconds, not {value}")
         if self.deadline is not None and not self.deadline > 0:
             raise UsageError(f"--deadline must be more than 0 seconds, not {self.deadline}")
-        if self.fixtures_path is not None:
-            self.fixtures()  # raises UsageError when unreadable
+        if self.fixtures is not None:
+            self.load_fixtures()  # raises UsageError when unreadable
         if self.baseline is not None:
             self._check_baseline(self.baseline)
         if self.token and self.other_token and self.token == self.other_token:
@@ -102,20 +105,18 @@ class RunConfig:
     def _check_baseline(path: Path) -> None:
         if not path.is_file():
             raise UsageError(f"cannot read baseline file {path}: no such file")
-        try:
-            from conformance.baseline import load_baseline
-        except ImportError:
-            return
+        from conformance.baseline import load_baseline
+
         try:
             load_baseline(path)
         except ValueError as exc:
             raise UsageError(str(exc).splitlines()[0]) from None
 
-    def fixtures(self) -> Fixtures:
-        if self.fixtures_path is None:
+    def load_fixtures(self) -> Fixtures:
+        if self.fixtures is None:
             return Fixtures.default()
         try:
-            return Fixtures.from_file(self.fixtures_path)
+            return Fixtures.from_file(self.fixtures)
         except ValueError as exc:
             raise UsageError(str(exc).replace("\n", " ")) from None
 

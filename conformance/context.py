@@ -295,6 +295,9 @@ class CheckContext:
     def __init__(self, session: Session, check_name: str) -> None:
         self.session = session
         self.check_name = check_name
+        # The seed of this check's Hypothesis tests (apply with hypothesis.seed): stable per session
+        # seed and check, so `--select` of one requirement replays what its checks did in the full run.
+        self.seed = check_seed(session.seed, check_name)
         self.recorder = Recorder(secrets=session.secrets, on_response=self.judge_response)
         self.tally = Tally()
         self._reported: set[tuple[str, str]] = set()
@@ -590,6 +593,12 @@ def _brief(response: ApiResponse, limit: int = 200) -> str:
     # The exchange's body, not the response's: the exchange's is redacted (a server may echo a token).
     text = (response.exchange.response_body or "").replace("\n", " ")
     return (text[:limit] + "…" if len(text) > limit else text) or "(empty body)"
+
+
+def check_seed(seed: int, check_name: str) -> int:
+    """The seed one check's Hypothesis tests run with: derived from the session seed and the check's name."""
+    digest = hashlib.sha256(f"{seed}:{check_name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def _view(client: ApiClient, recorder: Recorder) -> ApiClient:

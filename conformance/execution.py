@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
 from conformance.client import ResponseTooLarge
 from conformance.context import CheckContext, Session
+from conformance.events import Events
 from conformance.outcomes import Failed, Outcome, RequirementOutcome, Skipped
 from conformance.registry import Check
 from conformance.results import Evidence, Exchange
 
-__all__ = ["CheckRun", "not_run", "run_check"]
+__all__ = ["CheckRun", "not_run", "run_check", "run_checks", "unmet_need"]
 
 
 @dataclass
@@ -94,3 +96,74 @@ def run_check(check: Check, session: Session) -> CheckRun:
     first_failure = next((f"{rid}: {item.message}" for rid, item in ctx.tally.failures), "")
     message = broken or first_failure or skipped or ""
     return CheckRun(check, outcomes, evidence, message, time.perf_counter() - started, ctx.recorder.exchanges)
+
+
+def unmet_need(check: Check, session: Session) -> str | None:
+    """Why the check cannot run with this session (no second token, a fixture missing), or None."""
+    for need in sorted(check.needs):
+        if need == "other_token" and session.other_client is None:
+            return "needs a second credential: give --other-token or RUNS_OTHER_TOKEN"
+        if need.startswith("fixture:"):
+            name = need.split(":", 1)[1]
+            if not session.fixtures.has(name):
+                return f"no '{name}' workflow in {session.fixtures.source} (give one with --fixtures)"
+    return None
+
+
+def run_checks(
+    checks: Sequence[Check], session: Session, events: Events, deadline: float
+) -> tuple[list[CheckRun], bool]:
+    """The execute stage: every check in order, each emitting check_started/finding/check_finished.
+
+    Checks not started when `deadline` (time.monotonic()) passes are not run, with that reason; a
+    KeyboardInterrupt stops the loop (the second value says so) and the rest are not run either.
+    """
+    results: list[CheckRun] = []
+    for index, check in enumerate(checks):
+        if time.monotonic() >= deadline:
+            reason = "cut by --deadline: the run's time was up before this check started"
+            results.extend(not_run(c, Outcome.NOT_RUN, reason) for c in checks[index:])
+            events.info(f"overall deadline reached: {len(checks) - index} checks not run")
+            break
+        events.emit("check_started", check=check.name)
+        need = unmet_need(check, session)
+        try:
+            result = not_run(check, Outcome.SKIPPED, need) if need is not None else _guarded(check, session)
+        except KeyboardInterrupt:
+            results.extend(not_run(c, Outcome.NOT_RUN, "the run was interrupted") for c in checks[index:])
+            events.info("interrupted: cleaning up and writing the report")
+            return results, True
+        results.append(result)
+        _report_finished(result, events)
+    return results, False
+
+
+def _guarded(check: Check, session: Session) -> CheckRun:
+    started = time.perf_counter()
+    try:
+        return run_check(check, session)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # e.g. an exception group a check let escape: the suite's error
+        message = f"the check itself broke: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        run = not_run(check, Outcome.ERROR, message)
+        run.evidence = {rid: [Evidence(check.name, message, [], "".join(traceback.format_exception(exc)))]
+                        for rid in check.requirements}  # fmt: skip
+        run.duration_s = time.perf_counter() - started
+        return run
+
+
+def _report_finished(result: CheckRun, events: Events) -> None:
+    for rid, items in result.evidence.items():
+        if result.outcome(rid) is not Outcome.FAILED:
+            continue  # a suite error's traceback is not a finding about the server
+        for item in items:
+            events.emit("finding", requirement=rid, check=result.check.name, message=item.message)
+    worst = result.worst()
+    events.emit(
+        "check_finished",
+        check=result.check.name,
+        outcome=worst.value,
+        duration_s=round(result.duration_s, 3),
+        message=result.message if worst is not Outcome.PASSED else "",
+    )

@@ -2,16 +2,19 @@
 
     pytest --runs-conformance --runs-base-url https://staging:8443 --runs-profile quick
 
+Its options are the CLI's (conformance/options.py), named --runs-<flag>, with the same
+environment variables, config file and defaults.
+
 With --runs-conformance the plugin adds one item per requirement (`runs-conformance::AUTH-003`);
 the suite runs once, when the first of them runs, and each item then passes, fails or skips as
 its requirement did (a SHOULD warning passes with a warning; a suite error is an error). The same
-DIR/conformance.json is written. Without --runs-conformance the plugin adds nothing: it only
-registers its options, and imports nothing of the suite.
+DIR/conformance.json is written, and the session's exit code is the CLI's whenever the suite did
+not pass. Without --runs-conformance the plugin adds nothing: it registers its options (read from
+the small, dependency-free conformance.options) and imports nothing else of the suite.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +29,14 @@ __all__ = ["ConformanceWarning"]
 _STATE = pytest.StashKey["_State"]()
 
 
+def _dest(option: Any) -> str:
+    return "runs_" + str(option.name)
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
 class ConformanceWarning(UserWarning):
     """A SHOULD requirement the server does not keep."""
 
@@ -34,32 +45,21 @@ class _State:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.report: RunReport | None = None
+        self.report_dir = Path("reports")
         self.failure: str | None = None  # usage error or unreachable: every item fails with it
 
     def run(self) -> RunReport | None:
         if self.report is not None or self.failure is not None:
             return self.report
         from conformance.config import RunConfig, UsageError
+        from conformance.options import OPTIONS
         from conformance.runner import run
 
-        opt = self.config.getoption
-        select = tuple(s for item in (opt("runs_select") or []) for s in item.split(",") if s)
-        run_config = RunConfig.from_env(
-            base_url=opt("runs_base_url") or os.environ.get("RUNS_BASE_URL") or None,
-            token=opt("runs_token"),
-            other_token=opt("runs_other_token"),
-            fixtures_path=Path(opt("runs_fixtures")) if opt("runs_fixtures") else None,
-            profile=opt("runs_profile"),
-            seed=opt("runs_seed"),
-            select=select,
-            report_dir=Path(opt("runs_report_dir")),
-            strict=bool(opt("runs_strict")),
-            baseline=Path(opt("runs_baseline")) if opt("runs_baseline") else None,
-            timeout=float(opt("runs_timeout")),
-            request_timeout=float(opt("runs_request_timeout")),
-            quiet=True,
-        )
+        given = {option.name: self.config.getoption(_dest(option)) for option in OPTIONS}
         try:
+            run_config = RunConfig.from_sources(given, config_file=_path(self.config.getoption("runs_config")))
+            run_config.quiet = True  # pytest shows the outcome per item; the summary line says the verdict
+            self.report_dir = run_config.report_dir
             self.report = run(run_config)
         except UsageError as exc:
             self.failure = f"runs-conformance usage error: {exc}"
@@ -77,18 +77,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run the Runs API conformance suite: one test item per requirement",
     )
-    group.addoption("--runs-base-url", default=None, help="server to test ($RUNS_BASE_URL; default: bundled server)")
-    group.addoption("--runs-token", default=None, help="bearer token ($RUNS_TOKEN)")
-    group.addoption("--runs-other-token", default=None, help="a second credential ($RUNS_OTHER_TOKEN)")
-    group.addoption("--runs-fixtures", default=None, help="fixtures YAML with quick/long/failing workflows")
-    group.addoption("--runs-profile", default="quick", help="quick, default or thorough (default: quick)")
-    group.addoption("--runs-seed", type=int, default=None, help="replay a seed")
-    group.addoption("--runs-select", action="append", default=[], help="requirement IDs, areas or check names")
-    group.addoption("--runs-report-dir", default="reports", help="where conformance.json goes (default: reports)")
-    group.addoption("--runs-strict", action="store_true", default=False, help="a failed SHOULD fails")
-    group.addoption("--runs-baseline", default=None, help="a baseline file of accepted failures")
-    group.addoption("--runs-timeout", type=float, default=30.0, help="seconds a run may take to reach a status")
-    group.addoption("--runs-request-timeout", type=float, default=10.0, help="seconds per HTTP request")
+    from conformance.options import OPTIONS
+
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": _dest(option), "default": None, "help": f"{option.help} (${option.env})"}
+        if option.kind == "flag":
+            kwargs["action"] = "store_true"
+        elif option.kind == "list":
+            kwargs["action"] = "append"
+        else:
+            kwargs["type"] = option.parse
+        group.addoption(option.pytest_flag, **kwargs)
+    group.addoption("--runs-config", default=None, help="a runs-conformance config file (see the README)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -149,7 +149,7 @@ class RequirementsCollector(pytest.Collector):
         from conformance.config import UsageError, resolve_selection
         from conformance.registry import registered_checks
 
-        select = [s for item in (self.config.getoption("runs_select") or []) for s in item.split(",") if s]
+        select = [s for item in (self.config.getoption("runs_select") or []) for s in item.replace(",", " ").split()]
         try:
             selected, _ = resolve_selection(select, registered_checks())
         except UsageError:
@@ -181,5 +181,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         report = state.report
         reporter.write_line(
             f"runs-conformance: {report.verdict.value}: {report.reason} (seed {report.seed}; "
-            f"report {Path(session.config.getoption('runs_report_dir')) / 'conformance.json'})"
+            f"report {state.report_dir / 'conformance.json'})"
         )

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import hypothesis
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
@@ -348,7 +349,7 @@ def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
     from conformance.context import EVIDENCE_EXCHANGES
 
     try:
-        test()
+        hypothesis.seed(ctx.seed)(test)()
     except Exception as exc:
         found = find_violations(exc)
         if found is None:

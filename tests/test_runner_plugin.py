@@ -62,3 +62,11 @@ def test_plugin_session_fails_when_the_run_is_incomplete(pytester: pytest.Pytest
     result.assert_outcomes(skipped=1)
     assert result.ret == 1, result.stdout.str()
     result.stdout.fnmatch_lines(["*runs-conformance: incomplete*"])
+
+
+def test_plugin_offers_every_option_of_the_cli(pytester: pytest.Pytester) -> None:
+    from conformance.options import OPTIONS
+
+    text = _run(pytester, "--help").stdout.str()
+    missing = [option.pytest_flag for option in OPTIONS if option.pytest_flag not in text]
+    assert not missing, missing

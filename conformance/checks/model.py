@@ -25,6 +25,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
+import hypothesis
 from hypothesis import Phase
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -363,7 +364,7 @@ def runs_state_machine(ctx: CheckContext) -> None:
         phases=[p for p in Phase if ctx.profile.name == "thorough" or p is not Phase.shrink],
     )
     try:
-        run_state_machine_as_test(make_machine(ctx), settings=settings)
+        run_state_machine_as_test(hypothesis.seed(ctx.seed)(make_machine(ctx)), settings=settings)
     except Failed:
         raise
     except BaseExceptionGroup as group:  # e.g. FlakyFailure: the failure did not reproduce while shrinking

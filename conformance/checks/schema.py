@@ -27,14 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import hypothesis
 
+from conformance._compat.schemathesis import build_operation_test, is_negative, negated_parameters
 from conformance.client import ApiResponse, _truncate, curl_line, redact_headers, redact_text
 from conformance.context import RUNS, CheckContext, Session
 from conformance.registry import Skipped, check
 from conformance.results import Exchange
 from conformance.spec import load_spec
 
-__all__ = ["FAILURE_MAP", "NEGATIVE_PARAMETER_MAP", "OPERATION_IDS"]
+__all__ = ["ALWAYS_JUDGED", "FAILURE_MAP", "NEGATIVE_PARAMETER_MAP"]
 
 # Schemathesis check name -> the catalog IDs a failure of it breaks. negative_data_rejection is
 # mapped per operation and parameter (NEGATIVE_PARAMETER_MAP, then NEGATIVE_OPERATION_MAP).
@@ -74,18 +76,11 @@ EXCLUDED_CHECKS = (
 EVIDENCE_PER_KIND = 1  # exchanges kept per distinct failure (requirement, operation, title)
 TRANSPORT_ERRORS_TO_STOP = 3
 
-OPERATION_IDS = ("startRun", "listRuns", "getRun", "getRunDefinition", "cancelRun")
 
-
-def _ids_for_operation(operation_id: str) -> tuple[str, ...]:
-    ids: list[str] = []
-    for name, mapped in FAILURE_MAP.items():
-        if name == "ensure_resource_availability":
-            continue  # stateful only
-        ids.extend(mapped)
-    ids.extend(NEGATIVE_OPERATION_MAP[operation_id])
-    ids.extend(rid for (op, _, _), mapped in NEGATIVE_PARAMETER_MAP.items() if op == operation_id for rid in mapped)
-    return tuple(dict.fromkeys(ids))
+# What every response of every case is judged by; the other mapped IDs are judged only where their
+# Schemathesis check applies (a 405, a negative case, a link followed), so a check names only these:
+# naming an ID it may not judge would make `--select <check>` an incomplete run by chance.
+ALWAYS_JUDGED = ("SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "SCHEMA-004", "ERR-001")
 
 
 # --- loading the schema ------------------------------------------------------------------------
@@ -223,9 +218,7 @@ class _Phase:
         """Positive startRun bodies carry the session's clientId, so the runs are the suite's own."""
         if case.operation.definition.raw.get("operationId") != "startRun":
             return
-        meta = case._meta
-        positive = meta is None or not meta.generation.mode.is_negative
-        if positive and isinstance(case.body, dict) and isinstance(case.body.get("clientId"), str):
+        if not is_negative(case) and isinstance(case.body, dict) and isinstance(case.body.get("clientId"), str):
             case.body["clientId"] = self.session.client_id
 
     def call(self, case: Any) -> Any | None:
@@ -247,7 +240,6 @@ class _Phase:
 
     def validate(self, case: Any, response: Any, recorder: Any = None) -> None:
         from schemathesis.core.failures import FailureGroup
-        from schemathesis.generation.meta import negated_parameters
 
         exchange = self.record(response)
         operation_id = str(case.operation.definition.raw.get("operationId", case.operation.label))
@@ -255,8 +247,8 @@ class _Phase:
             data = _json(response)
             if isinstance(data, dict) and isinstance(data.get("runId"), str):
                 self.session.started_runs.setdefault(data["runId"], self.session.client)
-        negated = list(negated_parameters(case._meta))
-        negative = case._meta is not None and case._meta.generation.mode.is_negative
+        negated = negated_parameters(case)
+        negative = is_negative(case)
         for name, fn in self.checks.items():
             if name == "ensure_resource_availability" and recorder is None:
                 continue
@@ -278,19 +270,17 @@ class _Phase:
                 else:
                     raise
             else:
-                # negative_data_rejection judges only negative cases: a positive one evaluates nothing.
-                if name != "negative_data_rejection" or negative:
+                if _applies(name, case, response, negative, recorder):
                     for rid in ids:
                         self.ctx.tally.evaluated(rid)
 
     @staticmethod
-    def ids(name: str, operation_id: str, negated: list[tuple[str, Any]]) -> tuple[str, ...]:
+    def ids(name: str, operation_id: str, negated: list[tuple[str, str]]) -> tuple[str, ...]:
         if name != "negative_data_rejection":
             return FAILURE_MAP.get(name, ())
         found: list[str] = []
         for parameter, location in negated:
-            loc = str(getattr(location, "value", location)).lower()
-            key = (operation_id, loc, parameter)
+            key = (operation_id, location, parameter)
             if key in NEGATIVE_PARAMETER_MAP:
                 found.extend(NEGATIVE_PARAMETER_MAP[key])
             else:
@@ -298,6 +288,20 @@ class _Phase:
         if not negated:
             found.extend(NEGATIVE_OPERATION_MAP.get(operation_id, ()))
         return tuple(dict.fromkeys(found))
+
+
+def _applies(name: str, case: Any, response: Any, negative: bool, recorder: Any) -> bool:
+    """Whether a Schemathesis check that raised nothing judged something: most judge every response,
+    some only a kind of case or answer (and return quietly on the rest, which is no evidence)."""
+    if name == "negative_data_rejection":
+        return negative
+    if name == "unsupported_method":
+        return str(case.method).upper() != str(case.operation.method).upper()
+    if name == "allow_header_conformance":
+        return int(response.status_code) == 405
+    if name == "ensure_resource_availability":
+        return recorder is not None and int(response.status_code) < 400
+    return True
 
 
 def _json(response: Any) -> Any:
@@ -337,11 +341,7 @@ def _hypothesis_overrides() -> Any:
 
 
 def _run_operation(ctx: CheckContext, operation_id: str) -> None:
-    from schemathesis.generation.feedback import FeedbackSources
-    from schemathesis.pytest._test_builder import build_operation_test
-
-    seed = ctx.session.seed
-    schema = _load(ctx.session, seed)
+    schema = _load(ctx.session, ctx.session.seed)
     phase = _new_phase(ctx)
     operation = next(
         (
@@ -361,14 +361,8 @@ def _run_operation(ctx: CheckContext, operation_id: str) -> None:
         if response is not None:
             phase.validate(case, response)
 
-    hypothesis_test = build_operation_test(
-        config=schema.config,
-        operation=operation,
-        test_func=test,
-        given_kwargs={},
-        feedback=FeedbackSources(),
-        explicit_settings=_hypothesis_overrides(),
-    )
+    built = build_operation_test(schema.config, operation, test, _hypothesis_overrides())
+    hypothesis_test = hypothesis.seed(ctx.seed)(built)
     try:
         hypothesis_test()
     finally:
@@ -391,7 +385,7 @@ def _make_operation_check(operation_id: str, name: str) -> None:
         f"Schemathesis examples, coverage and fuzzing of {operation_id}, positive and negative data, "
         "with every built-in response check but positive_data_acceptance."
     )
-    check(*_ids_for_operation(operation_id))(run)
+    check(*ALWAYS_JUDGED)(run)
 
 
 for _op, _name in (
@@ -409,7 +403,7 @@ class _Stop(Exception):
     pass
 
 
-@check("SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "SCHEMA-004", "SCHEMA-008", "ERR-001")
+@check(*ALWAYS_JUDGED)
 def schemathesis_stateful(ctx: CheckContext) -> None:
     """Schemathesis' stateful phase along the spec's links: startRun -> getRun/getRunDefinition/cancelRun,
     listRuns -> the next page."""
@@ -449,7 +443,7 @@ def schemathesis_stateful(ctx: CheckContext) -> None:
         print_blob=False,
     )
     try:
-        Machine.run(settings=run_settings)
+        hypothesis.seed(ctx.seed)(Machine).run(settings=run_settings)
     except _Stop:
         pass
     finally:
