@@ -853,3 +853,18 @@ def test_the_model_makes_every_kind_of_observation() -> None:
     statuses = {obs.status for obs in history.observations}
     assert statuses == set(lifecycle_graph()[0])
     assert replace(history[0], exchange="ignored") == history[0]  # evidence never changes what an operation is
+
+
+def test_the_cyclic_collector_is_left_as_it_was() -> None:
+    import gc
+
+    history = correct_history(seed=3, operations=50)
+    assert gc.isenabled()
+    check_history(history)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check_history(history)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
