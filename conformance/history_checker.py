@@ -124,7 +124,7 @@ class _Say:
         self.start = history.start
 
     def ms(self, t: float) -> str:
-        return f"{(t - self.start) * 1000:.1f} ms"
+        return f"{(t - self.start) * 1000:.3f} ms"
 
     def op(self, index: int) -> str:
         op = self.history[index]
@@ -137,7 +137,7 @@ class _Say:
             what += f" (walk {op.walk}, page {op.page})"
         if op.completed is None:
             return f"op #{op.index} (client {op.client}, {what} → no answer, sent at {self.ms(op.invoked)})"
-        during = f"{(op.invoked - self.start) * 1000:.1f}–{self.ms(op.completed)}"
+        during = f"{(op.invoked - self.start) * 1000:.3f}–{self.ms(op.completed)}"
         return f"op #{op.index} (client {op.client}, {what} → {op.status}, {during})"
 
     def before(self, a: Observation, b: Observation) -> str:
@@ -318,8 +318,7 @@ def _lifecycle(
                 findings.append(
                     _finding(
                         "CONC-006",
-                        f"run {run_id}: {say.before(a, b)}; expected {status} for ever: a terminal status never "
-                        "changes",
+                        f"run {run_id}: {say.before(a, b)}; expected {status} for ever, whatever else happens",
                         (a.op, b.op),
                     )
                 )
@@ -489,13 +488,17 @@ def _walks(history: History, demands: _Demands, say: _Say) -> list[Finding]:
             if missed is not None:
                 run_id, proof, why = missed
                 first_page, last_page = ordered[0], ordered[-1]
+                spanned = (
+                    f"one page, {say.op(first_page.index)}"
+                    if first_page is last_page
+                    else f"{len(ordered)} pages, from {say.op(first_page.index)} to {say.op(last_page.index)}"
+                )
                 findings.append(
                     _finding(
                         "CONC-011",
-                        f"walk {walk} ({_filters(first_page)}, {len(ordered)} pages, from {say.op(first_page.index)} "
-                        f"to {say.op(last_page.index)}, which ended it with nextCursor null) never returned run "
-                        f"{run_id}, though {say.op(proof)} {why} before the walk began; expected every run that "
-                        "matched the walk's filters throughout it",
+                        f"walk {walk} ({_filters(first_page)}, {spanned}, which ended it with nextCursor null) never "
+                        f"returned run {run_id}, though {say.op(proof)} {why} before the walk began; expected every "
+                        "run that matched the walk's filters throughout it",
                         (proof, first_page.index, last_page.index),
                     )
                 )

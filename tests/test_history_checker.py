@@ -258,8 +258,8 @@ def test_conc_001_two_runs_for_one_key() -> None:
     second = b.start(3, 4, 5, "58", key="k")
     finding = only(b.check())
     assert (finding.requirement_id, finding.operations) == ("CONC-001", (first, second))
-    assert "op #0 (client 1, startRun (Idempotency-Key 'k') → 202, 0.0–1.0 ms) got run 57" in finding.message
-    assert "op #2 (client 3, startRun (Idempotency-Key 'k') → 202, 4.0–5.0 ms) got run 58" in finding.message
+    assert "op #0 (client 1, startRun (Idempotency-Key 'k') → 202, 0.000–1.000 ms) got run 57" in finding.message
+    assert "op #2 (client 3, startRun (Idempotency-Key 'k') → 202, 4.000–5.000 ms) got run 58" in finding.message
     assert finding.message.endswith("(CONC-001: one Idempotency-Key, one runId)")
 
 
@@ -349,8 +349,8 @@ def test_conc_005_a_status_moves_backwards() -> None:
     finding = only(b.check())
     assert (finding.requirement_id, finding.operations) == ("CONC-005", (earlier, later))
     assert finding.message == (
-        "run 57: op #1 (client 1, getRun 57 → 200, 2.0–3.0 ms) showed it running and was answered before "
-        "op #2 (client 2, getRun 57 → 200, 4.0–5.0 ms) was sent, which showed it queued; expected running or a "
+        "run 57: op #1 (client 1, getRun 57 → 200, 2.000–3.000 ms) showed it running and was answered before "
+        "op #2 (client 2, getRun 57 → 200, 4.000–5.000 ms) was sent, which showed it queued; expected running or a "
         "status reachable from it (cancelled, cancelling, failed, succeeded): a status never moves backwards "
         "(CONC-005: statuses follow the lifecycle in real time)"
     )
@@ -508,8 +508,8 @@ def test_conc_009_a_started_run_answers_404() -> None:
     finding = only(b.check())
     assert (finding.requirement_id, finding.operations) == ("CONC-009", (started, gone))
     assert finding.message.startswith(
-        "run 57: op #0 (client 1, startRun → 202, 0.0–1.0 ms) showed the run and was answered before op #1 "
-        "(client 2, getRunDefinition 57 → 404, 2.0–3.0 ms) was sent, which got 404"
+        "run 57: op #0 (client 1, startRun → 202, 0.000–1.000 ms) showed the run and was answered before op #1 "
+        "(client 2, getRunDefinition 57 → 404, 2.000–3.000 ms) was sent, which got 404"
     )
 
 
