@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple, get_args
 
 __all__ = [
     "KINDS",
+    "PATH_KINDS",
     "History",
     "Instant",
     "Kind",
@@ -38,7 +39,7 @@ __all__ = [
 
 Kind = Literal["startRun", "getRun", "getRunDefinition", "cancelRun", "listRuns"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
-PATH_KINDS: frozenset[str] = frozenset({"getRun", "getRunDefinition", "cancelRun"})
+PATH_KINDS: frozenset[str] = frozenset({"getRun", "getRunDefinition", "cancelRun"})  # runId in the path
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +54,10 @@ class Operation:
     fingerprint is equal exactly for bodies a correct server must treat as the same (the
     workload computes it, e.g. a hash of the RFC 8785 form; it should never send two bodies a
     correct server could reasonably treat either way, such as `inputs` omitted and `{}`);
-    `query` (listRuns parameters as sent); `walk` and `page` for listRuns pages that follow one
-    another's nextCursor (page 0 is the request without a cursor); `if_none_match` for
-    getRunDefinition.
+    `query` (listRuns parameters as sent, the cursor included); `walk` and `page` for listRuns
+    pages that follow one another's nextCursor (page 0 is the request without a cursor, and each
+    next page is numbered one more; a retry of a page keeps its number, and a walk with a retry is
+    not judged for completeness); `if_none_match` for getRunDefinition.
 
     Response facts: `status` (HTTP status), `body` (the parsed JSON, or None; parse numbers with
     `parse_float=decimal.Decimal` so that they compare exactly), `etag` (the ETag header).
@@ -91,6 +93,10 @@ class Operation:
                 raise ValueError(f"operation #{self.index}: no answer (completed None) but response facts were given")
         elif not (math.isfinite(self.completed) and self.completed >= self.invoked):
             raise ValueError(f"operation #{self.index}: completed {self.completed} is before invoked {self.invoked}")
+
+    def __hash__(self) -> int:
+        # The generated hash would fail on the dict fields (query, body); equal operations share these.
+        return hash((self.index, self.client, self.kind, self.invoked))
 
     @property
     def answered(self) -> bool:

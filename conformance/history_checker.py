@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from conformance.history import History, Instant, Observation, Operation, instant
+from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant
 from conformance.spec import PROBLEM_BASE, load_spec
 
 __all__ = ["RULES", "Finding", "check_history", "lifecycle_graph"]
@@ -424,7 +424,7 @@ def _visibility(history: History, shown: dict[str, tuple[float, int]], say: _Say
     for op in history.operations:
         if op.status != 404 or op.run_id is None or op.run_id in reported:
             continue
-        if op.kind not in ("getRun", "getRunDefinition", "cancelRun"):
+        if op.kind not in PATH_KINDS:
             continue
         at = shown.get(op.run_id)
         if at is None or not at[0] < op.invoked:

@@ -853,6 +853,7 @@ def test_the_model_makes_every_kind_of_observation() -> None:
     statuses = {obs.status for obs in history.observations}
     assert statuses == set(lifecycle_graph()[0])
     assert replace(history[0], exchange="ignored") == history[0]  # evidence never changes what an operation is
+    assert len(set(history.operations)) == len(history)  # hashable, dict fields and all
 
 
 def test_the_cyclic_collector_is_left_as_it_was() -> None:
