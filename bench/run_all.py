@@ -2,10 +2,11 @@
 
     python bench/run_all.py [--quick]
 
-Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py and
-bench_reference_server.py, each in its own process (never at the same time: they would measure
-each other), each merging its figures into reports/bench.json. --quick repeats less and skips
-the default profile's wall time (minutes instead of ~10 on two cores).
+Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py,
+bench_reference_server.py and bench_history_checker.py, each in its own process (never at the
+same time: they would measure each other), each merging its figures into reports/bench.json.
+--quick repeats less and skips the default profile's wall time (minutes instead of ~10 on two
+cores).
 """
 
 from __future__ import annotations
@@ -87,6 +88,19 @@ def summary(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         rows.append(
             (f"server RSS at {v['runs_in_large_store']} runs", f"{v['rss_mib_at_large_store']:.0f} MiB", "", "")
         )
+    if "history_checker" in data:
+        h = data["history_checker"]
+        largest = max(h["sizes"], key=lambda row: row["operations"])
+        scaling = ", ".join(f"{row['per_op_vs_smallest']:.2f}" for row in h["sizes"])
+        rows.append(
+            (
+                f"history checker, {largest['operations']} operations",
+                f"{largest['check_s_median']:.2f} s",
+                f"<= {h['target_s']:.0f} s",
+                mark(h.get("meets_target")),
+            )
+        )
+        rows.append(("  per-op cost vs the smallest history", scaling, "~1", ""))
     return rows
 
 
@@ -102,6 +116,7 @@ def main() -> None:
         run("bench_schema_phase.py", "--repeat", repeat)
         run("bench_request_rate.py", "--repeat", repeat)
         run("bench_reference_server.py")
+        run("bench_history_checker.py", "--repeat", repeat)
     data = json.loads(BENCH_JSON.read_text(encoding="utf-8"))
     rows = summary(data)
     width = max(len(r[0]) for r in rows)

@@ -78,6 +78,14 @@ def test_report_writers_read_only_the_results_model(path: Path) -> None:
     assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: report writers read only RunReport (ARCHITECTURE.md)"
 
 
+@pytest.mark.parametrize("name", ["history.py", "history_checker.py"])
+def test_history_modules_know_only_the_spec(name: str) -> None:
+    # A workload, the checks and a report may all build on them; they build on nothing but the contract.
+    path = ROOT / "conformance" / name
+    bad = forbidden(path, ("conformance", "reference_impl"), allowed=("conformance.spec", "conformance.history"))
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: the history model and checker import only the spec"
+
+
 @pytest.mark.parametrize("path", modules("reference_impl"), ids=lambda p: p.name)
 def test_reference_server_knows_only_the_spec_of_the_suite(path: Path) -> None:
     bad = forbidden(path, ("conformance",), allowed=("conformance.spec",))

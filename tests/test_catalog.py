@@ -33,6 +33,7 @@ AREA_PREFIXES = {
     "cancel": "CANCEL",
     "lifecycle": "LIFE",
     "pagination": "PAGE",
+    "concurrency": "CONC",
 }
 LEVELS = ("MUST", "SHOULD", "MAY")
 ENTRY_KEYS = {"id", "level", "area", "statement", "operations", "citation"}
