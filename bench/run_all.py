@@ -1,12 +1,17 @@
 """Every benchmark, one after another, then a summary of reports/bench.json against the targets.
 
-    python bench/run_all.py [--quick]
+    python bench/run_all.py [--quick] [--latency] [--latency-only]
 
-Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py,
-bench_reference_server.py and bench_history_checker.py, each in its own process (never at the
-same time: they would measure each other), each merging its figures into reports/bench.json.
---quick repeats less and skips the default profile's wall time (minutes instead of ~10 on two
-cores).
+        if not args.latency_only:
+            run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
+            run("bench_schema_phase.py", "--repeat", repeat)
+            run("bench_request_rate.py", "--repeat", repeat)
+            run("bench_reference_server.py")
+            run("bench_history_checker.py", "--repeat", repeat)
+        if args.latency or args.latency_only:
+            # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
+            for profile in profiles:
+                run("bench_latency.py", "--profile", profile)
 """
 
 from __future__ import annotations
@@ -72,6 +77,20 @@ def summary(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 mark(r["meets_target"]),
             )
         )
+    for name, entry in sorted(data.get("latency", {}).items()):
+        if not isinstance(entry, dict) or "runs" not in entry:
+            continue
+        for r in entry["runs"]:
+            extra = " ".join(r["args"])
+            serial = f", serial {r['serial_fraction']:.2f}" if r.get("serial_fraction") is not None else ""
+            rows.append(
+                (
+                    f"{name} +{r['delay_ms']:g} ms per round trip{' ' + extra if extra else ''}",
+                    f"{r['wall_s_median']:.1f} s = {r['ratio_to_baseline']:.2f}x{serial}",
+                    "",
+                    f"exit {r['exit_code']}",
+                )
+            )
     if "reference_server" in data:
         v = data["reference_server"]
         rows.append(
@@ -108,21 +127,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no default-profile wall time")
     parser.add_argument("--summary-only", action="store_true", help="print the summary of reports/bench.json")
+    parser.add_argument("--latency", action="store_true", help="also run bench_latency.py (minutes more)")
+    parser.add_argument("--latency-only", action="store_true", help="run only bench_latency.py")
     args = parser.parse_args()
     if not args.summary_only:
         repeat = "1" if args.quick else "3"
         profiles = ["quick"] if args.quick else ["quick", "default"]
-        run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
-        run("bench_schema_phase.py", "--repeat", repeat)
-        run("bench_request_rate.py", "--repeat", repeat)
-        run("bench_reference_server.py")
-        run("bench_history_checker.py", "--repeat", repeat)
+        if not args.latency_only:
+            run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
+            run("bench_schema_phase.py", "--repeat", repeat)
+            run("bench_request_rate.py", "--repeat", repeat)
+            run("bench_reference_server.py")
+            run("bench_history_checker.py", "--repeat", repeat)
+        if args.latency or args.latency_only:
+            # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
+            for profile in profiles:
+                run("bench_latency.py", "--profile", profile)
     data = json.loads(BENCH_JSON.read_text(encoding="utf-8"))
     rows = summary(data)
     width = max(len(r[0]) for r in rows)
-    print(f"\n{'figure':<{width}}  {'measured':<22} {'target':<9} met")
+    measured = max(22, *(len(r[1]) for r in rows))
+    print(f"\n{'figure':<{width}}  {'measured':<{measured}} {'target':<9} met")
     for name, value, target, ok in rows:
-        print(f"{name:<{width}}  {value:<22} {target:<9} {ok}")
+        print(f"{name:<{width}}  {value:<{measured}} {target:<9} {ok}")
 
 
 if __name__ == "__main__":
