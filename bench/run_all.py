@@ -1,17 +1,17 @@
 """Every benchmark, one after another, then a summary of reports/bench.json against the targets.
 
-    python bench/run_all.py [--quick] [--latency] [--latency-only]
+python bench/run_all.py [--quick] [--latency] [--latency-only]
 
-        if not args.latency_only:
-            run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
-            run("bench_schema_phase.py", "--repeat", repeat)
-            run("bench_request_rate.py", "--repeat", repeat)
-            run("bench_reference_server.py")
-            run("bench_history_checker.py", "--repeat", repeat)
-        if args.latency or args.latency_only:
-            # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
-            for profile in profiles:
-                run("bench_latency.py", "--profile", profile)
+    if not args.latency_only:
+        run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
+        run("bench_schema_phase.py", "--repeat", repeat)
+        run("bench_request_rate.py", "--repeat", repeat)
+        run("bench_reference_server.py")
+        run("bench_history_checker.py", "--repeat", repeat)
+    if args.latency or args.latency_only:
+        # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
+        for profile in profiles:
+            run("bench_latency.py", "--profile", profile)
 """
 
 from __future__ import annotations
