@@ -47,6 +47,8 @@ class RunConfig:
     timeout: float = 30.0  # how long a run may take to reach a status the suite waits for
     request_timeout: float = 10.0  # per HTTP request
     deadline: float | None = None  # the whole run; None: DEADLINES[profile]
+    workload_clients: int | None = None  # None: the profile's
+    workload_seconds: float | None = None  # None: the profile's
     quiet: bool = False  # no progress lines
     deterministic: bool = False  # derandomised generation (set under CI)
     heartbeat_s: float = 10.0

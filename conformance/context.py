@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, settings
 
 from conformance.client import ApiClient, ApiResponse, Recorder
 from conformance.outcomes import Example, Failed, Skipped, Tally
-from conformance.results import Evidence, Exchange
+from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.spec import load_spec, schema_validator
 
 __all__ = ["CheckContext", "Fixtures", "LifecycleMonitor", "Profile", "Session", "StartedRun"]
@@ -46,11 +46,21 @@ class Profile:
     stateful_steps: int
     concurrency: int  # parallel requests in the concurrency checks
     walk_size: int  # runs created for pagination walks
+    workload_clients: int  # clients of the concurrent workload (checks/concurrency.py)
+    workload_seconds: float  # how long the workload drives the server
 
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        "quick", max_examples=5, schema_examples=5, stateful_examples=3, stateful_steps=6, concurrency=20, walk_size=12
+        "quick",
+        max_examples=5,
+        schema_examples=5,
+        stateful_examples=3,
+        stateful_steps=6,
+        concurrency=20,
+        walk_size=12,
+        workload_clients=4,
+        workload_seconds=3.0,
     ),
     "default": Profile(
         "default",
@@ -60,6 +70,8 @@ PROFILES: dict[str, Profile] = {
         stateful_steps=10,
         concurrency=25,
         walk_size=30,
+        workload_clients=8,
+        workload_seconds=10.0,
     ),
     "thorough": Profile(
         "thorough",
@@ -69,6 +81,8 @@ PROFILES: dict[str, Profile] = {
         stateful_steps=20,
         concurrency=50,
         walk_size=120,
+        workload_clients=16,
+        workload_seconds=60.0,
     ),
 }
 
@@ -240,6 +254,9 @@ class Session:
     schema_verdicts: dict[tuple[str, bytes], str | None] = field(default_factory=dict)
     started_runs: dict[str, ApiClient] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic() by which the whole run should end; set by the runner
+    workload_clients: int | None = None  # overrides the profile's (--workload-clients)
+    workload_seconds: float | None = None  # overrides the profile's (--workload-seconds)
+    histories: list[Any] = field(default_factory=list)  # concurrent histories recorded, for the transcript
     _client_ids: int = 0
 
     @classmethod
@@ -361,11 +378,16 @@ class CheckContext:
         self.tally.evaluated(requirement_id)
 
     def record_failure(
-        self, requirement_id: str, message: str, exchanges: list[Exchange] | None = None, example: str | None = None
+        self,
+        requirement_id: str,
+        message: str,
+        exchanges: list[Exchange] | None = None,
+        example: str | None = None,
+        timeline: list[TimelineEntry] | None = None,
     ) -> None:
         """A failure with its evidence: the exchanges given, else the check's last few."""
         shown = self.recorder.last(EVIDENCE_EXCHANGES) if exchanges is None else exchanges
-        self.tally.failure(requirement_id, Evidence(self.check_name, message, shown, example))
+        self.tally.failure(requirement_id, Evidence(self.check_name, message, shown, example, timeline or []))
 
     def refused(self, what: str, response: ApiResponse, remedy: str) -> Failed | Skipped:
         """What to raise when the server would not do what a check needs (`raise ctx.refused(...)`).

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import gc
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,7 +31,7 @@ from typing import Any
 from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant
 from conformance.spec import PROBLEM_BASE, load_spec
 
-__all__ = ["RULES", "Finding", "check_history", "lifecycle_graph"]
+__all__ = ["RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
 
 KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
 KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
@@ -111,6 +112,48 @@ def _check(history: History) -> list[Finding]:
     findings += _walks(history, _Demands(history, by_run, shown, terminal), say)
     findings += _definitions(history, say)
     return sorted(findings, key=lambda f: (f.requirement_id, f.operations))
+
+
+def evaluations(history: History) -> Counter[str]:
+    """How many instances of each rule the history holds: what the rule was judged on.
+
+    A rule with none was not evaluated (its premise never happened: no key used twice, no run read
+    twice, no walk ended), which the check reports as such, never as a pass.
+    """
+    counts: Counter[str] = Counter()
+    keyed: dict[tuple[str, str], list[Operation]] = {}
+    for op in history.operations:
+        if op.kind == "startRun" and op.key is not None and op.completed is not None:
+            keyed.setdefault((op.credential, op.key), []).append(op)
+    for ops in keyed.values():
+        if len(ops) > 1:
+            accepted = sum(1 for op in ops if op.status == 202)
+            counts.update({"CONC-001": accepted, "CONC-002": accepted, "CONC-003": len(ops), "CONC-004": len(ops)})
+    _, terminal = lifecycle_graph()
+    for observations in history.runs().values():
+        if len(observations) > 1:
+            counts["CONC-005"] += len(observations)
+            if any(obs.status in terminal for obs in observations):
+                counts["CONC-006"] += len(observations)
+        if any(obs.cancel_requested_at is not None for obs in observations):
+            counts["CONC-007"] += sum(1 for obs in observations if obs.cancel_shown)
+        ended = sum(1 for obs in observations if obs.status in terminal and obs.finished_at is not None)
+        if ended > 1:
+            counts["CONC-008"] += ended
+    shown = _shown_at(history, history.runs())
+    counts["CONC-009"] = sum(
+        1
+        for op in history.operations
+        if op.kind in PATH_KINDS and op.run_id in shown and shown[op.run_id][0] < op.invoked
+    )
+    for pages in history.walks.values():
+        counts["CONC-010"] += 1
+        ordered = sorted((op for op in pages if op.page is not None), key=lambda op: op.page or 0)
+        if ordered and len(ordered) == len(pages) and _complete(pages, ordered):
+            counts["CONC-011"] += 1
+    definitions = Counter(op.run_id for op in history.operations if op.kind == "getRunDefinition" and op.completed)
+    counts["CONC-012"] = sum(n for n in definitions.values() if n > 1)
+    return +counts  # only what was evaluated at least once
 
 
 # --- wording ----------------------------------------------------------------------------------------

@@ -44,6 +44,16 @@ def _seed(text: str) -> int:
         raise ValueError(f"{text!r} is not an integer") from None
 
 
+def _count(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number of {what}") from None
+    if not 1 <= value <= 256:
+        raise ValueError(f"must be from 1 to 256 {what}, not {text}")
+    return value
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -140,6 +150,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", "seconds a run may take to reach a status the suite waits for", parse=_seconds, default=30.0),
     Option("request_timeout", "seconds per HTTP request", parse=_seconds, default=10.0),
     Option("deadline", "seconds for the whole run (default: 300, 900 or 3600 by profile)", parse=_seconds),
+    Option(
+        "workload_clients",
+        "clients of the concurrent workload (default: 4, 8 or 16 by profile)",
+        parse=lambda text: _count(text, "clients"),
+        metavar="N",
+    ),
+    Option(
+        "workload_seconds", "seconds the concurrent workload runs (default: 3, 10 or 60 by profile)", parse=_seconds
+    ),
     Option("quiet", "no progress lines", parse=_flag, default=False, kind="flag", short="-q"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}

@@ -25,6 +25,7 @@ __all__ = [
     "RequirementResult",
     "RunReport",
     "Status",
+    "TimelineEntry",
     "Verdict",
     "gate_verdict",
     "unverified",
@@ -75,6 +76,20 @@ class Exchange:
 
 
 @dataclass
+class TimelineEntry:
+    """One operation of a concurrent history, as a finding's timeline draws it (times in seconds from
+    the history's start; completed None: no answer)."""
+
+    index: int
+    client: int
+    kind: str
+    invoked: float
+    completed: float | None
+    status: int | None
+    highlight: bool = False  # one of the operations that prove the finding
+
+
+@dataclass
 class Evidence:
     """Why a check failed: its message and the exchanges that show it."""
 
@@ -82,6 +97,7 @@ class Evidence:
     message: str
     exchanges: list[Exchange] = field(default_factory=list)
     falsifying_example: str | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)  # concurrency findings: who did what when
 
 
 @dataclass
@@ -194,7 +210,14 @@ class RunReport:
                     **r,
                     "status": _read_status(r, version),
                     "evidence": [
-                        Evidence(**{**e, "exchanges": [Exchange(**x) for x in e["exchanges"]]}) for e in r["evidence"]
+                        Evidence(
+                            **{
+                                **e,
+                                "exchanges": [Exchange(**x) for x in e["exchanges"]],
+                                "timeline": [TimelineEntry(**t) for t in e.get("timeline", [])],
+                            }
+                        )
+                        for e in r["evidence"]
                     ],
                 }
             )

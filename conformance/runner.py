@@ -36,6 +36,7 @@ from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.context import Session
 from conformance.events import Events, Listener
 from conformance.execution import CheckRun, run_checks
+from conformance.history import History
 from conformance.preflight import preflight
 from conformance.progress import Progress
 from conformance.registry import Check, registered_checks
@@ -48,6 +49,7 @@ __all__ = ["EXCHANGES_NAME", "REPORT_NAME", "RunState", "hypothesis_cache_dir", 
 
 REPORT_NAME = "conformance.json"
 EXCHANGES_NAME = "exchanges.jsonl"  # every exchange of the run, one JSON object a line
+HISTORY_NAME = "history.jsonl"  # the concurrent workload's operations, one a line (times in ms from its start)
 CACHE_ENV = "XDG_CACHE_HOME"
 
 
@@ -116,6 +118,8 @@ def _stages(state: RunState, stack: ExitStack) -> None:
     state.secrets += [t for t in (target.token, target.other_token) if t]
     session = _open_session(state, target)
     stack.callback(session.close)
+    session.workload_clients = state.config.workload_clients
+    session.workload_seconds = state.config.workload_seconds
     state.session = session
     if not _preflight(state, session):
         return
@@ -278,6 +282,37 @@ def _write_exchanges(state: RunState) -> None:
                 for exchange in cr.exchanges:
                     out.write(json.dumps({"check": cr.check.name, **dataclasses.asdict(exchange)}, ensure_ascii=False))
                     out.write("\n")
+    except OSError as exc:
+        state.events.info(f"could not write {path}: {exc}")
+    if state.session is not None and state.session.histories:
+        _write_histories(state, state.session.histories)
+
+
+def _write_histories(state: RunState, histories: list[History]) -> None:
+    """Who did what when: each operation of each concurrent history, its exchange by position in the transcript."""
+    path = state.config.report_dir / HISTORY_NAME
+    try:
+        with path.open("w", encoding="utf-8") as out:
+            for number, history in enumerate(histories):
+                for op in history.operations:
+                    record = {
+                        "history": number,
+                        "op": op.index,
+                        "client": op.client,
+                        "credential": op.credential,
+                        "kind": op.kind,
+                        "invoked_ms": round((op.invoked - history.start) * 1000, 3),
+                        "completed_ms": None
+                        if op.completed is None
+                        else round((op.completed - history.start) * 1000, 3),
+                        "status": op.status,
+                        "run_id": op.run_id,
+                        "key": op.key,
+                        "walk": op.walk,
+                        "page": op.page,
+                        "url": getattr(op.exchange, "url", None),
+                    }
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
     except OSError as exc:
         state.events.info(f"could not write {path}: {exc}")
 

@@ -292,3 +292,22 @@ def test_print_shows_everything(browser: Any, written: Path) -> None:
     assert page.locator("#detail-SCHEMA-006 pre").first.is_visible()  # folded on screen, open on paper
     assert not page.locator("#filters").is_visible()
     context.close()
+
+
+def test_a_concurrency_finding_draws_its_timeline() -> None:
+    from conformance.results import Evidence, TimelineEntry
+
+    report = demo_report()
+    row = next(r for r in report.requirements if r.status is Status.FAILED)
+    entries = [
+        TimelineEntry(0, 0, "getRun", 0.000, 0.004, 200, highlight=True),
+        TimelineEntry(1, 1, "cancelRun", 0.002, 0.006, 202),
+        TimelineEntry(2, 1, "getRun", 0.007, None, None, highlight=True),
+    ]
+    row.evidence.append(Evidence("concurrent_history", "run r1 moved back <queued>", [], None, entries))
+    page = render_html(report)
+    svg = page[page.index('<svg xmlns="http://www.w3.org/2000/svg" class="timeline"') :]
+    svg = svg[: svg.index("</svg>") + len("</svg>")]
+    assert svg.count('class="lane"') == 2  # one lane per client
+    assert svg.count('class="op evidence"') == 2 and 'data-op="1"' in svg
+    assert "&lt;queued&gt;" in page and "<queued>" not in page

@@ -11,7 +11,6 @@ from conformance.catalog import Level, catalog
 from conformance.cli import main
 from conformance.registry import registered_checks
 from tests.hostile_servers import closed_port
-from tests.pending import pending_ids
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -78,12 +77,9 @@ def test_every_must_has_a_check_and_every_check_names_real_ids() -> None:
         assert c.requirements, f"{c.name} names no requirement"
         unknown = [rid for rid in c.requirements if rid not in known]
         assert not unknown, f"{c.name} names {unknown}, which the catalog lacks"
-    pending = pending_ids()
-    landed = sorted(pending & covered)
-    assert not landed, f"{landed} have checks now: remove their area from AWAITING_CHECK in tests/pending.py"
-    uncovered_must = [r.id for r in known.values() if r.level is Level.MUST and r.id not in covered | pending]
+    uncovered_must = [r.id for r in known.values() if r.level is Level.MUST and r.id not in covered]
     assert not uncovered_must, f"MUST requirements no check verifies: {uncovered_must}"
-    uncovered = [r.id for r in known.values() if r.id not in covered | pending]
+    uncovered = [r.id for r in known.values() if r.id not in covered]
     assert not uncovered, f"requirements no check verifies: {uncovered}"
 
 

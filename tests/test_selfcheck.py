@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from pending import AWAITING_CHECK, pending_ids
 from selfcheck.faults import FAULTS, Fault
 from selfcheck.harness import TOKENS, SuiteRun, quick_args, run_suite
 from selfcheck.variants import VARIANTS, Variant
@@ -35,7 +34,7 @@ def test_the_catalog_is_well_formed() -> None:
         assert not unknown, (item.name, unknown)
     # Every area of the catalog has a fault that breaks one of its requirements.
     covered = {reqs[rid].area for item in FAULTS for rid in item.breaks}
-    assert covered == {r.area for r in reqs.values()} - set(AWAITING_CHECK)
+    assert covered == {r.area for r in reqs.values()} - {"concurrency"}  # its faults: tests/selfcheck, to come
     assert len({v.name for v in VARIANTS}) == len(VARIANTS)
 
 
@@ -62,4 +61,4 @@ def test_the_suite_passes_the_correct_variant(variant: Variant) -> None:
     bad = run.ids_with("failed", "warning", "error", "skipped")
     assert run.exit_code == 0 and not bad, f"{variant.name}: {bad}\n{run.explain()}"
     counts = run.report["counts"] if run.report else {}
-    assert counts.get("passed") == len(catalog()) - len(pending_ids()), counts
+    assert counts.get("passed") == len(catalog()), counts

@@ -18,7 +18,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from conformance.report._common import STATUS_ORDER, sorted_areas
-from conformance.results import BaselineNote, RequirementResult, RunReport, Status, Verdict
+from conformance.report.timeline import timeline_svg
+from conformance.results import BaselineNote, RequirementResult, RunReport, Status, TimelineEntry, Verdict
 
 __all__ = ["render_html", "write_html"]
 
@@ -105,6 +106,11 @@ def _details(report: RunReport) -> list[RequirementResult]:
     return sorted(picked, key=lambda r: order[r.status])  # stable: catalog order within a status
 
 
+def _timeline(entries: list[TimelineEntry]) -> Markup:
+    """A concurrency finding's operations as inline SVG (report/timeline.py escapes every text in it)."""
+    return Markup(timeline_svg(entries, {e.index for e in entries if e.highlight}, 0.0))
+
+
 def render_html(report: RunReport) -> str:
     style = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
@@ -142,6 +148,7 @@ def render_html(report: RunReport) -> str:
         notes=notes,
         why=WHY,
         cite=_cite,
+        timeline=_timeline,
         duration=_duration,
         csp=csp,
         style=Markup(style),

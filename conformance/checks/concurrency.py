@@ -1,0 +1,105 @@
+"""Concurrency (CONC-001..012): many clients at once, and their whole history held to the contract.
+
+conformance/workload.py drives the server with N clients for the profile's time (or
+--workload-clients / --workload-seconds); conformance/history_checker.py judges the recorded
+history with real-time order only, so latency and scheduling never make a finding. Each finding
+names the few operations that prove it, with their exchanges and a timeline of them and their
+neighbours; a rule whose premise never happened (no key sent twice, no walk that ended) is not
+evaluated, and says so.
+"""
+
+from __future__ import annotations
+
+from conformance.catalog import catalog
+from conformance.context import CheckContext
+from conformance.history import History, Operation
+from conformance.history_checker import RULES, Finding, check_history, evaluations
+from conformance.registry import check
+from conformance.results import Exchange, TimelineEntry
+from conformance.workload import Budget, Workload
+
+CONC_IDS = tuple(rid for rid, req in catalog().items() if req.area == "concurrency")
+NEIGHBOURS = 12  # operations drawn around a finding's own: enough to see the interleaving, not the history
+
+
+@check(*CONC_IDS, needs=["fixture:quick"])
+def concurrent_history(ctx: CheckContext) -> None:
+    """N clients at once, each a random mix of every operation; the history must contradict no rule."""
+    session = ctx.session
+    budget = Budget(
+        clients=session.workload_clients or ctx.profile.workload_clients,
+        seconds=session.workload_seconds or ctx.profile.workload_seconds,
+    )
+    workload = Workload(ctx, budget, ctx.seed)
+    history = workload.run()
+    session.histories.append(history)
+    counts = evaluations(history)
+    for rid in CONC_IDS:
+        if counts[rid]:
+            ctx.tally.evaluated(rid, counts[rid])
+        else:
+            ctx.skip(
+                rid,
+                f"the workload's {len(history)} operations ({budget.clients} clients, {budget.seconds:g} s) gave no "
+                f"instance of the rule ({RULES[rid]}); raise --workload-seconds or --workload-clients",
+            )
+    for finding in check_history(history):
+        ctx.record_failure(
+            finding.requirement_id,
+            finding.message,
+            _exchanges(history, finding),
+            timeline=_timeline(history, finding),
+        )
+
+
+def _exchanges(history: History, finding: Finding) -> list[Exchange]:
+    found = [history[i].exchange for i in finding.operations]
+    return [x for x in found if isinstance(x, Exchange)]
+
+
+def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
+    """The finding's operations and the neighbours that overlap its span: who did what, and when."""
+    own = [history[i] for i in finding.operations]
+    first = min(op.invoked for op in own)
+    last = max(op.completed if op.completed is not None else op.invoked for op in own)
+    related = _related(history, own)
+    near = [op for op in history.operations if op.index in related and _overlaps(op, first, last)]
+    near.sort(key=lambda op: abs(op.invoked - first))
+    chosen = {op.index for op in own} | {op.index for op in near[:NEIGHBOURS]}
+    start = history.start
+    return [
+        TimelineEntry(
+            index=op.index,
+            client=op.client,
+            kind=op.kind,
+            invoked=op.invoked - start,
+            completed=None if op.completed is None else op.completed - start,
+            status=op.status,
+            highlight=op.index in finding.operations,
+        )
+        for op in history.operations
+        if op.index in chosen
+    ]
+
+
+def _related(history: History, own: list[Operation]) -> set[int]:
+    """Operations on the same runs, keys or walks as the finding's."""
+    runs = {op.run_id for op in own if op.run_id} | {_run_of(op) for op in own} - {None}
+    keys = {(op.credential, op.key) for op in own if op.key}
+    walks = {op.walk for op in own if op.walk is not None}
+    return {
+        op.index
+        for op in history.operations
+        if op.run_id in runs or _run_of(op) in runs or (op.credential, op.key) in keys or op.walk in walks
+    }
+
+
+def _run_of(op: Operation) -> str | None:
+    body = op.body
+    run_id = body.get("runId") if isinstance(body, dict) else None
+    return run_id if isinstance(run_id, str) else None
+
+
+def _overlaps(op: Operation, first: float, last: float) -> bool:
+    end = op.completed if op.completed is not None else op.invoked
+    return end >= first - 0.05 and op.invoked <= last + 0.05

@@ -1,0 +1,312 @@
+"""A concurrent workload: N clients at once, each a random mix of every operation, recorded as a History.
+
+Clients are threads of this process sharing the session's connections. Each draws its next
+operation from its own seeded random generator (so a seed replays the same choices, though the
+server's answers interleave as they will): starts of the fixture workflows with Idempotency-Keys
+shared between clients on purpose (the same body and another body), replays, reads, definitions
+with and without If-None-Match, cancels (also right after a quick run's start, racing its end),
+listRuns walks followed to their end with and without a status filter, and single pages.
+
+Runs are the session's own (its derived clientIds), and each credential works only on the runs
+and clientIds it created: the contract scopes keys to the credential and is silent on whether
+runs are, so the workload never needs either answer. The checker (conformance.history_checker)
+judges the history afterwards, with real-time order only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import rfc8785
+
+from conformance.client import ApiClient, ApiResponse, ResponseTooLarge
+from conformance.context import RUNS, CheckContext
+from conformance.history import History, Kind, Operation
+
+__all__ = ["Budget", "Workload"]
+
+KEYS_PER_CREDENTIAL = 6  # shared between the clients of a credential: races happen on purpose
+CLIENT_IDS_PER_CREDENTIAL = 3
+MAX_WALK_PAGES = 60
+MAX_LONG_RUNS = 6  # long runs hold a server's workers until cancelled; a few show every cancel race
+
+
+@dataclass(frozen=True)
+class Budget:
+    clients: int
+    seconds: float
+
+
+@dataclass
+class _Credential:
+    label: str
+    api: ApiClient
+    client_ids: list[str]
+    keys: list[str]
+    runs: list[str] = field(default_factory=list)  # runIds this credential started
+    long_runs: list[str] = field(default_factory=list)  # the long fixture's runs: cancelled at the end
+    etags: dict[str, str] = field(default_factory=dict)  # runId -> an ETag seen
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Workload:
+    def __init__(self, ctx: CheckContext, budget: Budget, seed: int) -> None:
+        self.ctx = ctx
+        self.budget = budget
+        self.seed = seed
+        self._ops: list[Operation] = []
+        self._lock = threading.Lock()
+        self._walks = 0
+        self._bodies: dict[str, tuple[str, dict[str, Any]]] = {}  # key -> (fixture, body): same-body replays
+        self._long = 0
+        self.credentials = [self._credential("primary", ctx.client)]
+        if ctx.session.other_client is not None:
+            self.credentials.append(self._credential("other", ctx.other_client))
+        self.errors: list[str] = []  # requests that got no answer at all
+
+    def _credential(self, label: str, api: ApiClient) -> _Credential:
+        client_ids = [self.ctx.fresh_client_id(f"w{label[0]}") for _ in range(CLIENT_IDS_PER_CREDENTIAL)]
+        keys = [f"rc-w-{uuid.uuid4()}" for _ in range(KEYS_PER_CREDENTIAL)]  # never seed-derived: servers keep keys
+        return _Credential(label, api, client_ids, keys)
+
+    # --- running ------------------------------------------------------------------------------------------
+    def run(self) -> History:
+        deadline = time.monotonic() + self.budget.seconds
+        barrier = threading.Barrier(self.budget.clients)
+        threads = [
+            threading.Thread(target=self._client, args=(number, deadline, barrier), name=f"rc-workload-{number}")
+            for number in range(self.budget.clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self._settle()
+        ops = sorted(self._ops, key=lambda op: (op.invoked, op.index))
+        return History([_reindexed(op, position) for position, op in enumerate(ops)])
+
+    def _client(self, number: int, deadline: float, barrier: threading.Barrier) -> None:
+        rng = random.Random(f"{self.seed}:{number}")
+        credential = self.credentials[number % len(self.credentials)]
+        actions: list[tuple[float, Callable[[int, random.Random, _Credential], None]]] = [
+            (30, self._start),
+            (8, self._replay),
+            (20, self._get),
+            (10, self._definition),
+            (10, self._cancel),
+            (12, self._walk),
+            (5, self._page),
+        ]
+        weights = [w for w, _ in actions]
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=30)  # all clients start together: the point is overlap
+        while time.monotonic() < deadline:
+            action = rng.choices(actions, weights)[0][1]
+            action(number, rng, credential)
+
+    def _settle(self) -> None:
+        """Leave no long run busy: cancel them (not recorded: the history is over)."""
+        for credential in self.credentials:
+            for run_id in credential.long_runs:
+                try:
+                    credential.api.post(f"{RUNS}/{run_id}/cancel")
+                except (httpx.TransportError, ResponseTooLarge):
+                    continue
+
+    # --- recording ---------------------------------------------------------------------------------------
+    def _send(
+        self,
+        number: int,
+        credential: _Credential,
+        kind: Kind,
+        call: Callable[[], ApiResponse],
+        **facts: Any,
+    ) -> ApiResponse | None:
+        invoked = time.monotonic()
+        try:
+            response = call()
+        except (httpx.TransportError, ResponseTooLarge) as exc:
+            with self._lock:
+                self.errors.append(f"{kind}: {type(exc).__name__}: {exc}".splitlines()[0])
+                self._ops.append(Operation(len(self._ops), number, credential.label, kind, invoked, None, **facts))
+            return None
+        completed = time.monotonic()
+        body = _parse(response)
+        with self._lock:
+            self._ops.append(
+                Operation(
+                    len(self._ops),
+                    number,
+                    credential.label,
+                    kind,
+                    invoked,
+                    completed,
+                    status=response.status_code,
+                    body=body,
+                    etag=response.headers.get("etag"),
+                    exchange=response.exchange,
+                    **facts,
+                )
+            )
+        return response
+
+    # --- the operations ---------------------------------------------------------------------------------
+    def _body(self, rng: random.Random, credential: _Credential, key: str | None) -> tuple[str, dict[str, Any]]:
+        """The key's canonical body (same-body requests), or another: other inputs, maybe another fixture."""
+        if key is not None and key in self._bodies and rng.random() < 0.8:
+            return self._bodies[key]
+        fixture = rng.choices(["quick", "long", "failing"], [80, 8, 12])[0]
+        with self._lock:
+            if fixture == "long" and self._long >= MAX_LONG_RUNS:
+                fixture = "quick"
+            if fixture == "long":
+                self._long += 1
+        if not self.ctx.fixtures.has(fixture):
+            fixture = "quick"
+        body = {
+            "clientId": rng.choice(credential.client_ids),
+            "workflow": self.ctx.fixtures.workflow(fixture),
+            "inputs": {"n": rng.randrange(1_000_000)},
+        }
+        if key is not None:
+            self._bodies.setdefault(key, (fixture, body))  # the key's first body is its canonical one
+        return fixture, body
+
+    def _start(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        key = rng.choice(credential.keys) if rng.random() < 0.7 else None
+        fixture, body = self._body(rng, credential, key)
+        run_id = _run_id(self._post_start(number, credential, fixture, body, key))
+        if run_id is not None and fixture == "quick" and rng.random() < 0.3:
+            # A cancel sent at once, to land near the quick run's completion.
+            self._send(
+                number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
+            )
+
+    def _post_start(
+        self, number: int, credential: _Credential, fixture: str, body: dict[str, Any], key: str | None
+    ) -> ApiResponse | None:
+        headers = {"Idempotency-Key": key} if key is not None else None
+        response = self._send(
+            number,
+            credential,
+            "startRun",
+            lambda: credential.api.post(RUNS, json_body=body, headers=headers),
+            key=key,
+            body_fingerprint=_fingerprint(body),
+            client_id=body["clientId"],
+        )
+        run_id = _run_id(response)
+        if run_id is not None:
+            self.ctx.session.started_runs.setdefault(run_id, credential.api)
+            with credential.lock:
+                if run_id not in credential.runs:
+                    credential.runs.append(run_id)
+                if fixture == "long" and run_id not in credential.long_runs:
+                    credential.long_runs.append(run_id)
+        return response
+
+    def _replay(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        used = [key for key in credential.keys if key in self._bodies]
+        if not used:
+            return self._start(number, rng, credential)
+        key = rng.choice(used)
+        fixture, body = self._bodies[key]
+        self._post_start(number, credential, fixture, body, key)
+        return None
+
+    def _known(self, rng: random.Random, credential: _Credential) -> str | None:
+        with credential.lock:
+            return rng.choice(credential.runs) if credential.runs else None
+
+    def _get(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        run_id = self._known(rng, credential)
+        if run_id is not None:
+            self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
+
+    def _definition(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        run_id = self._known(rng, credential)
+        if run_id is None:
+            return
+        tag = credential.etags.get(run_id) if rng.random() < 0.5 else None
+        headers = {"If-None-Match": tag} if tag else None
+        response = self._send(
+            number,
+            credential,
+            "getRunDefinition",
+            lambda: credential.api.get(f"{RUNS}/{run_id}/definition", headers=headers),
+            run_id=run_id,
+            if_none_match=tag,
+        )
+        if response is not None and response.status_code == 200 and response.headers.get("etag"):
+            credential.etags[run_id] = response.headers["etag"]
+
+    def _cancel(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        run_id = self._known(rng, credential)
+        if run_id is not None:
+            self._send(
+                number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
+            )
+
+    def _walk(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        with self._lock:
+            self._walks += 1
+            walk = self._walks
+        query: dict[str, str] = {"clientId": rng.choice(credential.client_ids), "limit": str(rng.randint(2, 5))}
+        if rng.random() < 0.3:
+            query["status"] = rng.choice(["succeeded", "failed", "cancelled", "running"])
+        cursor: str | None = None
+        for page in range(MAX_WALK_PAGES):
+            sent = {**query, **({"cursor": cursor} if cursor is not None else {})}
+            response = self._send(
+                number, credential, "listRuns", functools.partial(credential.api.get, RUNS, params=sent),
+                query=sent, walk=walk, page=page,
+            )  # fmt: skip
+            data = _parse(response) if response is not None and response.status_code == 200 else None
+            cursor = data.get("nextCursor") if isinstance(data, dict) else None
+            if not isinstance(cursor, str):
+                return
+
+    def _page(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        query = {"limit": str(rng.randint(1, 10))}
+        self._send(
+            number, credential, "listRuns", functools.partial(credential.api.get, RUNS, params=query), query=query
+        )
+
+
+def _parse(response: ApiResponse | None) -> Any:
+    if response is None or not response.content:
+        return None
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        return None
+
+
+def _run_id(response: ApiResponse | None) -> str | None:
+    if response is None or response.status_code != 202:
+        return None
+    data = _parse(response)
+    run_id = data.get("runId") if isinstance(data, dict) else None
+    return run_id if isinstance(run_id, str) else None
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    """Equal exactly for JSON-equal bodies: the hash of the RFC 8785 form."""
+    return hashlib.sha256(bytes(rfc8785.dumps(body))).hexdigest()
+
+
+def _reindexed(op: Operation, index: int) -> Operation:
+    return dataclasses.replace(op, index=index)
