@@ -55,8 +55,9 @@ def _counting_cleanup(function: Any) -> Any:
     return wrapper
 
 
-runner._run_checks = _timed("checks", runner._run_checks)  # type: ignore[assignment]
-runner._cleanup = _timed("cleanup", _counting_cleanup(runner._cleanup))  # type: ignore[assignment]
+# The pipeline's execute and cleanup stages, wrapped where the runner looks them up.
+runner.run_checks = _timed("checks", runner.run_checks)  # type: ignore[assignment]
+runner.cancel_leftovers = _timed("cleanup", _counting_cleanup(runner.cancel_leftovers))  # type: ignore[assignment]
 
 if __name__ == "__main__":
     out = Path(sys.argv[1])

@@ -7,10 +7,12 @@ before the exchange is stored, and curl lines read it from $RUNS_TOKEN.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,11 +85,26 @@ class Recorder:
     # holds every answer it gets to the rules that apply to all of them (no 5xx, 4xx are Problems).
     on_response: Callable[[ApiResponse], None] | None = None
 
+    _taps: dict[int, list[Exchange]] = field(default_factory=dict, repr=False)
+
     def add(self, exchange: Exchange) -> None:
         self.exchanges.append(exchange)
+        tap = self._taps.get(threading.get_ident())
+        if tap is not None:
+            tap.append(exchange)
 
     def last(self, count: int) -> list[Exchange]:
         return self.exchanges[-count:]
+
+    @contextlib.contextmanager
+    def tap(self) -> Iterator[list[Exchange]]:
+        """The exchanges this thread records inside the block, apart from the others' (examples side by side)."""
+        mine: list[Exchange] = []
+        self._taps[threading.get_ident()] = mine
+        try:
+            yield mine
+        finally:
+            del self._taps[threading.get_ident()]
 
 
 @dataclass
@@ -98,6 +115,8 @@ class ApiResponse:
     headers: httpx.Headers
     content: bytes
     exchange: Exchange
+    invoked: float | None = None  # time.monotonic() when sent: real-time order between answers
+    completed: float | None = None  # ... and when the answer was read
 
     def json(self) -> Any:
         return json.loads(self.content)
@@ -163,6 +182,7 @@ class ApiClient:
         send_headers.update(headers or {})
         request = self._http.build_request(method, path, headers=send_headers, content=content, params=params)
         started = time.perf_counter()
+        invoked = time.monotonic()
         exchange = Exchange(
             method=method,
             url=redact_text(str(request.url), self._secrets()),
@@ -192,7 +212,7 @@ class ApiClient:
         exchange.response_headers = redact_headers(dict(response.headers), self._secrets())
         exchange.response_body = _truncate(redact_text(_body_text(body) or "", self._secrets())) or None
         self.recorder.add(exchange)
-        answer = ApiResponse(response.status_code, response.headers, body, exchange)
+        answer = ApiResponse(response.status_code, response.headers, body, exchange, invoked, time.monotonic())
         if self.recorder.on_response is not None:
             self.recorder.on_response(answer)
         return answer

@@ -47,6 +47,7 @@ class RunConfig:
     timeout: float = 30.0  # how long a run may take to reach a status the suite waits for
     request_timeout: float = 10.0  # per HTTP request
     deadline: float | None = None  # the whole run; None: DEADLINES[profile]
+    workers: int | str = "auto"  # checks side by side: a number, or "auto" (scheduler.auto_workers)
     workload_clients: int | None = None  # None: the profile's
     workload_seconds: float | None = None  # None: the profile's
     quiet: bool = False  # no progress lines
@@ -68,6 +69,12 @@ class RunConfig:
         config = cls(**values)
         config.deterministic = env.get("CI", "").strip().lower() in {"1", "true", "yes"}
         return config
+
+    def resolved_workers(self, round_trip_s: float) -> int:
+        """The number given, or for auto as many as hide the server's round trip behind the suite's work."""
+        from conformance.scheduler import auto_workers
+
+        return self.workers if isinstance(self.workers, int) else auto_workers(round_trip_s)
 
     @property
     def overall_deadline(self) -> float:

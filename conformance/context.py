@@ -147,17 +147,31 @@ class LifecycleMonitor:
     def __init__(self) -> None:
         self.moves, self.terminal = _transitions()
         self._last: dict[str, dict[str, Any]] = {}
+        self._answered: dict[str, float] = {}  # runId -> when the answer that showed _last arrived
+        self._lock = threading.Lock()  # checks side by side feed one monitor
         self.findings: list[Finding] = []
         self.observations = 0
         self.evaluations: Counter[str] = Counter()  # rules judged per requirement, failed or not
 
-    def observe(self, run: Any, exchange: Exchange | None) -> None:
+    def observe(self, run: Any, exchange: Exchange | None, response: ApiResponse | None = None) -> None:
+        """One Run as an answer showed it; `response` gives the real-time order of the answers.
+
+        Moves are judged only between answers the clock orders (the earlier one arrived before the
+        later one was sent): checks side by side read the same runs, and two overlapping reads may
+        be applied by the server in either order, so comparing them would cry wolf.
+        """
+        with self._lock:
+            self._observe(run, exchange, response)
+
+    def _observe(self, run: Any, exchange: Exchange | None, response: ApiResponse | None) -> None:
         if not isinstance(run, dict) or not isinstance(run.get("runId"), str):
             return  # not a Run: the schema checks say so
         self.observations += 1
         evidence = [exchange] if exchange else []
         run_id, status = run["runId"], run.get("status")
-        previous = self._last.get(run_id)
+        invoked, completed = (response.invoked, response.completed) if response is not None else (None, None)
+        answered = self._answered.get(run_id)
+        previous = self._last.get(run_id) if invoked is None or answered is None or answered < invoked else None
 
         def finding(req: str, message: str) -> None:
             self.findings.append(Finding(req, f"run {run_id}: {message}", evidence))
@@ -193,7 +207,10 @@ class LifecycleMonitor:
                         )
             if previous.get("startedAt") is not None and run.get("startedAt") != previous.get("startedAt"):
                 finding("LIFE-004", f"startedAt changed from {previous.get('startedAt')!r} to {run.get('startedAt')!r}")
-        self._last[run_id] = run
+        if completed is None or answered is None or completed >= answered:
+            self._last[run_id] = run
+            if completed is not None:
+                self._answered[run_id] = completed
 
     def seen_terminal(self, run_id: str) -> bool:
         """The last observation of `run_id` had a terminal status (which never changes: LIFE-002)."""
@@ -254,10 +271,10 @@ class Session:
     schema_verdicts: dict[tuple[str, bytes], str | None] = field(default_factory=dict)
     started_runs: dict[str, ApiClient] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic() by which the whole run should end; set by the runner
+    fan_out: int = 1  # requests a check may send side by side (its examples, its scenarios); set by the runner
     workload_clients: int | None = None  # overrides the profile's (--workload-clients)
     workload_seconds: float | None = None  # overrides the profile's (--workload-seconds)
     histories: list[Any] = field(default_factory=list)  # concurrent histories recorded, for the transcript
-    _client_ids: int = 0
 
     @classmethod
     def open(
@@ -301,10 +318,6 @@ class Session:
             if client is not None:
                 client.close()
 
-    def derived_client_id(self, label: str) -> str:
-        self._client_ids += 1
-        return f"{self.client_id}.{label}{self._client_ids}"[:64]
-
 
 class CheckContext:
     """The API a check is written against."""
@@ -315,6 +328,9 @@ class CheckContext:
         # The seed of this check's Hypothesis tests (apply with hypothesis.seed): stable per session
         # seed and check, so `--select` of one requirement replays what its checks did in the full run.
         self.seed = check_seed(session.seed, check_name)
+        # clientIds made here carry the check's tag and count: the same whatever runs beside it.
+        self._tag = hashlib.sha256(check_name.encode()).hexdigest()[:3]
+        self._client_ids = itertools.count(1)  # next() is atomic: checks that fan out draw from threads
         self.recorder = Recorder(secrets=session.secrets, on_response=self.judge_response)
         self.tally = Tally()
         self._reported: set[tuple[str, str]] = set()
@@ -338,7 +354,7 @@ class CheckContext:
 
     def fresh_client_id(self, label: str = "c") -> str:
         """A clientId no other check uses, so counts by clientId see only this check's runs."""
-        return self.session.derived_client_id(label)
+        return f"{self.session.client_id}.{self._tag}{label}{next(self._client_ids)}"[:64]
 
     @property
     def other_client(self) -> ApiClient:
@@ -503,7 +519,7 @@ class CheckContext:
         if response.status_code == 200:
             data = response.json_or_none()
             self._expect_body("Run", response, data, f"getRun {run_id}")
-            self.session.monitor.observe(data, response.exchange)
+            self.session.monitor.observe(data, response.exchange, response)
         return response
 
     def list_runs(self, *, client: ApiClient | None = None, **params: Any) -> ApiResponse:
@@ -514,7 +530,7 @@ class CheckContext:
             self._expect_body("RunList", response, data, "listRuns")
             if isinstance(data, dict) and isinstance(data.get("items"), list):
                 for item in data["items"]:
-                    self.session.monitor.observe(item, response.exchange)
+                    self.session.monitor.observe(item, response.exchange, response)
         return response
 
     def _expect_body(self, schema: str, response: ApiResponse, data: Any, what: str) -> None:

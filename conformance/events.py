@@ -69,5 +69,5 @@ class NdjsonWriter:
 
     def __call__(self, event: Event) -> None:
         record = {"event": event.kind, "at": round(event.at, 3), **event.data}
-        self.stream.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self.stream.write(json.dumps(record, ensure_ascii=True, default=str) + "\n")
         self.stream.flush()

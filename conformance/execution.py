@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -19,7 +18,7 @@ from conformance.outcomes import Failed, Outcome, RequirementOutcome, Skipped
 from conformance.registry import Check
 from conformance.results import Evidence, Exchange
 
-__all__ = ["CheckRun", "not_run", "run_check", "run_checks", "unmet_need"]
+__all__ = ["CheckRun", "guarded", "not_run", "report_finished", "run_check", "unmet_need"]
 
 
 @dataclass
@@ -110,35 +109,8 @@ def unmet_need(check: Check, session: Session) -> str | None:
     return None
 
 
-def run_checks(
-    checks: Sequence[Check], session: Session, events: Events, deadline: float
-) -> tuple[list[CheckRun], bool]:
-    """The execute stage: every check in order, each emitting check_started/finding/check_finished.
-
-    Checks not started when `deadline` (time.monotonic()) passes are not run, with that reason; a
-    KeyboardInterrupt stops the loop (the second value says so) and the rest are not run either.
-    """
-    results: list[CheckRun] = []
-    for index, check in enumerate(checks):
-        if time.monotonic() >= deadline:
-            reason = "cut by --deadline: the run's time was up before this check started"
-            results.extend(not_run(c, Outcome.NOT_RUN, reason) for c in checks[index:])
-            events.info(f"overall deadline reached: {len(checks) - index} checks not run")
-            break
-        events.emit("check_started", check=check.name)
-        need = unmet_need(check, session)
-        try:
-            result = not_run(check, Outcome.SKIPPED, need) if need is not None else _guarded(check, session)
-        except KeyboardInterrupt:
-            results.extend(not_run(c, Outcome.NOT_RUN, "the run was interrupted") for c in checks[index:])
-            events.info("interrupted: cleaning up and writing the report")
-            return results, True
-        results.append(result)
-        _report_finished(result, events)
-    return results, False
-
-
-def _guarded(check: Check, session: Session) -> CheckRun:
+def guarded(check: Check, session: Session) -> CheckRun:
+    """run_check, and whatever escapes it (an exception group, say) as a suite error of the check."""
     started = time.perf_counter()
     try:
         return run_check(check, session)
@@ -153,7 +125,8 @@ def _guarded(check: Check, session: Session) -> CheckRun:
         return run
 
 
-def _report_finished(result: CheckRun, events: Events) -> None:
+def report_finished(result: CheckRun, events: Events) -> None:
+    """The check's findings and its end, as events."""
     for rid, items in result.evidence.items():
         if result.outcome(rid) is not Outcome.FAILED:
             continue  # a suite error's traceback is not a finding about the server

@@ -54,6 +54,13 @@ def _count(text: str, what: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | str:
+    """A number of workers, or "auto"."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return _count(text, "workers")
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -150,6 +157,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("timeout", "seconds a run may take to reach a status the suite waits for", parse=_seconds, default=30.0),
     Option("request_timeout", "seconds per HTTP request", parse=_seconds, default=10.0),
     Option("deadline", "seconds for the whole run (default: 300, 900 or 3600 by profile)", parse=_seconds),
+    Option(
+        "workers",
+        "checks run side by side: a number, or auto (8: enough to hide a remote server's latency); 1 runs them "
+        "one at a time, in order",
+        parse=_workers,
+        default="auto",
+        metavar="N",
+    ),
     Option(
         "workload_clients",
         "clients of the concurrent workload (default: 4, 8 or 16 by profile)",

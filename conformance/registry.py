@@ -47,7 +47,7 @@ class Check:
     requirements: tuple[str, ...]
     func: CheckFunction
     needs: frozenset[str]
-    doc: str
+    exclusive: bool = False  # must run alone: no other check side by side (--workers)
 
     def __call__(self, ctx: CheckContext) -> None:
         self.func(ctx)
@@ -56,8 +56,15 @@ class Check:
 _CHECKS: dict[str, Check] = {}
 
 
-def check(*requirement_ids: str, needs: Iterable[str] = ()) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check of the given catalog requirements."""
+def check(
+    *requirement_ids: str, needs: Iterable[str] = (), exclusive: bool = False
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check of the given catalog requirements.
+
+    `exclusive`: the check must run alone, no other beside it, whatever --workers says (a load test,
+    or a check that counts what the whole server holds). Every other check runs side by side with
+    any other: each works on clientIds and keys of its own.
+    """
     known = catalog()
     needs_set = frozenset(needs)
 
@@ -78,7 +85,7 @@ def check(*requirement_ids: str, needs: Iterable[str] = ()) -> Callable[[CheckFu
             requirements=tuple(requirement_ids),
             func=func,
             needs=needs_set,
-            doc=(func.__doc__ or "").strip(),
+            exclusive=exclusive,
         )
         return func
 

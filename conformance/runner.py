@@ -12,11 +12,13 @@ one path. The report is written to DIR/conformance.json (docs/results-format.md)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import secrets
 import shlex
+import statistics
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -26,22 +28,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
 import conformance
 from conformance._compat.hypothesis import storage_directory
 from conformance.aggregation import requirement_rows
 from conformance.baseline import apply_baseline
 from conformance.catalog import catalog
 from conformance.cleanup import cancel_leftovers
+from conformance.client import Recorder, ResponseTooLarge
 from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.context import Session
 from conformance.events import Events, Listener
-from conformance.execution import CheckRun, run_checks
+from conformance.execution import CheckRun
 from conformance.history import History
 from conformance.preflight import preflight
 from conformance.progress import Progress
 from conformance.registry import Check, registered_checks
 from conformance.report import write_reports
 from conformance.results import Evidence, RequirementResult, RunReport, Status, Verdict, gate_verdict
+from conformance.scheduler import run_checks
 from conformance.spec import spec_sha256, spec_version
 from conformance.target import Target, resolve_target
 
@@ -126,7 +132,10 @@ def _stages(state: RunState, stack: ExitStack) -> None:
     state.events.info(f"server {target.base_url} answers as a Runs API; session clientId {session.client_id}")
     deadline = state.clock + state.config.overall_deadline
     session.deadline = deadline
-    state.check_runs, state.interrupted = run_checks(state.checks, session, state.events, deadline)
+    workers = state.config.resolved_workers(_round_trip(session))
+    state.events.info(f"checks side by side: {workers} (--workers {state.config.workers})")
+    session.fan_out = workers
+    state.check_runs, state.interrupted = run_checks(state.checks, session, state.events, deadline, workers)
     _write_exchanges(state)
     state.report = _assemble(state, session, target)
     state.events.info(f"cleanup: cancelling the suite's unfinished runs ({len(session.started_runs)} started)")
@@ -163,6 +172,21 @@ def _preflight(state: RunState, session: Session) -> bool:
             first.evidence.append(Evidence("preflight", check.reason, [check.exchange]))
     state.report = report
     return False
+
+
+def _round_trip(session: Session, samples: int = 3) -> float:
+    """The server's round-trip time, the median of a few cheap reads (recorded apart from every check)."""
+    probe = copy.copy(session.client)
+    probe.recorder = Recorder(secrets=session.secrets)
+    took: list[float] = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        try:
+            probe.get("/api/v1/runs", params={"limit": 1})
+        except (httpx.TransportError, ResponseTooLarge):
+            continue
+        took.append(time.perf_counter() - began)
+    return statistics.median(took) if took else 0.0
 
 
 def _assemble(state: RunState, session: Session, target: Target) -> RunReport:
@@ -280,7 +304,8 @@ def _write_exchanges(state: RunState) -> None:
         with path.open("w", encoding="utf-8") as out:
             for cr in state.check_runs:
                 for exchange in cr.exchanges:
-                    out.write(json.dumps({"check": cr.check.name, **dataclasses.asdict(exchange)}, ensure_ascii=False))
+                    # ASCII only: a U+2028 in a body would split the line for readers that split on it too.
+                    out.write(json.dumps({"check": cr.check.name, **dataclasses.asdict(exchange)}, ensure_ascii=True))
                     out.write("\n")
     except OSError as exc:
         state.events.info(f"could not write {path}: {exc}")
@@ -312,7 +337,7 @@ def _write_histories(state: RunState, histories: list[History]) -> None:
                         "page": op.page,
                         "url": getattr(op.exchange, "url", None),
                     }
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    out.write(json.dumps(record, ensure_ascii=True) + "\n")
     except OSError as exc:
         state.events.info(f"could not write {path}: {exc}")
 

@@ -13,6 +13,8 @@ JSON equality itself, which must tell `true` from `1` although Python does not.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import functools
 import json
 import re
@@ -24,7 +26,7 @@ from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
 from conformance.outcomes import Violations
-from conformance.results import Evidence
+from conformance.results import Evidence, Exchange
 from conformance.spec import load_spec
 
 if TYPE_CHECKING:
@@ -282,6 +284,11 @@ def json_equal(a: Any, b: Any) -> bool:
 F = TypeVar("F", bound=Callable[..., None])
 
 
+# While run_property draws a property's examples to run them side by side, the property's body only
+# notes its arguments: drawing is Hypothesis' business, sending them is the suite's.
+_DRAWING: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("drawing", default=None)
+
+
 def records_example(test: F) -> F:
     """Put under @given: a Violations raised by `test` carries the arguments it was called with.
 
@@ -291,6 +298,10 @@ def records_example(test: F) -> F:
 
     @functools.wraps(test)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        drawn = _DRAWING.get()
+        if drawn is not None:
+            drawn.append(kwargs)
+            return
         try:
             test(*args, **kwargs)
         except Violations as exc:
@@ -341,23 +352,63 @@ def property_settings(ctx: CheckContext) -> settings:
 
 
 def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
-    """Run a Hypothesis test of a check; record what its minimal failing example broke.
+    """Run a Hypothesis test of a check (@given over @records_example); record what its failing example broke.
 
-    Each requirement the example broke becomes a failure of the check, with Hypothesis's
-    "Falsifying example" as the evidence's falsifying_example and the replay's exchanges.
+    Each requirement the example broke becomes a failure of the check, with the example (and
+    Hypothesis's notes) as the evidence's falsifying_example and that example's exchanges.
+
+    Where the examples do not depend on one another and nothing is shrunk (every profile but
+    `thorough`), and the server is far enough for it to pay (session.fan_out > 1), they are drawn
+    first, with the same seed and so the same values, and sent side by side; the first failing one,
+    in drawing order, is reported, so the outcome does not depend on which answer came first.
     """
     from conformance.context import EVIDENCE_EXCHANGES
 
+    seeded = hypothesis.seed(ctx.seed)(test)
+    fan_out = ctx.session.fan_out
+    if fan_out > 1 and Phase.shrink not in property_settings(ctx).phases:
+        _run_side_by_side(ctx, seeded, fan_out)
+        return
     try:
-        hypothesis.seed(ctx.seed)(test)()
+        seeded()
     except Exception as exc:
         found = find_violations(exc)
         if found is None:
             raise
-        lines = [n for n in getattr(found, "__notes__", []) if isinstance(n, str)]
-        if found.example is not None:
-            lines += [f"{name} = {_as_json(value)}" for name, value in found.example.items()]
-        notes = "\n".join(lines) or None
-        exchanges = ctx.recorder.last(EVIDENCE_EXCHANGES)
-        for rid, message in found.violations:
-            ctx.tally.failure(rid, Evidence(ctx.check_name, message, exchanges, notes))
+        _record(ctx, found, ctx.recorder.last(EVIDENCE_EXCHANGES))
+
+
+def _run_side_by_side(ctx: CheckContext, seeded: Callable[[], None], fan_out: int) -> None:
+    from conformance.context import EVIDENCE_EXCHANGES
+
+    drawn: list[dict[str, Any]] = []
+    token = _DRAWING.set(drawn)
+    try:
+        seeded()  # only draws: the body notes each example's arguments
+    finally:
+        _DRAWING.reset(token)
+    body: Callable[..., None] = seeded.hypothesis.inner_test  # type: ignore[attr-defined]
+
+    def one(kwargs: dict[str, Any]) -> tuple[Violations, list[Exchange]] | None:
+        with ctx.recorder.tap() as exchanges:
+            try:
+                body(**kwargs)
+            except Violations as exc:
+                return exc, exchanges
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=fan_out, thread_name_prefix="rc-example") as pool:
+        outcomes = list(pool.map(one, drawn))
+    first = next((outcome for outcome in outcomes if outcome is not None), None)
+    if first is not None:
+        found, exchanges = first
+        _record(ctx, found, exchanges[-EVIDENCE_EXCHANGES:])
+
+
+def _record(ctx: CheckContext, found: Violations, exchanges: list[Exchange]) -> None:
+    lines = [n for n in getattr(found, "__notes__", []) if isinstance(n, str)]
+    if found.example is not None:
+        lines += [f"{name} = {_as_json(value)}" for name, value in found.example.items()]
+    notes = "\n".join(lines) or None
+    for rid, message in found.violations:
+        ctx.tally.failure(rid, Evidence(ctx.check_name, message, exchanges, notes))

@@ -23,7 +23,7 @@ from tests.conftest import OTHER_TOKEN, TOKEN
 
 
 def _check(name: str, func: Callable[[CheckContext], None], *ids: str) -> Check:
-    return Check(name=name, requirements=ids, func=func, needs=frozenset(), doc="")
+    return Check(name=name, requirements=ids, func=func, needs=frozenset())
 
 
 def _stops_at_the_header(ctx: CheckContext) -> None:

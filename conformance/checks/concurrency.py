@@ -22,7 +22,7 @@ CONC_IDS = tuple(rid for rid, req in catalog().items() if req.area == "concurren
 NEIGHBOURS = 12  # operations drawn around a finding's own: enough to see the interleaving, not the history
 
 
-@check(*CONC_IDS, needs=["fixture:quick"])
+@check(*CONC_IDS, needs=["fixture:quick"], exclusive=True)  # a load test: alone, its clients are the load
 def concurrent_history(ctx: CheckContext) -> None:
     """N clients at once, each a random mix of every operation; the history must contradict no rule."""
     session = ctx.session

@@ -74,7 +74,7 @@ class RunWatcher:
 
     def note(self, run: Any, response: ApiResponse) -> None:
         """One Run as a response showed it (getRun's body or a listRuns item)."""
-        self.monitor.observe(run, response.exchange)
+        self.monitor.observe(run, response.exchange, response)
         if isinstance(run, dict) and isinstance(run.get("runId"), str) and isinstance(run.get("status"), str):
             self.last_status[run["runId"]] = run["status"]
             self.history.setdefault(run["runId"], []).append(run["status"])

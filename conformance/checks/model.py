@@ -20,6 +20,7 @@ A failure stops the machine with the requirement it breaks; the failing scenario
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import itertools
 from collections import Counter
@@ -354,21 +355,40 @@ def runs_state_machine(ctx: CheckContext) -> None:
     list and definition in the orders Hypothesis picks, with the invariants checked after every step."""
     # A fixture the server refuses skips the check here, before Hypothesis sees it.
     start_fixture(ctx, "quick", ctx.fresh_client_id("model-probe"))
+    shrinking = ctx.profile.name == "thorough"
+    # Scenarios are independent (each its own clientId): far from the server, groups of them run side
+    # by side, each group with a seed of its own, so a seed replays the same scenarios however many
+    # ran at once. Shrinking (thorough only) replays a failing scenario alone, in one group.
+    groups = 1 if shrinking else max(1, min(ctx.session.fan_out, ctx.profile.stateful_examples))
+    per_group = -(-ctx.profile.stateful_examples // groups)
     settings = ctx.hypothesis_settings(
-        max_examples=ctx.profile.stateful_examples,
+        max_examples=per_group,
         stateful_step_count=ctx.profile.stateful_steps,
         report_multiple_bugs=False,
         # Shrinking only under `thorough`, as for the property checks (conformance.strategies): each
         # attempt replays a scenario over HTTP, and against a faulty server it took 3–5 minutes. Other
         # profiles report the failing scenario as found (at most stateful_steps steps).
-        phases=[p for p in Phase if ctx.profile.name == "thorough" or p is not Phase.shrink],
+        phases=[p for p in Phase if shrinking or p is not Phase.shrink],
     )
-    try:
-        run_state_machine_as_test(hypothesis.seed(ctx.seed)(make_machine(ctx)), settings=settings)
-    except Failed:
-        raise
-    except BaseExceptionGroup as group:  # e.g. FlakyFailure: the failure did not reproduce while shrinking
-        found = _first_failed(group)
-        if found is None:
-            raise
-        raise found from group
+
+    def group(number: int) -> Failed | None:
+        machine = hypothesis.seed(ctx.seed + number)(make_machine(ctx))
+        try:
+            run_state_machine_as_test(machine, settings=settings)
+        except Failed as failed:
+            return failed
+        except BaseExceptionGroup as raised:  # e.g. FlakyFailure: the failure did not reproduce while shrinking
+            found = _first_failed(raised)
+            if found is None:
+                raise
+            return found
+        return None
+
+    if groups == 1:
+        outcomes = [group(0)]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=groups, thread_name_prefix="rc-model") as pool:
+            outcomes = list(pool.map(group, range(groups)))
+    failed = next((found for found in outcomes if found is not None), None)
+    if failed is not None:
+        raise failed
