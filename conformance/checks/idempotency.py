@@ -103,14 +103,14 @@ def run_ids_for(ctx: CheckContext, client_id: str, client: ApiClient | None = No
     """The runIds listRuns shows for `client_id` (every page), or why they could not be read."""
     ids: list[str] = []
     cursor: str | None = None
-    for _ in range(100):
+    for number in range(1, 101):
         page = ctx.list_runs(client=client, clientId=client_id, limit=200, cursor=cursor)
         data = page.json_or_none() if page.status_code == 200 else None
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             return f"listRuns?clientId={client_id} answered {describe(page)}, so the runs could not be counted"
         ids += [item["runId"] for item in data["items"] if isinstance(item, dict) and "runId" in item]
-        cursor = data.get("nextCursor")
-        if not cursor:
+        cursor = ctx.next_cursor(page, f"page {number} of listRuns?clientId={client_id}&limit=200")
+        if cursor is None:
             return ids
     return f"listRuns?clientId={client_id} did not end after 100 pages"
 

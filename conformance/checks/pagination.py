@@ -104,8 +104,8 @@ def walk_listing(
             )
         seen.update(ids)
         items.extend(got)
-        cursor = _next(page)
-        if not cursor:
+        cursor = ctx.next_cursor(page, f"page {len(pages)} of the walk listRuns?{query}")
+        if cursor is None:
             return pages, items
 
 
@@ -265,8 +265,8 @@ def walk_during_inserts(ctx: CheckContext) -> None:
                     "must lead to a 200 RunList, also while runs are being created (PAGE-006)",
                 )
             items.extend(got)
-            cursor = _next(page)
-            if not cursor:
+            cursor = ctx.next_cursor(page, f"page {number} of the walk listRuns?{query}")
+            if cursor is None:
                 break
     finally:
         creator.stop()
