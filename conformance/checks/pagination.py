@@ -24,6 +24,8 @@ from conformance.context import CheckContext
 from conformance.registry import Skipped, check
 
 WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
+DEFAULT_LIMIT = 50  # the page size without limit (PAGE-002)
+DEFAULT_EXTRA = 3  # runs beyond one default page, so that a second page must follow
 MAX_PAGES = 500
 
 
@@ -315,8 +317,9 @@ def walk_during_inserts(ctx: CheckContext) -> None:
 def page_sizes(ctx: CheckContext) -> None:
     """Pages are full but the last, nextCursor is null exactly on the last, and absent limit means 50.
 
-    Five runs of a fresh clientId walked with limits 1, 2, 5 and 6; then limit absent and 200
-    on the whole listing, where a nextCursor must come with a full page.
+    Five runs of a fresh clientId walked with limits 1, 2, 5 and 6; then limit absent over more
+    than 50 runs of another fresh clientId (50 and a cursor, then the rest); then limit absent and
+    200 on the whole listing, where a nextCursor must come with a full page.
     """
     client_id = ctx.fresh_client_id("sizes")
     runs = _create(ctx, 5, client_id)
@@ -332,6 +335,7 @@ def page_sizes(ctx: CheckContext) -> None:
             f"listRuns?clientId={client_id} without limit gave {len(got)} runs and nextCursor {_next(page)!r} for "
             f"{len(runs)} runs; without limit a page holds up to 50 (PAGE-002, PAGE-004)",
         )
+    _default_page_size(ctx)
     whole: tuple[int | None, ...] = (None, 200)
     for whole_limit in whole:
         page = ctx.list_runs(limit=whole_limit)
@@ -346,6 +350,40 @@ def page_sizes(ctx: CheckContext) -> None:
             f"{_next(page)!r}; a page holds exactly {cap} runs{' (the default)' if whole_limit is None else ''} unless "
             "it is the last (PAGE-002)",
         )
+
+
+def _default_page_size(ctx: CheckContext) -> None:
+    """Without limit, a page holds exactly 50 runs when more follow: shown on runs this check makes,
+    since what else the server holds (fewer than 50 runs on a fresh server) proves nothing."""
+    client_id = ctx.fresh_client_id("default")
+    runs = _create(ctx, DEFAULT_LIMIT + DEFAULT_EXTRA, client_id)
+    query = f"listRuns?clientId={client_id}"
+    first = ctx.list_runs(clientId=client_id)
+    got = _items(first)
+    cursor = ctx.next_cursor(first, f"{query} (no limit)")
+    if not ctx.expect(
+        "PAGE-002",
+        got is not None and len(got) == DEFAULT_LIMIT and cursor is not None,
+        f"{query} without limit, over the {len(runs)} runs of that clientId, answered {len(got or [])} runs and "
+        f"nextCursor {_next(first)!r}: {show(first)}; without limit a page holds exactly 50 runs (the default) "
+        "and a nextCursor when more follow (PAGE-002)",
+    ):
+        return
+    second = ctx.list_runs(clientId=client_id, cursor=cursor)
+    rest = _items(second)
+    listed = _ids((got or []) + (rest or []))
+    ctx.expect(
+        "PAGE-002",
+        rest is not None and len(rest) == DEFAULT_EXTRA and sorted(listed) == sorted(runs),
+        f"the second page of {query} without limit held {len(rest or [])} runs ({show(second)}); after the first "
+        f"50 of {len(runs)} runs it holds the other {DEFAULT_EXTRA}, and the two pages every run once (PAGE-002)",
+    )
+    ctx.expect(
+        "PAGE-004",
+        rest is None or _next(second) is None,
+        f"the second page of {query} without limit holds the last of its {len(runs)} runs but has nextCursor "
+        f"{_next(second)!r}; nextCursor is null exactly when no run follows (PAGE-004)",
+    )
 
 
 @check("PAGE-005", needs=["fixture:quick"])
