@@ -11,6 +11,7 @@ import json
 import secrets
 from typing import Any
 
+from conformance.checks.lifecycle import show
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.registry import check
@@ -159,16 +160,50 @@ def cyclic_dependencies_get_400(ctx: CheckContext) -> None:
         _expect_status(ctx, "ERR-007", f"startRun with {what}", response, 400)
 
 
-@check("ERR-008", "ERR-001")
+def _body_of(ctx: CheckContext, size: int) -> bytes:
+    """A valid startRun body of exactly `size` bytes.
+
+    Padded with JSON whitespace before the closing brace, so a server that accepts it stores an
+    ordinary run: 1 MiB of padding in `inputs` would come back in every listing of the runs.
+    """
+    content = json.dumps(_valid_body(ctx), separators=(",", ":")).encode()
+    return content[:-1] + b" " * (size - len(content)) + b"}"
+
+
+@check("ERR-008", "ERR-001", needs=["fixture:quick"])
 def oversized_body_gets_413(ctx: CheckContext) -> None:
-    """A body over 1 MiB that is otherwise a valid request: 413."""
-    body = _valid_body(ctx)
-    body["inputs"] = {"padding": ""}
-    overhead = len(json.dumps(body).encode())
-    body["inputs"]["padding"] = "x" * (ONE_MIB - overhead + 64)
-    content = json.dumps(body).encode()
-    response = _post_raw(ctx, content, "application/json")
-    _expect_status(ctx, "ERR-008", f"startRun with a body of {len(content)} bytes", response, 413)
+    """A valid body one byte over 1 MiB gets 413; one of exactly 1 MiB, and one just under, get 202.
+
+    The limit is on bytes over the wire, and "over 1 MiB" starts at 1,048,577: a limit off by one
+    (or one of 1,000,000 bytes) turns away requests the contract accepts.
+    """
+    sizes = (
+        (ONE_MIB - 1, "one byte under 1 MiB", 202),
+        (ONE_MIB, "exactly 1 MiB", 202),
+        (ONE_MIB + 1, "one byte over 1 MiB", 413),
+    )
+    for size, label, expected in sizes:
+        content = _body_of(ctx, size)
+        response = _post_raw(ctx, content, "application/json")
+        what = f"startRun with a valid body of {size:,} bytes ({label})"
+        if expected == 413:
+            _expect_status(ctx, "ERR-008", what, response, 413)
+            continue
+        _remember(ctx, response)
+        ctx.expect(
+            "ERR-008",
+            response.status_code == 202,
+            f"{what} answered {show(response)}; only a body larger than 1 MiB "
+            "(1,048,576 bytes) gets 413, and this one is a valid request (ERR-008)",
+        )
+        _problem_ok(ctx, what, response)
+
+
+def _remember(ctx: CheckContext, response: ApiResponse) -> None:
+    """A run this check started, for the session's cleanup."""
+    data = response.json_or_none() if response.status_code == 202 else None
+    if isinstance(data, dict) and isinstance(data.get("runId"), str):
+        ctx.session.started_runs.setdefault(data["runId"], ctx.client)
 
 
 @check("ERR-009", "ERR-001")
