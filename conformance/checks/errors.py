@@ -10,8 +10,10 @@ import copy
 import json
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from conformance.checks.lifecycle import show
+from conformance.checks.near_misses import near_run_ids
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.registry import check
@@ -236,6 +238,47 @@ def unknown_or_malformed_run_ids_get_404(ctx: CheckContext) -> None:
         ):
             response = ctx.client.request(method, path)
             _expect_status(ctx, "ERR-010", f"{op} of {what}", response, 404)
+
+
+@check("ERR-010", "ERR-001", needs=["fixture:quick"])
+def near_miss_run_ids_get_404(ctx: CheckContext) -> None:
+    """getRun and getRunDefinition of IDs one edit away from a real runId: 404, never that run.
+
+    A prefix, a suffix or the ID with a character appended names another run or none: the answer
+    is 404, or a 200 whose runId is exactly the ID asked for (sequential IDs make "5" a prefix of
+    "57", and run 5 exists). The ID in other case may be the same run (an ID column may compare
+    case-insensitively, as UUIDs do) or 404. cancelRun is not probed: a near miss can be someone
+    else's run.
+    """
+    started = ctx.start_run(client_id=ctx.fresh_client_id("nearid"))
+    if started.run_id is None:
+        raise ctx.refused("startRun of the quick fixture", started.response, "give a quick fixture with --fixtures")
+    run_id = started.run_id
+    probes = [(label, value, {value}) for label, value in near_run_ids(run_id).items()]
+    other_case = run_id.swapcase()
+    if other_case != run_id:
+        probes.append(("it in other case", other_case, {other_case, run_id}))
+    for label, value, allowed in probes:
+        what = f"{value!r} ({label} of the run {run_id!r})"
+        got = ctx.get_run(quote(value, safe=""))
+        data = got.json_or_none() if got.status_code == 200 else None
+        found = data.get("runId") if isinstance(data, dict) else None
+        same = " (or, in other case, the same run)" if len(allowed) > 1 else ""
+        ctx.expect(
+            "ERR-010",
+            got.status_code == 404 or (got.status_code == 200 and found in allowed),
+            f"getRun of {what} answered {show(got)}; an ID that no run has is an unknown runId and gets 404, and a "
+            f"200 must be the run with exactly that ID{same}, so look runs up by the whole ID, not by a prefix, a "
+            "parsed part or a truncation (ERR-010)",
+        )
+        exists = got.status_code == 200 and found in allowed
+        definition = ctx.get_definition(quote(value, safe=""))
+        ctx.expect(
+            "ERR-010",
+            definition.status_code == 404 or (definition.status_code == 200 and exists),
+            f"getRunDefinition of {what} answered {show(definition)}, while getRun of it answered "
+            f"{got.status_code}; an ID that no run has gets 404 (ERR-010)",
+        )
 
 
 @check("ERR-011", "ERR-001")

@@ -20,6 +20,7 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conformance.checks.near_misses import look_alike, near_keys
 from conformance.client import ApiClient, ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.registry import check
@@ -468,6 +469,55 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
         ctx, client_id, started, "a request with an invalid key is rejected before anything is created"
     )
     ctx.expect("IDEM-008", counted is None, counted or "")
+
+
+@check("IDEM-011", "IDEM-008", needs=["fixture:quick"])
+def keys_are_compared_exactly(ctx: CheckContext) -> None:
+    """Near misses of a used key (other case, a prefix, a suffix, in quotes) are other keys; a look-alike is 400.
+
+    Each is sent with the very body the key was used with: a server that folds case, trims, unquotes
+    or matches a prefix replays the first run (or answers 409), where exact comparison starts a new
+    run for each. A look-alike (one letter swapped for its Cyrillic twin) is no visible-ASCII key.
+    """
+    client_id = ctx.fresh_client_id("nearkey")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    key = new_key()
+    first = post_raw(ctx, raw, key=key)
+    if first.run_id is None:
+        raise ctx.fail("IDEM-011", f"startRun with a new key {key!r} got {describe(first.response)}; expected 202")
+    runs = {first.run_id: f"the key {key!r}"}
+    for label, near in near_keys(key).items():
+        answer = post_raw(ctx, raw, key=near)
+        earlier = runs.get(answer.run_id or "")
+        ctx.expect(
+            "IDEM-011",
+            answer.status_code == 202 and answer.run_id is not None and earlier is None,
+            f"startRun with Idempotency-Key {near!r} ({label} of {key!r}, used just before with this very body) "
+            f"got {describe(answer.response)}"
+            + (f", the run of {earlier}" if earlier else "")
+            + "; expected 202 with a new run: keys are compared exactly, so this is another key (no case-folding, "
+            "trimming, unquoting or prefix match) (IDEM-011)",
+        )
+        if answer.run_id is not None and earlier is None:
+            runs[answer.run_id] = f"the key {near!r}"
+    again = post_raw(ctx, raw, key=key)
+    ctx.expect(
+        "IDEM-011",
+        again.status_code == 202 and again.run_id == first.run_id,
+        f"after its near misses, a retry with the key {key!r} itself got {describe(again.response)}; expected 202 "
+        f"with its own run {first.run_id!r}: a near miss must not take the key over (IDEM-011)",
+    )
+    counted = _count_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
+    ctx.expect("IDEM-011", counted is None, counted or "")
+    fake = look_alike(key)
+    answer = post_raw(ctx, raw, key=fake.encode())
+    ctx.expect(
+        "IDEM-008",
+        answer.status_code == 400,
+        f"startRun with the look-alike Idempotency-Key {fake!r} (a Cyrillic letter in place of a Latin one of "
+        f"{key!r}, sent as UTF-8) got {describe(answer.response)}; expected 400: a key is 1 to 255 characters "
+        "from 0x21-0x7E, so it must not be normalised or transliterated into one (IDEM-008)",
+    )
 
 
 @check("IDEM-009", needs=["fixture:quick"])

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from conformance.checks.lifecycle import TERMINAL, show, start_fixture
+from conformance.checks.near_misses import look_alike, near_client_ids
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
 from conformance.registry import Skipped, check
@@ -563,11 +564,15 @@ def page_filters(ctx: CheckContext) -> None:
         decoys.append(start_fixture(ctx, "quick", decoy))
         if failing:
             mine[start_fixture(ctx, "failing", client_id)] = "failed"
+    # One run under each near miss of the walked clientId: a loose match (LIKE 'x%', case-folding)
+    # lists them with its runs, and the walk of each lists the walked clientId's runs with it.
+    near = {label: (value, start_fixture(ctx, "quick", value)) for label, value in near_client_ids(client_id).items()}
     _terminal_listing(ctx, client_id, set(mine))
     _terminal_listing(ctx, decoy, set(decoys))
     walks: list[dict[str, Any]] = [{"clientId": client_id}, {"clientId": client_id, "status": "succeeded"}]
     if failing:
         walks.append({"clientId": client_id, "status": "failed"})
+    strays = {run_id: f"{value!r}, {label}" for label, (value, run_id) in near.items()}
     for filters in walks:
         query = _query(2, filters)
         # walk_listing stops at the first run that does not match the filters (PAGE-009).
@@ -581,6 +586,23 @@ def page_filters(ctx: CheckContext) -> None:
             not missing and not twice,
             f"the walk {query} over finished runs missed {missing[:4]} and repeated {twice[:4]}; a walk returns "
             "every matching run exactly once (PAGE-006)",
+        )
+        listed = [f"{run} (clientId {strays[run]})" for run in got if run in strays]
+        ctx.expect(
+            "PAGE-009",
+            not listed,
+            f"the walk {query} listed runs of clientIds that only resemble {client_id!r}: {listed[:3]}; clientId "
+            "is an exact match: no prefix, suffix or case-insensitive match (PAGE-009)",
+        )
+    for label, (value, run_id) in near.items():
+        _pages, items = walk_listing(ctx, "PAGE-009", 2, clientId=value)
+        got_ids = _ids(items)
+        ctx.expect(
+            "PAGE-009",
+            got_ids == [run_id],
+            f"the walk {_query(2, {'clientId': value})} ({label} of {client_id!r}, whose runs are {sorted(mine)[:4]}) "
+            f"returned {got_ids[:6]}; it holds exactly the one run of that clientId, {run_id}: clientId is an exact "
+            "match, not by prefix, suffix or case (PAGE-009)",
         )
     # The status filter alone, over the whole listing: the first pages must all match it.
     for page in itertools.islice(ctx.walk(limit=2, status="succeeded"), 3):
@@ -616,15 +638,30 @@ def limit_bounds(ctx: CheckContext) -> None:
 
 @check("PAGE-010")
 def bad_filters(ctx: CheckContext) -> None:
-    """A status that is not a RunStatus, or a clientId that is not a valid ClientId, gets 400."""
+    """A status that is not a RunStatus, or a clientId that is not a valid ClientId, gets 400.
+
+    Near misses included: a status in other case, cut short, with a space or a look-alike letter,
+    and a clientId with a space around it or a Cyrillic letter that looks Latin: a server that
+    trims, case-folds or normalises before it validates lets them through.
+    """
+    client_id = ctx.fresh_client_id("badfilter")
     bad: list[tuple[str, str]] = [
         ("status", "done"),
         ("status", "SUCCEEDED"),
+        ("status", "Succeeded"),
+        ("status", "succeede"),
+        ("status", "succeededx"),
+        ("status", "succeeded "),
+        ("status", " succeeded"),
+        ("status", look_alike("succeeded")),
         ("status", "queued,running"),
         ("clientId", "has space"),
         ("clientId", "a" * 65),
         ("clientId", "bad/slash"),
         ("clientId", "é"),
+        ("clientId", client_id + " "),
+        ("clientId", " " + client_id),
+        ("clientId", look_alike(client_id)),
     ]
     for name, value in bad:
         response = ctx.list_runs(
@@ -633,6 +670,6 @@ def bad_filters(ctx: CheckContext) -> None:
         ctx.expect(
             "PAGE-010",
             response.status_code == 400,
-            f"listRuns?{name}={value[:70]} answered {show(response)}; a {name} filter that is not a valid "
+            f"listRuns?{name}={value[:70]!r} answered {show(response)}; a {name} filter that is not a valid "
             f"{'RunStatus' if name == 'status' else 'ClientId (1–64 of A-Z a-z 0-9 . _ : -)'} gets 400 (PAGE-010)",
         )
