@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import json
 import re
 import threading
 import time
@@ -550,14 +551,46 @@ class CheckContext:
     def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
         """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""
         cursor = None
-        for _ in range(max_pages):
+        query = "&".join(f"{k}={v}" for k, v in {"limit": limit, **filters}.items() if v is not None)
+        for number in range(1, max_pages + 1):
             page = self.list_runs(limit=limit, cursor=cursor, **filters)
             yield page
-            data = page.json_or_none() if page.status_code == 200 else None
-            cursor = data.get("nextCursor") if isinstance(data, dict) else None
-            if not cursor:
+            cursor = self.next_cursor(page, f"page {number} of the walk listRuns?{query}")
+            if cursor is None:
                 return
         raise self.fail("PAGE-004", f"the walk did not end after {max_pages} pages")
+
+    def next_cursor(self, page: ApiResponse, what: str) -> str | None:
+        """The cursor a walk follows from `page`, or None where the walk ends; every walker asks here.
+
+        Only null ends a listing (PAGE-004). A nextCursor that is an empty string (or not a string)
+        is neither a cursor nor the end: treating it as the end is how a client stops early on a
+        falsy value, and sending it back restarts the listing. So it fails PAGE-004 and the walk
+        stops there. A page that is not a 200 RunList ends the walk too; the caller judges it.
+        """
+        data = page.json_or_none() if page.status_code == 200 else None
+        value = data.get("nextCursor") if isinstance(data, dict) else None
+        if value is None:
+            return None
+        proper = isinstance(value, str) and value != ""
+        kind = "nextCursor" if proper else f"nextCursor {value!r}"
+        if proper:
+            self.tally.evaluated("PAGE-004")
+            return str(value)
+        with _REPORTED_LOCK:
+            first = ("PAGE-004", kind) not in self._reported
+            self._reported.add(("PAGE-004", kind))
+        if first:
+            hint = "; an empty string does not end a listing: answer null on the last page" if value == "" else ""
+            self.record_failure(
+                "PAGE-004",
+                f"{what} answered nextCursor {json.dumps(value)}, which is neither null (nothing follows) nor a "
+                f"cursor to send back; nextCursor is null exactly when no run follows the page{hint} (PAGE-004)",
+                [page.exchange],
+            )
+        else:
+            self.tally.evaluated("PAGE-004")
+        return None
 
     def cancel_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
         response = (client or self.client).post(f"{RUNS}/{run_id}/cancel")

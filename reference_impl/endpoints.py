@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +24,7 @@ from .executor import Executor
 from .idempotency import IdempotencyPolicy
 from .problems import ProblemError
 from .store import RUN_ID_PATTERN, IdempotencyClaim, IdempotencyKeyReused, RunRecord, RunStore
-from .validation import check_run_start_request, parse_list_query
+from .validation import WORKFLOW_RULES, WorkflowRule, check_run_start_request, parse_list_query
 
 RUNS_PATH = "/api/v1/runs"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
@@ -51,7 +51,14 @@ class RunsApi:
     idempotency: IdempotencyPolicy
     max_body_bytes: int = MAX_BODY_BYTES
 
+    # The workflow rules startRun enforces beyond the schema; a seam for faults that drop one.
+    workflow_rules: ClassVar[tuple[WorkflowRule, ...]] = WORKFLOW_RULES
+
     # --- helpers ------------------------------------------------------------------------------
+
+    def check_request(self, body: dict[str, Any]) -> None:
+        """400 unless `body` is a valid RunStartRequest for this server: schema, then workflow rules."""
+        check_run_start_request(body, self.actions, self.workflow_rules)
 
     def find_run(self, request: Request) -> RunRecord:
         """The run named in the path, or 404: a malformed id is just an id no run has."""
@@ -74,7 +81,7 @@ class RunsApi:
         check_json_media_type(request)
         raw = await read_capped(request, self.max_body_bytes)
         body = parse_json_object(raw)
-        check_run_start_request(body, self.actions)
+        self.check_request(body)
         try:
             fingerprint = self.idempotency.fingerprint(body)
             digest = definition_hash(body["workflow"])

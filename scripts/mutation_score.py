@@ -4,7 +4,9 @@
     python scripts/mutation_score.py --full         # the whole quick suite against each fault (slower)
     python scripts/mutation_score.py --only etag-strong page-limit-ignored
 
-Writes docs/mutation-score.md (a Markdown table) and prints it. A fault is caught when the run exits 1
+Writes docs/mutation-score.md (a Markdown table) and, when every fault ran, the per-area table of
+README.md between its `<!-- mutation-score:start -->` and `<!-- mutation-score:end -->` markers;
+prints both. A fault is caught when the run exits 1
 and every ID it names is failed (under --strict, so a SHOULD counts). "Time to first failure" is
 when the first check that found a failure finished, measured from the start of the run (the report
 has per-requirement durations but no timestamps, so it is read off the progress lines as they are
@@ -29,6 +31,33 @@ from selfcheck.harness import TOKENS, SuiteRun, quick_args, run_suite  # noqa: E
 from reference_impl.app import create_app  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "mutation-score.md"
+README = ROOT / "README.md"
+START, END = "<!-- mutation-score:start -->", "<!-- mutation-score:end -->"
+AREA_LABELS = {"etag": "etag and definition"}  # the README's name for an area, where it differs
+
+
+def area_table(results: list[tuple[Fault, bool]]) -> str:
+    """Faults and how many were caught, per area in the order of FAULTS, and in all."""
+    lines = ["| area | faults | caught |", "|---|---|---|"]
+    for area in dict.fromkeys(item.area for item, _ in results):
+        caught = [ok for item, ok in results if item.area == area]
+        lines.append(f"| {AREA_LABELS.get(area, area)} | {len(caught)} | {sum(caught)} |")
+    lines.append(f"| **all** | **{len(results)}** | **{sum(ok for _, ok in results)}** |")
+    return "\n".join(lines)
+
+
+def readme_table(text: str) -> str:
+    """What README.md holds between the markers."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"README.md lacks the markers {START} ... {END}")
+    return text[start + len(START) : end].strip("\n")
+
+
+def write_readme(table: str, path: Path = README) -> None:
+    text = path.read_text(encoding="utf-8")
+    old = readme_table(text)
+    path.write_text(text.replace(f"{START}\n{old}\n{END}", f"{START}\n{table}\n{END}", 1), encoding="utf-8")
 
 
 def _row(fault: Fault, run: SuiteRun) -> tuple[bool, str]:
@@ -63,16 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     # (imports, Hypothesis and schema set-up) that would otherwise count against the first fault.
     run_suite(create_app(list(TOKENS)), *quick_args(("etag",)))
     rows: list[str] = []
-    caught_count = 0
+    results: list[tuple[Fault, bool]] = []
     started = time.monotonic()
     for fault in chosen:
         select = () if args.full else fault.select
         run = run_suite(fault.build(TOKENS), *quick_args(select, *fault.cli_args))
         caught, line = _row(fault, run)
-        caught_count += caught
+        results.append((fault, caught))
         rows.append(line)
         print(line, file=sys.stderr, flush=True)
     total = time.monotonic() - started
+    caught_count = sum(caught for _, caught in results)
 
     scope = "the whole quick suite" if args.full else "`--select` of the areas of the IDs each fault names"
     table = "\n".join(
@@ -102,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(table, encoding="utf-8")
     print(table)
+    areas = area_table(results)
+    if not args.only:
+        # Only a run of every fault speaks for the whole catalog: a partial run leaves the README alone.
+        write_readme(areas)
+    print(areas)
     return 0 if caught_count == len(chosen) else 1
 
 

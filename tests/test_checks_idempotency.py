@@ -7,11 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import run_named_check
+from conftest import OTHER_TOKEN, TOKEN, run_named_check
 from faults_idem_etag import CORRECT_VARIANTS, serve_variant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from selfcheck.faults import fault as selfcheck_fault
 
+from conformance.checks.idempotency import _overlapped
 from conformance.context import Fixtures, Session
 from conformance.execution import CheckRun
 from conformance.outcomes import Outcome
@@ -26,7 +28,9 @@ from conformance.strategies import (
     run_start_requests,
     spaced_bytes,
 )
+from reference_impl.serve import serve_in_thread
 
+TOKENS = (TOKEN, OTHER_TOKEN)
 MODULE = "conformance.checks.idempotency"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
 
@@ -86,11 +90,44 @@ def test_a_property_failure_carries_its_falsifying_example(make_session: Callabl
     assert example and "conflict(" in example and 'pair = [{"clientId"' in example, example
 
 
+# Faults of the self-check's catalog (tests/selfcheck/faults.py) a check of this module targets.
+SELFCHECK_CASES: dict[str, tuple[str, set[str]]] = {
+    "idem-keys-case-folded": ("keys_are_compared_exactly", {"IDEM-011"}),
+    "idem-keys-unquoted": ("keys_are_compared_exactly", {"IDEM-011"}),
+    "idem-invalid-keys-accepted": ("keys_are_compared_exactly", {"IDEM-008"}),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(SELFCHECK_CASES))
+def test_check_fails_on_the_self_check_fault_it_targets(fault: str, make_session: Callable[..., Session]) -> None:
+    name, targets = SELFCHECK_CASES[fault]
+    with serve_in_thread(selfcheck_fault(fault).build(TOKENS)) as url:
+        run = run_named_check(name, make_session(url))
+    assert_caught(run, targets)
+
+
+@pytest.mark.parametrize(
+    ("spans", "overlapped"),
+    [
+        ([], False),
+        ([(0.0, 1.0)], False),
+        ([(0.0, 1.0), (1.0, 2.0), (2.5, 3.0)], False),  # one after another: IDEM-006's premise did not happen
+        ([(0.0, 2.0), (1.0, 3.0)], True),
+        ([(6.0, 7.0), (0.0, 5.0), (1.0, 2.0)], True),  # nested, and out of order
+    ],
+)
+def test_requests_overlap_when_one_starts_before_another_ends(
+    spans: list[tuple[float, float]], overlapped: bool
+) -> None:
+    assert _overlapped(spans) is overlapped
+
+
 def test_every_check_and_requirement_is_seen_failing() -> None:
-    checks = {name for name, _ in FAULT_CASES.values()}
+    cases = [*FAULT_CASES.values(), *SELFCHECK_CASES.values()]
+    checks = {name for name, _ in cases}
     assert checks == set(CHECKS)
-    targeted = set().union(*(targets for _, targets in FAULT_CASES.values()))
-    assert targeted == {f"IDEM-{n:03d}" for n in range(1, 11)}
+    targeted = set().union(*(targets for _, targets in cases))
+    assert targeted == {f"IDEM-{n:03d}" for n in range(1, 12)}
 
 
 def test_no_false_alarm_on_rewritten_responses(make_session: Callable[..., Session]) -> None:

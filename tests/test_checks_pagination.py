@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import run_named_check
+from conftest import OTHER_TOKEN, TOKEN, run_named_check
 from faults_cancel_page import (
     CheckModuleContract,
     assert_passed,
+    explain,
     open_session,
     serve_variant,
 )
+from starlette.requests import Request
+from starlette.responses import Response
 
-from conformance.context import Session
+from conformance.context import PROFILES, Session
+from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
+from reference_impl.app import create_app
+from reference_impl.endpoints import RunsApi
+from reference_impl.problems import ProblemError
+from reference_impl.serve import serve_in_thread
 
 MODULE = "conformance.checks.pagination"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
@@ -66,3 +75,29 @@ def test_the_walk_creates_runs_while_it_pages(reference_url: str, make_session: 
     assert_passed(run_named_check("walk_during_inserts", session))
     walked = [r for r in session.started_runs if r]  # every run the check started, initial and concurrent
     assert len(walked) > session.profile.walk_size
+
+
+class _ClientIdQuota(RunsApi):
+    """Refuses runs beyond a quota per clientId (400): every run the walk's creator adds is refused."""
+
+    quota = PROFILES["quick"].walk_size
+
+    async def start_run(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        client_id = body.get("clientId") if isinstance(body, dict) else None
+        if isinstance(client_id, str) and len(self.store.list_runs(None, client_id, None, self.quota)[0]) >= self.quota:
+            raise ProblemError("invalid-request", f"clientId {client_id!r} has used its quota of {self.quota} runs")
+        return await super().start_run(request)
+
+
+def test_a_walk_without_concurrent_inserts_does_not_pass_page_006(make_session: Callable[..., Session]) -> None:
+    # The premise of PAGE-006's claim is runs created during the walk: without one it is a skip, never a pass,
+    # and each refused startRun of a valid body is SCHEMA-005's failure.
+    with serve_in_thread(create_app([TOKEN, OTHER_TOKEN], api_class=_ClientIdQuota)) as url:
+        run = run_named_check("walk_during_inserts", make_session(url, profile="quick"))
+    statuses = run.statuses()
+    assert statuses["PAGE-006"] is Outcome.SKIPPED, explain(run)
+    assert "no run was created while the walk" in run.outcomes["PAGE-006"].reason
+    assert statuses["SCHEMA-005"] is Outcome.FAILED, explain(run)
+    assert "quota" in run.evidence["SCHEMA-005"][0].message
+    assert statuses["PAGE-009"] is Outcome.PASSED, explain(run)

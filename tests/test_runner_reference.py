@@ -87,6 +87,9 @@ _VOLATILE = [
     (re.compile(r"rc-invalid-[0-9a-f]+"), "rc-invalid-X"),
     (re.compile(r"run_rc_[0-9a-f]+"), "run_rc_X"),
     (re.compile(r"cursor=ey[^&\s]+"), "cursor=ISSUED"),  # cursors the server issued are its own data
+    # Near misses of a runId the server issued (its suffix, its other case) are the server's data too.
+    (re.compile(r"/un_[A-Za-z0-9]+"), "/un_ID"),
+    (re.compile(r"RUN_[A-Za-z0-9]+"), "RUN_ID"),
 ]
 
 

@@ -10,7 +10,10 @@ import copy
 import json
 import secrets
 from typing import Any
+from urllib.parse import quote
 
+from conformance.checks.lifecycle import show
+from conformance.checks.near_misses import near_run_ids
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.registry import check
@@ -159,16 +162,50 @@ def cyclic_dependencies_get_400(ctx: CheckContext) -> None:
         _expect_status(ctx, "ERR-007", f"startRun with {what}", response, 400)
 
 
-@check("ERR-008", "ERR-001")
+def _body_of(ctx: CheckContext, size: int) -> bytes:
+    """A valid startRun body of exactly `size` bytes.
+
+    Padded with JSON whitespace before the closing brace, so a server that accepts it stores an
+    ordinary run: 1 MiB of padding in `inputs` would come back in every listing of the runs.
+    """
+    content = json.dumps(_valid_body(ctx), separators=(",", ":")).encode()
+    return content[:-1] + b" " * (size - len(content)) + b"}"
+
+
+@check("ERR-008", "ERR-001", needs=["fixture:quick"])
 def oversized_body_gets_413(ctx: CheckContext) -> None:
-    """A body over 1 MiB that is otherwise a valid request: 413."""
-    body = _valid_body(ctx)
-    body["inputs"] = {"padding": ""}
-    overhead = len(json.dumps(body).encode())
-    body["inputs"]["padding"] = "x" * (ONE_MIB - overhead + 64)
-    content = json.dumps(body).encode()
-    response = _post_raw(ctx, content, "application/json")
-    _expect_status(ctx, "ERR-008", f"startRun with a body of {len(content)} bytes", response, 413)
+    """A valid body one byte over 1 MiB gets 413; one of exactly 1 MiB, and one just under, get 202.
+
+    The limit is on bytes over the wire, and "over 1 MiB" starts at 1,048,577: a limit off by one
+    (or one of 1,000,000 bytes) turns away requests the contract accepts.
+    """
+    sizes = (
+        (ONE_MIB - 1, "one byte under 1 MiB", 202),
+        (ONE_MIB, "exactly 1 MiB", 202),
+        (ONE_MIB + 1, "one byte over 1 MiB", 413),
+    )
+    for size, label, expected in sizes:
+        content = _body_of(ctx, size)
+        response = _post_raw(ctx, content, "application/json")
+        what = f"startRun with a valid body of {size:,} bytes ({label})"
+        if expected == 413:
+            _expect_status(ctx, "ERR-008", what, response, 413)
+            continue
+        _remember(ctx, response)
+        ctx.expect(
+            "ERR-008",
+            response.status_code == 202,
+            f"{what} answered {show(response)}; only a body larger than 1 MiB "
+            "(1,048,576 bytes) gets 413, and this one is a valid request (ERR-008)",
+        )
+        _problem_ok(ctx, what, response)
+
+
+def _remember(ctx: CheckContext, response: ApiResponse) -> None:
+    """A run this check started, for the session's cleanup."""
+    data = response.json_or_none() if response.status_code == 202 else None
+    if isinstance(data, dict) and isinstance(data.get("runId"), str):
+        ctx.session.started_runs.setdefault(data["runId"], ctx.client)
 
 
 @check("ERR-009", "ERR-001")
@@ -201,6 +238,47 @@ def unknown_or_malformed_run_ids_get_404(ctx: CheckContext) -> None:
         ):
             response = ctx.client.request(method, path)
             _expect_status(ctx, "ERR-010", f"{op} of {what}", response, 404)
+
+
+@check("ERR-010", "ERR-001", needs=["fixture:quick"])
+def near_miss_run_ids_get_404(ctx: CheckContext) -> None:
+    """getRun and getRunDefinition of IDs one edit away from a real runId: 404, never that run.
+
+    A prefix, a suffix or the ID with a character appended names another run or none: the answer
+    is 404, or a 200 whose runId is exactly the ID asked for (sequential IDs make "5" a prefix of
+    "57", and run 5 exists). The ID in other case may be the same run (an ID column may compare
+    case-insensitively, as UUIDs do) or 404. cancelRun is not probed: a near miss can be someone
+    else's run.
+    """
+    started = ctx.start_run(client_id=ctx.fresh_client_id("nearid"))
+    if started.run_id is None:
+        raise ctx.refused("startRun of the quick fixture", started.response, "give a quick fixture with --fixtures")
+    run_id = started.run_id
+    probes = [(label, value, {value}) for label, value in near_run_ids(run_id).items()]
+    other_case = run_id.swapcase()
+    if other_case != run_id:
+        probes.append(("it in other case", other_case, {other_case, run_id}))
+    for label, value, allowed in probes:
+        what = f"{value!r} ({label} of the run {run_id!r})"
+        got = ctx.get_run(quote(value, safe=""))
+        data = got.json_or_none() if got.status_code == 200 else None
+        found = data.get("runId") if isinstance(data, dict) else None
+        same = " (or, in other case, the same run)" if len(allowed) > 1 else ""
+        ctx.expect(
+            "ERR-010",
+            got.status_code == 404 or (got.status_code == 200 and found in allowed),
+            f"getRun of {what} answered {show(got)}; an ID that no run has is an unknown runId and gets 404, and a "
+            f"200 must be the run with exactly that ID{same}, so look runs up by the whole ID, not by a prefix, a "
+            "parsed part or a truncation (ERR-010)",
+        )
+        exists = got.status_code == 200 and found in allowed
+        definition = ctx.get_definition(quote(value, safe=""))
+        ctx.expect(
+            "ERR-010",
+            definition.status_code == 404 or (definition.status_code == 200 and exists),
+            f"getRunDefinition of {what} answered {show(definition)}, while getRun of it answered "
+            f"{got.status_code}; an ID that no run has gets 404 (ERR-010)",
+        )
 
 
 @check("ERR-011", "ERR-001")

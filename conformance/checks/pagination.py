@@ -19,11 +19,14 @@ from typing import Any
 import httpx
 
 from conformance.checks.lifecycle import TERMINAL, show, start_fixture
+from conformance.checks.near_misses import look_alike, near_client_ids
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
 from conformance.registry import Skipped, check
 
 WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
+DEFAULT_LIMIT = 50  # the page size without limit (PAGE-002)
+DEFAULT_EXTRA = 3  # runs beyond one default page, so that a second page must follow
 MAX_PAGES = 500
 
 
@@ -104,8 +107,8 @@ def walk_listing(
             )
         seen.update(ids)
         items.extend(got)
-        cursor = _next(page)
-        if not cursor:
+        cursor = ctx.next_cursor(page, f"page {len(pages)} of the walk listRuns?{query}")
+        if cursor is None:
             return pages, items
 
 
@@ -185,7 +188,10 @@ class _Creator(threading.Thread):
         self.workflow = workflow
         self.max_runs = max_runs
         self.created: list[str] = []
-        self.errors: list[str] = []
+        self.landed: list[int] = []  # for each run created, the page during which it was created
+        self.refused: list[str] = []  # answers other than 202 (5xx included: ERR-001 records those centrally)
+        self.not_accepted: list[str] = []  # of those, the ones that are no 5xx: SCHEMA-005's failures
+        self.errors: list[str] = []  # no answer at all
         self._cond = threading.Condition()
         self._allowed = 0
         self._done = 0
@@ -217,13 +223,39 @@ class _Creator(threading.Thread):
                     started = self.ctx.start_run(self.workflow, client_id=self.client_id)
                     if started.run_id is not None:
                         self.created.append(started.run_id)
+                        self.landed.append(number)
                     else:
-                        self.errors.append(show(started.response))
+                        self.refused.append(show(started.response))
+                        if started.status_code < 500:
+                            self.not_accepted.append(show(started.response))
                 except Exception as exc:  # the walk goes on; the report names what went wrong
                     self.errors.append(f"{type(exc).__name__}: {exc}")
             with self._cond:
                 self._done += 1
                 self._cond.notify_all()
+
+
+def _report_inserts(ctx: CheckContext, creator: _Creator, query: str, pages: int) -> None:
+    """What became of the runs created during the walk: each is a startRun that must get 202, and
+    without one that landed before the last page the walk was an ordinary walk, so its claim under
+    concurrent inserts is not verified (a skip, never a pass)."""
+    tried = len(creator.created) + len(creator.refused) + len(creator.errors)
+    if tried:
+        failed = creator.not_accepted + creator.errors
+        ctx.expect(
+            "SCHEMA-005",
+            not failed,
+            f"{len(failed)} of the {tried} startRuns of the quick fixture sent during the walk {query} got no 202: "
+            f"{failed[:2]}; a valid startRun gets 202 and a RunRef, also while a listing is read (SCHEMA-005)",
+        )
+    if not any(number < pages for number in creator.landed):
+        reasons = (creator.refused + creator.errors)[:2]
+        ctx.skip(
+            "PAGE-006",
+            f"no run was created while the walk {query} went on (none of the {tried} startRuns sent during its "
+            f"{pages} page(s) got 202 before the last page was asked for{f'; e.g. {reasons}' if reasons else ''}), "
+            "so the walk's claim under concurrent inserts (no run twice, none missing) was not put to the test",
+        )
 
 
 @check("PAGE-006", "PAGE-001", "PAGE-002", "PAGE-004", "PAGE-009", needs=["fixture:quick"])
@@ -265,13 +297,14 @@ def walk_during_inserts(ctx: CheckContext) -> None:
                     "must lead to a 200 RunList, also while runs are being created (PAGE-006)",
                 )
             items.extend(got)
-            cursor = _next(page)
-            if not cursor:
+            cursor = ctx.next_cursor(page, f"page {number} of the walk listRuns?{query}")
+            if cursor is None:
                 break
     finally:
         creator.stop()
         creator.join(wait)
 
+    _report_inserts(ctx, creator, query, len(pages))
     seen = _ids(items)
     counts = Counter(seen)
     twice = sorted(run for run, n in counts.items() if n > 1)
@@ -315,8 +348,9 @@ def walk_during_inserts(ctx: CheckContext) -> None:
 def page_sizes(ctx: CheckContext) -> None:
     """Pages are full but the last, nextCursor is null exactly on the last, and absent limit means 50.
 
-    Five runs of a fresh clientId walked with limits 1, 2, 5 and 6; then limit absent and 200
-    on the whole listing, where a nextCursor must come with a full page.
+    Five runs of a fresh clientId walked with limits 1, 2, 5 and 6; then limit absent over more
+    than 50 runs of another fresh clientId (50 and a cursor, then the rest); then limit absent and
+    200 on the whole listing, where a nextCursor must come with a full page.
     """
     client_id = ctx.fresh_client_id("sizes")
     runs = _create(ctx, 5, client_id)
@@ -332,6 +366,7 @@ def page_sizes(ctx: CheckContext) -> None:
             f"listRuns?clientId={client_id} without limit gave {len(got)} runs and nextCursor {_next(page)!r} for "
             f"{len(runs)} runs; without limit a page holds up to 50 (PAGE-002, PAGE-004)",
         )
+    _default_page_size(ctx)
     whole: tuple[int | None, ...] = (None, 200)
     for whole_limit in whole:
         page = ctx.list_runs(limit=whole_limit)
@@ -346,6 +381,40 @@ def page_sizes(ctx: CheckContext) -> None:
             f"{_next(page)!r}; a page holds exactly {cap} runs{' (the default)' if whole_limit is None else ''} unless "
             "it is the last (PAGE-002)",
         )
+
+
+def _default_page_size(ctx: CheckContext) -> None:
+    """Without limit, a page holds exactly 50 runs when more follow: shown on runs this check makes,
+    since what else the server holds (fewer than 50 runs on a fresh server) proves nothing."""
+    client_id = ctx.fresh_client_id("default")
+    runs = _create(ctx, DEFAULT_LIMIT + DEFAULT_EXTRA, client_id)
+    query = f"listRuns?clientId={client_id}"
+    first = ctx.list_runs(clientId=client_id)
+    got = _items(first)
+    cursor = ctx.next_cursor(first, f"{query} (no limit)")
+    if not ctx.expect(
+        "PAGE-002",
+        got is not None and len(got) == DEFAULT_LIMIT and cursor is not None,
+        f"{query} without limit, over the {len(runs)} runs of that clientId, answered {len(got or [])} runs and "
+        f"nextCursor {_next(first)!r}: {show(first)}; without limit a page holds exactly 50 runs (the default) "
+        "and a nextCursor when more follow (PAGE-002)",
+    ):
+        return
+    second = ctx.list_runs(clientId=client_id, cursor=cursor)
+    rest = _items(second)
+    listed = _ids((got or []) + (rest or []))
+    ctx.expect(
+        "PAGE-002",
+        rest is not None and len(rest) == DEFAULT_EXTRA and sorted(listed) == sorted(runs),
+        f"the second page of {query} without limit held {len(rest or [])} runs ({show(second)}); after the first "
+        f"50 of {len(runs)} runs it holds the other {DEFAULT_EXTRA}, and the two pages every run once (PAGE-002)",
+    )
+    ctx.expect(
+        "PAGE-004",
+        rest is None or _next(second) is None,
+        f"the second page of {query} without limit holds the last of its {len(runs)} runs but has nextCursor "
+        f"{_next(second)!r}; nextCursor is null exactly when no run follows (PAGE-004)",
+    )
 
 
 @check("PAGE-005", needs=["fixture:quick"])
@@ -495,11 +564,15 @@ def page_filters(ctx: CheckContext) -> None:
         decoys.append(start_fixture(ctx, "quick", decoy))
         if failing:
             mine[start_fixture(ctx, "failing", client_id)] = "failed"
+    # One run under each near miss of the walked clientId: a loose match (LIKE 'x%', case-folding)
+    # lists them with its runs, and the walk of each lists the walked clientId's runs with it.
+    near = {label: (value, start_fixture(ctx, "quick", value)) for label, value in near_client_ids(client_id).items()}
     _terminal_listing(ctx, client_id, set(mine))
     _terminal_listing(ctx, decoy, set(decoys))
     walks: list[dict[str, Any]] = [{"clientId": client_id}, {"clientId": client_id, "status": "succeeded"}]
     if failing:
         walks.append({"clientId": client_id, "status": "failed"})
+    strays = {run_id: f"{value!r}, {label}" for label, (value, run_id) in near.items()}
     for filters in walks:
         query = _query(2, filters)
         # walk_listing stops at the first run that does not match the filters (PAGE-009).
@@ -513,6 +586,23 @@ def page_filters(ctx: CheckContext) -> None:
             not missing and not twice,
             f"the walk {query} over finished runs missed {missing[:4]} and repeated {twice[:4]}; a walk returns "
             "every matching run exactly once (PAGE-006)",
+        )
+        listed = [f"{run} (clientId {strays[run]})" for run in got if run in strays]
+        ctx.expect(
+            "PAGE-009",
+            not listed,
+            f"the walk {query} listed runs of clientIds that only resemble {client_id!r}: {listed[:3]}; clientId "
+            "is an exact match: no prefix, suffix or case-insensitive match (PAGE-009)",
+        )
+    for label, (value, run_id) in near.items():
+        _pages, items = walk_listing(ctx, "PAGE-009", 2, clientId=value)
+        got_ids = _ids(items)
+        ctx.expect(
+            "PAGE-009",
+            got_ids == [run_id],
+            f"the walk {_query(2, {'clientId': value})} ({label} of {client_id!r}, whose runs are {sorted(mine)[:4]}) "
+            f"returned {got_ids[:6]}; it holds exactly the one run of that clientId, {run_id}: clientId is an exact "
+            "match, not by prefix, suffix or case (PAGE-009)",
         )
     # The status filter alone, over the whole listing: the first pages must all match it.
     for page in itertools.islice(ctx.walk(limit=2, status="succeeded"), 3):
@@ -548,15 +638,30 @@ def limit_bounds(ctx: CheckContext) -> None:
 
 @check("PAGE-010")
 def bad_filters(ctx: CheckContext) -> None:
-    """A status that is not a RunStatus, or a clientId that is not a valid ClientId, gets 400."""
+    """A status that is not a RunStatus, or a clientId that is not a valid ClientId, gets 400.
+
+    Near misses included: a status in other case, cut short, with a space or a look-alike letter,
+    and a clientId with a space around it or a Cyrillic letter that looks Latin: a server that
+    trims, case-folds or normalises before it validates lets them through.
+    """
+    client_id = ctx.fresh_client_id("badfilter")
     bad: list[tuple[str, str]] = [
         ("status", "done"),
         ("status", "SUCCEEDED"),
+        ("status", "Succeeded"),
+        ("status", "succeede"),
+        ("status", "succeededx"),
+        ("status", "succeeded "),
+        ("status", " succeeded"),
+        ("status", look_alike("succeeded")),
         ("status", "queued,running"),
         ("clientId", "has space"),
         ("clientId", "a" * 65),
         ("clientId", "bad/slash"),
         ("clientId", "é"),
+        ("clientId", client_id + " "),
+        ("clientId", " " + client_id),
+        ("clientId", look_alike(client_id)),
     ]
     for name, value in bad:
         response = ctx.list_runs(
@@ -565,6 +670,6 @@ def bad_filters(ctx: CheckContext) -> None:
         ctx.expect(
             "PAGE-010",
             response.status_code == 400,
-            f"listRuns?{name}={value[:70]} answered {show(response)}; a {name} filter that is not a valid "
+            f"listRuns?{name}={value[:70]!r} answered {show(response)}; a {name} filter that is not a valid "
             f"{'RunStatus' if name == 'status' else 'ClientId (1–64 of A-Z a-z 0-9 . _ : -)'} gets 400 (PAGE-010)",
         )

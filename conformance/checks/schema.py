@@ -34,7 +34,7 @@ from conformance.client import ApiResponse, _truncate, curl_line, redact_headers
 from conformance.context import RUNS, CheckContext, Session
 from conformance.registry import Skipped, check
 from conformance.results import Exchange
-from conformance.spec import load_spec
+from conformance.spec import load_spec, schema_validator
 
 __all__ = ["ALWAYS_JUDGED", "FAILURE_MAP", "NEGATIVE_PARAMETER_MAP"]
 
@@ -452,7 +452,7 @@ def schemathesis_stateful(ctx: CheckContext) -> None:
 
 
 # --- explicit checks of startRun's answer -----------------------------------------------------
-@check("SCHEMA-005", "SCHEMA-006", "SCHEMA-007", "SCHEMA-008")
+@check("SCHEMA-004", "SCHEMA-005", "SCHEMA-006", "SCHEMA-007", "SCHEMA-008")
 def started_run_is_readable(ctx: CheckContext) -> None:
     """startRun's 202 is a RunRef with a Location; the run reads back at once with its clientId and inputs."""
     from urllib.parse import urljoin, urlsplit
@@ -512,6 +512,14 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             definition.status_code == 200,
             f"getRunDefinition right after startRun answered {definition.status_code}",
         )
+        if definition.status_code == 200:
+            wrong = _required_header_problems("/api/v1/runs/{runId}/definition", "get", definition)
+            ctx.expect(
+                "SCHEMA-004",
+                not wrong,
+                f"getRunDefinition {run_id} answered 200 with {'; '.join(wrong)}: the spec marks the header "
+                "required for this answer (SCHEMA-004)",
+            )
         listing = ctx.list_runs(clientId=client_id)
         items = (listing.json_or_none() or {}).get("items") if listing.status_code == 200 else None
         ctx.expect(
@@ -519,3 +527,26 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             isinstance(items, list) and any(isinstance(i, dict) and i.get("runId") == run_id for i in items),
             f"listRuns?clientId={client_id} right after startRun does not hold run {run_id}",
         )
+
+
+def _required_header_problems(path: str, method: str, response: ApiResponse) -> list[str]:
+    """What is wrong with the headers the spec marks required for this answer ([] when nothing is).
+
+    Schemathesis judges headers only on the answers its own cases get, and at the quick budget its
+    stateful phase may never read a definition: this holds every definition the check reads too.
+    """
+    documented = load_spec()["paths"][path][method]["responses"].get(str(response.status_code), {})
+    pointer = "/".join(("", "paths", path.replace("~", "~0").replace("/", "~1"), method, "responses"))
+    problems = []
+    for name, spec in documented.get("headers", {}).items():
+        if not spec.get("required"):
+            continue
+        value = response.headers.get(name)
+        if value is None:
+            problems.append(f"no {name} header")
+            continue
+        validator = schema_validator(f"{pointer}/{response.status_code}/headers/{name}/schema")
+        error = next(iter(validator.iter_errors(value)), None)
+        if error is not None:
+            problems.append(f"{name}: {value!r}, which does not match its schema: {error.message}")
+    return problems

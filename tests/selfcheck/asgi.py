@@ -108,3 +108,19 @@ def operation(scope: Scope) -> str:
     if rest[1:] == ["cancel"] and method == "POST":
         return "cancelRun"
     return "other"
+
+
+class RequestRewrite:
+    """Hands each HTTP request's scope to `rewrite(scope)` before the app sees it (headers, query string).
+
+    For request-side faults: what a proxy or a lenient framework does to a request on its way in.
+    """
+
+    def __init__(self, app: ASGIApp, rewrite: Callable[[Scope], Scope]) -> None:
+        self.app = app
+        self.rewrite = rewrite
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = self.rewrite(dict(scope))
+        await self.app(scope, receive, send)

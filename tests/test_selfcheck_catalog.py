@@ -1,0 +1,53 @@
+"""The self-check's catalog of faults, without serving any: every requirement has a fault that breaks it,
+and the README's mutation table counts the faults there are.
+
+tests/test_selfcheck.py proves each fault is caught on the IDs it names; these fast tests make
+sure that proof reaches every requirement, and that the table shown to users is the one
+scripts/mutation_score.py wrote for the faults of today.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from selfcheck.faults import FAULTS
+
+from conformance.catalog import catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _score_script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mutation_score", ROOT / "scripts" / "mutation_score.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_requirement_is_broken_by_a_fault() -> None:
+    # A requirement no fault breaks is one the self-check never shows the suite can catch.
+    proven = {rid for item in FAULTS for rid in item.breaks}
+    unproven = sorted(set(catalog()) - proven)
+    assert not unproven, (
+        f"no fault in tests/selfcheck/faults.py names {', '.join(unproven)} in its `breaks`: add a realistic "
+        "fault for each (and see it caught: pytest tests/test_selfcheck.py -k <fault-name>)"
+    )
+
+
+def test_the_readme_table_counts_the_faults_of_today() -> None:
+    # Areas and fault counts as the script writes them for today's FAULTS; the caught column is the
+    # last run's (tests/test_selfcheck.py proves each fault caught), so it is not compared.
+    script = _score_script()
+    expected = script.area_table([(item, True) for item in FAULTS])
+    shown = script.readme_table((ROOT / "README.md").read_text(encoding="utf-8"))
+
+    def counts(table: str) -> list[list[str]]:
+        return [[cell.strip() for cell in line.split("|")[1:3]] for line in table.splitlines()]
+
+    assert counts(shown) == counts(expected), (
+        f"README.md's mutation table (area, faults) is\n{shown}\nbut tests/selfcheck/faults.py has\n{expected}\n"
+        "run python scripts/mutation_score.py, which rewrites it"
+    )
