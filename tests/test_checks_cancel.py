@@ -53,7 +53,8 @@ def test_a_cancel_of_a_queued_run_is_checked_when_the_server_shows_queued(
         session = make_session(url)
         assert_passed(run_named_check("cancel_new_run", session))
         listing = httpx.get(f"{url}/api/v1/runs", params={"limit": 200}, headers={"Authorization": f"Bearer {TOKEN}"})
-    runs = [r for r in listing.json()["items"] if r["clientId"].startswith(f"{session.client_id}.cancel-new")]
+    mine = f"{session.client_id}."  # the check's clientIds: session id, the check's tag, its label
+    runs = [r for r in listing.json()["items"] if r["clientId"].startswith(mine) and "cancel-new" in r["clientId"]]
     assert [(r["status"], r["startedAt"]) for r in runs] == [("cancelled", None)], runs
 
 
