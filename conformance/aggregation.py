@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from conformance.catalog import Level, Requirement, catalog
 from conformance.context import LifecycleMonitor
 from conformance.execution import CheckRun
+from conformance.fingerprints import fingerprint, message_kind, operation_of
 from conformance.outcomes import Outcome, RequirementOutcome
 from conformance.results import Evidence, RequirementResult, Status
 
@@ -75,7 +76,7 @@ def requirement_rows(
                 result.evaluations = sum(o.evaluations for _, o, _ in rows)
                 result.checks = sorted({name for name, _, _ in rows})
                 result.duration_s = round(sum(d for _, _, d in rows), 3)
-                result.evidence = evidence.get(req.id, [])
+                result.evidence = grouped(evidence.get(req.id, []))
                 result.message = _message(worst, rows, result.evidence, result.evaluations)
         results.append(result)
     return results
@@ -89,13 +90,30 @@ def _monitor_rows(
     for finding in monitor.findings:
         found.add(finding.requirement_id)
         if finding.requirement_id in selected:
-            evidence.setdefault(finding.requirement_id, []).append(
-                Evidence(MONITOR, finding.message, list(finding.exchanges))
-            )
+            item = Evidence(MONITOR, finding.message, list(finding.exchanges))
+            # The monitor's rule, worded without the run and its values: "moved from running to queued".
+            kind = message_kind(finding.message.split(": ", 1)[-1])
+            last = finding.exchanges[-1] if finding.exchanges else None
+            item.fingerprint = fingerprint(finding.requirement_id, f"monitor:{kind}", operation_of(last))
+            evidence.setdefault(finding.requirement_id, []).append(item)
     for rid, count in monitor.evaluations.items():
         if rid in selected and (count or rid in found):
             judged = Outcome.FAILED if rid in found else Outcome.PASSED
             seen.setdefault(rid, []).append((MONITOR, RequirementOutcome(judged, count), 0.0))
+
+
+def grouped(evidence: list[Evidence]) -> list[Evidence]:
+    """One item per fingerprint, the first found, counting the others: one defect is one finding."""
+    first: dict[str, Evidence] = {}
+    kept: list[Evidence] = []
+    for item in evidence:
+        key = item.fingerprint or f"#{len(kept)}"  # without one (a suite error), each stands alone
+        if key in first:
+            first[key].count += 1
+            continue
+        first[key] = item
+        kept.append(item)
+    return kept
 
 
 def _message(worst: Outcome, rows: list[_Row], evidence: list[Evidence], evaluations: int) -> str:

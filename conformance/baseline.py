@@ -6,6 +6,7 @@ A baseline file is YAML, a list of entries:
       reason: cursors are not bound to filters yet
       issue: https://example.com/tracker/123   # optional
       expires: 2027-01-31
+      fingerprints: [3f9c0d2a41b7e655]         # optional: only these findings are accepted
 
 Applying it to a report:
 - a FAILED requirement with an entry in force becomes BASELINED: it no longer fails the gate;
@@ -13,6 +14,8 @@ Applying it to a report:
   (no second credential, a fixture the server lacks), which otherwise makes a run incomplete;
 - an entry past its date covers nothing: the failure stays FAILED (an exemption that lapses
   silently is no exemption), and the entry is reported as expired;
+- an entry that lists fingerprints accepts only failures whose every finding has one of them: a
+  new defect of the same requirement (another fingerprint) still fails, reported as outgrown;
 - an entry whose requirement now passes is reported as passing: delete it;
 - expired and passing entries are stale; under --strict a stale entry fails the run;
 - every failure left, and every MUST left unverified, gets `baseline_entry`, an entry ready to paste.
@@ -24,6 +27,7 @@ a broken suite.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,16 @@ from typing import Any
 import yaml
 
 from conformance.catalog import catalog
-from conformance.results import BaselineNote, RequirementResult, RunReport, Status, gate_verdict, unverified
+from conformance.coverage import documented_responses, response_key
+from conformance.results import (
+    BaselineNote,
+    RequirementResult,
+    ResponseCoverage,
+    RunReport,
+    Status,
+    gate_verdict,
+    unverified,
+)
 
 __all__ = [
     "DEFAULT_EXPIRY_DAYS",
@@ -46,7 +59,8 @@ __all__ = [
 DEFAULT_EXPIRY_DAYS = 90  # the expiry a pasted entry proposes
 # What an entry in force may accept: a failure, or a requirement this run could not verify.
 _ACCEPTABLE = frozenset({Status.FAILED, Status.SKIPPED, Status.NOT_RUN})
-_KEYS = {"id", "reason", "issue", "expires"}
+_KEYS = {"id", "reason", "issue", "expires", "fingerprints"}
+_FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,7 @@ class BaselineEntry:
     reason: str
     expires: dt.date
     issue: str | None = None
+    fingerprints: tuple[str, ...] = ()  # empty: any finding of the requirement
 
 
 @dataclass(frozen=True)
@@ -93,10 +108,12 @@ def _parse_entry(index: int, raw: object, known: set[str], source: str) -> Basel
     req_id = req_id.strip()
     where = f"{source}: {req_id}"
     if req_id not in known:
-        raise ValueError(f"{where}: no such requirement in the catalog")
+        raise ValueError(
+            f"{where}: no such requirement in the catalog, nor a documented response (response:<operationId>:<status>)"
+        )
     unknown = sorted(set(map(str, raw)) - _KEYS)
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: expires, id, issue, reason)")
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_KEYS))})")
     reason = raw.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ValueError(f"{where}: missing reason (say why this failure is accepted)")
@@ -105,11 +122,17 @@ def _parse_entry(index: int, raw: object, known: set[str], source: str) -> Basel
     issue = raw.get("issue")
     if issue is not None and (not isinstance(issue, str) or not issue.strip()):
         raise ValueError(f"{where}: issue must be a link or text, got {issue!r}")
+    fingerprints = raw.get("fingerprints", [])
+    if not isinstance(fingerprints, list) or not all(
+        isinstance(f, str) and _FINGERPRINT.match(f) for f in fingerprints
+    ):
+        raise ValueError(f"{where}: fingerprints must be a list of 16-hex-digit fingerprints from a report")
     return BaselineEntry(
         id=req_id,
         reason=" ".join(reason.split()),
         expires=_parse_date(raw["expires"], where),
         issue=issue.strip() if isinstance(issue, str) else None,
+        fingerprints=tuple(fingerprints),
     )
 
 
@@ -127,7 +150,7 @@ def parse_baseline(text: str, source: str = "baseline") -> Baseline:
         return Baseline((), source)
     if not isinstance(data, list):
         raise ValueError(f"{source}: must be a YAML list of entries (- id: …, reason: …, expires: …)")
-    known = set(catalog())
+    known = set(catalog()) | {response_key(op, status) for op, status in documented_responses()}
     entries = [_parse_entry(i, raw, known, source) for i, raw in enumerate(data)]
     seen: set[str] = set()
     for entry in entries:
@@ -161,12 +184,33 @@ def baseline_entry_for(result: RequirementResult, today: dt.date | None = None) 
     summary = first_line[0] if first_line else result.statement
     if len(summary) > 160:
         summary = summary[:157] + "..."
+    found = sorted({e.fingerprint for e in result.evidence if e.fingerprint})
+    prints = f"  fingerprints: [{', '.join(found)}]   # only these findings; drop the line to accept any\n"
     return (
         f"- id: {result.id}\n"
         f"  reason: {_yaml_scalar('accepted for now: ' + summary)}\n"
         f"  # issue: https://…   (optional: where the fix is tracked)\n"
-        f"  expires: {expires.isoformat()}\n"
+        f"  expires: {expires.isoformat()}\n" + (prints if found else "")
     )
+
+
+def _accept_response(entry: BaselineEntry, response: ResponseCoverage, today: dt.date) -> BaselineNote:
+    """An entry accepting that a documented response is never observed (for --require-coverage)."""
+    what = f"{response.operation} {response.status}"
+    response.accepted = ""
+    if entry.expires < today:
+        return _note(entry, "expired", f"expired on {entry.expires.isoformat()}: it no longer accepts {what} unseen")
+    if response.observed:
+        return _note(entry, "passing", f"{what} was observed {response.observed} times: delete the entry")
+    response.accepted = entry.reason
+    return _note(entry, "applied", f"accepts that {what} is never observed, until {entry.expires.isoformat()}")
+
+
+def _outgrown(entry: BaselineEntry, result: RequirementResult) -> bool:
+    """The entry names its findings, and the failure has one it does not name: a new defect."""
+    if not entry.fingerprints:
+        return False
+    return any(e.fingerprint and e.fingerprint not in entry.fingerprints for e in result.evidence)
 
 
 def _note(entry: BaselineEntry, state: str, message: str) -> BaselineNote:
@@ -192,7 +236,11 @@ def apply_baseline(
         baseline = load_baseline(baseline)
     notes: list[BaselineNote] = []
     by_id = {r.id: r for r in report.requirements}
+    responses = {response_key(r.operation, r.status): r for r in report.coverage.responses if r.documented}
     for entry in baseline.entries if baseline else ():
+        if entry.id in responses:
+            notes.append(_accept_response(entry, responses[entry.id], today))
+            continue
         result = by_id.get(entry.id)
         status = result.status if result else Status.NOT_SELECTED
         if result is not None and status is Status.BASELINED:
@@ -208,6 +256,13 @@ def apply_baseline(
             notes.append(_note(entry, "expired", message))
         elif status is Status.PASSED:
             notes.append(_note(entry, "passing", f"{entry.id} passes now: delete the entry"))
+        elif status is Status.FAILED and result is not None and _outgrown(entry, result):
+            unlisted = sorted({e.fingerprint for e in result.evidence} - set(entry.fingerprints) - {""})
+            notes.append(
+                _note(
+                    entry, "outgrown", f"{entry.id} fails with findings the entry does not list: {', '.join(unlisted)}"
+                )
+            )
         elif status in _ACCEPTABLE:
             assert result is not None
             what = "failure" if status is Status.FAILED else f"{status.value.replace('_', ' ')} requirement"

@@ -50,6 +50,8 @@ class RunConfig:
     workers: int | str = "auto"  # checks side by side: a number, or "auto" (scheduler.auto_workers)
     workload_clients: int | None = None  # None: the profile's
     workload_seconds: float | None = None  # None: the profile's
+    require_coverage: bool = False  # a documented response never observed fails the gate
+    events: str | None = None  # NDJSON events to this file, or "-" for stdout
     quiet: bool = False  # no progress lines
     deterministic: bool = False  # derandomised generation (set under CI)
     heartbeat_s: float = 10.0

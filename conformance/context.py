@@ -24,6 +24,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 from conformance.client import ApiClient, ApiResponse, Recorder
+from conformance.fingerprints import assertion_site, fingerprint, operation_of
 from conformance.outcomes import Example, Failed, Skipped, Tally
 from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.spec import load_spec, schema_validator
@@ -401,10 +402,18 @@ class CheckContext:
         exchanges: list[Exchange] | None = None,
         example: str | None = None,
         timeline: list[TimelineEntry] | None = None,
+        site: str | None = None,
     ) -> None:
-        """A failure with its evidence: the exchanges given, else the check's last few."""
+        """A failure with its evidence: the exchanges given, else the check's last few.
+
+        `site`: what judged it, for its fingerprint; by default the code that called (the assertion).
+        """
         shown = self.recorder.last(EVIDENCE_EXCHANGES) if exchanges is None else exchanges
-        self.tally.failure(requirement_id, Evidence(self.check_name, message, shown, example, timeline or []))
+        found = Evidence(self.check_name, message, shown, example, timeline or [])
+        found.fingerprint = fingerprint(
+            requirement_id, site or assertion_site(), operation_of(shown[-1] if shown else None)
+        )
+        self.tally.failure(requirement_id, found)
 
     def refused(self, what: str, response: ApiResponse, remedy: str) -> Failed | Skipped:
         """What to raise when the server would not do what a check needs (`raise ctx.refused(...)`).
@@ -435,7 +444,7 @@ class CheckContext:
             first = key not in self._reported
             self._reported.add(key)
         if first:
-            self.record_failure(requirement_id, message, self.recorder.last(1))
+            self.record_failure(requirement_id, message, self.recorder.last(1), site=f"judge:{requirement_id}")
         else:
             self.tally.evaluated(requirement_id)  # failed already: the first finding of this kind says so
 

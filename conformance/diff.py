@@ -3,7 +3,9 @@
 Failing means failed or error (a check that broke proves nothing, so it cannot pass a gate).
 Warnings and baselined failures are not failing: the run that produced them already decided
 they do not gate. A new failure is a requirement failing in NEW that was not failing in OLD,
-including one that OLD did not have (a suite upgrade that adds a requirement the server breaks).
+including one that OLD did not have (a suite upgrade that adds a requirement the server breaks),
+or one failing in both with a finding whose fingerprint OLD did not have: a new defect, not a new
+seed (two runs of one faulty server with different seeds find the same fingerprints).
 
 Exit codes: 0 no new failures, 1 new failures, 2 usage error (unreadable or invalid file).
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from conformance.results import RequirementResult, RunReport, Status
+from conformance.results import Evidence, RequirementResult, RunReport, Status
 
 __all__ = ["Change", "ReportDiff", "add_arguments", "diff_reports", "format_diff", "main", "run"]
 
@@ -49,7 +51,7 @@ class ReportDiff:
         return 1 if self.newly_failing else 0
 
 
-def _change(old: RequirementResult | None, new: RequirementResult | None) -> Change:
+def _change(old: RequirementResult | None, new: RequirementResult | None, message: str | None = None) -> Change:
     some = new or old
     assert some is not None
     return Change(
@@ -57,8 +59,16 @@ def _change(old: RequirementResult | None, new: RequirementResult | None) -> Cha
         some.statement,
         old.status if old else None,
         new.status if new else None,
-        new.message if new else "",
+        message if message is not None else (new.message if new else ""),
     )
+
+
+def _new_findings(old: RequirementResult | None, new: RequirementResult) -> list[Evidence]:
+    """NEW's findings whose fingerprint OLD lacks; none when OLD had no fingerprints to compare (an older file)."""
+    known = {e.fingerprint for e in old.evidence if e.fingerprint} if old is not None else set()
+    if not known:
+        return []
+    return [e for e in new.evidence if e.fingerprint and e.fingerprint not in known]
 
 
 def diff_reports(old: RunReport, new: RunReport) -> ReportDiff:
@@ -74,8 +84,13 @@ def diff_reports(old: RunReport, new: RunReport) -> ReportDiff:
         if o is None:
             result.added.append(change)
         if n.status in FAILING:
+            fresh = _new_findings(o, n)
             if o is None or o.status not in FAILING:
                 result.newly_failing.append(change)
+            elif fresh:
+                result.newly_failing.append(
+                    _change(o, n, f"a new finding ({fresh[0].fingerprint}): {fresh[0].message}")
+                )
             else:
                 result.still_failing += 1
                 if o.status is not n.status:

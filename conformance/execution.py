@@ -14,6 +14,7 @@ import httpx
 from conformance.client import ResponseTooLarge
 from conformance.context import CheckContext, Session
 from conformance.events import Events
+from conformance.fingerprints import raise_site
 from conformance.outcomes import Failed, Outcome, RequirementOutcome, Skipped
 from conformance.registry import Check
 from conformance.results import Evidence, Exchange
@@ -71,7 +72,8 @@ def run_check(check: Check, session: Session) -> CheckRun:
     try:
         check(ctx)
     except Failed as exc:
-        ctx.record_failure(exc.requirement_id, exc.message, example=_falsifying_example(exc))
+        site = raise_site(exc.__traceback__)
+        ctx.record_failure(exc.requirement_id, exc.message, example=_falsifying_example(exc), site=site)
         stopped_at = exc.requirement_id
     except Skipped as exc:
         skipped = exc.reason
@@ -79,7 +81,7 @@ def run_check(check: Check, session: Session) -> CheckRun:
         # The server dropped, stalled or flooded the exchange: a failure of the server (ERR-001),
         # and whatever the check had not judged yet was not reached.
         reason = f"the server did not answer properly: {type(exc).__name__}: {exc}".splitlines()[0]
-        ctx.record_failure("ERR-001", reason)
+        ctx.record_failure("ERR-001", reason, site="transport")
         stopped_at = f"ERR-001 ({reason})"
     except Exception as exc:
         broken = f"the check itself broke: {type(exc).__name__}: {exc}".splitlines()[0]

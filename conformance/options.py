@@ -174,6 +174,18 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "workload_seconds", "seconds the concurrent workload runs (default: 3, 10 or 60 by profile)", parse=_seconds
     ),
+    Option(
+        "require_coverage",
+        "a documented response the run never observed fails the run (a baseline entry can accept one)",
+        parse=_flag,
+        default=False,
+        kind="flag",
+    ),
+    Option(
+        "events",
+        "write the run's events as NDJSON to this file as they happen (- for stdout); see docs/results-format.md",
+        metavar="FILE",
+    ),
     Option("quiet", "no progress lines", parse=_flag, default=False, kind="flag", short="-q"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}

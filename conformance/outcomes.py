@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from conformance.fingerprints import assertion_site
 from conformance.results import Evidence
 
 __all__ = ["Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations"]
@@ -44,9 +45,10 @@ class Violations(AssertionError):
     An AssertionError, so Hypothesis shrinks to the smallest example that still breaks something.
     """
 
-    def __init__(self, violations: list[tuple[str, str]]) -> None:
+    def __init__(self, violations: list[tuple[str, str]], sites: list[str] | None = None) -> None:
         super().__init__("; ".join(f"{rid}: {message}" for rid, message in violations))
         self.violations = violations
+        self.sites = sites or ["?"] * len(violations)  # where each was asserted: its fingerprint's part
         self.example: dict[str, object] | None = None  # the property's arguments, set by @records_example
 
 
@@ -145,18 +147,20 @@ class Example:
     def __init__(self, tally: Tally) -> None:
         self._tally = tally
         self.problems: list[tuple[str, str]] = []
+        self._sites: list[str] = []
 
     def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
         if condition:
             self._tally.evaluated(requirement_id)
         else:
             self.problems.append((requirement_id, message))
+            self._sites.append(assertion_site())
         return condition
 
     def fail(self, requirement_id: str, message: str) -> Violations:
         """`raise example.fail(id, message)`: this example broke `id`; nothing else of it is judged."""
-        return Violations([*self.problems, (requirement_id, message)])
+        return Violations([*self.problems, (requirement_id, message)], [*self._sites, assertion_site()])
 
     def done(self) -> None:
         if self.problems:
-            raise Violations(self.problems)
+            raise Violations(self.problems, self._sites)

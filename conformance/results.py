@@ -20,9 +20,12 @@ __all__ = [
     "UNVERIFIED",
     "BaselineNote",
     "Cleanup",
+    "Coverage",
     "Evidence",
     "Exchange",
+    "HeaderCoverage",
     "RequirementResult",
+    "ResponseCoverage",
     "RunReport",
     "Status",
     "TimelineEntry",
@@ -98,6 +101,8 @@ class Evidence:
     exchanges: list[Exchange] = field(default_factory=list)
     falsifying_example: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)  # concurrency findings: who did what when
+    fingerprint: str = ""  # the defect's identity across runs and seeds (conformance/fingerprints.py)
+    count: int = 1  # findings of this run with this fingerprint: this one is the first
 
 
 @dataclass
@@ -141,12 +146,60 @@ class Cleanup:
 
 
 @dataclass
+class ResponseCoverage:
+    """One response: an operation (its operationId, or `METHOD /path` the spec does not declare) and a status."""
+
+    operation: str
+    status: str  # the HTTP status code, as the spec keys it ("304")
+    documented: bool  # the spec documents it for this operation
+    observed: int  # exchanges of this run that got it
+    accepted: str = ""  # never observed, and a baseline entry accepts that: its reason
+
+
+@dataclass
+class HeaderCoverage:
+    name: str  # a response header the spec defines (ETag, Location, WWW-Authenticate)
+    seen: int  # responses of this run that carried it
+    checked: int  # assertions of this run about it: the evaluations of the requirements that name it
+
+
+@dataclass
+class Coverage:
+    """What the run exercised: the spec's documented responses, its headers, and each requirement's evaluations."""
+
+    responses: list[ResponseCoverage] = field(default_factory=list)
+    headers: list[HeaderCoverage] = field(default_factory=list)
+    requirements: dict[str, int] = field(default_factory=dict)  # requirement ID -> evaluations
+
+    def missing(self) -> list[ResponseCoverage]:
+        """Documented responses never observed and not accepted by the baseline."""
+        return [r for r in self.responses if r.documented and not r.observed and not r.accepted]
+
+    def summary(self) -> str:
+        """One line of totals, for the console and JUnit."""
+        documented = [r for r in self.responses if r.documented]
+        seen = sum(1 for r in documented if r.observed)
+        extra = [r for r in self.responses if not r.documented]
+        missing = self.missing()
+        shown = ", ".join(f"{r.operation} {r.status}" for r in missing[:4]) + (" …" if len(missing) > 4 else "")
+        parts = [f"coverage: {seen} of {len(documented)} documented responses observed"]
+        if missing:
+            parts.append(f"never: {shown}")
+        if extra:
+            parts.append(f"{len(extra)} undocumented observed")
+        parts.append(", ".join(f"{h.name} seen {h.seen}, checked {h.checked}" for h in self.headers))
+        return "; ".join(parts)
+
+
+@dataclass
 class BaselineNote:
     """One --baseline entry as this run found it (see conformance/baseline.py).
 
-    state: "applied" (it covered a failure), "expired" (past its date: it covers nothing),
-    "passing" (the requirement passes now: remove the entry), or "unused" (the requirement did
-    not fail here: warning, skipped, not run or a suite error). Expired and passing are stale.
+    state: "applied" (it covered a failure or an unverified requirement), "expired" (past its date:
+    it covers nothing), "passing" (the requirement passes now: remove the entry), "outgrown" (the
+    requirement fails with a finding whose fingerprint the entry does not list: a new defect, not
+    covered), or "unused" (nothing to cover here: a warning, a suite error). Expired and passing
+    are stale.
     """
 
     id: str
@@ -182,6 +235,8 @@ class RunReport:
     schema_version: int = SCHEMA_VERSION
     baseline_file: str = ""  # the --baseline file applied, if any
     baseline: list[BaselineNote] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
+    require_coverage: bool = False  # --require-coverage: a documented response never observed fails the gate
 
     def counts(self) -> dict[str, int]:
         result = {status.value: 0 for status in Status}
@@ -226,14 +281,20 @@ class RunReport:
         fields = {
             k: v
             for k, v in data.items()
-            if k not in {"requirements", "cleanup", "counts", "verdict", "baseline", "schema_version"}
+            if k not in {"requirements", "cleanup", "counts", "verdict", "baseline", "schema_version", "coverage"}
         }
+        coverage = data.get("coverage") or {}
         return cls(
             **fields,
             verdict=Verdict(data["verdict"]),
             requirements=reqs,
             cleanup=Cleanup(**data["cleanup"]),
             baseline=[BaselineNote(**n) for n in data.get("baseline", [])],
+            coverage=Coverage(
+                responses=[ResponseCoverage(**r) for r in coverage.get("responses", [])],
+                headers=[HeaderCoverage(**h) for h in coverage.get("headers", [])],
+                requirements=dict(coverage.get("requirements", {})),
+            ),
         )
 
     @classmethod
@@ -271,6 +332,12 @@ def gate_verdict(
     verified = sum(counts[s] for s in (Status.PASSED, Status.FAILED, Status.WARNING, Status.BASELINED))
     if not verified:
         gap_text.insert(0, "no requirement was checked")
+    missing = report.coverage.missing() if report.require_coverage else []
+    if missing:
+        shown = ", ".join(f"{r.operation} {r.status}" for r in missing[:6]) + (" …" if len(missing) > 6 else "")
+        gap_text.append(
+            f"coverage (--require-coverage): {_plural(len(missing), 'documented response')} never observed: {shown}"
+        )
     if failures:
         return Verdict.NOT_CONFORMANT, 1, "; ".join(failures + gap_text)
     if gap_text:

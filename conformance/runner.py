@@ -19,6 +19,7 @@ import os
 import secrets
 import shlex
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
@@ -39,7 +40,8 @@ from conformance.cleanup import cancel_leftovers
 from conformance.client import Recorder, ResponseTooLarge
 from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.context import Session
-from conformance.events import Events, Listener
+from conformance.coverage import coverage_of
+from conformance.events import Events, Listener, NdjsonWriter
 from conformance.execution import CheckRun
 from conformance.history import History
 from conformance.preflight import preflight
@@ -89,7 +91,28 @@ def run(
     config.validate()
     selected, chosen = resolve_selection(config.select, list(registered_checks() if checks is None else checks))
     progress = Progress(stream=stream, heartbeat_s=config.heartbeat_s, quiet=config.quiet)
-    state = RunState(config, chosen, selected, config.resolved_seed(), Events([progress, *listeners]))
+    sinks: list[Listener] = [progress, *listeners]
+    with ExitStack() as outputs:
+        if config.events is not None:
+            sinks.append(NdjsonWriter(_events_stream(config.events, outputs)))
+        return _run(config, chosen, selected, progress, sinks)
+
+
+def _events_stream(target: str, outputs: ExitStack) -> TextIO:
+    if target == "-":
+        return sys.stdout
+    path = Path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return outputs.enter_context(path.open("w", encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot write the events to {target}: {exc.strerror or exc}") from None
+
+
+def _run(
+    config: RunConfig, chosen: list[Check], selected: set[str], progress: Progress, sinks: list[Listener]
+) -> RunReport:
+    state = RunState(config, chosen, selected, config.resolved_seed(), Events(sinks))
     state.secrets = [t for t in (config.token, config.other_token) if t]
     state.events.emit(
         "run_started",
@@ -197,7 +220,9 @@ def _assemble(state: RunState, session: Session, target: Target) -> RunReport:
         strict=state.config.strict,
         rerun=lambda rid: rerun_command(state.config, target, state.seed, [rid]),
     )
-    return _report(state, rows, session.client_id)
+    report = _report(state, rows, session.client_id)
+    report.coverage = coverage_of((x for run in state.check_runs for x in run.exchanges), rows)
+    return report
 
 
 def _gate(state: RunState, report: RunReport) -> None:
@@ -269,6 +294,7 @@ def _report(state: RunState, results: list[RequirementResult], client_id: str) -
         duration_s=0.0,
         requirements=results,
         session_client_id=client_id,
+        require_coverage=config.require_coverage,
     )
 
 

@@ -26,7 +26,7 @@ from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
 from conformance.outcomes import Violations
-from conformance.results import Evidence, Exchange
+from conformance.results import Exchange
 from conformance.spec import load_spec
 
 if TYPE_CHECKING:
@@ -410,5 +410,5 @@ def _record(ctx: CheckContext, found: Violations, exchanges: list[Exchange]) -> 
     if found.example is not None:
         lines += [f"{name} = {_as_json(value)}" for name, value in found.example.items()]
     notes = "\n".join(lines) or None
-    for rid, message in found.violations:
-        ctx.tally.failure(rid, Evidence(ctx.check_name, message, exchanges, notes))
+    for (rid, message), site in zip(found.violations, found.sites, strict=True):
+        ctx.record_failure(rid, message, exchanges, notes, site=site)

@@ -49,6 +49,7 @@ def concurrent_history(ctx: CheckContext) -> None:
             finding.message,
             _exchanges(history, finding),
             timeline=_timeline(history, finding),
+            site=f"history:{finding.requirement_id}",
         )
 
 

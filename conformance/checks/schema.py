@@ -211,7 +211,8 @@ class _Phase:
         if count >= EVIDENCE_PER_KIND:
             self.ctx.tally.evaluated(rid)  # reported already: the first finding of this kind says so
             return
-        self.ctx.record_failure(rid, f"{operation}: {message}", [exchange] if exchange else [])
+        site = f"schemathesis:{title}"  # Schemathesis' own check and title: the kind of failure
+        self.ctx.record_failure(rid, f"{operation}: {message}", [exchange] if exchange else [], site=site)
 
     # one case ---------------------------------------------------------------------------------
     def tag(self, case: Any) -> None:

@@ -92,6 +92,9 @@ def _exchange_text(x: Exchange) -> str:
 
 def _one_evidence(ev: Evidence) -> str:
     parts = [f"[{ev.check}] {ev.message}"]
+    if ev.fingerprint:
+        more = f"; {ev.count} findings like it in this run" if ev.count > 1 else ""
+        parts.append(f"fingerprint {ev.fingerprint}{more}")
     if ev.falsifying_example:
         parts += ["falsifying example:", ev.falsifying_example]
     for i, x in enumerate(ev.exchanges, 1):
