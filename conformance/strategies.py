@@ -7,8 +7,8 @@ and vary everything the contract leaves free: the workflow's name and version, t
 (renamed consistently with `dependsOn`), step order, extra params, the inputs and the clientId.
 Lengths and patterns come from the spec (`conformance.spec.load_spec()`), not from copies here.
 
-Also here: JSON-equal re-serialisations of a body (other key order, whitespace and escapes) and
-JSON equality itself, which must tell `true` from `1` although Python does not.
+Also here: JSON-equal re-serialisations of a body (other key order, whitespace and escapes).
+JSON equality itself lives in conformance.meaning, with every other comparison of meaning.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
+from conformance.meaning import json_equal
 from conformance.outcomes import Violations
 from conformance.results import Evidence
 from conformance.spec import load_spec
@@ -35,7 +36,6 @@ __all__ = [
     "changed_workflows",
     "compact_bytes",
     "different_request",
-    "json_equal",
     "json_objects",
     "json_values",
     "property_settings",
@@ -259,23 +259,6 @@ def _reserialisations(draw: st.DrawFn, value: Any) -> bytes:
         return json.dumps(item, ensure_ascii=ascii_only, allow_nan=False)
 
     return f"{draw(whitespace)}{encode(value)}{draw(whitespace)}".encode()
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Equality of JSON values: objects ignore key order, numbers compare by value, true is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    return False
 
 
 F = TypeVar("F", bound=Callable[..., None])

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from conformance.context import Fixtures, Session
 from conformance.execution import CheckRun
+from conformance.meaning import json_equal
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
 from conformance.spec import schema_validator
 from conformance.strategies import (
     compact_bytes,
     different_request,
-    json_equal,
     reordered_bytes,
     reserialisations,
     run_start_requests,
