@@ -23,6 +23,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 
 from conformance.client import ApiClient, ApiResponse, Recorder
+from conformance.meaning import parse_instant, same_instant
 from conformance.outcomes import Example, Failed, Skipped, Tally
 from conformance.results import Evidence, Exchange
 from conformance.spec import load_spec, schema_validator
@@ -157,8 +158,7 @@ class LifecycleMonitor:
         if status == "running" and run.get("startedAt") is None:
             finding("LIFE-004", "status is running but startedAt is null")
         stamps = [(k, run.get(k)) for k in ("createdAt", "startedAt", "finishedAt")]
-        present = [(k, v) for k, v in stamps if isinstance(v, str)]
-        parsed = [(k, _parse_time(v)) for k, v in present]
+        parsed = [(k, parse_instant(v)) for k, v in stamps if v is not None]
         for (k1, t1), (k2, t2) in itertools.pairwise(parsed):
             if t1 is not None and t2 is not None and t1 > t2:
                 finding("LIFE-004", f"{k1} {run.get(k1)} is after {k2} {run.get(k2)}")
@@ -172,12 +172,14 @@ class LifecycleMonitor:
                     finding("LIFE-001", f"moved from {before} to {status}, which the lifecycle does not allow")
             elif before in self.terminal:
                 for key in ("finishedAt", "startedAt", "cancelRequestedAt"):
-                    if previous.get(key) != run.get(key):
+                    # The same instant may come back in another RFC 3339 form: compare instants.
+                    if not same_instant(previous.get(key), run.get(key)):
                         finding(
                             "LIFE-002",
                             f"{key} of a {before} run changed from {previous.get(key)!r} to {run.get(key)!r}",
                         )
-            if previous.get("startedAt") is not None and run.get("startedAt") != previous.get("startedAt"):
+            started = previous.get("startedAt")
+            if started is not None and not same_instant(run.get("startedAt"), started):
                 finding("LIFE-004", f"startedAt changed from {previous.get('startedAt')!r} to {run.get('startedAt')!r}")
         self._last[run_id] = run
 
@@ -198,15 +200,6 @@ class LifecycleMonitor:
                     seen.add(nxt)
                     frontier.append(nxt)
         return False
-
-
-def _parse_time(value: str) -> float | None:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass

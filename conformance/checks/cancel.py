@@ -20,6 +20,7 @@ from typing import Any
 from conformance.checks.lifecycle import TERMINAL, RunWatcher, show, start_fixture
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
+from conformance.meaning import changed_run_fields, same_instant
 from conformance.registry import Skipped, check
 
 CANCEL_ANSWERS = frozenset({"cancelling", "cancelled"})
@@ -238,7 +239,7 @@ def _cancel_terminal(ctx: CheckContext, fixture: str, expected: str) -> None:
             )
         after = watcher.get(run_id)
         if after is not None:
-            changed = {k: (before.get(k), after.get(k)) for k in RUN_FIELDS if before.get(k) != after.get(k)}
+            changed = changed_run_fields(before, after, RUN_FIELDS)
             ctx.expect(
                 "CANCEL-004",
                 not changed,
@@ -291,7 +292,7 @@ def cancel_repeatedly(ctx: CheckContext) -> None:
         if second is not None:
             ctx.expect(
                 "CANCEL-005",
-                second.get("cancelRequestedAt") == stamp,
+                same_instant(second.get("cancelRequestedAt"), stamp),
                 f"a second cancelRun of {run_id} moved cancelRequestedAt from {stamp!r} to "
                 f"{second.get('cancelRequestedAt')!r}; repeated cancels keep the first value (CANCEL-005)",
             )
@@ -311,7 +312,7 @@ def cancel_repeatedly(ctx: CheckContext) -> None:
             )
         last = watcher.get(run_id)
         if last is not None:
-            changed = {k: (final.get(k), last.get(k)) for k in RUN_FIELDS if final.get(k) != last.get(k)}
+            changed = changed_run_fields(final, last, RUN_FIELDS)
             ctx.expect(
                 "CANCEL-005" if "cancelRequestedAt" in changed else "CANCEL-004",
                 not changed,

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
+from conformance.meaning import json_equal
 from conformance.registry import check
 from conformance.strategies import (
     Violations,
     changed_workflows,
     compact_bytes,
     different_request,
-    json_equal,
     property_settings,
     records_example,
     reordered_bytes,
@@ -112,7 +112,7 @@ def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]
 
 def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str) -> str | None:
     response = ctx.get_definition(run_id)
-    if response.status_code == 200 and json_equal(response.json_or_none(), workflow):
+    if response.status_code == 200 and json_equal(response.json_exact(), workflow):
         return None
     return (
         f"getRunDefinition {run_id} {when} got {describe(response)}; expected 200 with the submitted workflow "
@@ -336,7 +336,7 @@ def if_none_match_is_evaluated(ctx: CheckContext) -> None:
         response = ctx.get_definition(run_id, headers={"If-None-Match": value})
         ok = (
             response.status_code == 200
-            and json_equal(response.json_or_none(), workflow)
+            and json_equal(response.json_exact(), workflow)
             and response.headers.get("etag") == tag
         )
         ctx.expect(

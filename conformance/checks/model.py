@@ -41,8 +41,9 @@ from hypothesis.stateful import (
 
 from conformance.checks.cancel import CANCEL_ANSWERS
 from conformance.checks.lifecycle import LIFE_IDS, TERMINAL, RunWatcher, rule_of, show, start_fixture
-from conformance.checks.pagination import parse_time, walk_listing
+from conformance.checks.pagination import walk_listing
 from conformance.context import CheckContext
+from conformance.meaning import changed_run_fields, json_equal, parse_instant, same_instant
 from conformance.registry import Failed, check
 
 MODEL_IDS = (
@@ -126,7 +127,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
             if run is None:
                 return
             stamp = run.get("cancelRequestedAt")
-            if run_id in self.stamps and stamp != self.stamps[run_id]:
+            if run_id in self.stamps and not same_instant(stamp, self.stamps[run_id]):
                 raise self.fail(
                     "CANCEL-005",
                     f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
@@ -242,7 +243,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
             if known_terminal is not None:
                 after = self.watcher.get(run_id) or {}
                 changed = sorted(
-                    k for k in ("status", "finishedAt", "cancelRequestedAt") if after.get(k) != known_terminal.get(k)
+                    changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt"))
                 )
                 if changed:
                     raise self.fail(
@@ -266,8 +267,8 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
         @rule(run_id=runs)
         def definition(self, run_id: str) -> None:
             response = ctx.get_definition(run_id)
-            got = response.json_or_none() if response.status_code == 200 else None
-            if got != self.workflows[run_id]:
+            got = response.json_exact() if response.status_code == 200 else None
+            if got is None or not json_equal(got, self.workflows[run_id]):
                 raise self.fail(
                     "ETAG-001",
                     f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
@@ -312,7 +313,7 @@ def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
                 )
             self.passed("PAGE-006")
             for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
-                t1, t2 = parse_time(a.get("createdAt")), parse_time(b.get("createdAt"))
+                t1, t2 = parse_instant(a.get("createdAt")), parse_instant(b.get("createdAt"))
                 if t1 is not None and t2 is not None and t2 > t1:
                     raise self.fail(
                         "PAGE-001",
