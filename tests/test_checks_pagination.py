@@ -12,9 +12,13 @@ from faults_cancel_page import (
     open_session,
     serve_variant,
 )
+from selfcheck.harness import TOKENS
+from selfcheck.variants import LenientCursorCodec
 
 from conformance.context import Session
 from conformance.registry import registered_checks
+from reference_impl.app import create_app
+from reference_impl.serve import serve_in_thread
 
 MODULE = "conformance.checks.pagination"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
@@ -66,3 +70,12 @@ def test_the_walk_creates_runs_while_it_pages(reference_url: str, make_session: 
     assert_passed(run_named_check("walk_during_inserts", session))
     walked = [r for r in session.started_runs if r]  # every run the check started, initial and concurrent
     assert len(walked) > session.profile.walk_size
+
+
+def test_a_lenient_decoder_that_reads_a_changed_cursor_as_the_same_one_passes(
+    make_session: Callable[..., Session],
+) -> None:
+    """Hex read in either case and base64 with or without padding: the tamper gets the original page."""
+    with serve_in_thread(create_app(list(TOKENS), cursor_codec=LenientCursorCodec(b"k" * 32))) as url:
+        run = run_named_check("bad_cursors", make_session(url))
+    assert_passed(run)

@@ -466,6 +466,11 @@ VARIANTS: list[Variant] = [
         _reused(faults_idem_etag, "in_flight_conflicts"),
         "tests/faults_idem_etag.py: in_flight_conflicts",
     ),
+    Variant(
+        "lenient-cursors",
+        "hex + padded base64 cursors, decoded case-insensitively and with or without padding",
+        _lenient_cursors,
+    ),
 ]
 
 
