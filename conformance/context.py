@@ -10,6 +10,7 @@ import copy
 import hashlib
 import itertools
 import re
+import secrets
 import threading
 import time
 from collections import Counter
@@ -466,6 +467,25 @@ class CheckContext:
                 self.session.started_runs.setdefault(run_id, api)
         return StartedRun(response, run_id, body)
 
+    def unknown_run_ids(self, like: str | None = None) -> list[str]:
+        """runIds that name no run on this server, each confirmed by a getRun that does not find it.
+
+        A correct server may use any IDs, sequential integers too, where changing a character of a
+        real ID ("57" -> "50") names another real run. The candidates: `like` (a runId this server
+        issued; by default the last one this session started) with its tail redrawn from its own
+        characters, so that the server reads it as well-formed and looks it up; the same made
+        longer; and a long random token no server issues. A candidate getRun finds is dropped,
+        never a failure; the rest come back in that order (possibly none: the caller skips).
+        """
+        if like is None and self.session.started_runs:
+            like = next(reversed(self.session.started_runs))
+        candidates = [*(resembling_run_ids(like) if like else []), f"rc-unknown-{secrets.token_hex(16)}"]
+        return self.absent_run_ids(candidates)
+
+    def absent_run_ids(self, candidates: list[str]) -> list[str]:
+        """The `candidates` no run has: getRun answers them with anything but a 2xx."""
+        return [run_id for run_id in candidates if not 200 <= self.get_run(run_id).status_code < 300]
+
     def get_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
         response = (client or self.client).get(f"{RUNS}/{run_id}")
         if response.status_code == 200:
@@ -565,6 +585,28 @@ class CheckContext:
 
     def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
         return self.wait_for_status(run_id, self.session.monitor.terminal, timeout)
+
+
+def resembling_run_ids(run_id: str, tail: int = 12, longer: int = 8) -> list[str]:
+    """Two IDs shaped like `run_id`: its last `tail` characters redrawn, and it with `longer` more.
+
+    Each new character is drawn from the characters of its kind (digit, lower case, upper case)
+    that `run_id` itself holds, so a ULID stays Crockford base32, a UUID hex, an integer digits;
+    anything else is kept. Such an ID may still exist (few characters to draw from): confirm first.
+    """
+    kinds: list[Callable[[str], bool]] = [str.isdigit, str.islower, str.isupper]
+
+    def pool(char: str) -> str:
+        for kind in kinds:
+            if char.isascii() and kind(char):
+                return "".join(sorted({c for c in run_id if c.isascii() and kind(c)}))
+        return char
+
+    def redraw(chars: str) -> str:
+        return "".join(secrets.choice(pool(char)) for char in chars)
+
+    cut = max(0, len(run_id) - tail)
+    return [run_id[:cut] + redraw(run_id[cut:]), run_id + redraw(run_id[-1:] * longer)]
 
 
 _REPORTED_LOCK = threading.Lock()

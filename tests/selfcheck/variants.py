@@ -471,6 +471,7 @@ VARIANTS: list[Variant] = [
         "hex + padded base64 cursors, decoded case-insensitively and with or without padding",
         _lenient_cursors,
     ),
+    Variant("sequential-run-ids", 'runIds are "1", "2", ... from one counter', _sequential_ids),
 ]
 
 
