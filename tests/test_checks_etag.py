@@ -19,8 +19,10 @@ from conformance.context import CheckContext, Fixtures, Session, resembling_run_
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
 from conformance.strategies import run_start_requests
+from reference_impl.app import create_app
+from reference_impl.definitions import definition_hash as definition_hash_of
 from reference_impl.serve import serve_in_thread
-from reference_impl.store import RUN_ID_PATTERN
+from reference_impl.store import RUN_ID_PATTERN, RunStore
 
 MODULE = "conformance.checks.etag"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
@@ -173,3 +175,29 @@ def test_unknown_run_ids_are_confirmed_absent_on_a_server_with_sequential_ids(
             assert all(ctx.get_run(run_id).status_code == 404 for run_id in unknown)
             assert any(run_id.isdigit() for run_id in unknown), unknown  # a well-formed one is kept
         assert_passed(run_named_check("errors_win_over_not_modified", session))
+
+
+class _StepOrderBlindHashStore(RunStore):
+    """Hashes the workflow with its steps sorted by id: a reordered workflow gets the same hash."""
+
+    def start_run(self, client_id: str, workflow: Any, inputs: Any, definition_hash: str, claim: Any = None) -> Any:
+        steps = sorted(workflow["steps"], key=lambda step: step["id"])
+        return super().start_run(client_id, workflow, inputs, definition_hash_of({**workflow, "steps": steps}), claim)
+
+
+class _StepIdBlindHashStore(RunStore):
+    """Hashes the workflow with each step's id left out (dependsOn kept)."""
+
+    def start_run(self, client_id: str, workflow: Any, inputs: Any, definition_hash: str, claim: Any = None) -> Any:
+        steps = [{k: v for k, v in step.items() if k != "id"} for step in workflow["steps"]]
+        return super().start_run(client_id, workflow, inputs, definition_hash_of({**workflow, "steps": steps}), claim)
+
+
+@pytest.mark.parametrize("store", [_StepOrderBlindHashStore, _StepIdBlindHashStore], ids=lambda s: s.__name__)
+def test_a_hash_blind_to_part_of_the_steps_is_caught(
+    store: type[RunStore], make_session: Callable[..., Session]
+) -> None:
+    """Params are no longer varied (a server may validate them), but step ids and order are."""
+    with serve_in_thread(create_app(list(TOKENS), store=store())) as url:
+        run = run_named_check("definition_hash_depends_on_content", make_session(url))
+    assert_caught(run, {"ETAG-002"})

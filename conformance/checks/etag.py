@@ -216,7 +216,7 @@ def definition_hash_depends_on_content(ctx: CheckContext) -> None:
                 hash_other is not None and hash_other != hash_first,
                 f"runs of two workflows that differ only in {label}, {compact_bytes(body['workflow'])[:150]!r} "
                 f"and {compact_bytes(workflow)[:150]!r}, both have definitionHash {hash_first!r}; expected "
-                "different hashes: hash the whole workflow, steps and params included",
+                "different hashes: hash the whole workflow (each step's id, position, action, params, dependsOn)",
             ):
                 break
         example.done()

@@ -472,6 +472,12 @@ VARIANTS: list[Variant] = [
         _lenient_cursors,
     ),
     Variant("sequential-run-ids", 'runIds are "1", "2", ... from one counter', _sequential_ids),
+    Variant(
+        "params-per-action",
+        "step params validated per action: unknown keys are 400, sleep needs seconds",
+        _params_per_action,
+    ),
+    Variant("i-json-only", "startRun refuses strings with NUL, lone surrogates or noncharacters (400)", _ijson_only),
 ]
 
 
