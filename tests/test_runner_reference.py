@@ -93,6 +93,7 @@ _VOLATILE = [
     (re.compile(r"run_[A-Za-z0-9_-]+"), "run_ID"),
     (re.compile(r"rc-invalid-[0-9a-f]+"), "rc-invalid-X"),
     (re.compile(r"run_rc_[0-9a-f]+"), "run_rc_X"),
+    (re.compile(r"rc-unknown-[0-9a-f]+"), "rc-unknown-X"),  # CheckContext.unknown_run_ids: random on purpose
     (re.compile(r"cursor=ey[^&\s]+"), "cursor=ISSUED"),  # cursors the server issued are its own data
 ]
 

@@ -363,8 +363,8 @@ def cursor_replay(ctx: CheckContext) -> None:
             "PAGE-005",
             same,
             f"the cursor for page {number} of listRuns?limit=3&clientId={client_id}, asked twice with no run created "
-            f"or changed in between, gave runs {_ids(a)} (next page: {_next(first) is not None}) then {_ids(b)} "
-            f"(next page: {_next(second) is not None}); a cursor names a position in the listing, not a "
+            f"or changed in between, gave runs {_ids(a)} (next page: {bool(_next(first))}) then {_ids(b)} "
+            f"(next page: {bool(_next(second))}); a cursor names a position in the listing, not a "
             "server-side iterator that advances on each use (PAGE-005)",
         )
         if not same:
