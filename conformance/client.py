@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from conformance.meaning import parse_json
 from conformance.redaction import REDACTED, redact_headers, redact_text
 from conformance.results import Exchange
 
@@ -124,6 +125,17 @@ class ApiResponse:
     def json_or_none(self) -> Any:
         try:
             return json.loads(self.content)
+        except ValueError:
+            return None
+
+    def json_exact(self) -> Any:
+        """The body with every number exact (conformance.meaning.parse_json), or None if not JSON.
+
+        What a check compares: json_or_none() reads numbers as doubles, and a server that renders
+        1e308 as its 309 digits would differ from one that writes 1e308 only through that rounding.
+        """
+        try:
+            return parse_json(self.content)
         except ValueError:
             return None
 

@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import re
+import secrets
 import threading
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, settings
 
 from conformance.client import ApiClient, ApiResponse, Recorder
 from conformance.fingerprints import assertion_site, fingerprint, operation_of
+from conformance.meaning import parse_instant, same_instant
 from conformance.outcomes import Example, Failed, Skipped, Tally
 from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.spec import load_spec, schema_validator
@@ -187,8 +189,7 @@ class LifecycleMonitor:
         if status == "running" and run.get("startedAt") is None:
             finding("LIFE-004", "status is running but startedAt is null")
         stamps = [(k, run.get(k)) for k in ("createdAt", "startedAt", "finishedAt")]
-        present = [(k, v) for k, v in stamps if isinstance(v, str)]
-        parsed = [(k, _parse_time(v)) for k, v in present]
+        parsed = [(k, parse_instant(v)) for k, v in stamps if v is not None]
         for (k1, t1), (k2, t2) in itertools.pairwise(parsed):
             if t1 is not None and t2 is not None and t1 > t2:
                 finding("LIFE-004", f"{k1} {run.get(k1)} is after {k2} {run.get(k2)}")
@@ -202,12 +203,14 @@ class LifecycleMonitor:
                     finding("LIFE-001", f"moved from {before} to {status}, which the lifecycle does not allow")
             elif before in self.terminal:
                 for key in ("finishedAt", "startedAt", "cancelRequestedAt"):
-                    if previous.get(key) != run.get(key):
+                    # The same instant may come back in another RFC 3339 form: compare instants.
+                    if not same_instant(previous.get(key), run.get(key)):
                         finding(
                             "LIFE-002",
                             f"{key} of a {before} run changed from {previous.get(key)!r} to {run.get(key)!r}",
                         )
-            if previous.get("startedAt") is not None and run.get("startedAt") != previous.get("startedAt"):
+            started = previous.get("startedAt")
+            if started is not None and not same_instant(run.get("startedAt"), started):
                 finding("LIFE-004", f"startedAt changed from {previous.get('startedAt')!r} to {run.get('startedAt')!r}")
         if completed is None or answered is None or completed >= answered:
             self._last[run_id] = run
@@ -231,15 +234,6 @@ class LifecycleMonitor:
                     seen.add(nxt)
                     frontier.append(nxt)
         return False
-
-
-def _parse_time(value: str) -> float | None:
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -524,6 +518,25 @@ class CheckContext:
                 self.session.started_runs.setdefault(run_id, api)
         return StartedRun(response, run_id, body)
 
+    def unknown_run_ids(self, like: str | None = None) -> list[str]:
+        """runIds that name no run on this server, each confirmed by a getRun that does not find it.
+
+        A correct server may use any IDs, sequential integers too, where changing a character of a
+        real ID ("57" -> "50") names another real run. The candidates: `like` (a runId this server
+        issued; by default the last one this session started) with its tail redrawn from its own
+        characters, so that the server reads it as well-formed and looks it up; the same made
+        longer; and a long random token no server issues. A candidate getRun finds is dropped,
+        never a failure; the rest come back in that order (possibly none: the caller skips).
+        """
+        if like is None and self.session.started_runs:
+            like = next(reversed(self.session.started_runs))
+        candidates = [*(resembling_run_ids(like) if like else []), f"rc-unknown-{secrets.token_hex(16)}"]
+        return self.absent_run_ids(candidates)
+
+    def absent_run_ids(self, candidates: list[str]) -> list[str]:
+        """The `candidates` no run has: getRun answers them with anything but a 2xx."""
+        return [run_id for run_id in candidates if not 200 <= self.get_run(run_id).status_code < 300]
+
     def get_run(self, run_id: str, *, client: ApiClient | None = None) -> ApiResponse:
         response = (client or self.client).get(f"{RUNS}/{run_id}")
         if response.status_code == 200:
@@ -655,6 +668,28 @@ class CheckContext:
 
     def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
         return self.wait_for_status(run_id, self.session.monitor.terminal, timeout)
+
+
+def resembling_run_ids(run_id: str, tail: int = 12, longer: int = 8) -> list[str]:
+    """Two IDs shaped like `run_id`: its last `tail` characters redrawn, and it with `longer` more.
+
+    Each new character is drawn from the characters of its kind (digit, lower case, upper case)
+    that `run_id` itself holds, so a ULID stays Crockford base32, a UUID hex, an integer digits;
+    anything else is kept. Such an ID may still exist (few characters to draw from): confirm first.
+    """
+    kinds: list[Callable[[str], bool]] = [str.isdigit, str.islower, str.isupper]
+
+    def pool(char: str) -> str:
+        for kind in kinds:
+            if char.isascii() and kind(char):
+                return "".join(sorted({c for c in run_id if c.isascii() and kind(c)}))
+        return char
+
+    def redraw(chars: str) -> str:
+        return "".join(secrets.choice(pool(char)) for char in chars)
+
+    cut = max(0, len(run_id) - tail)
+    return [run_id[:cut] + redraw(run_id[cut:]), run_id + redraw(run_id[-1:] * longer)]
 
 
 _REPORTED_LOCK = threading.Lock()

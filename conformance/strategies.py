@@ -1,14 +1,16 @@
 """Hypothesis strategies for request bodies the server under test can run.
 
 The spec says what a valid RunStartRequest looks like; the user's fixtures say which actions the
-server can execute (a server MAY reject unknown actions with 400). So generated workflows keep
-the steps of a fixture workflow (their actions, and their params where the fixture gives some)
-and vary everything the contract leaves free: the workflow's name and version, the step ids
-(renamed consistently with `dependsOn`), step order, extra params, the inputs and the clientId.
+server can execute (a server MAY reject unknown actions with 400, and MAY check each action's
+params). So generated workflows keep the steps of a fixture workflow as they are (actions,
+params, dependencies) and vary only what every correct server must accept: the workflow's name
+and version, the step ids (renamed consistently with `dependsOn`), step order, the inputs and the
+clientId. Never params: a server that validates them per action would rightly answer 400. Strings
+are I-JSON (RFC 7493) without NUL, which a server may refuse (PostgreSQL text holds none).
 Lengths and patterns come from the spec (`conformance.spec.load_spec()`), not from copies here.
 
-Also here: JSON-equal re-serialisations of a body (other key order, whitespace and escapes) and
-JSON equality itself, which must tell `true` from `1` although Python does not.
+Also here: JSON-equal re-serialisations of a body (other key order, whitespace and escapes).
+JSON equality itself lives in conformance.meaning, with every other comparison of meaning.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hypothesis
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
+from conformance.meaning import json_equal
 from conformance.outcomes import Violations
 from conformance.results import Exchange
 from conformance.spec import load_spec
@@ -38,7 +41,6 @@ __all__ = [
     "changed_workflows",
     "compact_bytes",
     "different_request",
-    "json_equal",
     "json_objects",
     "json_values",
     "property_settings",
@@ -62,14 +64,26 @@ def _schema(name: str) -> Mapping[str, Any]:
     return schema
 
 
-# Any Unicode scalar value (lone surrogates are not I-JSON), shrinking towards printable ASCII.
-# Built from code points rather than st.text(): st.text() first builds a table of Unicode categories
-# (~5 s), and the runner keeps Hypothesis' storage in a fresh place each run, so every run paid it.
-_CHARACTERS = st.one_of(
-    st.integers(0x20, 0x7E),
-    st.integers(0x00, 0xD7FF),
-    st.integers(0xE000, 0x10FFFF),
-).map(chr)
+def is_ijson_character(code: int) -> bool:
+    """A code point every correct server must store: a Unicode scalar value (no surrogate) that is
+    not a noncharacter (RFC 7493 §2.1) and not NUL (a server may refuse it; PostgreSQL text has none)."""
+    if code == 0 or 0xD800 <= code <= 0xDFFF:
+        return False
+    return not (0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE)
+
+
+# I-JSON characters, shrinking towards printable ASCII. Built from code points rather than
+# st.text(): st.text() first builds a table of Unicode categories (~5 s), and the runner keeps
+# Hypothesis' storage in a fresh place each run, so every run paid it.
+_CHARACTERS = (
+    st.one_of(
+        st.integers(0x20, 0x7E),
+        st.integers(0x01, 0xD7FF),
+        st.integers(0xE000, 0x10FFFD),
+    )
+    .filter(is_ijson_character)
+    .map(chr)
+)
 
 
 @functools.cache
@@ -113,7 +127,8 @@ def _short_matches(pattern: str, length: int) -> st.SearchStrategy[str]:
 
 
 def workflow_variants(fixture: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """Workflows with the fixture's steps (actions, params, dependencies) and everything else varied."""
+    """Workflows with the fixture's steps (actions, params, dependencies as they are), under other
+    step ids, in another order, with another name and version."""
     return _workflow_variants([dict(step) for step in fixture["steps"]])
 
 
@@ -135,8 +150,6 @@ def _workflow_variants(draw: st.DrawFn, steps: list[dict[str, Any]]) -> dict[str
         new: dict[str, Any] = {"id": renamed[step["id"]], "action": step["action"]}
         if "params" in step:
             new["params"] = step["params"]  # the fixture's params are what makes the action work
-        elif draw(st.booleans()):
-            new["params"] = draw(json_objects())
         if step.get("dependsOn"):
             new["dependsOn"] = [renamed[dep] for dep in step["dependsOn"]]
         new_steps.append(new)
@@ -168,18 +181,39 @@ def _run_start_requests(
 
 
 def different_request(body: Mapping[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """A body for the same clientId that is NOT JSON-equal to `body` (inputs, name, version or params changed).
+    """A body for the same clientId that is NOT JSON-equal to `body`, and that every server that
+    accepted `body` must accept too: its inputs, the workflow's name or version, a step's id
+    (and the dependsOn naming it) or the order of the steps changed. Never a step's params.
 
     Never by dropping `inputs` for `{}`: the two mean the same run, and a server may treat them alike.
     """
     return _different_request(body)
 
 
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _rename_step(workflow: dict[str, Any], index: int, new_id: str) -> None:
+    """Step `index` gets `new_id`, and every dependsOn that named it follows."""
+    old = workflow["steps"][index]["id"]
+    workflow["steps"][index]["id"] = new_id
+    for step in workflow["steps"]:
+        if "dependsOn" in step:
+            step["dependsOn"] = [new_id if dep == old else dep for dep in step["dependsOn"]]
+
+
+def _rotate_steps(workflow: dict[str, Any]) -> None:
+    """The first step moved to the end: another array, so another workflow (ids are unique)."""
+    workflow["steps"] = [*workflow["steps"][1:], workflow["steps"][0]]
+
+
 @st.composite
 def _different_request(draw: st.DrawFn, body: Mapping[str, Any]) -> dict[str, Any]:
-    changed: dict[str, Any] = json.loads(json.dumps(body))
-    kind = draw(st.sampled_from(["inputs", "name", "version", "params"]))
+    changed: dict[str, Any] = _copy(body)
     workflow = changed["workflow"]
+    kinds = ["inputs", "name", "version", "step id"] + (["step order"] if len(workflow["steps"]) > 1 else [])
+    kind = draw(st.sampled_from(kinds))
     if kind == "inputs":
         inputs = changed.setdefault("inputs", {})
         inputs["rc-changed"] = draw(json_values(max_leaves=2))
@@ -187,31 +221,50 @@ def _different_request(draw: st.DrawFn, body: Mapping[str, Any]) -> dict[str, An
         workflow["name"] = workflow["name"][:-1] + ("x" if workflow["name"][-1:] != "x" else "y")
     elif kind == "version":
         workflow["version"] = str(workflow.get("version", "")) + "+1"
+    elif kind == "step id":
+        taken = {step["id"] for step in workflow["steps"]}
+        [new_id] = draw(_step_ids(1).filter(lambda ids: ids[0] not in taken))
+        _rename_step(workflow, draw(st.integers(0, len(workflow["steps"]) - 1)), new_id)
     else:
-        step = workflow["steps"][draw(st.integers(0, len(workflow["steps"]) - 1))]
-        step["params"] = {**step.get("params", {}), "rc-changed": draw(json_values(max_leaves=2))}
+        _rotate_steps(workflow)
     if json_equal(changed, body):  # a drawn value equal to the one it replaced
         changed.setdefault("inputs", {})["rc-changed-too"] = [body.get("inputs")]
     return changed
 
 
+def _unused_step_id(old: str, taken: set[str]) -> str:
+    stem = old[:55]  # 55 + "-renamed" + a digit stays within the pattern's 64 characters
+    candidates = [f"{stem}-renamed", *(f"{stem}-renamed{n}" for n in range(10))]
+    return next(c for c in candidates if c not in taken)
+
+
 def changed_workflows(workflow: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Workflows that differ from `workflow` in one place each (name, version, a step's params), labelled.
+    """Workflows that differ from `workflow` in one place each (name, version, a step's id, the
+    order of the steps), labelled; each one every server that accepted `workflow` must accept.
 
     Deterministic, so that every example tries every kind of change: a hash of only some fields
     must not pass because the one drawn change happened to touch a field it covers.
     """
     changes: list[tuple[str, dict[str, Any]]] = []
-    renamed: dict[str, Any] = json.loads(json.dumps(workflow))
+    renamed: dict[str, Any] = _copy(workflow)
     renamed["name"] = renamed["name"][:-1] + ("x" if renamed["name"][-1:] != "x" else "y")
     changes.append(("another name", renamed))
-    versioned: dict[str, Any] = json.loads(json.dumps(workflow))
+    versioned: dict[str, Any] = _copy(workflow)
     versioned["version"] = str(versioned.get("version", "")) + "+1"
     changes.append(("another version", versioned))
-    reparam: dict[str, Any] = json.loads(json.dumps(workflow))
-    last = reparam["steps"][-1]
-    last["params"] = {**last.get("params", {}), "rc-changed": True}
-    changes.append((f"other params in step {last['id']!r}", reparam))
+    relabelled: dict[str, Any] = _copy(workflow)
+    # A step no other step depends on (a DAG has one): renaming it changes its id and nothing
+    # else, so a hash that leaves ids out cannot see the change through some dependsOn.
+    needed = {dep for step in relabelled["steps"] for dep in step.get("dependsOn", [])}
+    leaf = next(i for i, step in enumerate(relabelled["steps"]) if step["id"] not in needed)
+    old_id = relabelled["steps"][leaf]["id"]
+    new_id = _unused_step_id(old_id, {step["id"] for step in relabelled["steps"]})
+    _rename_step(relabelled, leaf, new_id)
+    changes.append((f"step {old_id!r} renamed {new_id!r}", relabelled))
+    if len(workflow["steps"]) > 1:
+        reordered: dict[str, Any] = _copy(workflow)
+        _rotate_steps(reordered)
+        changes.append(("the order of the steps", reordered))
     return changes
 
 
@@ -262,23 +315,6 @@ def _reserialisations(draw: st.DrawFn, value: Any) -> bytes:
         return json.dumps(item, ensure_ascii=ascii_only, allow_nan=False)
 
     return f"{draw(whitespace)}{encode(value)}{draw(whitespace)}".encode()
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """Equality of JSON values: objects ignore key order, numbers compare by value, true is not 1."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return a == b
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    return False
 
 
 F = TypeVar("F", bound=Callable[..., None])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -9,13 +10,19 @@ import pytest
 from conftest import run_named_check
 from faults_idem_etag import serve_variant
 from hypothesis import HealthCheck, given, settings
+from selfcheck.harness import TOKENS
+from selfcheck.variants import variant
 from test_checks_idempotency import assert_caught, assert_passed
 
 from conformance.checks.etag import parse_entity_tag
-from conformance.context import Fixtures, Session
+from conformance.context import CheckContext, Fixtures, Session, resembling_run_ids
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
 from conformance.strategies import run_start_requests
+from reference_impl.app import create_app
+from reference_impl.definitions import definition_hash as definition_hash_of
+from reference_impl.serve import serve_in_thread
+from reference_impl.store import RUN_ID_PATTERN, RunStore
 
 MODULE = "conformance.checks.etag"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
@@ -142,3 +149,55 @@ def test_every_idempotency_and_etag_check_passes_under_a_bigger_profile(
     for check in registered_checks():
         if check.func.__module__ in (MODULE, "conformance.checks.idempotency"):
             assert_passed(run_named_check(check.name, session))
+
+
+def test_unknown_run_ids_keep_the_servers_shape() -> None:
+    ulid = "run_01JDQ4Y7V9K2M3N4P5Q6R7S8T9"
+    same_length, longer = resembling_run_ids(ulid)
+    assert re.fullmatch(RUN_ID_PATTERN, same_length) and same_length[:-12] == ulid[:-12]
+    assert longer.startswith(ulid) and len(longer) == len(ulid) + 8
+    uuid4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    assert uuid4.fullmatch(resembling_run_ids("3f2b8c1e-9d4a-4e7b-a1c2-0d9e8f7a6b5c")[0])
+    assert all(candidate.isdigit() for candidate in resembling_run_ids("57"))
+
+
+def test_unknown_run_ids_are_confirmed_absent_on_a_server_with_sequential_ids(
+    make_session: Callable[..., Session],
+) -> None:
+    """With IDs "1", "2", ... a changed character names another run: such candidates are dropped."""
+    with serve_in_thread(variant("sequential-run-ids").build(TOKENS)) as url:
+        session = make_session(url)
+        ctx = CheckContext(session, "unknown-ids")
+        started = {ctx.start_run().run_id for _ in range(12)}
+        for like in ("1", "7", "11"):
+            unknown = ctx.unknown_run_ids(like=like)
+            assert unknown and not started & set(unknown), (like, unknown)
+            assert all(ctx.get_run(run_id).status_code == 404 for run_id in unknown)
+            assert any(run_id.isdigit() for run_id in unknown), unknown  # a well-formed one is kept
+        assert_passed(run_named_check("errors_win_over_not_modified", session))
+
+
+class _StepOrderBlindHashStore(RunStore):
+    """Hashes the workflow with its steps sorted by id: a reordered workflow gets the same hash."""
+
+    def start_run(self, client_id: str, workflow: Any, inputs: Any, definition_hash: str, claim: Any = None) -> Any:
+        steps = sorted(workflow["steps"], key=lambda step: step["id"])
+        return super().start_run(client_id, workflow, inputs, definition_hash_of({**workflow, "steps": steps}), claim)
+
+
+class _StepIdBlindHashStore(RunStore):
+    """Hashes the workflow with each step's id left out (dependsOn kept)."""
+
+    def start_run(self, client_id: str, workflow: Any, inputs: Any, definition_hash: str, claim: Any = None) -> Any:
+        steps = [{k: v for k, v in step.items() if k != "id"} for step in workflow["steps"]]
+        return super().start_run(client_id, workflow, inputs, definition_hash_of({**workflow, "steps": steps}), claim)
+
+
+@pytest.mark.parametrize("store", [_StepOrderBlindHashStore, _StepIdBlindHashStore], ids=lambda s: s.__name__)
+def test_a_hash_blind_to_part_of_the_steps_is_caught(
+    store: type[RunStore], make_session: Callable[..., Session]
+) -> None:
+    """Params are no longer varied (a server may validate them), but step ids and order are."""
+    with serve_in_thread(create_app(list(TOKENS), store=store())) as url:
+        run = run_named_check("definition_hash_depends_on_content", make_session(url))
+    assert_caught(run, {"ETAG-002"})

@@ -16,18 +16,22 @@ from selfcheck.faults import fault as selfcheck_fault
 from conformance.checks.idempotency import _overlapped
 from conformance.context import Fixtures, Session
 from conformance.execution import CheckRun
+from conformance.meaning import json_equal
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
 from conformance.spec import schema_validator
 from conformance.strategies import (
+    changed_workflows,
     compact_bytes,
     different_request,
-    json_equal,
+    is_ijson_character,
     reordered_bytes,
     reserialisations,
     run_start_requests,
     spaced_bytes,
 )
+from reference_impl.app import create_app
+from reference_impl.idempotency import IdempotencyPolicy
 from reference_impl.serve import serve_in_thread
 
 TOKENS = (TOKEN, OTHER_TOKEN)
@@ -186,6 +190,80 @@ def test_different_requests_are_not_json_equal_and_keep_the_client(case: tuple[d
     assert not json_equal(body, changed)
     assert changed["clientId"] == body["clientId"]
     assert list(schema_validator("/components/schemas/RunStartRequest").iter_errors(changed)) == []
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *_strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def _step_contents(workflow: dict[str, Any]) -> list[str]:
+    """What a step is apart from its id and position: its action and params, as JSON."""
+    return sorted(json.dumps([step["action"], step.get("params")], sort_keys=True) for step in workflow["steps"])
+
+
+LONG = Fixtures.default().workflow("long")
+
+
+@settings(max_examples=80, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES | run_start_requests(LONG))
+def test_generated_bodies_are_ones_every_correct_server_must_accept(body: dict[str, Any]) -> None:
+    """I-JSON strings without NUL (a server may refuse the rest), and the fixture's steps with their
+    params exactly as the fixture has them (a server may check params per action)."""
+    assert all(is_ijson_character(ord(char)) for text in _strings(body) for char in text)
+    fixture = QUICK if len(body["workflow"]["steps"]) == 2 else LONG
+    assert _step_contents(body["workflow"]) == _step_contents(fixture)
+
+
+@settings(max_examples=60, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=BODIES.flatmap(lambda b: st.tuples(st.just(b), different_request(b))))
+def test_different_requests_never_touch_params(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    body, changed = case
+    assert _step_contents(changed["workflow"]) == _step_contents(body["workflow"])
+
+
+@settings(max_examples=30, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=BODIES)
+def test_changed_workflows_differ_in_name_version_step_ids_and_order_only(body: dict[str, Any]) -> None:
+    changes = changed_workflows(body["workflow"])
+    assert [label.split()[0] for label, _ in changes] == ["another", "another", "step", "the"]
+    for label, workflow in changes:
+        assert not json_equal(workflow, body["workflow"]), label
+        assert list(schema_validator("/components/schemas/Workflow").iter_errors(workflow)) == [], label
+        assert _step_contents(workflow) == _step_contents(body["workflow"]), label
+        ids = {step["id"] for step in workflow["steps"]}
+        assert all(set(step.get("dependsOn", [])) <= ids for step in workflow["steps"]), label
+
+
+class _StepOrderBlindFingerprint(IdempotencyPolicy):
+    """Fingerprints the body with the steps sorted by id: a reordered workflow looks the same."""
+
+    def fingerprint(self, body: Any) -> str:
+        steps = sorted(body["workflow"]["steps"], key=lambda step: step["id"])
+        return super().fingerprint({**body, "workflow": {**body["workflow"], "steps": steps}})
+
+
+class _StepIdBlindFingerprint(IdempotencyPolicy):
+    """Fingerprints the body with each step's id left out (dependsOn kept)."""
+
+    def fingerprint(self, body: Any) -> str:
+        steps = [{k: v for k, v in step.items() if k != "id"} for step in body["workflow"]["steps"]]
+        return super().fingerprint({**body, "workflow": {**body["workflow"], "steps": steps}})
+
+
+@pytest.mark.parametrize("policy", [_StepOrderBlindFingerprint, _StepIdBlindFingerprint], ids=lambda p: p.__name__)
+def test_a_fingerprint_blind_to_part_of_the_steps_is_caught(
+    policy: type[IdempotencyPolicy], make_session: Callable[..., Session]
+) -> None:
+    """Params are no longer varied (a server may validate them), but step ids and order are."""
+    with serve_in_thread(create_app(TOKENS, idempotency=policy())) as url:
+        run = run_named_check("same_key_other_body_conflicts", make_session(url))
+    assert_caught(run, {"IDEM-003"})
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,8 @@ from faults_cancel_page import (
     open_session,
     serve_variant,
 )
+from selfcheck.harness import TOKENS
+from selfcheck.variants import LenientCursorCodec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -101,3 +103,12 @@ def test_a_walk_without_concurrent_inserts_does_not_pass_page_006(make_session: 
     assert statuses["SCHEMA-005"] is Outcome.FAILED, explain(run)
     assert "quota" in run.evidence["SCHEMA-005"][0].message
     assert statuses["PAGE-009"] is Outcome.PASSED, explain(run)
+
+
+def test_a_lenient_decoder_that_reads_a_changed_cursor_as_the_same_one_passes(
+    make_session: Callable[..., Session],
+) -> None:
+    """Hex read in either case and base64 with or without padding: the tamper gets the original page."""
+    with serve_in_thread(create_app(list(TOKENS), cursor_codec=LenientCursorCodec(b"k" * 32))) as url:
+        run = run_named_check("bad_cursors", make_session(url))
+    assert_passed(run)

@@ -86,6 +86,7 @@ _VOLATILE = [
     (re.compile(r"run_[A-Za-z0-9_-]+"), "run_ID"),
     (re.compile(r"rc-invalid-[0-9a-f]+"), "rc-invalid-X"),
     (re.compile(r"run_rc_[0-9a-f]+"), "run_rc_X"),
+    (re.compile(r"rc-unknown-[0-9a-f]+"), "rc-unknown-X"),  # CheckContext.unknown_run_ids: random on purpose
     (re.compile(r"cursor=ey[^&\s]+"), "cursor=ISSUED"),  # cursors the server issued are its own data
     # Near misses of a runId the server issued (its suffix, its other case) are the server's data too.
     (re.compile(r"/un_[A-Za-z0-9]+"), "/un_ID"),

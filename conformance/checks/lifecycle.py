@@ -84,7 +84,8 @@ class RunWatcher:
     def get(self, run_id: str) -> dict[str, Any] | None:
         """getRun; the Run when the answer is a 200 with a JSON object, else None."""
         response = self.ctx.get_run(run_id)
-        data = response.json_or_none() if response.status_code == 200 else None
+        # Exact numbers: the checks compare these runs' inputs field by field (conformance.meaning).
+        data = response.json_exact() if response.status_code == 200 else None
         if not isinstance(data, dict):
             return None
         self.note(data, response)
@@ -94,7 +95,7 @@ class RunWatcher:
         """The runs of one clientId as listRuns shows them (every page), by runId."""
         runs: dict[str, dict[str, Any]] = {}
         for page in self.ctx.walk(limit=limit, clientId=client_id, max_pages=50):
-            data = page.json_or_none() if page.status_code == 200 else None
+            data = page.json_exact() if page.status_code == 200 else None
             if not isinstance(data, dict) or not isinstance(data.get("items"), list):
                 break
             for item in data["items"]:

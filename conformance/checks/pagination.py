@@ -13,7 +13,6 @@ import itertools
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from conformance.checks.lifecycle import TERMINAL, show, start_fixture
 from conformance.checks.near_misses import look_alike, near_client_ids
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
+from conformance.meaning import parse_instant, same_page
 from conformance.registry import Skipped, check
 
 WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
@@ -45,15 +45,6 @@ def _next(page: ApiResponse) -> Any:
 
 def _ids(items: Sequence[dict[str, Any]]) -> list[str]:
     return [str(item.get("runId")) for item in items]
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _create(ctx: CheckContext, count: int, client_id: str, fixture: str = "quick") -> list[str]:
@@ -332,7 +323,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         "every page (PAGE-009)",
     )
     for before, after in itertools.pairwise(items):
-        t1, t2 = parse_time(before.get("createdAt")), parse_time(after.get("createdAt"))
+        t1, t2 = parse_instant(before.get("createdAt")), parse_instant(after.get("createdAt"))
         if not ctx.expect(
             "PAGE-001",
             t1 is None or t2 is None or t2 <= t1,
@@ -434,13 +425,16 @@ def cursor_replay(ctx: CheckContext) -> None:
                 "PAGE-005",
                 f"a cursor the server issued for page {number} was refused: {show(first)} / {show(second)} (PAGE-005)",
             )
-        same = a == b and (_next(first) is None) == (_next(second) is None)
+        # The page's runs by ID, in order, and whether one follows: a run's other fields (a server's
+        # extra, volatile ones; a timestamp's spelling) are not what a cursor names.
+        same = same_page(first.json_or_none(), second.json_or_none())
         ctx.expect(
             "PAGE-005",
             same,
             f"the cursor for page {number} of listRuns?limit=3&clientId={client_id}, asked twice with no run created "
-            f"or changed in between, gave runs {_ids(a)} then {_ids(b)}; a cursor names a position in the listing, "
-            "not a server-side iterator that advances on each use (PAGE-005)",
+            f"or changed in between, gave runs {_ids(a)} (next page: {bool(_next(first))}) then {_ids(b)} "
+            f"(next page: {bool(_next(second))}); a cursor names a position in the listing, not a "
+            "server-side iterator that advances on each use (PAGE-005)",
         )
         if not same:
             return
@@ -471,11 +465,29 @@ def _send_bad(ctx: CheckContext, rid: str, what: str, **params: Any) -> ApiRespo
 
 
 def _expect_refused(
-    ctx: CheckContext, rid: str, response: ApiResponse | None, what: str, first_page: list[str]
+    ctx: CheckContext,
+    rid: str,
+    response: ApiResponse | None,
+    what: str,
+    first_page: list[str],
+    same_as: ApiResponse | None = None,
 ) -> None:
+    """400, or (with `same_as`, the page of the cursor the bad one was made from) exactly that page.
+
+    A lenient decoder (hex in either case, base64 with or without padding) may read a changed
+    cursor as the very same cursor; then the answer is that cursor's page, which is no tamper
+    taking effect. Any other page, the first page again or a 5xx is.
+    """
     if response is None:
         return  # no answer at all: _send_bad recorded it
     if response.status_code == 400:
+        ctx.expect(rid, True, "")
+        return
+    if (
+        response.status_code == 200
+        and same_as is not None
+        and same_page(response.json_or_none(), same_as.json_or_none())
+    ):
         ctx.expect(rid, True, "")
         return
     if response.status_code >= 500:
@@ -484,14 +496,18 @@ def _expect_refused(
         got = _ids(_items(response) or [])
         restart = got == first_page
         detail = f"a page{' — the first page again: a silent restart' if restart else ''} ({got[:5]})"
+        if same_as is not None:
+            detail += f", not the page of the cursor it was made from ({_ids(_items(same_as) or [])[:5]})"
     else:
         detail = f"status {response.status_code}"
-    ctx.expect(rid, False, f"listRuns with {what} answered {detail}: {show(response)}; it must get 400 ({rid})")
+    allowed = "400, or exactly the original cursor's page" if same_as is not None else "400"
+    ctx.expect(rid, False, f"listRuns with {what} answered {detail}: {show(response)}; it must get {allowed} ({rid})")
 
 
 @check("PAGE-007", needs=["fixture:quick"])
 def bad_cursors(ctx: CheckContext) -> None:
-    """Tampered, truncated and made-up cursors get 400: never a 5xx, never a page from the start."""
+    """Tampered, truncated and made-up cursors get 400 (or, read leniently as the same cursor, its page):
+    never a 5xx, never another page, never a page from the start."""
     client_id = ctx.fresh_client_id("badcursor")
     _create(ctx, 3, client_id)
     first = ctx.list_runs(limit=2, clientId=client_id)
@@ -499,6 +515,14 @@ def bad_cursors(ctx: CheckContext) -> None:
     if not isinstance(cursor, str) or not cursor:
         raise Skipped(f"no cursor to tamper with: {show(first)} (PAGE-004 reports a missing nextCursor)")
     first_page = _ids(_items(first) or [])
+    # The page the untouched cursor names: what a lenient decoder may answer for a changed one.
+    original = ctx.list_runs(limit=2, cursor=cursor, clientId=client_id)
+    if _items(original) is None:
+        raise ctx.fail(
+            "PAGE-007",
+            f"the cursor listRuns issued ({cursor[:60]!r}) was refused: {show(original)}; there is no page to tell a "
+            "tampered cursor's answer from (a nextCursor must lead to the next page: PAGE-004)",
+        )
     variants = {
         "a tampered cursor (one character in the middle changed)": _tampered(cursor),
         "a truncated cursor (its first half)": cursor[: len(cursor) // 2],
@@ -514,7 +538,7 @@ def bad_cursors(ctx: CheckContext) -> None:
             continue
         shown = f"{what} ({value[:60]!r})"
         response = _send_bad(ctx, "PAGE-007", shown, limit=2, cursor=value, clientId=client_id)
-        _expect_refused(ctx, "PAGE-007", response, shown, first_page)
+        _expect_refused(ctx, "PAGE-007", response, shown, first_page, same_as=original)
 
 
 @check("PAGE-008", needs=["fixture:quick"])

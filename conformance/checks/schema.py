@@ -32,6 +32,7 @@ import hypothesis
 from conformance._compat.schemathesis import build_operation_test, is_negative, negated_parameters
 from conformance.client import ApiResponse, _truncate, curl_line, redact_headers, redact_text
 from conformance.context import RUNS, CheckContext, Session
+from conformance.meaning import json_equal
 from conformance.registry import Skipped, check
 from conformance.results import Exchange
 from conformance.spec import load_spec, schema_validator
@@ -489,7 +490,7 @@ def started_run_is_readable(ctx: CheckContext) -> None:
                 f"startRun's Location {location!r} does not resolve to {RUNS}/{run_id}",
             )
         got = ctx.get_run(run_id)
-        run = got.json_or_none()
+        run = got.json_exact()
         if not ctx.expect(
             "SCHEMA-008", got.status_code == 200, f"getRun right after startRun answered {got.status_code}"
         ):
@@ -504,7 +505,7 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             expected = inputs if inputs is not None else {}
             ctx.expect(
                 "SCHEMA-007",
-                run.get("inputs") == expected,
+                json_equal(run.get("inputs"), expected),
                 f"getRun returned inputs {run.get('inputs')!r}, submitted {expected!r}",
             )
         definition = ctx.get_definition(run_id)

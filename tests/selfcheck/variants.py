@@ -7,26 +7,39 @@ these is too strict, i.e. it tests the reference server rather than the contract
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import gzip
+import hmac
+import itertools
+import json
 import random
 import re
 import secrets
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import faults_cancel_page
 import faults_idem_etag
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from reference_impl.actions import DEFAULT_ACTIONS, Action
 from reference_impl.app import create_app
-from reference_impl.endpoints import RunsApi
+from reference_impl.bodies import check_json_media_type
+from reference_impl.cursors import CursorCodec, Filters
+from reference_impl.endpoints import RunsApi, json_response
 from reference_impl.problems import ProblemError
 from reference_impl.store import RunRecord, RunStore
+from reference_impl.timestamps import utc_now
 
-from .asgi import Headers, ResponseRewrite, header, rewrite_headers, rewrite_json
+from .asgi import Headers, ResponseRewrite, header, is_json, operation, rewrite_headers, rewrite_json, without
 
 __all__ = ["VARIANTS", "JitterLatency", "Variant", "variant"]
 
@@ -122,6 +135,278 @@ def _gzip(app: ASGIApp) -> ASGIApp:
     return ResponseRewrite(app, compress)
 
 
+# --- runIds: sequential integers -------------------------------------------------------------------
+_INTEGER_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+class IntegerRunsApi(RunsApi):
+    """Run IDs are "1", "2", ...: one counter for every client, as an autoincrement column gives."""
+
+    def find_run(self, request: Request) -> RunRecord:
+        run_id = str(request.path_params["runId"])
+        run = self.store.get(run_id) if _INTEGER_ID.fullmatch(run_id) else None
+        if run is None:
+            raise ProblemError("not-found", f"There is no run {run_id[:64]!r}.")
+        return run
+
+
+def _sequential_ids(tokens: Sequence[str]) -> ASGIApp:
+    counter = itertools.count(1)
+    store = RunStore(id_factory=lambda: str(next(counter)))  # called under the store's lock
+    return create_app(list(tokens), store=store, api_class=IntegerRunsApi)
+
+
+# --- numbers: exact decimals ---------------------------------------------------------------------
+def _exact_number_text(value: Any) -> str:
+    """JSON text with every number written out in positional notation, as an exact-decimal store
+    (PostgreSQL jsonb, BigDecimal) renders it: 1e308 is 309 digits, 1.5e-7 is 0.00000015."""
+    if isinstance(value, dict):
+        members = (f"{json.dumps(k, ensure_ascii=False)}:{_exact_number_text(v)}" for k, v in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_exact_number_text(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _exact_decimals(tokens: Sequence[str]) -> ASGIApp:
+    def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
+        if not body or not is_json(headers):
+            return status, headers, body
+        value = json.loads(body, parse_float=Decimal)  # the number as the text says, not a double
+        return status, headers, _exact_number_text(value).encode("utf-8")
+
+    return ResponseRewrite(create_app(list(tokens)), rewrite)
+
+
+# --- cursors: a lenient decoder --------------------------------------------------------------------
+class LenientCursorCodec(CursorCodec):
+    """Cursors are hex (payload) + "." + padded base64url (MAC); the decoder reads hex in either case
+    and base64 with or without its padding. Still signed and bound to the filters: a changed
+    cursor is refused unless it decodes to the very same bytes."""
+
+    def encode(self, after: int, filters: Filters) -> str:
+        payload = json.dumps(
+            {"after": after, "status": filters.status, "clientId": filters.client_id}, separators=(",", ":")
+        ).encode("ascii")
+        return payload.hex() + "." + base64.urlsafe_b64encode(self._mac(payload)).decode("ascii")
+
+    def decode(self, cursor: str, filters: Filters) -> int:
+        invalid = ProblemError("invalid-cursor", "The cursor is malformed or was not issued by this server.")
+        if len(cursor) > 512 or cursor.count(".") != 1 or not cursor.isascii():
+            raise invalid
+        hex_part, mac_part = cursor.split(".")
+        unpadded = mac_part.rstrip("=")
+        try:
+            payload = bytes.fromhex(hex_part)
+            mac = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
+        except (binascii.Error, ValueError):
+            raise invalid from None
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            raise invalid
+        data = json.loads(payload)
+        if data.get("status") != filters.status or data.get("clientId") != filters.client_id:
+            raise ProblemError("invalid-cursor", "The cursor was issued for other filters.")
+        after = data.get("after")
+        if not isinstance(after, int):
+            raise invalid
+        return after
+
+
+def _lenient_cursors(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), cursor_codec=LenientCursorCodec(secrets.token_bytes(32)))
+
+
+# --- timestamps: other offsets, milliseconds, lower case ---------------------------------------------
+TIMESTAMP_FIELDS = ("createdAt", "startedAt", "finishedAt", "cancelRequestedAt")
+_INDIA = timezone(timedelta(hours=5, minutes=30))
+_PACIFIC = timezone(timedelta(hours=-8))
+
+
+def _millisecond_clock() -> datetime:
+    now = utc_now()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _timestamp_forms() -> list[Callable[[datetime], str]]:
+    """RFC 3339 forms of one instant (§5.6: any offset, any fraction, `t` and `z` in either case)."""
+    return [
+        lambda m: m.astimezone(_INDIA).isoformat(timespec="milliseconds"),
+        lambda m: m.astimezone(_PACIFIC).isoformat(timespec="milliseconds").replace("T", "t"),
+        lambda m: m.astimezone(UTC).strftime("%Y-%m-%dt%H:%M:%S.%f000z"),
+        lambda m: m.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    ]
+
+
+def _other_timestamp_forms(tokens: Sequence[str]) -> ASGIApp:
+    """Millisecond instants, each response in the next of several RFC 3339 forms: the same run read
+    twice shows its timestamps in two different spellings of the same instants."""
+    forms = _timestamp_forms()
+    turn = itertools.count()
+    lock = threading.Lock()
+
+    def respell(value: Any, form: Callable[[datetime], str]) -> Any:
+        if isinstance(value, list):
+            return [respell(v, form) for v in value]
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for key, item in value.items():
+            if key in TIMESTAMP_FIELDS and isinstance(item, str):
+                out[key] = form(datetime.fromisoformat(item.replace("Z", "+00:00")))
+            else:
+                out[key] = respell(item, form)
+        return out
+
+    def transform(scope: Scope, status: int, data: Any) -> Any:
+        with lock:
+            form = forms[next(turn) % len(forms)]
+        return respell(data, form)
+
+    return rewrite_json(create_app(list(tokens), clock=_millisecond_clock), transform)
+
+
+# --- validation: params per action ------------------------------------------------------------------
+ParamsCheck = Callable[[Mapping[str, Any]], str | None]
+
+
+def _params_check(allowed: frozenset[str], base: ParamsCheck) -> ParamsCheck:
+    def check(params: Mapping[str, Any]) -> str | None:
+        unknown = sorted(set(params) - allowed)
+        if unknown:
+            return f"params: unknown parameter(s) {unknown} (allowed: {sorted(allowed)})"
+        return base(params)
+
+    return check
+
+
+def _strict_actions() -> dict[str, Action]:
+    """noop takes no params, fail only `message`, sleep only (and always) `seconds`."""
+    allowed = {"noop": frozenset(), "fail": frozenset({"message"}), "sleep": frozenset({"seconds"})}
+    return {
+        name: Action(check=_params_check(allowed[name], action.check), run=action.run)
+        for name, action in DEFAULT_ACTIONS.items()
+    }
+
+
+def _params_per_action(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), actions=_strict_actions())
+
+
+# --- strings: I-JSON only ---------------------------------------------------------------------------
+def _not_ijson(text: str) -> bool:
+    """NUL, a lone surrogate or a noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF): RFC 7493 §2.1."""
+    for char in text:
+        code = ord(char)
+        if code == 0 or 0xD800 <= code <= 0xDFFF or 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+            return True
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+class IJsonOnlyApi(RunsApi):
+    """Refuses a startRun body holding a string outside I-JSON (NUL included: PostgreSQL text has none)."""
+
+    async def start_run(self, request: Request) -> Response:
+        check_json_media_type(request)  # 415 before anything is read, as the reference does
+        raw = await request.body()  # cached: the reference's own reading sees the same bytes
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None  # not JSON: the reference says why
+        if any(_not_ijson(text) for text in _strings(body)):
+            raise ProblemError("invalid-request", "The body holds a string outside I-JSON (RFC 7493 §2.1).")
+        return await super().start_run(request)
+
+
+def _ijson_only(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), api_class=IJsonOnlyApi)
+
+
+# --- timing: runs settled before the 202 -----------------------------------------------------------
+class SettledBeforeAnswerApi(RunsApi):
+    """Answers startRun only once the run has left `queued` (and, for a quick one, has finished):
+    a quick run is `succeeded` in the 202's RunRef, and no client ever sees a run queued."""
+
+    async def start_run(self, request: Request) -> Response:
+        response = await super().start_run(request)
+        if response.status_code != 202:
+            return response
+        run_id = json.loads(bytes(response.body))["runId"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        finish_by = None
+        run = self.store.get(run_id)
+        while run is not None and run.status in ("queued", "running") and loop.time() < deadline:
+            if run.status == "running":
+                finish_by = finish_by or loop.time() + 0.1  # a long run goes on; answer `running`
+                if loop.time() >= finish_by:
+                    break
+            await asyncio.sleep(0.002)
+            run = self.store.get(run_id)
+        assert run is not None
+        return json_response(self.run_ref(run), status=202, headers={"Location": response.headers["location"]})
+
+
+def _settled_before_answer(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), api_class=SettledBeforeAnswerApi)
+
+
+# --- HTTP: an absolute Location --------------------------------------------------------------------
+def _absolute_location(tokens: Sequence[str]) -> ASGIApp:
+    def absolute(scope: Scope, status: int, headers: Headers) -> tuple[int, Headers]:
+        location = header(headers, b"location")
+        if location is None:
+            return status, headers
+        host = header(list(scope["headers"]), b"host") or b"localhost"
+        return status, [*without(headers, b"location"), (b"location", b"http://" + host + location)]
+
+    return rewrite_headers(create_app(list(tokens)), absolute)
+
+
+# --- objects: volatile extra fields, Problems in other words -----------------------------------------
+def _volatile_fields(tokens: Sequence[str]) -> ASGIApp:
+    """Every Run carries fields that change on every read (a poll time, a queue estimate); every
+    Problem has its own title and detail text and an extension member."""
+
+    def decorate(value: Any) -> Any:
+        if isinstance(value, list):
+            return [decorate(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        value = {k: decorate(v) for k, v in value.items()}
+        if "definitionHash" in value:  # a Run
+            value["observedAt"] = utc_now().isoformat()
+            value["queuePosition"] = secrets.randbelow(1000)
+        return value
+
+    def transform(scope: Scope, status: int, data: Any) -> Any:
+        if operation(scope) == "getRunDefinition" and status == 200:
+            return data  # the snapshot stays JSON-equal to what was submitted
+        if status >= 400 and isinstance(data, dict):
+            return {
+                **data,
+                "title": f"Fehler {status}",
+                "detail": "Die Anfrage wurde abgelehnt.",
+                "traceId": secrets.token_hex(8),
+            }
+        return decorate(data)
+
+    return rewrite_json(create_app(list(tokens)), transform)
+
+
 def _reused(module: Any, name: str) -> AppFactory:
     factory = module.CORRECT_VARIANTS[name]
 
@@ -154,6 +439,45 @@ VARIANTS: list[Variant] = [
         "gzip-compressed bodies when the client accepts gzip",
         lambda t: _gzip(create_app(list(t))),
     ),
+    Variant(
+        "exact-decimal-numbers",
+        "every JSON number rendered as an exact decimal in positional notation (1e308 as 309 digits)",
+        _exact_decimals,
+    ),
+    Variant(
+        "other-timestamp-forms",
+        "millisecond timestamps, each response in another RFC 3339 form (+05:30, -08:00 with t, z, Z)",
+        _other_timestamp_forms,
+    ),
+    Variant(
+        "volatile-fields",
+        "Runs carry fields that change on every read; Problems have their own title, detail and members",
+        _volatile_fields,
+    ),
+    Variant(
+        "settled-before-answer",
+        "startRun answers once the run left queued: quick runs are succeeded in the 202",
+        _settled_before_answer,
+    ),
+    Variant("absolute-location", "startRun's Location is an absolute URI", _absolute_location),
+    Variant(
+        "in-flight-conflicts",
+        "a same-key request answers 409 idempotency-key-in-flight while the first is processed",
+        _reused(faults_idem_etag, "in_flight_conflicts"),
+        "tests/faults_idem_etag.py: in_flight_conflicts",
+    ),
+    Variant(
+        "lenient-cursors",
+        "hex + padded base64 cursors, decoded case-insensitively and with or without padding",
+        _lenient_cursors,
+    ),
+    Variant("sequential-run-ids", 'runIds are "1", "2", ... from one counter', _sequential_ids),
+    Variant(
+        "params-per-action",
+        "step params validated per action: unknown keys are 400, sleep needs seconds",
+        _params_per_action,
+    ),
+    Variant("i-json-only", "startRun refuses strings with NUL, lone surrogates or noncharacters (400)", _ijson_only),
 ]
 
 
