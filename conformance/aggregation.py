@@ -109,7 +109,10 @@ def grouped(evidence: list[Evidence]) -> list[Evidence]:
     for item in evidence:
         key = item.fingerprint or f"#{len(kept)}"  # without one (a suite error), each stands alone
         if key in first:
-            first[key].count += 1
+            kept_one = first[key]
+            kept_one.count += 1
+            if item.check != kept_one.check and item.check not in kept_one.also_in:
+                kept_one.also_in.append(item.check)
             continue
         first[key] = item
         kept.append(item)

@@ -35,14 +35,15 @@ from typing import Any
 import yaml
 
 from conformance.catalog import catalog
-from conformance.coverage import documented_responses, response_key
 from conformance.results import (
+    RESPONSE_KEY,
     BaselineNote,
     RequirementResult,
     ResponseCoverage,
     RunReport,
     Status,
     gate_verdict,
+    response_key,
     unverified,
 )
 
@@ -107,7 +108,7 @@ def _parse_entry(index: int, raw: object, known: set[str], source: str) -> Basel
         raise ValueError(f"{where}: missing id")
     req_id = req_id.strip()
     where = f"{source}: {req_id}"
-    if req_id not in known:
+    if req_id not in known and not RESPONSE_KEY.match(req_id):
         raise ValueError(
             f"{where}: no such requirement in the catalog, nor a documented response (response:<operationId>:<status>)"
         )
@@ -150,7 +151,7 @@ def parse_baseline(text: str, source: str = "baseline") -> Baseline:
         return Baseline((), source)
     if not isinstance(data, list):
         raise ValueError(f"{source}: must be a YAML list of entries (- id: …, reason: …, expires: …)")
-    known = set(catalog()) | {response_key(op, status) for op, status in documented_responses()}
+    known = set(catalog())
     entries = [_parse_entry(i, raw, known, source) for i, raw in enumerate(data)]
     seen: set[str] = set()
     for entry in entries:
@@ -238,8 +239,15 @@ def apply_baseline(
     by_id = {r.id: r for r in report.requirements}
     responses = {response_key(r.operation, r.status): r for r in report.coverage.responses if r.documented}
     for entry in baseline.entries if baseline else ():
-        if entry.id in responses:
-            notes.append(_accept_response(entry, responses[entry.id], today))
+        if RESPONSE_KEY.match(entry.id):
+            found = responses.get(entry.id)
+            notes.append(
+                _accept_response(entry, found, today)
+                if found is not None
+                else _note(
+                    entry, "unused", f"this run's spec documents no response {entry.id.removeprefix('response:')}"
+                )
+            )
             continue
         result = by_id.get(entry.id)
         status = result.status if result else Status.NOT_SELECTED

@@ -17,12 +17,7 @@ from conformance.fingerprints import operation_of
 from conformance.results import Coverage, Exchange, HeaderCoverage, RequirementResult, ResponseCoverage
 from conformance.spec import load_spec
 
-__all__ = ["coverage_of", "documented_responses", "response_key"]
-
-
-def response_key(operation: str, status: str) -> str:
-    """How a baseline entry names a response it accepts never to observe: `response:getRunDefinition:304`."""
-    return f"response:{operation}:{status}"
+__all__ = ["coverage_of", "documented_responses"]
 
 
 @functools.cache

@@ -119,6 +119,8 @@ class Progress:
             self.line(f"  … and {len(gaps) - _SHOWN_GAPS} more not verified (the report lists them)")
         if gaps:
             self.line("  to accept a gap on purpose, add its baseline entry (conformance.json: baseline_entry)")
+        if report.coverage.responses:
+            self.line(report.coverage.summary())
         counts = report.counts()
         shown = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         self.line(f"{report.verdict.value} (exit {report.exit_code}): {report.reason}")

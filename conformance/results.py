@@ -8,6 +8,7 @@ incompatible change.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from conformance.catalog import Requirement
 
 __all__ = [
+    "RESPONSE_KEY",
     "SCHEMA_VERSION",
     "UNVERIFIED",
     "BaselineNote",
@@ -31,6 +33,7 @@ __all__ = [
     "TimelineEntry",
     "Verdict",
     "gate_verdict",
+    "response_key",
     "unverified",
 ]
 
@@ -103,6 +106,7 @@ class Evidence:
     timeline: list[TimelineEntry] = field(default_factory=list)  # concurrency findings: who did what when
     fingerprint: str = ""  # the defect's identity across runs and seeds (conformance/fingerprints.py)
     count: int = 1  # findings of this run with this fingerprint: this one is the first
+    also_in: list[str] = field(default_factory=list)  # the other checks that met the same finding
 
 
 @dataclass
@@ -143,6 +147,14 @@ class Cleanup:
     runs_started: int = 0
     runs_cancelled: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+# How a baseline entry names a documented response it accepts never to observe.
+RESPONSE_KEY = re.compile(r"^response:[A-Za-z][A-Za-z0-9_]*:[1-5][0-9][0-9]$")
+
+
+def response_key(operation: str, status: str) -> str:
+    return f"response:{operation}:{status}"
 
 
 @dataclass

@@ -94,6 +94,7 @@ def _one_evidence(ev: Evidence) -> str:
     parts = [f"[{ev.check}] {ev.message}"]
     if ev.fingerprint:
         more = f"; {ev.count} findings like it in this run" if ev.count > 1 else ""
+        more += f", also met by {', '.join(ev.also_in)}" if ev.also_in else ""
         parts.append(f"fingerprint {ev.fingerprint}{more}")
     if ev.falsifying_example:
         parts += ["falsifying example:", ev.falsifying_example]

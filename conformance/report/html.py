@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -19,7 +20,15 @@ from markupsafe import Markup, escape
 
 from conformance.report._common import STATUS_ORDER, sorted_areas
 from conformance.report.timeline import timeline_svg
-from conformance.results import BaselineNote, RequirementResult, RunReport, Status, TimelineEntry, Verdict
+from conformance.results import (
+    BaselineNote,
+    RequirementResult,
+    ResponseCoverage,
+    RunReport,
+    Status,
+    TimelineEntry,
+    Verdict,
+)
 
 __all__ = ["render_html", "write_html"]
 
@@ -106,6 +115,23 @@ def _details(report: RunReport) -> list[RequirementResult]:
     return sorted(picked, key=lambda r: order[r.status])  # stable: catalog order within a status
 
 
+@dataclass
+class _Matrix:
+    operations: list[str]
+    statuses: list[str]
+    cells: dict[tuple[str, str], ResponseCoverage]
+
+
+def _matrix(report: RunReport) -> _Matrix:
+    """The coverage's responses as operations × status codes, documented operations first, in spec order."""
+    responses = report.coverage.responses
+    operations = list(
+        dict.fromkeys([r.operation for r in responses if r.documented] + [r.operation for r in responses])
+    )
+    statuses = sorted({r.status for r in responses}, key=lambda code: (len(code), code))
+    return _Matrix(operations, statuses, {(r.operation, r.status): r for r in responses})
+
+
 def _timeline(entries: list[TimelineEntry]) -> Markup:
     """A concurrency finding's operations as inline SVG (report/timeline.py escapes every text in it)."""
     return Markup(timeline_svg(entries, {e.index for e in entries if e.highlight}, 0.0))
@@ -149,6 +175,7 @@ def render_html(report: RunReport) -> str:
         why=WHY,
         cite=_cite,
         timeline=_timeline,
+        matrix=_matrix(report),
         duration=_duration,
         csp=csp,
         style=Markup(style),

@@ -100,6 +100,7 @@ def render_junit(report: RunReport) -> bytes:
             ("seed", str(report.seed)),
             ("verdict", report.verdict.value),
             ("command", report.command),
+            ("coverage", report.coverage.summary() if report.coverage.responses else ""),
         ):
             ET.SubElement(props, "property", name=prop, value=_clean(text))
         for req in reqs:
