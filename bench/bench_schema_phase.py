@@ -30,7 +30,7 @@ from _common import PYTHON, ROOT, TOKEN, env, median, reference_server, timed, t
 sys.path.insert(0, str(ROOT))
 
 from conformance.checks.schema import EXCLUDED_CHECKS
-from conformance.context import PROFILES
+from conformance.profiles import PROFILES
 
 SCHEMA_CHECKS = [
     "schemathesis_start_run",

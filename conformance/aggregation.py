@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from conformance.catalog import Level, Requirement, catalog
-from conformance.context import LifecycleMonitor
 from conformance.execution import CheckRun
 from conformance.fingerprints import fingerprint, message_kind, operation_of
+from conformance.monitor import LifecycleMonitor
 from conformance.outcomes import Outcome, RequirementOutcome
 from conformance.results import Evidence, RequirementResult, Status
 

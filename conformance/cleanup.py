@@ -8,8 +8,8 @@ import threading
 import time
 
 from conformance.client import ApiClient, Recorder
-from conformance.context import Session
 from conformance.results import Cleanup
+from conformance.session import Session
 
 __all__ = ["CLEANUP_BUDGET_S", "cancel_leftovers"]
 

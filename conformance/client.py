@@ -8,6 +8,7 @@ before the exchange is stored, and curl lines read it from $RUNS_TOKEN.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import shlex
 import threading
@@ -171,6 +172,12 @@ class ApiClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def recording_into(self, recorder: Recorder) -> ApiClient:
+        """The same credential and connections, recording into another recorder (a check's, cleanup's)."""
+        view = copy.copy(self)
+        view.recorder = recorder
+        return view
 
     def request(
         self,

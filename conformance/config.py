@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.catalog import catalog
-from conformance.context import PROFILES, Fixtures
+from conformance.fixtures import Fixtures
 from conformance.options import UsageError, resolve
+from conformance.profiles import PROFILES
 from conformance.registry import Check
 
 __all__ = ["DEADLINES", "RunConfig", "UsageError", "resolve_selection"]

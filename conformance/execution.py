@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 import httpx
 
 from conformance.client import ResponseTooLarge
-from conformance.context import CheckContext, Session
+from conformance.context import CheckContext
 from conformance.events import Events
 from conformance.fingerprints import raise_site
 from conformance.outcomes import Failed, Outcome, RequirementOutcome, Skipped
 from conformance.registry import Check
 from conformance.results import Evidence, Exchange
+from conformance.session import Session
 
 __all__ = ["CheckRun", "guarded", "not_run", "report_finished", "run_check", "unmet_need"]
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant
-from conformance.spec import PROBLEM_BASE, load_spec
+from conformance.spec import PROBLEM_BASE, lifecycle
 
 __all__ = ["RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
 
@@ -65,8 +65,7 @@ class Finding:
 @functools.cache
 def lifecycle_graph() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
     """(status → every status reachable from it, itself included; the terminal statuses), from the spec."""
-    schema = load_spec()["components"]["schemas"]["RunStatus"]
-    moves: dict[str, list[str]] = schema["x-transitions"]
+    moves, terminal = lifecycle()
     reach: dict[str, frozenset[str]] = {}
     for start in moves:
         seen, frontier = {start}, [start]
@@ -76,7 +75,7 @@ def lifecycle_graph() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
                     seen.add(nxt)
                     frontier.append(nxt)
         reach[start] = frozenset(seen)
-    return reach, frozenset(schema["x-terminal"])
+    return reach, terminal
 
 
 def check_history(history: History) -> list[Finding]:

@@ -39,7 +39,6 @@ from conformance.catalog import catalog
 from conformance.cleanup import cancel_leftovers
 from conformance.client import Recorder, ResponseTooLarge
 from conformance.config import RunConfig, UsageError, resolve_selection
-from conformance.context import Session
 from conformance.coverage import coverage_of
 from conformance.events import Events, Listener, NdjsonWriter
 from conformance.execution import CheckRun
@@ -50,6 +49,7 @@ from conformance.registry import Check, registered_checks
 from conformance.report import write_reports
 from conformance.results import Evidence, RequirementResult, RunReport, Status, Verdict, gate_verdict
 from conformance.scheduler import run_checks
+from conformance.session import Session
 from conformance.spec import spec_sha256, spec_version
 from conformance.target import Target, resolve_target
 

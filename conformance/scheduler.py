@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from conformance._compat.cpython import parses_take_turns
-from conformance.context import Session
 from conformance.events import Events
 from conformance.execution import CheckRun, guarded, not_run, report_finished, unmet_need
 from conformance.outcomes import Outcome
 from conformance.registry import Check
+from conformance.session import Session
 
 __all__ = ["MAX_AUTO_WORKERS", "auto_workers", "run_checks"]
 

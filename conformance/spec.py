@@ -119,3 +119,21 @@ def schema_validator(pointer: str) -> jsonschema.protocols.Validator:
         format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
     )
     return validator
+
+
+@functools.cache
+def lifecycle() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """(status -> the statuses it may move to, the terminal statuses): RunStatus' x-transitions, x-terminal."""
+    status = load_spec()["components"]["schemas"]["RunStatus"]
+    moves = {name: frozenset(nexts) for name, nexts in status["x-transitions"].items()}
+    return moves, frozenset(status["x-terminal"])
+
+
+def terminal_statuses() -> frozenset[str]:
+    return lifecycle()[1]
+
+
+@functools.cache
+def run_fields() -> tuple[str, ...]:
+    """The fields of a Run the contract defines (the Run schema's properties), in the spec's order."""
+    return tuple(load_spec()["components"]["schemas"]["Run"]["properties"])

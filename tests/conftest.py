@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from conformance.context import Session
 from conformance.execution import CheckRun, run_check
 from conformance.registry import registered_checks
+from conformance.session import Session
 
 # The project's own property tests: derandomised under CI, and never failed for being slow on a
 # loaded two-core machine (a health check about speed says nothing about correctness).

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conformance.context import Session
 from conformance.execution import CheckRun
 from conformance.outcomes import Outcome
+from conformance.session import Session
 from reference_impl.actions import DEFAULT_ACTIONS, Action
 from reference_impl.app import create_app
 from reference_impl.cursors import CursorCodec, Filters

@@ -15,9 +15,11 @@ from selfcheck.variants import variant
 from test_checks_idempotency import assert_caught, assert_passed
 
 from conformance.checks.etag import parse_entity_tag
-from conformance.context import CheckContext, Fixtures, Session, resembling_run_ids
+from conformance.context import CheckContext, resembling_run_ids
+from conformance.fixtures import Fixtures
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
+from conformance.session import Session
 from conformance.strategies import run_start_requests
 from reference_impl.app import create_app
 from reference_impl.definitions import definition_hash as definition_hash_of

@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from selfcheck.faults import fault as selfcheck_fault
 
 from conformance.checks.idempotency import _overlapped
-from conformance.context import Fixtures, Session
 from conformance.execution import CheckRun
+from conformance.fixtures import Fixtures
 from conformance.meaning import json_equal
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
+from conformance.session import Session
 from conformance.spec import schema_validator
 from conformance.strategies import (
     changed_workflows,

@@ -18,9 +18,10 @@ from faults_cancel_page import (
     open_session,
 )
 
-from conformance.context import Fixtures, Session
+from conformance.fixtures import Fixtures
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
+from conformance.session import Session
 
 MODULE = "conformance.checks.lifecycle"
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)

@@ -10,8 +10,9 @@ from conftest import run_named_check
 from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, serve_variant
 
 from conformance.checks.model import MODEL_IDS
-from conformance.context import PROFILES, Session
+from conformance.profiles import PROFILES
 from conformance.registry import registered_checks
+from conformance.session import Session
 
 NAME = "runs_state_machine"
 FAULT_TIMEOUT = 2.0

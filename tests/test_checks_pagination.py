@@ -19,9 +19,10 @@ from selfcheck.variants import LenientCursorCodec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from conformance.context import PROFILES, Session
 from conformance.outcomes import Outcome
+from conformance.profiles import PROFILES
 from conformance.registry import registered_checks
+from conformance.session import Session
 from reference_impl.app import create_app
 from reference_impl.endpoints import RunsApi
 from reference_impl.problems import ProblemError

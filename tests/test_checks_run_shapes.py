@@ -7,8 +7,8 @@ from collections.abc import Callable
 from conftest import OTHER_TOKEN, TOKEN, run_named_check
 from selfcheck.faults import FAULTS
 
-from conformance.context import Session
 from conformance.outcomes import Outcome
+from conformance.session import Session
 from reference_impl.serve import serve_in_thread
 
 CHECK = "runs_in_every_status_match_the_schema"

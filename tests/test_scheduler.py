@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.context import CheckContext, LifecycleMonitor, Session
+from conformance.context import CheckContext
 from conformance.events import Events
+from conformance.monitor import LifecycleMonitor
 from conformance.outcomes import Outcome
 from conformance.registry import Check
 from conformance.scheduler import MAX_AUTO_WORKERS, auto_workers, run_checks
+from conformance.session import Session
 
 
 class _Gauge:

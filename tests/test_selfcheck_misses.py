@@ -1,7 +1,7 @@
 """What the self-check's faults alone do not show about the near-miss probes and ERR-002.
 
 Every 4xx the suite meets is held to ERR-002, whichever check met it: one 4xx sent as text/plain is
-caught. CheckContext.judge_response sees every answer of every check (and Schemathesis' through
+caught. conformance/judges.py sees every answer of every check (and Schemathesis' through
 checks/schema.py), so a server whose one kind of 4xx is not a Problem fails ERR-002 even when only
 a check of another area ever provokes that 4xx. Each case serves the reference server with one
 (operation, status, Problem type) rewritten to text/plain, runs the check that provokes it with

@@ -13,12 +13,14 @@ from pathlib import Path
 import httpx
 
 from conformance.config import RunConfig
-from conformance.context import CheckContext, Fixtures, Session
+from conformance.context import CheckContext
 from conformance.execution import run_check
+from conformance.fixtures import Fixtures
 from conformance.outcomes import Outcome, Skipped
 from conformance.registry import Check, registered_checks
 from conformance.results import Status, Verdict
 from conformance.runner import run
+from conformance.session import Session
 from tests.conftest import OTHER_TOKEN, TOKEN
 
 

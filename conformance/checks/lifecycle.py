@@ -15,7 +15,8 @@ from typing import Any
 
 from conformance.catalog import requirement
 from conformance.client import ApiResponse
-from conformance.context import CheckContext, LifecycleMonitor
+from conformance.context import CheckContext
+from conformance.monitor import LifecycleMonitor
 from conformance.registry import check
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})

@@ -31,10 +31,11 @@ import hypothesis
 
 from conformance._compat.schemathesis import build_operation_test, is_negative, negated_parameters
 from conformance.client import ApiResponse, _truncate, curl_line, redact_headers, redact_text
-from conformance.context import RUNS, CheckContext, Session
+from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal
 from conformance.registry import Skipped, check
 from conformance.results import Exchange
+from conformance.session import Session
 from conformance.spec import load_spec, schema_validator
 
 __all__ = ["ALWAYS_JUDGED", "FAILURE_MAP", "NEGATIVE_PARAMETER_MAP"]
@@ -182,7 +183,7 @@ class _Phase:
         self.ctx.recorder.add(exchange)
         self.exchanges.append(exchange)
         # Schemathesis' answers are answers the suite got too: no 5xx, and 4xx Problems (ERR-001, ERR-002).
-        self.ctx.judge_response(
+        self.ctx.judge.response(
             ApiResponse(response.status_code, httpx.Headers(response_headers), body_bytes, exchange)
         )
         return exchange
