@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hypothesis import HealthCheck, settings
 
@@ -38,9 +38,10 @@ EVIDENCE_EXCHANGES = 6  # exchanges attached to a failure: enough to see the sto
 
 @dataclass
 class StartedRun:
+    """What a startRun got: the answer, and the runId of a 202's RunRef (None otherwise)."""
+
     response: ApiResponse
     run_id: str | None
-    body: dict[str, Any]
 
     @property
     def status_code(self) -> int:
@@ -170,9 +171,8 @@ class CheckContext:
         key: str | None = None,
         client: ApiClient | None = None,
         body: Any = None,
-        headers: dict[str, str] | None = None,
     ) -> StartedRun:
-        """POST a run (the quick fixture unless told otherwise) and remember it for cleanup."""
+        """POST a run (the quick fixture unless told otherwise) as JSON; see `post_run`."""
         if body is None:
             body = {
                 "clientId": client_id or self.client_id,
@@ -180,11 +180,30 @@ class CheckContext:
             }
             if inputs is not None:
                 body["inputs"] = inputs
-        send_headers = dict(headers or {})
-        if key is not None:
-            send_headers["Idempotency-Key"] = key
+        # The bytes ApiClient would send for json_body: a check that builds its body gets what it always got.
+        return self.post_run(json.dumps(body, ensure_ascii=False).encode("utf-8"), key=key, client=client)
+
+    def post_run(
+        self,
+        content: bytes,
+        *,
+        key: str | bytes | None = None,
+        client: ApiClient | None = None,
+        token: Any = None,
+        content_type: str = "application/json",
+    ) -> StartedRun:
+        """POST these exact bytes to startRun: every startRun of a check goes through here.
+
+        A 202's body is held to the RunRef schema, and its run is remembered for the session's
+        cleanup. `token`: another bearer token than the client's (None: the client's own).
+        """
         api = client or self.client
-        response = api.post(RUNS, json_body=body, headers=send_headers)
+        headers: dict[str, str] = {"Content-Type": content_type}
+        if key is not None:
+            # bytes pass through httpx as they are: how a non-ASCII key is sent.
+            headers["Idempotency-Key"] = cast(str, key)
+        extra: dict[str, Any] = {} if token is None else {"token": token}
+        response = api.post(RUNS, content=content, headers=headers, **extra)
         run_id = None
         if response.status_code == 202:
             data = response.json_or_none()
@@ -192,7 +211,7 @@ class CheckContext:
             if isinstance(data, dict) and isinstance(data.get("runId"), str):
                 run_id = data["runId"]
                 self.session.started_runs.setdefault(run_id, api)
-        return StartedRun(response, run_id, body)
+        return StartedRun(response, run_id)
 
     def unknown_run_ids(self, like: str | None = None) -> list[str]:
         """runIds that name no run on this server, each confirmed by a getRun that does not find it.

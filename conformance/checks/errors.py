@@ -53,11 +53,6 @@ def _valid_body(ctx: CheckContext) -> dict[str, Any]:
     return {"clientId": ctx.fresh_client_id("err"), "workflow": ctx.fixtures.workflow("quick")}
 
 
-def _post_raw(ctx: CheckContext, content: bytes, content_type: str | None) -> ApiResponse:
-    headers = {"Content-Type": content_type} if content_type else {}
-    return ctx.client.post(RUNS, content=content, headers=headers)
-
-
 @check("ERR-002", "ERR-001")
 def every_4xx_is_a_problem(ctx: CheckContext) -> None:
     """A sample of 4xx answers of every operation: Problems whose status equals the HTTP status."""
@@ -86,7 +81,13 @@ def malformed_json_gets_400(ctx: CheckContext) -> None:
         ("invalid UTF-8", b'{"clientId": "\xff\xfe"}'),
         ("an empty body", b""),
     ):
-        _expect_status(ctx, "ERR-003", f"startRun with {what}", _post_raw(ctx, content, "application/json"), 400)
+        _expect_status(
+            ctx,
+            "ERR-003",
+            f"startRun with {what}",
+            ctx.post_run(content, content_type="application/json").response,
+            400,
+        )
 
 
 @check("ERR-004", "ERR-001")
@@ -186,12 +187,11 @@ def oversized_body_gets_413(ctx: CheckContext) -> None:
     )
     for size, label, expected in sizes:
         content = _body_of(ctx, size)
-        response = _post_raw(ctx, content, "application/json")
+        response = ctx.post_run(content, content_type="application/json").response
         what = f"startRun with a valid body of {size:,} bytes ({label})"
         if expected == 413:
             _expect_status(ctx, "ERR-008", what, response, 413)
             continue
-        _remember(ctx, response)
         ctx.expect(
             "ERR-008",
             response.status_code == 202,
@@ -201,19 +201,12 @@ def oversized_body_gets_413(ctx: CheckContext) -> None:
         _problem_ok(ctx, what, response)
 
 
-def _remember(ctx: CheckContext, response: ApiResponse) -> None:
-    """A run this check started, for the session's cleanup."""
-    data = response.json_or_none() if response.status_code == 202 else None
-    if isinstance(data, dict) and isinstance(data.get("runId"), str):
-        ctx.session.started_runs.setdefault(data["runId"], ctx.client)
-
-
 @check("ERR-009", "ERR-001")
 def non_json_content_type_gets_415(ctx: CheckContext) -> None:
     """A valid JSON body sent as text/plain or form data: 415."""
     content = json.dumps(_valid_body(ctx)).encode()
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
-        response = _post_raw(ctx, content, content_type)
+        response = ctx.post_run(content, content_type=content_type).response
         _expect_status(ctx, "ERR-009", f"startRun sent as {content_type}", response, 415)
 
 

@@ -34,7 +34,7 @@ from conformance.strategies import (
     run_start_requests,
 )
 
-from .idempotency import describe, post_raw
+from .idempotency import describe
 
 __all__ = ["ENTITY_TAG", "canonical_json", "expected_definition_hash", "parse_entity_tag"]
 
@@ -71,7 +71,7 @@ def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
 
 
 def _start(ctx: CheckContext, raw: bytes, requirement: str) -> str:
-    posted = post_raw(ctx, raw)
+    posted = ctx.post_run(raw)
     if posted.status_code == 202 and posted.run_id is not None:
         return posted.run_id
     raise Violations(

@@ -13,7 +13,6 @@ import itertools
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 
 from conformance.checks.near_misses import look_alike, near_keys
 from conformance.client import ApiClient, ApiResponse
-from conformance.context import RUNS, CheckContext
+from conformance.context import CheckContext, StartedRun
 from conformance.meaning import changed_run_fields, json_equal
 from conformance.registry import check
 from conformance.spec import PROBLEM_BASE
@@ -40,7 +39,7 @@ from conformance.strategies import (
     spaced_bytes,
 )
 
-__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "Posted", "describe", "new_key", "post_raw", "run_ids_for"]
+__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "describe", "new_key", "run_ids_for"]
 
 KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
 KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
@@ -48,44 +47,8 @@ MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
 SHOWN = 300  # characters of a body quoted in a failure message
 
 
-@dataclass
-class Posted:
-    response: ApiResponse
-    run_id: str | None
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-
 def new_key() -> str:
     return f"rc-{uuid.uuid4()}"
-
-
-def post_raw(
-    ctx: CheckContext,
-    content: bytes,
-    *,
-    key: str | bytes | None = None,
-    client: ApiClient | None = None,
-    token: Any = None,
-    content_type: str = "application/json",
-) -> Posted:
-    """POST these exact bytes to startRun; a 202's run is remembered for the session's cleanup."""
-    api = client or ctx.client
-    headers: dict[str, str] = {"Content-Type": content_type}
-    if key is not None:
-        # bytes pass through httpx as they are: how a non-ASCII key is sent.
-        headers["Idempotency-Key"] = cast(str, key)
-    kwargs: dict[str, Any] = {} if token is None else {"token": token}
-    response = api.post(RUNS, content=content, headers=headers, **kwargs)
-    run_id = None
-    if response.status_code == 202:
-        data = response.json_or_none()
-        if isinstance(data, dict) and isinstance(data.get("runId"), str):
-            run_id = data["runId"]
-            ctx.session.started_runs.setdefault(run_id, api)
-    return Posted(response, run_id)
 
 
 def describe(response: ApiResponse) -> str:
@@ -145,7 +108,7 @@ def _with_inputs(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return {**body, "inputs": {**body.get("inputs", {}), **extra}}
 
 
-def _first_run(posted: Posted, key: str, requirement: str) -> str:
+def _first_run(posted: StartedRun, key: str, requirement: str) -> str:
     if posted.status_code == 202 and posted.run_id is not None:
         return posted.run_id
     raise Violations(
@@ -172,9 +135,9 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
     def replay(body: dict[str, Any]) -> None:
         key = new_key()
         raw = compact_bytes(body)
-        run_id = _first_run(post_raw(ctx, raw, key=key), key, "IDEM-001")
+        run_id = _first_run(ctx.post_run(raw, key=key), key, "IDEM-001")
         example = ctx.example()
-        retry = post_raw(ctx, raw, key=key)
+        retry = ctx.post_run(raw, key=key)
         example.expect(
             "IDEM-001",
             retry.status_code == 202 and retry.run_id == run_id,
@@ -182,7 +145,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
             f"expected 202 with the first runId {run_id!r} (IDEM-001: same key and body return the first run)",
         )
         ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
-        late = post_raw(ctx, raw, key=key)
+        late = ctx.post_run(raw, key=key)
         example.expect(
             "IDEM-001",
             late.status_code == 202 and late.run_id == run_id,
@@ -213,14 +176,14 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
     def conflict(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
         body, changed = pair
         key = new_key()
-        run_id = _first_run(post_raw(ctx, compact_bytes(body), key=key), key, "IDEM-003")
+        run_id = _first_run(ctx.post_run(compact_bytes(body), key=key), key, "IDEM-003")
         before = ctx.get_run(run_id).json_exact()
         example = ctx.example()
         # The drawn change, then one of each kind: a fingerprint of only some fields must not pass by luck.
         variants = [("a drawn change", changed), ("other inputs", _with_inputs(body, {"rc-changed": True}))]
         variants += [(label, {**body, "workflow": w}) for label, w in changed_workflows(body["workflow"])]
         for label, variant in variants:
-            second = post_raw(ctx, compact_bytes(variant), key=key)
+            second = ctx.post_run(compact_bytes(variant), key=key)
             if second.status_code == 409 and problem_type(second.response) == KEY_REUSED:
                 example.expect("IDEM-003", True, "")
                 continue
@@ -287,7 +250,7 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
         body, drawn = case
         key = new_key()
         raw = compact_bytes(body)
-        run_id = _first_run(post_raw(ctx, raw, key=key), key, "IDEM-005")
+        run_id = _first_run(ctx.post_run(raw, key=key), key, "IDEM-005")
         example = ctx.example()
         for label, variant in (
             ("its keys in reverse order", reordered_bytes(body)),
@@ -296,7 +259,7 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
         ):
             if variant == raw:
                 continue
-            retry = post_raw(ctx, variant, key=key)
+            retry = ctx.post_run(variant, key=key)
             if not example.expect(
                 "IDEM-005",
                 retry.status_code == 202 and retry.run_id == run_id,
@@ -327,14 +290,14 @@ def _race_once(ctx: CheckContext, width: int) -> None:
     barrier = threading.Barrier(width)
     spans: list[tuple[float, float]] = []  # when each request was in flight, as the client saw it
 
-    def send(_: int) -> Posted | str:
+    def send(_: int) -> StartedRun | str:
         try:
             barrier.wait(timeout=30)
         except threading.BrokenBarrierError:
             return "the threads could not start together"
         sent = time.monotonic()
         try:
-            return post_raw(ctx, raw, key=key)
+            return ctx.post_run(raw, key=key)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
         finally:
@@ -350,7 +313,7 @@ def _race_once(ctx: CheckContext, width: int) -> None:
             "was not put to the test",
         )
     errors = [r for r in results if isinstance(r, str)]
-    answers = [r for r in results if isinstance(r, Posted)]
+    answers = [r for r in results if isinstance(r, StartedRun)]
     ids = sorted({a.run_id for a in answers if a.status_code == 202 and a.run_id})
     odd = [a for a in answers if not (a.status_code == 202 and a.run_id) and not _in_flight(a)]
     sent = f"{width} concurrent startRuns with Idempotency-Key {key!r} and one body"
@@ -369,7 +332,7 @@ def _race_once(ctx: CheckContext, width: int) -> None:
     )
     # Those told "in flight" retry unchanged, as the 409 says: they must end up with the one run.
     settled = ctx.poll(
-        lambda: post_raw(ctx, raw, key=key),
+        lambda: ctx.post_run(raw, key=key),
         lambda p: not _in_flight(p),
         what="the in-flight request to finish",
     )
@@ -390,7 +353,7 @@ def _overlapped(spans: list[tuple[float, float]]) -> bool:
     return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(ordered))
 
 
-def _in_flight(posted: Posted) -> bool:
+def _in_flight(posted: StartedRun) -> bool:
     return posted.status_code == 409 and problem_type(posted.response) == KEY_IN_FLIGHT
 
 
@@ -402,10 +365,10 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
     workflow = ctx.fixtures.workflow("quick")
     raw = compact_bytes({"clientId": client_id, "workflow": workflow})
     key = new_key()
-    mine = post_raw(ctx, raw, key=key)
+    mine = ctx.post_run(raw, key=key)
     if mine.run_id is None:
         raise ctx.fail("IDEM-007", f"startRun with a new key {key!r} got {describe(mine.response)}; expected 202")
-    theirs = post_raw(ctx, raw, key=key, client=other)
+    theirs = ctx.post_run(raw, key=key, client=other)
     ctx.expect(
         "IDEM-007",
         theirs.status_code == 202 and theirs.run_id is not None and theirs.run_id != mine.run_id,
@@ -414,7 +377,7 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
         "credential, so key the store by (credential, key)",
     )
     for label, api, expected in (("first", None, mine.run_id), ("second", other, theirs.run_id)):
-        again = post_raw(ctx, raw, key=key, client=api)
+        again = ctx.post_run(raw, key=key, client=api)
         if expected is not None:
             ctx.expect(
                 "IDEM-007",
@@ -424,9 +387,9 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
             )
     # Another body under the other token: not a reuse of the first token's key, so no 409.
     key2 = new_key()
-    if post_raw(ctx, raw, key=key2).run_id is not None:
+    if ctx.post_run(raw, key=key2).run_id is not None:
         changed = {"clientId": client_id, "workflow": workflow, "inputs": {"rc-other-credential": True}}
-        crossed = post_raw(ctx, compact_bytes(changed), key=key2, client=other)
+        crossed = ctx.post_run(compact_bytes(changed), key=key2, client=other)
         ctx.expect(
             "IDEM-007",
             crossed.status_code == 202 and crossed.run_id is not None,
@@ -449,7 +412,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
         ("a key with non-ASCII characters (UTF-8 é)", "rc-clé".encode()),
     ]
     for label, value in invalid:
-        answer = post_raw(ctx, raw, key=value)
+        answer = ctx.post_run(raw, key=value)
         ctx.expect(
             "IDEM-008",
             answer.status_code == 400,
@@ -458,7 +421,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
         )
     # The valid boundary: 255 characters (unique, so that no other run of the suite can have used it).
     longest = ("~" * 255 + new_key())[-255:]
-    answer = post_raw(ctx, raw, key=longest)
+    answer = ctx.post_run(raw, key=longest)
     started = [answer.run_id] if answer.run_id is not None else []
     ctx.expect(
         "IDEM-008",
@@ -483,12 +446,12 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
     client_id = ctx.fresh_client_id("nearkey")
     raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
     key = new_key()
-    first = post_raw(ctx, raw, key=key)
+    first = ctx.post_run(raw, key=key)
     if first.run_id is None:
         raise ctx.fail("IDEM-011", f"startRun with a new key {key!r} got {describe(first.response)}; expected 202")
     runs = {first.run_id: f"the key {key!r}"}
     for label, near in near_keys(key).items():
-        answer = post_raw(ctx, raw, key=near)
+        answer = ctx.post_run(raw, key=near)
         earlier = runs.get(answer.run_id or "")
         ctx.expect(
             "IDEM-011",
@@ -501,7 +464,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         )
         if answer.run_id is not None and earlier is None:
             runs[answer.run_id] = f"the key {near!r}"
-    again = post_raw(ctx, raw, key=key)
+    again = ctx.post_run(raw, key=key)
     ctx.expect(
         "IDEM-011",
         again.status_code == 202 and again.run_id == first.run_id,
@@ -511,7 +474,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
     counted = _count_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
     ctx.expect("IDEM-011", counted is None, counted or "")
     fake = look_alike(key)
-    answer = post_raw(ctx, raw, key=fake.encode())
+    answer = ctx.post_run(raw, key=fake.encode())
     ctx.expect(
         "IDEM-008",
         answer.status_code == 400,
@@ -538,7 +501,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
     for label, status, kwargs in legs:
         key = new_key()
         try:
-            rejected = post_raw(ctx, key=key, **kwargs).status_code
+            rejected = ctx.post_run(key=key, **kwargs).status_code
         except httpx.TransportError:
             rejected = status  # the server cut the upload short: a rejection all the same
         if rejected == 202:
@@ -550,7 +513,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
                 f"rejected with {status} keeps its key was not tried (the check of that rejection reports it)",
             )
             continue
-        valid = post_raw(ctx, raw, key=key)
+        valid = ctx.post_run(raw, key=key)
         if ctx.expect(
             "IDEM-009",
             valid.status_code == 202 and valid.run_id is not None,
@@ -559,7 +522,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
             "before a run exists must not use up its key (claim the key only once the request is valid)",
         ):
             started.append(cast(str, valid.run_id))
-            replay = post_raw(ctx, raw, key=key)
+            replay = ctx.post_run(raw, key=key)
             ctx.expect(
                 "IDEM-009",
                 replay.status_code == 202 and replay.run_id == valid.run_id,
@@ -575,7 +538,7 @@ def no_key_means_a_new_run(ctx: CheckContext) -> None:
     """Without an Idempotency-Key, each startRun starts a new run, even with a repeated body."""
     client_id = ctx.fresh_client_id("nokey")
     raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
-    answers = [post_raw(ctx, raw) for _ in range(3)]
+    answers = [ctx.post_run(raw) for _ in range(3)]
     ids = [a.run_id for a in answers]
     ctx.expect(
         "IDEM-010",
