@@ -17,6 +17,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conformance.checks.lifecycle import show
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal
@@ -33,8 +34,6 @@ from conformance.strategies import (
     run_property,
     run_start_requests,
 )
-
-from .idempotency import describe
 
 __all__ = ["ENTITY_TAG", "canonical_json", "expected_definition_hash", "parse_entity_tag"]
 
@@ -79,7 +78,7 @@ def _start(ctx: CheckContext, raw: bytes, requirement: str) -> str:
             (
                 requirement,
                 f"startRun of a valid body built from the fixture workflow ({raw[:200]!r}) got "
-                f"{describe(posted.response)}; expected 202 (if the server cannot run it, give fixtures it can run "
+                f"{show(posted.response)}; expected 202 (if the server cannot run it, give fixtures it can run "
                 "with --fixtures)",
             )
         ]
@@ -99,7 +98,7 @@ def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]
     if started.run_id is None:
         raise ctx.fail(
             "ETAG-004",
-            f"startRun of the quick fixture got {describe(started.response)}; expected 202, so nothing to test",
+            f"startRun of the quick fixture got {show(started.response)}; expected 202, so nothing to test",
         )
     definition_hash = _hash_of(ctx, started.run_id)
     if definition_hash is None:
@@ -115,7 +114,7 @@ def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str
     if response.status_code == 200 and json_equal(response.json_exact(), workflow):
         return None
     return (
-        f"getRunDefinition {run_id} {when} got {describe(response)}; expected 200 with the submitted workflow "
+        f"getRunDefinition {run_id} {when} got {show(response)}; expected 200 with the submitted workflow "
         f"{compact_bytes(workflow)[:200]!r}, JSON-equal: store the workflow as sent, without normalising it "
         "(no defaults filled in, no fields dropped)"
     )
@@ -154,7 +153,7 @@ def definition_survives_cancel(ctx: CheckContext) -> None:
     workflow = ctx.fixtures.workflow("long")
     started = ctx.start_run(workflow, client_id=ctx.fresh_client_id("cancel"))
     if started.run_id is None:
-        raise ctx.fail("ETAG-001", f"startRun of the long fixture got {describe(started.response)}; expected 202")
+        raise ctx.fail("ETAG-001", f"startRun of the long fixture got {show(started.response)}; expected 202")
     run_id = started.run_id
     try:
         problem = _definition_problem(ctx, run_id, workflow, "while it runs")
@@ -296,7 +295,7 @@ def etag_is_the_weak_definition_hash(ctx: CheckContext) -> None:
 
 def _not_modified_problem(response: ApiResponse, expected: str) -> str | None:
     if response.status_code != 304:
-        return f"got {describe(response)}; expected 304 Not Modified"
+        return f"got {show(response)}; expected 304 Not Modified"
     if response.headers.get("etag") != expected:
         return f"got 304 with ETag {response.headers.get('etag')!r}; expected ETag {expected} (RFC 9110 §15.4.5)"
     if response.content:
@@ -342,7 +341,7 @@ def if_none_match_is_evaluated(ctx: CheckContext) -> None:
         ctx.expect(
             "ETAG-006",
             ok,
-            f"getRunDefinition {run_id} with If-None-Match: {value} ({label}) got {describe(response)} "
+            f"getRunDefinition {run_id} with If-None-Match: {value} ({label}) got {show(response)} "
             f"(ETag {response.headers.get('etag')!r}); expected 200 with the definition and ETag {tag}: the "
             "condition does not match, so the full answer is due (RFC 9110 §13.1.2)",
         )
@@ -372,7 +371,7 @@ def errors_win_over_not_modified(ctx: CheckContext) -> None:
             ctx.expect(
                 "ETAG-007",
                 response.status_code == 401,
-                f"getRunDefinition {run_id} with {label} and If-None-Match: {value} got {describe(response)}; "
+                f"getRunDefinition {run_id} with {label} and If-None-Match: {value} got {show(response)}; "
                 "expected 401: authentication comes before preconditions, and a 304 would confirm the tag to "
                 "anyone (RFC 9110 §13.2.1)",
             )
@@ -381,7 +380,7 @@ def errors_win_over_not_modified(ctx: CheckContext) -> None:
             ctx.expect(
                 "ETAG-007",
                 response.status_code == 404,
-                f"getRunDefinition of the unknown run {unknown} with If-None-Match: {value} got {describe(response)}; "
+                f"getRunDefinition of the unknown run {unknown} with If-None-Match: {value} got {show(response)}; "
                 "expected 404: preconditions are evaluated only when the answer without them would be 2xx "
                 "(RFC 9110 §13.2.1), and `*` does not match a run that does not exist",
             )

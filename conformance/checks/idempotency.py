@@ -19,6 +19,7 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conformance.checks.lifecycle import show
 from conformance.checks.near_misses import look_alike, near_keys
 from conformance.client import ApiClient, ApiResponse
 from conformance.context import CheckContext, StartedRun
@@ -39,24 +40,15 @@ from conformance.strategies import (
     spaced_bytes,
 )
 
-__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "describe", "new_key", "run_ids_for"]
+__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "new_key", "run_ids_for"]
 
 KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
 KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
 MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
-SHOWN = 300  # characters of a body quoted in a failure message
 
 
 def new_key() -> str:
     return f"rc-{uuid.uuid4()}"
-
-
-def describe(response: ApiResponse) -> str:
-    """`409 application/problem+json {"type": ...}`, the body cut short."""
-    text = response.content.decode("utf-8", errors="replace")
-    if len(text) > SHOWN:
-        text = text[:SHOWN] + "…"
-    return f"{response.status_code} {response.media_type or '(no Content-Type)'} {text or '(empty body)'}".strip()
 
 
 def problem_type(response: ApiResponse) -> str | None:
@@ -73,7 +65,7 @@ def run_ids_for(ctx: CheckContext, client_id: str, client: ApiClient | None = No
         page = ctx.list_runs(client=client, clientId=client_id, limit=200, cursor=cursor)
         data = page.json_or_none() if page.status_code == 200 else None
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            return f"listRuns?clientId={client_id} answered {describe(page)}, so the runs could not be counted"
+            return f"listRuns?clientId={client_id} answered {show(page)}, so the runs could not be counted"
         ids += [item["runId"] for item in data["items"] if isinstance(item, dict) and "runId" in item]
         cursor = ctx.next_cursor(page, f"page {number} of listRuns?clientId={client_id}&limit=200")
         if cursor is None:
@@ -116,7 +108,7 @@ def _first_run(posted: StartedRun, key: str, requirement: str) -> str:
             (
                 requirement,
                 f"the first startRun with a new Idempotency-Key {key!r} and a valid body got "
-                f"{describe(posted.response)}; "
+                f"{show(posted.response)}; "
                 "expected 202 with a runId (the body is a valid RunStartRequest built from the fixture workflow: "
                 "if the server rejects it, give fixtures it can run with --fixtures)",
             )
@@ -141,7 +133,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
         example.expect(
             "IDEM-001",
             retry.status_code == 202 and retry.run_id == run_id,
-            f"a retry of the same body with Idempotency-Key {key!r} got {describe(retry.response)}; "
+            f"a retry of the same body with Idempotency-Key {key!r} got {show(retry.response)}; "
             f"expected 202 with the first runId {run_id!r} (IDEM-001: same key and body return the first run)",
         )
         ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
@@ -149,7 +141,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
         example.expect(
             "IDEM-001",
             late.status_code == 202 and late.run_id == run_id,
-            f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {describe(late.response)}; "
+            f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {show(late.response)}; "
             f"expected 202 with runId {run_id!r}: a key replays its run for as long as the server keeps it",
         )
         counted = _count_problem(
@@ -198,7 +190,7 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
                 "IDEM-003",
                 False,
                 f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a body that differs "
-                f"({label}) got {describe(second.response)}; expected 409 application/problem+json with type "
+                f"({label}) got {show(second.response)}; expected 409 application/problem+json with type "
                 f"{KEY_REUSED}.{hint}",
             )
             break
@@ -225,7 +217,7 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
         example.expect(
             "IDEM-004",
             definition.status_code == 200 and json_equal(definition.json_exact(), body["workflow"]),
-            f"after the conflicting request, getRunDefinition {run_id} got {describe(definition)}; expected "
+            f"after the conflicting request, getRunDefinition {run_id} got {show(definition)}; expected "
             "the first body's workflow, JSON-equal: a 409 must not change the first run",
         )
         counted = _count_problem(
@@ -264,7 +256,7 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
                 "IDEM-005",
                 retry.status_code == 202 and retry.run_id == run_id,
                 f"the first body sent again {label} ({variant[:120]!r}…) with Idempotency-Key {key!r} got "
-                f"{describe(retry.response)}; expected 202 with runId {run_id!r}: bodies equal as JSON are the "
+                f"{show(retry.response)}; expected 202 with runId {run_id!r}: bodies equal as JSON are the "
                 "same body, so compare parsed JSON (e.g. its RFC 8785 form), not bytes",
             ):
                 break
@@ -322,7 +314,7 @@ def _race_once(ctx: CheckContext, width: int) -> None:
         "IDEM-006",
         not odd,
         f"{sent}: {len(odd)} got something other than 202 with a runId or 409 with type {KEY_IN_FLIGHT}, "
-        f"e.g. {describe(odd[0].response) if odd else ''}",
+        f"e.g. {show(odd[0].response) if odd else ''}",
     )
     ctx.expect(
         "IDEM-006",
@@ -340,7 +332,7 @@ def _race_once(ctx: CheckContext, width: int) -> None:
     ctx.expect(
         "IDEM-006",
         settled.status_code == 202 and settled.run_id == winner,
-        f"after {sent}, a retry got {describe(settled.response)}; expected 202 with runId {winner!r}",
+        f"after {sent}, a retry got {show(settled.response)}; expected 202 with runId {winner!r}",
     )
     counted = _count_problem(ctx, client_id, [winner] if winner else [], f"{sent} must create exactly one run")
     ctx.expect("IDEM-006", counted is None, counted or "")
@@ -367,13 +359,13 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
     key = new_key()
     mine = ctx.post_run(raw, key=key)
     if mine.run_id is None:
-        raise ctx.fail("IDEM-007", f"startRun with a new key {key!r} got {describe(mine.response)}; expected 202")
+        raise ctx.fail("IDEM-007", f"startRun with a new key {key!r} got {show(mine.response)}; expected 202")
     theirs = ctx.post_run(raw, key=key, client=other)
     ctx.expect(
         "IDEM-007",
         theirs.status_code == 202 and theirs.run_id is not None and theirs.run_id != mine.run_id,
         f"the same body and Idempotency-Key {key!r}, sent with the second token after the first token's run "
-        f"{mine.run_id}, got {describe(theirs.response)}; expected 202 with a new runId: keys are scoped to the "
+        f"{mine.run_id}, got {show(theirs.response)}; expected 202 with a new runId: keys are scoped to the "
         "credential, so key the store by (credential, key)",
     )
     for label, api, expected in (("first", None, mine.run_id), ("second", other, theirs.run_id)):
@@ -382,7 +374,7 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
             ctx.expect(
                 "IDEM-007",
                 again.status_code == 202 and again.run_id == expected,
-                f"a retry with the {label} token and Idempotency-Key {key!r} got {describe(again.response)}; "
+                f"a retry with the {label} token and Idempotency-Key {key!r} got {show(again.response)}; "
                 f"expected 202 with that token's own run {expected!r}",
             )
     # Another body under the other token: not a reuse of the first token's key, so no 409.
@@ -394,7 +386,7 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
             "IDEM-007",
             crossed.status_code == 202 and crossed.run_id is not None,
             f"a different body with Idempotency-Key {key2!r} (used by the first token only) sent with the second "
-            f"token got {describe(crossed.response)}; expected 202 with a new run: the second token never used "
+            f"token got {show(crossed.response)}; expected 202 with a new run: the second token never used "
             "that key",
         )
 
@@ -416,7 +408,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
         ctx.expect(
             "IDEM-008",
             answer.status_code == 400,
-            f"startRun with {label} (Idempotency-Key: {value!r}) got {describe(answer.response)}; expected 400: a "
+            f"startRun with {label} (Idempotency-Key: {value!r}) got {show(answer.response)}; expected 400: a "
             "key is 1 to 255 characters from 0x21-0x7E (components.parameters.IdempotencyKey)",
         )
     # The valid boundary: 255 characters (unique, so that no other run of the suite can have used it).
@@ -426,7 +418,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
     ctx.expect(
         "IDEM-008",
         answer.status_code == 202 and answer.run_id is not None,
-        f"startRun with a key of 255 visible ASCII characters got {describe(answer.response)}; expected 202: "
+        f"startRun with a key of 255 visible ASCII characters got {show(answer.response)}; expected 202: "
         "1 to 255 characters from 0x21-0x7E is a valid key",
     )
     counted = _count_problem(
@@ -448,7 +440,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
     key = new_key()
     first = ctx.post_run(raw, key=key)
     if first.run_id is None:
-        raise ctx.fail("IDEM-011", f"startRun with a new key {key!r} got {describe(first.response)}; expected 202")
+        raise ctx.fail("IDEM-011", f"startRun with a new key {key!r} got {show(first.response)}; expected 202")
     runs = {first.run_id: f"the key {key!r}"}
     for label, near in near_keys(key).items():
         answer = ctx.post_run(raw, key=near)
@@ -457,7 +449,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
             "IDEM-011",
             answer.status_code == 202 and answer.run_id is not None and earlier is None,
             f"startRun with Idempotency-Key {near!r} ({label} of {key!r}, used just before with this very body) "
-            f"got {describe(answer.response)}"
+            f"got {show(answer.response)}"
             + (f", the run of {earlier}" if earlier else "")
             + "; expected 202 with a new run: keys are compared exactly, so this is another key (no case-folding, "
             "trimming, unquoting or prefix match) (IDEM-011)",
@@ -468,7 +460,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
     ctx.expect(
         "IDEM-011",
         again.status_code == 202 and again.run_id == first.run_id,
-        f"after its near misses, a retry with the key {key!r} itself got {describe(again.response)}; expected 202 "
+        f"after its near misses, a retry with the key {key!r} itself got {show(again.response)}; expected 202 "
         f"with its own run {first.run_id!r}: a near miss must not take the key over (IDEM-011)",
     )
     counted = _count_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
@@ -479,7 +471,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         "IDEM-008",
         answer.status_code == 400,
         f"startRun with the look-alike Idempotency-Key {fake!r} (a Cyrillic letter in place of a Latin one of "
-        f"{key!r}, sent as UTF-8) got {describe(answer.response)}; expected 400: a key is 1 to 255 characters "
+        f"{key!r}, sent as UTF-8) got {show(answer.response)}; expected 400: a key is 1 to 255 characters "
         "from 0x21-0x7E, so it must not be normalised or transliterated into one (IDEM-008)",
     )
 
@@ -518,7 +510,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
             "IDEM-009",
             valid.status_code == 202 and valid.run_id is not None,
             f"a startRun with {label} and Idempotency-Key {key!r} was rejected with {rejected}; the valid request "
-            f"with the same key then got {describe(valid.response)}; expected 202 and a new run: a request rejected "
+            f"with the same key then got {show(valid.response)}; expected 202 and a new run: a request rejected "
             "before a run exists must not use up its key (claim the key only once the request is valid)",
         ):
             started.append(cast(str, valid.run_id))
@@ -527,7 +519,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
                 "IDEM-009",
                 replay.status_code == 202 and replay.run_id == valid.run_id,
                 f"after the rejected request ({label}) and the valid one with Idempotency-Key {key!r}, a retry got "
-                f"{describe(replay.response)}; expected 202 with runId {valid.run_id!r}",
+                f"{show(replay.response)}; expected 202 with runId {valid.run_id!r}",
             )
     counted = _count_problem(ctx, client_id, started, "only the valid requests start runs")
     ctx.expect("IDEM-009", counted is None, counted or "")
@@ -543,7 +535,7 @@ def no_key_means_a_new_run(ctx: CheckContext) -> None:
     ctx.expect(
         "IDEM-010",
         all(a.status_code == 202 for a in answers) and None not in ids and len(set(ids)) == len(ids),
-        f"three startRuns of one body without Idempotency-Key got {[describe(a.response) for a in answers]}; "
+        f"three startRuns of one body without Idempotency-Key got {[show(a.response) for a in answers]}; "
         "expected 202 three times with three different runIds: only a key makes a retry a replay",
     )
     started = [i for i in ids if i is not None]
