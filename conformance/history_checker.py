@@ -29,12 +29,10 @@ from decimal import Decimal
 from typing import Any
 
 from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant
-from conformance.spec import PROBLEM_BASE, lifecycle
+from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED, lifecycle
 
-__all__ = ["RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
+__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
 
-KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
-KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
 
 # What each requirement ID checks, in short: for messages and for the tests that must see each fail.
 RULES: dict[str, str] = {

@@ -23,6 +23,8 @@ from referencing.jsonschema import DRAFT202012
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = [
+    "KEY_IN_FLIGHT",
+    "KEY_REUSED",
     "PROBLEM_BASE",
     "load_spec",
     "schema_validator",
@@ -32,6 +34,9 @@ __all__ = [
 ]
 
 PROBLEM_BASE = "https://scheduler.example.com/problems/"
+# The two 409s of startRun the spec tells apart by their Problem type.
+KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
+KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
 _SPEC_URI = "urn:runs-conformance:openapi"
 
 

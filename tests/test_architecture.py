@@ -58,6 +58,16 @@ def test_checks_do_not_import_the_runner_reports_or_server(path: Path) -> None:
     assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: checks stay below the runner (ARCHITECTURE.md)"
 
 
+@pytest.mark.parametrize("path", modules("conformance/checks"), ids=lambda p: p.name)
+def test_a_check_module_imports_no_other_check_module(path: Path) -> None:
+    # Shared helpers live in conformance/ (check_helpers, watcher, listing, ...): a check module is a leaf,
+    # so moving or splitting one never breaks another.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    relative = [node.module or "." for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
+    bad = sorted(n for n in project_imports(path) if n.startswith("conformance.checks.")) + relative
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: a check module imports no other check module"
+
+
 @pytest.mark.parametrize(
     "path",
     [p for p in modules("conformance") if p.parts[-2] == "report" or p.name in {"diff.py", "baseline.py"}],

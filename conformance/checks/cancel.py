@@ -16,25 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.checks.lifecycle import TERMINAL, RunWatcher, show, start_fixture
+from conformance.check_helpers import CANCEL_ANSWERS, TERMINAL, show, start_fixture
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
 from conformance.meaning import changed_run_fields, same_instant
 from conformance.registry import Skipped, check
+from conformance.spec import run_fields
+from conformance.watcher import RunWatcher
 
-CANCEL_ANSWERS = frozenset({"cancelling", "cancelled"})
 # The fields of a Run the contract defines: a cancel of a terminal run changes none of them.
-RUN_FIELDS = (
-    "runId",
-    "clientId",
-    "status",
-    "definitionHash",
-    "inputs",
-    "createdAt",
-    "startedAt",
-    "finishedAt",
-    "cancelRequestedAt",
-)
+RUN_FIELDS = run_fields()
 
 
 def _ref(response: ApiResponse) -> dict[str, Any]:

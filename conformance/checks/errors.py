@@ -12,10 +12,10 @@ import secrets
 from typing import Any
 from urllib.parse import quote
 
-from conformance.checks.lifecycle import show
-from conformance.checks.near_misses import near_run_ids
+from conformance.check_helpers import show
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
+from conformance.near_misses import near_run_ids
 from conformance.registry import check
 
 PROBLEM = "application/problem+json"

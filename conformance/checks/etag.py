@@ -17,7 +17,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.checks.lifecycle import show
+from conformance.check_helpers import show
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal

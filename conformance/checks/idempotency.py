@@ -19,13 +19,13 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.checks.lifecycle import show
-from conformance.checks.near_misses import look_alike, near_keys
-from conformance.client import ApiClient, ApiResponse
+from conformance.check_helpers import new_key, problem_type, show
 from conformance.context import CheckContext, StartedRun
+from conformance.listing import listed_problem
 from conformance.meaning import changed_run_fields, json_equal
+from conformance.near_misses import look_alike, near_keys
 from conformance.registry import check
-from conformance.spec import PROBLEM_BASE
+from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED
 from conformance.strategies import (
     Violations,
     changed_workflows,
@@ -40,50 +40,7 @@ from conformance.strategies import (
     spaced_bytes,
 )
 
-__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "new_key", "run_ids_for"]
-
-KEY_REUSED = PROBLEM_BASE + "idempotency-key-reused"
-KEY_IN_FLIGHT = PROBLEM_BASE + "idempotency-key-in-flight"
 MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
-
-
-def new_key() -> str:
-    return f"rc-{uuid.uuid4()}"
-
-
-def problem_type(response: ApiResponse) -> str | None:
-    data = response.json_or_none()
-    value = data.get("type") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def run_ids_for(ctx: CheckContext, client_id: str, client: ApiClient | None = None) -> list[str] | str:
-    """The runIds listRuns shows for `client_id` (every page), or why they could not be read."""
-    ids: list[str] = []
-    cursor: str | None = None
-    for number in range(1, 101):
-        page = ctx.list_runs(client=client, clientId=client_id, limit=200, cursor=cursor)
-        data = page.json_or_none() if page.status_code == 200 else None
-        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            return f"listRuns?clientId={client_id} answered {show(page)}, so the runs could not be counted"
-        ids += [item["runId"] for item in data["items"] if isinstance(item, dict) and "runId" in item]
-        cursor = ctx.next_cursor(page, f"page {number} of listRuns?clientId={client_id}&limit=200")
-        if cursor is None:
-            return ids
-    return f"listRuns?clientId={client_id} did not end after 100 pages"
-
-
-def _count_problem(ctx: CheckContext, client_id: str, expected: list[str], why: str) -> str | None:
-    """None when listRuns shows exactly `expected` for the clientId, else a message saying what it shows."""
-    ids = run_ids_for(ctx, client_id)
-    if isinstance(ids, str):
-        return ids
-    if sorted(ids) == sorted(expected):
-        return None
-    return (
-        f"listRuns?clientId={client_id} shows {len(ids)} run(s) {ids}, expected exactly {len(expected)} "
-        f"{expected}: {why}"
-    )
 
 
 def _settings(ctx: CheckContext) -> settings:
@@ -144,7 +101,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
             f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {show(late.response)}; "
             f"expected 202 with runId {run_id!r}: a key replays its run for as long as the server keeps it",
         )
-        counted = _count_problem(
+        counted = listed_problem(
             ctx,
             body["clientId"],
             [run_id],
@@ -220,7 +177,7 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
             f"after the conflicting request, getRunDefinition {run_id} got {show(definition)}; expected "
             "the first body's workflow, JSON-equal: a 409 must not change the first run",
         )
-        counted = _count_problem(
+        counted = listed_problem(
             ctx, body["clientId"], [run_id], "a startRun answered 409 for a reused key must not create a run (IDEM-004)"
         )
         example.expect("IDEM-004", counted is None, counted or "")
@@ -260,7 +217,7 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
                 "same body, so compare parsed JSON (e.g. its RFC 8785 form), not bytes",
             ):
                 break
-        counted = _count_problem(ctx, body["clientId"], [run_id], "JSON-equal bodies under one key make one run")
+        counted = listed_problem(ctx, body["clientId"], [run_id], "JSON-equal bodies under one key make one run")
         example.expect("IDEM-005", counted is None, counted or "")
         example.done()
 
@@ -334,7 +291,7 @@ def _race_once(ctx: CheckContext, width: int) -> None:
         settled.status_code == 202 and settled.run_id == winner,
         f"after {sent}, a retry got {show(settled.response)}; expected 202 with runId {winner!r}",
     )
-    counted = _count_problem(ctx, client_id, [winner] if winner else [], f"{sent} must create exactly one run")
+    counted = listed_problem(ctx, client_id, [winner] if winner else [], f"{sent} must create exactly one run")
     ctx.expect("IDEM-006", counted is None, counted or "")
 
 
@@ -421,7 +378,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
         f"startRun with a key of 255 visible ASCII characters got {show(answer.response)}; expected 202: "
         "1 to 255 characters from 0x21-0x7E is a valid key",
     )
-    counted = _count_problem(
+    counted = listed_problem(
         ctx, client_id, started, "a request with an invalid key is rejected before anything is created"
     )
     ctx.expect("IDEM-008", counted is None, counted or "")
@@ -463,7 +420,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         f"after its near misses, a retry with the key {key!r} itself got {show(again.response)}; expected 202 "
         f"with its own run {first.run_id!r}: a near miss must not take the key over (IDEM-011)",
     )
-    counted = _count_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
+    counted = listed_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
     ctx.expect("IDEM-011", counted is None, counted or "")
     fake = look_alike(key)
     answer = ctx.post_run(raw, key=fake.encode())
@@ -521,7 +478,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
                 f"after the rejected request ({label}) and the valid one with Idempotency-Key {key!r}, a retry got "
                 f"{show(replay.response)}; expected 202 with runId {valid.run_id!r}",
             )
-    counted = _count_problem(ctx, client_id, started, "only the valid requests start runs")
+    counted = listed_problem(ctx, client_id, started, "only the valid requests start runs")
     ctx.expect("IDEM-009", counted is None, counted or "")
 
 
@@ -539,7 +496,7 @@ def no_key_means_a_new_run(ctx: CheckContext) -> None:
         "expected 202 three times with three different runIds: only a key makes a retry a replay",
     )
     started = [i for i in ids if i is not None]
-    counted = _count_problem(ctx, client_id, sorted(set(started)), "three requests without a key make three runs")
+    counted = listed_problem(ctx, client_id, sorted(set(started)), "three requests without a key make three runs")
     if counted is None and len(set(started)) != 3:
         counted = f"listRuns?clientId={client_id} shows {len(set(started))} run(s) after three startRuns without a key"
     ctx.expect("IDEM-010", counted is None, counted or "")

@@ -40,12 +40,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conformance.checks.cancel import CANCEL_ANSWERS
-from conformance.checks.lifecycle import LIFE_IDS, TERMINAL, RunWatcher, rule_of, show, start_fixture
-from conformance.checks.pagination import walk_listing
+from conformance.check_helpers import CANCEL_ANSWERS, LIFE_IDS, TERMINAL, rule_of, show, start_fixture
 from conformance.context import CheckContext
+from conformance.listing import walk_listing
 from conformance.meaning import changed_run_fields, json_equal, parse_instant, same_instant
 from conformance.registry import Failed, check
+from conformance.watcher import RunWatcher
 
 MODEL_IDS = (
     "PAGE-006",

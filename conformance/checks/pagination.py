@@ -12,119 +12,29 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-from conformance.checks.lifecycle import TERMINAL, show, start_fixture
-from conformance.checks.near_misses import look_alike, near_client_ids
+from conformance.check_helpers import show, start_fixture, start_fixtures
 from conformance.client import ApiResponse
 from conformance.context import CheckContext
+from conformance.listing import (
+    MAX_PAGES,
+    ids_of,
+    items_of,
+    next_of,
+    query_text,
+    wait_listed_terminal,
+    walk_listing,
+)
 from conformance.meaning import parse_instant, same_page
+from conformance.near_misses import look_alike, near_client_ids
 from conformance.registry import Skipped, check
 
 WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
 DEFAULT_LIMIT = 50  # the page size without limit (PAGE-002)
 DEFAULT_EXTRA = 3  # runs beyond one default page, so that a second page must follow
-MAX_PAGES = 500
-
-
-def _items(page: ApiResponse) -> list[dict[str, Any]] | None:
-    """The page's Runs, or None when the answer is not a 200 RunList."""
-    data = page.json_or_none() if page.status_code == 200 else None
-    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-        return None
-    return [item for item in data["items"] if isinstance(item, dict)]
-
-
-def _next(page: ApiResponse) -> Any:
-    data = page.json_or_none()
-    return data.get("nextCursor") if isinstance(data, dict) else None
-
-
-def _ids(items: Sequence[dict[str, Any]]) -> list[str]:
-    return [str(item.get("runId")) for item in items]
-
-
-def _create(ctx: CheckContext, count: int, client_id: str, fixture: str = "quick") -> list[str]:
-    """Start `count` runs of a fixture under `client_id`, oldest first."""
-    return [start_fixture(ctx, fixture, client_id) for _ in range(count)]
-
-
-def walk_listing(
-    ctx: CheckContext, rid: str, limit: int | None, *, filter_rid: str = "PAGE-009", **filters: Any
-) -> tuple[list[ApiResponse], list[dict[str, Any]]]:
-    """Every page of a listing, following nextCursor.
-
-    Stops the check (recorded against `rid`) at a page that is not a 200 RunList, and at a page
-    holding only runs the walk already returned: a cursor that leads back is a walk that never ends.
-    A run that does not match the filters stops it too (against `filter_rid`): a filter lost on
-    the way would otherwise walk the whole server.
-    """
-    pages: list[ApiResponse] = []
-    items: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    query = _query(limit, filters)
-    cursor = None
-    while True:
-        if len(pages) >= MAX_PAGES:
-            raise ctx.fail(rid, f"the walk {query} did not end after {MAX_PAGES} pages ({rid})")
-        page = ctx.list_runs(limit=limit, cursor=cursor, **filters)
-        pages.append(page)
-        got = _items(page)
-        ctx.require(
-            rid,
-            got is not None,
-            f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
-            f"must lead to a 200 RunList ({rid})",
-        )
-        assert got is not None
-        wrong = [(i.get("runId"), i.get("clientId"), i.get("status")) for i in got if _mismatch(i, filters)]
-        if any(value is not None for value in filters.values()):
-            ctx.require(
-                filter_rid,
-                not wrong,
-                f"page {len(pages)} of the walk {query} held runs that do not match its filters (runId, clientId, "
-                f"status): {wrong[:4]}; every run on every page matches the request's filters, also on the pages "
-                "a cursor leads to (PAGE-009)",
-            )
-        ids = _ids(got)
-        if ids and seen.issuperset(ids):
-            raise ctx.fail(
-                rid,
-                f"page {len(pages)} of the walk {query} returned only runs earlier pages had returned ({ids[:5]}): "
-                f"the cursor led back and the walk would never end; a walk returns no run twice ({rid})",
-            )
-        seen.update(ids)
-        items.extend(got)
-        cursor = ctx.next_cursor(page, f"page {len(pages)} of the walk listRuns?{query}")
-        if cursor is None:
-            return pages, items
-
-
-def _mismatch(item: dict[str, Any], filters: dict[str, Any]) -> bool:
-    return any(item.get(name) != value for name, value in filters.items() if value is not None)
-
-
-def _query(limit: int | None, filters: dict[str, Any]) -> str:
-    params = {"limit": limit, **filters}
-    return "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
-
-
-def _terminal_listing(ctx: CheckContext, client_id: str, expected: set[str]) -> None:
-    """Wait until every expected run of `client_id` is terminal, so listings stop changing."""
-
-    def probe() -> bool:
-        page = ctx.list_runs(limit=200, clientId=client_id)
-        items = _items(page) or []
-        return {i.get("runId") for i in items if i.get("status") in TERMINAL} >= expected
-
-    if not ctx.poll(probe, lambda done: done, what="the runs to finish"):
-        raise Skipped(
-            f"the quick runs of {client_id} were not all terminal after {ctx.session.timeout:g} s, so the listing "
-            "kept changing (LIFE-005 reports runs that do not finish)"
-        )
 
 
 def _check_sequence(
@@ -134,7 +44,7 @@ def _check_sequence(
 
     `complete`: when known, the number of runs the listing holds (nothing created meanwhile).
     """
-    sizes = [len(_items(p) or []) for p in pages]
+    sizes = [len(items_of(p) or []) for p in pages]
     for number, (page, size) in enumerate(zip(pages, sizes, strict=True), start=1):
         last = number == len(pages)
         if not last:
@@ -269,7 +179,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
     creator.start()
     pages: list[ApiResponse] = []
     items: list[dict[str, Any]] = []
-    query = _query(WALK_LIMIT, {"clientId": client_id})
+    query = query_text(WALK_LIMIT, {"clientId": client_id})
     wait = ctx.session.request_timeout + 1.0
     try:
         cursor = None
@@ -280,7 +190,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
             page = ctx.list_runs(limit=WALK_LIMIT, cursor=cursor, clientId=client_id)
             creator.wait(number, wait)  # ... and exists before the next one is asked for
             pages.append(page)
-            got = _items(page)
+            got = items_of(page)
             if got is None:
                 raise ctx.fail(
                     "PAGE-006",
@@ -296,7 +206,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         creator.join(wait)
 
     _report_inserts(ctx, creator, query, len(pages))
-    seen = _ids(items)
+    seen = ids_of(items)
     counts = Counter(seen)
     twice = sorted(run for run, n in counts.items() if n > 1)
     ctx.expect(
@@ -310,7 +220,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
     ctx.expect(
         "PAGE-006",
         not missing,
-        f"the walk {query} ({len(pages)} pages, sizes {[len(_items(p) or []) for p in pages]}) never returned "
+        f"the walk {query} ({len(pages)} pages, sizes {[len(items_of(p) or []) for p in pages]}) never returned "
         f"{len(missing)} of the {len(initial)} runs that existed when it started ({missing[:5]}); a walk returns "
         "every run that matched its filters from its start to its end exactly once (PAGE-006)",
     )
@@ -344,33 +254,33 @@ def page_sizes(ctx: CheckContext) -> None:
     200 on the whole listing, where a nextCursor must come with a full page.
     """
     client_id = ctx.fresh_client_id("sizes")
-    runs = _create(ctx, 5, client_id)
+    runs = start_fixtures(ctx, 5, client_id)
     for limit in (1, 2, 5, 6):
         pages, _items_seen = walk_listing(ctx, "PAGE-004", limit, filter_rid="PAGE-004", clientId=client_id)
-        _check_sequence(ctx, pages, limit, _query(limit, {"clientId": client_id}), complete=len(runs))
+        _check_sequence(ctx, pages, limit, query_text(limit, {"clientId": client_id}), complete=len(runs))
     page = ctx.list_runs(clientId=client_id)
-    got = _items(page)
+    got = items_of(page)
     if got is not None:
         ctx.expect(
             "PAGE-002",
-            len(got) == len(runs) and _next(page) is None,
-            f"listRuns?clientId={client_id} without limit gave {len(got)} runs and nextCursor {_next(page)!r} for "
+            len(got) == len(runs) and next_of(page) is None,
+            f"listRuns?clientId={client_id} without limit gave {len(got)} runs and nextCursor {next_of(page)!r} for "
             f"{len(runs)} runs; without limit a page holds up to 50 (PAGE-002, PAGE-004)",
         )
     _default_page_size(ctx)
     whole: tuple[int | None, ...] = (None, 200)
     for whole_limit in whole:
         page = ctx.list_runs(limit=whole_limit)
-        got = _items(page)
+        got = items_of(page)
         if got is None:
             continue
         cap = 50 if whole_limit is None else whole_limit
         ctx.expect(
             "PAGE-002",
-            len(got) <= cap and (_next(page) is None or len(got) == cap),
+            len(got) <= cap and (next_of(page) is None or len(got) == cap),
             f"listRuns{'' if whole_limit is None else f'?limit={whole_limit}'} gave {len(got)} runs with nextCursor "
-            f"{_next(page)!r}; a page holds exactly {cap} runs{' (the default)' if whole_limit is None else ''} unless "
-            "it is the last (PAGE-002)",
+            f"{next_of(page)!r}; a page holds exactly {cap} runs{' (the default)' if whole_limit is None else ''} "
+            "unless it is the last (PAGE-002)",
         )
 
 
@@ -378,22 +288,22 @@ def _default_page_size(ctx: CheckContext) -> None:
     """Without limit, a page holds exactly 50 runs when more follow: shown on runs this check makes,
     since what else the server holds (fewer than 50 runs on a fresh server) proves nothing."""
     client_id = ctx.fresh_client_id("default")
-    runs = _create(ctx, DEFAULT_LIMIT + DEFAULT_EXTRA, client_id)
+    runs = start_fixtures(ctx, DEFAULT_LIMIT + DEFAULT_EXTRA, client_id)
     query = f"listRuns?clientId={client_id}"
     first = ctx.list_runs(clientId=client_id)
-    got = _items(first)
+    got = items_of(first)
     cursor = ctx.next_cursor(first, f"{query} (no limit)")
     if not ctx.expect(
         "PAGE-002",
         got is not None and len(got) == DEFAULT_LIMIT and cursor is not None,
         f"{query} without limit, over the {len(runs)} runs of that clientId, answered {len(got or [])} runs and "
-        f"nextCursor {_next(first)!r}: {show(first)}; without limit a page holds exactly 50 runs (the default) "
+        f"nextCursor {next_of(first)!r}: {show(first)}; without limit a page holds exactly 50 runs (the default) "
         "and a nextCursor when more follow (PAGE-002)",
     ):
         return
     second = ctx.list_runs(clientId=client_id, cursor=cursor)
-    rest = _items(second)
-    listed = _ids((got or []) + (rest or []))
+    rest = items_of(second)
+    listed = ids_of((got or []) + (rest or []))
     ctx.expect(
         "PAGE-002",
         rest is not None and len(rest) == DEFAULT_EXTRA and sorted(listed) == sorted(runs),
@@ -402,9 +312,9 @@ def _default_page_size(ctx: CheckContext) -> None:
     )
     ctx.expect(
         "PAGE-004",
-        rest is None or _next(second) is None,
+        rest is None or next_of(second) is None,
         f"the second page of {query} without limit holds the last of its {len(runs)} runs but has nextCursor "
-        f"{_next(second)!r}; nextCursor is null exactly when no run follows (PAGE-004)",
+        f"{next_of(second)!r}; nextCursor is null exactly when no run follows (PAGE-004)",
     )
 
 
@@ -412,14 +322,14 @@ def _default_page_size(ctx: CheckContext) -> None:
 def cursor_replay(ctx: CheckContext) -> None:
     """The same cursor asked twice, with no change in between, gives the same page."""
     client_id = ctx.fresh_client_id("replay")
-    runs = _create(ctx, 7, client_id)
-    _terminal_listing(ctx, client_id, set(runs))
-    cursor = _next(ctx.list_runs(limit=3, clientId=client_id))
+    runs = start_fixtures(ctx, 7, client_id)
+    wait_listed_terminal(ctx, client_id, set(runs))
+    cursor = next_of(ctx.list_runs(limit=3, clientId=client_id))
     number = 2
     while cursor:
         first = ctx.list_runs(limit=3, cursor=cursor, clientId=client_id)
         second = ctx.list_runs(limit=3, cursor=cursor, clientId=client_id)
-        a, b = _items(first), _items(second)
+        a, b = items_of(first), items_of(second)
         if a is None or b is None:
             raise ctx.fail(
                 "PAGE-005",
@@ -432,13 +342,13 @@ def cursor_replay(ctx: CheckContext) -> None:
             "PAGE-005",
             same,
             f"the cursor for page {number} of listRuns?limit=3&clientId={client_id}, asked twice with no run created "
-            f"or changed in between, gave runs {_ids(a)} (next page: {bool(_next(first))}) then {_ids(b)} "
-            f"(next page: {bool(_next(second))}); a cursor names a position in the listing, not a "
+            f"or changed in between, gave runs {ids_of(a)} (next page: {bool(next_of(first))}) then {ids_of(b)} "
+            f"(next page: {bool(next_of(second))}); a cursor names a position in the listing, not a "
             "server-side iterator that advances on each use (PAGE-005)",
         )
         if not same:
             return
-        cursor = _next(first)
+        cursor = next_of(first)
         number += 1
 
 
@@ -493,11 +403,11 @@ def _expect_refused(
     if response.status_code >= 500:
         detail = "a 5xx; nothing a client sends may yield a 5xx"
     elif response.status_code == 200:
-        got = _ids(_items(response) or [])
+        got = ids_of(items_of(response) or [])
         restart = got == first_page
         detail = f"a page{' — the first page again: a silent restart' if restart else ''} ({got[:5]})"
         if same_as is not None:
-            detail += f", not the page of the cursor it was made from ({_ids(_items(same_as) or [])[:5]})"
+            detail += f", not the page of the cursor it was made from ({ids_of(items_of(same_as) or [])[:5]})"
     else:
         detail = f"status {response.status_code}"
     allowed = "400, or exactly the original cursor's page" if same_as is not None else "400"
@@ -509,15 +419,15 @@ def bad_cursors(ctx: CheckContext) -> None:
     """Tampered, truncated and made-up cursors get 400 (or, read leniently as the same cursor, its page):
     never a 5xx, never another page, never a page from the start."""
     client_id = ctx.fresh_client_id("badcursor")
-    _create(ctx, 3, client_id)
+    start_fixtures(ctx, 3, client_id)
     first = ctx.list_runs(limit=2, clientId=client_id)
-    cursor = _next(first)
+    cursor = next_of(first)
     if not isinstance(cursor, str) or not cursor:
         raise Skipped(f"no cursor to tamper with: {show(first)} (PAGE-004 reports a missing nextCursor)")
-    first_page = _ids(_items(first) or [])
+    first_page = ids_of(items_of(first) or [])
     # The page the untouched cursor names: what a lenient decoder may answer for a changed one.
     original = ctx.list_runs(limit=2, cursor=cursor, clientId=client_id)
-    if _items(original) is None:
+    if items_of(original) is None:
         raise ctx.fail(
             "PAGE-007",
             f"the cursor listRuns issued ({cursor[:60]!r}) was refused: {show(original)}; there is no page to tell a "
@@ -546,12 +456,12 @@ def foreign_cursors(ctx: CheckContext) -> None:
     """A cursor sent with other status/clientId filters than it was issued for gets 400."""
     client_id = ctx.fresh_client_id("foreign")
     other = ctx.fresh_client_id("foreign-other")
-    _create(ctx, 3, client_id)
+    start_fixtures(ctx, 3, client_id)
     first = ctx.list_runs(limit=2, clientId=client_id)
-    cursor = _next(first)
+    cursor = next_of(first)
     if not isinstance(cursor, str) or not cursor:
         raise Skipped(f"no cursor to reuse: {show(first)} (PAGE-004 reports a missing nextCursor)")
-    first_page = _ids(_items(first) or [])
+    first_page = ids_of(items_of(first) or [])
     issued = f"a cursor issued for clientId={client_id}"
     variants: list[tuple[str, dict[str, str]]] = [
         (f"{issued}, sent with clientId={other}", {"clientId": other}),
@@ -591,18 +501,18 @@ def page_filters(ctx: CheckContext) -> None:
     # One run under each near miss of the walked clientId: a loose match (LIKE 'x%', case-folding)
     # lists them with its runs, and the walk of each lists the walked clientId's runs with it.
     near = {label: (value, start_fixture(ctx, "quick", value)) for label, value in near_client_ids(client_id).items()}
-    _terminal_listing(ctx, client_id, set(mine))
-    _terminal_listing(ctx, decoy, set(decoys))
+    wait_listed_terminal(ctx, client_id, set(mine))
+    wait_listed_terminal(ctx, decoy, set(decoys))
     walks: list[dict[str, Any]] = [{"clientId": client_id}, {"clientId": client_id, "status": "succeeded"}]
     if failing:
         walks.append({"clientId": client_id, "status": "failed"})
     strays = {run_id: f"{value!r}, {label}" for label, (value, run_id) in near.items()}
     for filters in walks:
-        query = _query(2, filters)
+        query = query_text(2, filters)
         # walk_listing stops at the first run that does not match the filters (PAGE-009).
         _pages, items = walk_listing(ctx, "PAGE-009", 2, **filters)
         expected = {r for r, s in mine.items() if s == filters.get("status", s)}
-        got = Counter(_ids(items))
+        got = Counter(ids_of(items))
         missing = sorted(expected - set(got))
         twice = sorted(r for r, n in got.items() if n > 1)
         ctx.expect(
@@ -620,17 +530,19 @@ def page_filters(ctx: CheckContext) -> None:
         )
     for label, (value, run_id) in near.items():
         _pages, items = walk_listing(ctx, "PAGE-009", 2, clientId=value)
-        got_ids = _ids(items)
+        got_ids = ids_of(items)
         ctx.expect(
             "PAGE-009",
             got_ids == [run_id],
-            f"the walk {_query(2, {'clientId': value})} ({label} of {client_id!r}, whose runs are {sorted(mine)[:4]}) "
-            f"returned {got_ids[:6]}; it holds exactly the one run of that clientId, {run_id}: clientId is an exact "
-            "match, not by prefix, suffix or case (PAGE-009)",
+            f"the walk {query_text(2, {'clientId': value})} ({label} of {client_id!r}, whose runs are "
+            f"{sorted(mine)[:4]}) returned {got_ids[:6]}; it holds exactly the one run of that clientId, {run_id}: "
+            "clientId is an exact match, not by prefix, suffix or case (PAGE-009)",
         )
     # The status filter alone, over the whole listing: the first pages must all match it.
     for page in itertools.islice(ctx.walk(limit=2, status="succeeded"), 3):
-        wrong_status = [(i.get("runId"), i.get("status")) for i in _items(page) or [] if i.get("status") != "succeeded"]
+        wrong_status = [
+            (i.get("runId"), i.get("status")) for i in items_of(page) or [] if i.get("status") != "succeeded"
+        ]
         ctx.expect(
             "PAGE-009",
             not wrong_status,
