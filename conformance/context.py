@@ -13,7 +13,7 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -28,7 +28,7 @@ from conformance.profiles import Profile
 from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.session import Session, check_seed
 
-__all__ = ["EVIDENCE_EXCHANGES", "RUNS", "CheckContext", "StartedRun", "resembling_run_ids"]
+__all__ = ["EVIDENCE_EXCHANGES", "RUNS", "CheckContext", "StartedRun", "Walk", "query_text", "resembling_run_ids"]
 
 T = TypeVar("T")
 
@@ -251,17 +251,18 @@ class CheckContext:
                     self.session.monitor.observe(item, response.exchange, response)
         return response
 
-    def walk(self, *, limit: int | None = None, max_pages: int = 1000, **filters: Any) -> Iterator[ApiResponse]:
-        """Every page of a listing, following nextCursor; stops at a non-200 (the caller checks)."""
-        cursor = None
-        query = "&".join(f"{k}={v}" for k, v in {"limit": limit, **filters}.items() if v is not None)
-        for number in range(1, max_pages + 1):
-            page = self.list_runs(limit=limit, cursor=cursor, **filters)
-            yield page
-            cursor = self.next_cursor(page, f"page {number} of the walk listRuns?{query}")
-            if cursor is None:
-                return
-        raise self.fail("PAGE-004", f"the walk did not end after {max_pages} pages")
+    def walk(
+        self,
+        *,
+        limit: int | None = None,
+        max_pages: int = 1000,
+        client: ApiClient | None = None,
+        what: str | None = None,
+        before_page: Callable[[int], None] | None = None,
+        **filters: Any,
+    ) -> Walk:
+        """Every page of a listing, following nextCursor (see Walk): every walker of the suite uses this."""
+        return Walk(self, limit, filters, max_pages=max_pages, client=client, what=what, before_page=before_page)
 
     def next_cursor(self, page: ApiResponse, what: str) -> str | None:
         """The cursor a walk follows from `page`, or None where the walk ends; every walker asks here.
@@ -301,17 +302,11 @@ class CheckContext:
             self.judge.body("Workflow", response, response.json_or_none(), f"getRunDefinition {run_id}")
         return response
 
-    def poll(
-        self,
-        probe: Callable[[], T],
-        done: Callable[[T], bool],
-        *,
-        timeout: float | None = None,
-        what: str = "the condition",
-    ) -> T:
+    def poll(self, probe: Callable[[], T], done: Callable[[T], bool], *, timeout: float | None = None) -> T:
         """Call `probe` until `done(result)`, backing off from 20 ms to 0.5 s, within the deadline.
 
-        Returns the last result either way; the caller decides what a timeout means.
+        Returns the last result either way; the caller decides what a timeout means. Every wait of
+        the suite is this one.
         """
         deadline = time.monotonic() + (self.session.timeout if timeout is None else timeout)
         interval = 0.02
@@ -323,24 +318,79 @@ class CheckContext:
             interval = min(interval * 2, 0.5)
 
     def wait_for_status(
-        self, run_id: str, statuses: set[str] | frozenset[str], timeout: float | None = None
+        self,
+        run_id: str,
+        statuses: Iterable[str],
+        timeout: float | None = None,
+        *,
+        read: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> dict[str, Any] | None:
-        """Poll getRun until the status is one of `statuses`; the last Run seen (or None)."""
+        """Poll the run until its status is one of `statuses`; the last Run seen (or None).
 
-        def probe() -> dict[str, Any] | None:
-            response = self.get_run(run_id)
-            data = response.json_or_none() if response.status_code == 200 else None
-            return data if isinstance(data, dict) else None
-
+        `read`: how to read the run (a RunWatcher reads through itself); by default getRun.
+        """
+        wanted = frozenset(statuses)
+        reader = read or self._read_run
         return self.poll(
-            probe,
-            lambda run: run is not None and run.get("status") in statuses,
-            timeout=timeout,
-            what=f"run {run_id} to reach {sorted(statuses)}",
+            lambda: reader(run_id), lambda run: run is not None and run.get("status") in wanted, timeout=timeout
         )
 
     def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
         return self.wait_for_status(run_id, self.session.monitor.terminal, timeout)
+
+    def _read_run(self, run_id: str) -> dict[str, Any] | None:
+        response = self.get_run(run_id)
+        data = response.json_or_none() if response.status_code == 200 else None
+        return data if isinstance(data, dict) else None
+
+
+class Walk:
+    """The pages of one listing, each asked for once the one before it has been read: iterate it once.
+
+    It ends after the page whose nextCursor ends the listing (null; or no 200 RunList, which the
+    caller judges; CheckContext.next_cursor judges the cursor) or after `max_pages`, and then
+    `cut` is True: each walker says what an endless walk means for it. `before_page(n)` runs just
+    before page n is asked for (a check that creates runs while it walks starts one there).
+    """
+
+    def __init__(
+        self,
+        ctx: CheckContext,
+        limit: int | None,
+        filters: dict[str, Any],
+        *,
+        max_pages: int,
+        client: ApiClient | None,
+        what: str | None,
+        before_page: Callable[[int], None] | None,
+    ) -> None:
+        self.ctx = ctx
+        self.limit = limit
+        self.filters = filters
+        self.max_pages = max_pages
+        self.client = client
+        self.query = query_text(limit, filters)
+        self.what = what or f"the walk listRuns?{self.query}"
+        self.before_page = before_page
+        self.cursor: str | None = None  # while a page is read: the cursor it was asked for with
+        self.cut = False
+
+    def __iter__(self) -> Iterator[ApiResponse]:
+        for number in range(1, self.max_pages + 1):
+            if self.before_page is not None:
+                self.before_page(number)
+            page = self.ctx.list_runs(client=self.client, limit=self.limit, cursor=self.cursor, **self.filters)
+            yield page
+            self.cursor = self.ctx.next_cursor(page, f"page {number} of {self.what}")
+            if self.cursor is None:
+                return
+        self.cut = True
+
+
+def query_text(limit: int | None, filters: dict[str, Any]) -> str:
+    """`limit=5&clientId=x`: a listing's parameters as messages name it (the cursor left out)."""
+    params = {"limit": limit, **filters}
+    return "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
 
 
 def resembling_run_ids(run_id: str, tail: int = 12, longer: int = 8) -> list[str]:

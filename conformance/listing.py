@@ -10,7 +10,7 @@ from typing import Any
 
 from conformance.check_helpers import TERMINAL, show
 from conformance.client import ApiClient, ApiResponse
-from conformance.context import CheckContext
+from conformance.context import CheckContext, query_text
 from conformance.registry import Skipped
 
 __all__ = [
@@ -58,12 +58,9 @@ def walk_listing(
     pages: list[ApiResponse] = []
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
-    query = query_text(limit, filters)
-    cursor = None
-    while True:
-        if len(pages) >= MAX_PAGES:
-            raise ctx.fail(rid, f"the walk {query} did not end after {MAX_PAGES} pages ({rid})")
-        page = ctx.list_runs(limit=limit, cursor=cursor, **filters)
+    walk = ctx.walk(limit=limit, max_pages=MAX_PAGES, **filters)
+    query = walk.query
+    for page in walk:
         pages.append(page)
         got = items_of(page)
         ctx.require(
@@ -91,18 +88,13 @@ def walk_listing(
             )
         seen.update(ids)
         items.extend(got)
-        cursor = ctx.next_cursor(page, f"page {len(pages)} of the walk listRuns?{query}")
-        if cursor is None:
-            return pages, items
+    if walk.cut:
+        raise ctx.fail(rid, f"the walk {query} did not end after {MAX_PAGES} pages ({rid})")
+    return pages, items
 
 
 def _mismatch(item: dict[str, Any], filters: dict[str, Any]) -> bool:
     return any(item.get(name) != value for name, value in filters.items() if value is not None)
-
-
-def query_text(limit: int | None, filters: dict[str, Any]) -> str:
-    params = {"limit": limit, **filters}
-    return "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
 
 
 def wait_listed_terminal(ctx: CheckContext, client_id: str, expected: set[str]) -> None:
@@ -113,7 +105,7 @@ def wait_listed_terminal(ctx: CheckContext, client_id: str, expected: set[str]) 
         items = items_of(page) or []
         return {i.get("runId") for i in items if i.get("status") in TERMINAL} >= expected
 
-    if not ctx.poll(probe, lambda done: done, what="the runs to finish"):
+    if not ctx.poll(probe, lambda done: done):
         raise Skipped(
             f"the quick runs of {client_id} were not all terminal after {ctx.session.timeout:g} s, so the listing "
             "kept changing (LIFE-005 reports runs that do not finish)"
@@ -123,17 +115,17 @@ def wait_listed_terminal(ctx: CheckContext, client_id: str, expected: set[str]) 
 def run_ids_for(ctx: CheckContext, client_id: str, client: ApiClient | None = None) -> list[str] | str:
     """The runIds listRuns shows for `client_id` (every page), or why they could not be read."""
     ids: list[str] = []
-    cursor: str | None = None
-    for number in range(1, 101):
-        page = ctx.list_runs(client=client, clientId=client_id, limit=200, cursor=cursor)
+    walk = ctx.walk(
+        client=client, limit=200, max_pages=100, what=f"listRuns?clientId={client_id}&limit=200", clientId=client_id
+    )
+    for page in walk:
         data = page.json_or_none() if page.status_code == 200 else None
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             return f"listRuns?clientId={client_id} answered {show(page)}, so the runs could not be counted"
         ids += [item["runId"] for item in data["items"] if isinstance(item, dict) and "runId" in item]
-        cursor = ctx.next_cursor(page, f"page {number} of listRuns?clientId={client_id}&limit=200")
-        if cursor is None:
-            return ids
-    return f"listRuns?clientId={client_id} did not end after 100 pages"
+    if walk.cut:
+        return f"listRuns?clientId={client_id} did not end after 100 pages"
+    return ids
 
 
 def listed_problem(ctx: CheckContext, client_id: str, expected: list[str], why: str) -> str | None:

@@ -59,7 +59,8 @@ class RunWatcher:
     def listed(self, client_id: str, limit: int = 200) -> dict[str, dict[str, Any]]:
         """The runs of one clientId as listRuns shows them (every page), by runId."""
         runs: dict[str, dict[str, Any]] = {}
-        for page in self.ctx.walk(limit=limit, clientId=client_id, max_pages=50):
+        walk = self.ctx.walk(limit=limit, clientId=client_id, max_pages=50)
+        for page in walk:
             data = page.json_exact() if page.status_code == 200 else None
             if not isinstance(data, dict) or not isinstance(data.get("items"), list):
                 break
@@ -67,6 +68,8 @@ class RunWatcher:
                 if isinstance(item, dict) and isinstance(item.get("runId"), str):
                     self.note(item, page)
                     runs[item["runId"]] = item
+        if walk.cut:
+            raise self.ctx.fail("PAGE-004", f"the walk did not end after {walk.max_pages} pages")
         return runs
 
     def note_ref(self, run_id: str, status: Any, response: ApiResponse) -> None:
@@ -91,14 +94,8 @@ class RunWatcher:
         self.history.setdefault(run_id, []).append(status)
 
     def wait_for(self, run_id: str, statuses: Iterable[str], timeout: float | None = None) -> dict[str, Any] | None:
-        """Poll getRun until the status is one of `statuses` or the deadline; the last Run seen."""
-        wanted = frozenset(statuses)
-        return self.ctx.poll(
-            lambda: self.get(run_id),
-            lambda run: run is not None and run.get("status") in wanted,
-            timeout=timeout,
-            what=f"run {run_id} to reach {sorted(wanted)}",
-        )
+        """Poll getRun (through this watcher) until the status is one of `statuses` or the deadline."""
+        return self.ctx.wait_for_status(run_id, statuses, timeout, read=self.get)
 
     def wait_terminal(self, run_id: str, timeout: float | None = None) -> dict[str, Any] | None:
         return self.wait_for(run_id, TERMINAL, timeout)

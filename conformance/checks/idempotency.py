@@ -283,7 +283,6 @@ def _race_once(ctx: CheckContext, width: int) -> None:
     settled = ctx.poll(
         lambda: ctx.post_run(raw, key=key),
         lambda p: not _in_flight(p),
-        what="the in-flight request to finish",
     )
     winner = ids[0] if ids else settled.run_id
     ctx.expect(

@@ -87,7 +87,7 @@ def lifecycle_histories(ctx: CheckContext) -> None:
                     watcher.get(run_id)
             return watcher.ever_terminal.issuperset(runs) and set(runs) <= set(listed)
 
-        ctx.poll(settled, lambda done: done, what="the runs to finish")
+        ctx.poll(settled, lambda done: done)
         for run_id in runs:
             if run_id not in watcher.ever_terminal:
                 continue  # the LIFE-005 and CANCEL-003 checks say which run did not finish

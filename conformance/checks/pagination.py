@@ -181,14 +181,11 @@ def walk_during_inserts(ctx: CheckContext) -> None:
     items: list[dict[str, Any]] = []
     query = query_text(WALK_LIMIT, {"clientId": client_id})
     wait = ctx.session.request_timeout + 1.0
+    # A run is created while each page is fetched, and exists before the next one is asked for.
+    walk = ctx.walk(limit=WALK_LIMIT, max_pages=MAX_PAGES, before_page=creator.allow, clientId=client_id)
     try:
-        cursor = None
-        for number in itertools.count(1):
-            if number > MAX_PAGES:
-                raise ctx.fail("PAGE-004", f"the walk {query} did not end after {MAX_PAGES} pages (PAGE-004)")
-            creator.allow(number)  # a run is created while this page is fetched ...
-            page = ctx.list_runs(limit=WALK_LIMIT, cursor=cursor, clientId=client_id)
-            creator.wait(number, wait)  # ... and exists before the next one is asked for
+        for number, page in enumerate(walk, start=1):
+            creator.wait(number, wait)
             pages.append(page)
             got = items_of(page)
             if got is None:
@@ -198,9 +195,8 @@ def walk_during_inserts(ctx: CheckContext) -> None:
                     "must lead to a 200 RunList, also while runs are being created (PAGE-006)",
                 )
             items.extend(got)
-            cursor = ctx.next_cursor(page, f"page {number} of the walk listRuns?{query}")
-            if cursor is None:
-                break
+        if walk.cut:
+            raise ctx.fail("PAGE-004", f"the walk {query} did not end after {MAX_PAGES} pages (PAGE-004)")
     finally:
         creator.stop()
         creator.join(wait)
@@ -324,11 +320,11 @@ def cursor_replay(ctx: CheckContext) -> None:
     client_id = ctx.fresh_client_id("replay")
     runs = start_fixtures(ctx, 7, client_id)
     wait_listed_terminal(ctx, client_id, set(runs))
-    cursor = next_of(ctx.list_runs(limit=3, clientId=client_id))
-    number = 2
-    while cursor:
-        first = ctx.list_runs(limit=3, cursor=cursor, clientId=client_id)
-        second = ctx.list_runs(limit=3, cursor=cursor, clientId=client_id)
+    walk = ctx.walk(limit=3, clientId=client_id)
+    for number, first in enumerate(walk, start=1):
+        if walk.cursor is None:
+            continue  # the first page: no cursor to ask for twice
+        second = ctx.list_runs(limit=3, cursor=walk.cursor, clientId=client_id)
         a, b = items_of(first), items_of(second)
         if a is None or b is None:
             raise ctx.fail(
@@ -348,8 +344,6 @@ def cursor_replay(ctx: CheckContext) -> None:
         )
         if not same:
             return
-        cursor = next_of(first)
-        number += 1
 
 
 def _tampered(cursor: str) -> str:
