@@ -15,11 +15,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 from conformance.fingerprints import assertion_site
 from conformance.results import Evidence
 
-__all__ = ["Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations"]
+__all__ = ["Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations", "first_of"]
+
+E = TypeVar("E", bound=BaseException)
 
 
 class Failed(AssertionError):
@@ -164,3 +167,20 @@ class Example:
     def done(self) -> None:
         if self.problems:
             raise Violations(self.problems, self._sites)
+
+
+def first_of(exc: BaseException, kind: type[E], *, group_notes: bool = False) -> E | None:
+    """The first `kind` in what was raised: itself, or inside an exception group (Hypothesis raises
+    a FlakyFailure group when a failure does not reproduce). `group_notes`: one found without notes
+    of its own gets the group's (Hypothesis writes the failing example there)."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = first_of(inner, kind, group_notes=group_notes)
+            if found is not None:
+                if group_notes and not getattr(found, "__notes__", None):
+                    for note in getattr(exc, "__notes__", []):
+                        found.add_note(note)
+                return found
+    return None

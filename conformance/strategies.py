@@ -28,7 +28,7 @@ from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
 from conformance.meaning import json_equal
-from conformance.outcomes import Violations
+from conformance.outcomes import Violations, first_of
 from conformance.results import Exchange
 from conformance.spec import load_spec
 
@@ -358,21 +358,6 @@ def _as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=default)
 
 
-def find_violations(exc: BaseException) -> Violations | None:
-    """The Violations in what Hypothesis raised (itself, or inside a flaky-failure group)."""
-    if isinstance(exc, Violations):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = find_violations(inner)
-            if found is not None:
-                if not getattr(found, "__notes__", None):
-                    for note in getattr(exc, "__notes__", []):
-                        found.add_note(note)
-                return found
-    return None
-
-
 def property_settings(ctx: CheckContext) -> settings:
     """Settings for a property of a check: the profile's budget, one report, and shrinking only under `thorough`.
 
@@ -408,7 +393,7 @@ def run_property(ctx: CheckContext, test: Callable[[], None]) -> None:
     try:
         seeded()
     except Exception as exc:
-        found = find_violations(exc)
+        found = first_of(exc, Violations, group_notes=True)
         if found is None:
             raise
         _record(ctx, found, ctx.recorder.last(EVIDENCE_EXCHANGES))

@@ -23,7 +23,8 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 from collections import Counter
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import hypothesis
 from hypothesis import Phase
@@ -44,6 +45,7 @@ from conformance.check_helpers import CANCEL_ANSWERS, LIFE_IDS, TERMINAL, rule_o
 from conformance.context import CheckContext
 from conformance.listing import walk_listing
 from conformance.meaning import changed_run_fields, json_equal, parse_instant, same_instant
+from conformance.outcomes import first_of
 from conformance.registry import Failed, check
 from conformance.watcher import RunWatcher
 
@@ -73,281 +75,279 @@ _inputs = st.dictionaries(
 )
 
 
-def make_machine(ctx: CheckContext) -> type[RuleBasedStateMachine]:
-    """A machine class bound to one check context (Hypothesis builds one instance per scenario)."""
-    fixtures = [name for name in ("quick", "failing", "long") if ctx.fixtures.has(name)]
-    scenarios = itertools.count(1)
+class RunsMachine(RuleBasedStateMachine):
+    """One scenario of the model: what it started, and what must hold of what the server shows.
 
-    class RunsMachine(RuleBasedStateMachine):
-        runs = Bundle("runs")
+    Hypothesis builds one instance per scenario, without arguments: the check context, the
+    fixtures the server has and the scenario counter are class attributes of a class bound to
+    one check run (`bound_machine`).
+    """
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.scenario = next(scenarios)
-            self.client_id = ctx.fresh_client_id("model")
-            self.watcher = RunWatcher(ctx)
-            self.started: list[str] = []  # oldest first
-            self.workflows: dict[str, dict[str, Any]] = {}
-            self.fixture_of: dict[str, str] = {}
-            self.keys: dict[str, tuple[dict[str, Any], str]] = {}  # key -> (body, runId)
-            self.stamps: dict[str, str] = {}  # runId -> first cancelRequestedAt seen
-            self.must_have_stamp: set[str] = set()
-            self.terminal: dict[str, dict[str, Any]] = {}  # runId -> the Run when first seen terminal
+    ctx: ClassVar[CheckContext]
+    fixtures: ClassVar[list[str]]
+    scenarios: ClassVar[Iterator[int]]
+    runs = Bundle("runs")
 
-        # --- helpers ------------------------------------------------------------------------
+    def __init__(self) -> None:
+        super().__init__()
+        self.scenario = next(self.scenarios)
+        self.client_id = self.ctx.fresh_client_id("model")
+        self.watcher = RunWatcher(self.ctx)
+        self.started: list[str] = []  # oldest first
+        self.workflows: dict[str, dict[str, Any]] = {}
+        self.fixture_of: dict[str, str] = {}
+        self.keys: dict[str, tuple[dict[str, Any], str]] = {}  # key -> (body, runId)
+        self.stamps: dict[str, str] = {}  # runId -> first cancelRequestedAt seen
+        self.must_have_stamp: set[str] = set()
+        self.terminal: dict[str, dict[str, Any]] = {}  # runId -> the Run when first seen terminal
 
-        def fail(self, rid: str, message: str) -> Failed:
-            cited = message if rid in message else f"{message} ({rid})"
-            return Failed(rid, f"{cited} [model scenario, clientId={self.client_id}]")
+    # --- helpers ------------------------------------------------------------------------
 
-        def passed(self, *rids: str) -> None:
-            """Assertions of these requirements held in this step."""
-            for rid in rids:
-                ctx.tally.evaluated(rid)
+    def fail(self, rid: str, message: str) -> Failed:
+        cited = message if rid in message else f"{message} ({rid})"
+        return Failed(rid, f"{cited} [model scenario, clientId={self.client_id}]")
 
-        def body(self, fixture: str, version: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
-            workflow = ctx.fixtures.workflow(fixture)
-            if version is not None:
-                workflow["version"] = version
-            return {"clientId": self.client_id, "workflow": workflow, "inputs": inputs}
+    def passed(self, *rids: str) -> None:
+        """Assertions of these requirements held in this step."""
+        for rid in rids:
+            self.ctx.tally.evaluated(rid)
 
-        def start(self, body: dict[str, Any], key: str | None) -> str:
-            started = ctx.start_run(body=body, key=key)
-            if started.run_id is None:
-                raise self.fail(
-                    "SCHEMA-005",
-                    f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
-                    "request gets 202 with a RunRef (SCHEMA-005)",
-                )
-            self.passed("SCHEMA-005")
-            return started.run_id
+    def body(self, fixture: str, version: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
+        workflow = self.ctx.fixtures.workflow(fixture)
+        if version is not None:
+            workflow["version"] = version
+        return {"clientId": self.client_id, "workflow": workflow, "inputs": inputs}
 
-        def observe(self, run: dict[str, Any] | None, run_id: str) -> None:
-            """What must hold of every observation of one of our runs."""
-            if run is None:
-                return
-            stamp = run.get("cancelRequestedAt")
-            if run_id in self.stamps and not same_instant(stamp, self.stamps[run_id]):
-                raise self.fail(
-                    "CANCEL-005",
-                    f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
-                    "keeps its first value (CANCEL-005)",
-                )
-            if run_id in self.stamps:
-                self.passed("CANCEL-005")
-            if stamp is not None:
-                self.stamps.setdefault(run_id, stamp)
-            elif run_id in self.must_have_stamp:
-                raise self.fail(
-                    "CANCEL-002",
-                    f"run {run_id}: a cancel answered cancelling/cancelled, but the run shows cancelRequestedAt null: "
-                    f"{run} (CANCEL-002)",
-                )
-            if run_id in self.must_have_stamp:
-                self.passed("CANCEL-002")
-            if run.get("status") in TERMINAL:
-                self.terminal.setdefault(run_id, run)
+    def start(self, body: dict[str, Any], key: str | None) -> str:
+        started = self.ctx.start_run(body=body, key=key)
+        if started.run_id is None:
+            raise self.fail(
+                "SCHEMA-005",
+                f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
+                "request gets 202 with a RunRef (SCHEMA-005)",
+            )
+        self.passed("SCHEMA-005")
+        return started.run_id
 
-        # --- rules --------------------------------------------------------------------------
+    def observe(self, run: dict[str, Any] | None, run_id: str) -> None:
+        """What must hold of every observation of one of our runs."""
+        if run is None:
+            return
+        stamp = run.get("cancelRequestedAt")
+        if run_id in self.stamps and not same_instant(stamp, self.stamps[run_id]):
+            raise self.fail(
+                "CANCEL-005",
+                f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
+                "keeps its first value (CANCEL-005)",
+            )
+        if run_id in self.stamps:
+            self.passed("CANCEL-005")
+        if stamp is not None:
+            self.stamps.setdefault(run_id, stamp)
+        elif run_id in self.must_have_stamp:
+            raise self.fail(
+                "CANCEL-002",
+                f"run {run_id}: a cancel answered cancelling/cancelled, but the run shows cancelRequestedAt null: "
+                f"{run} (CANCEL-002)",
+            )
+        if run_id in self.must_have_stamp:
+            self.passed("CANCEL-002")
+        if run.get("status") in TERMINAL:
+            self.terminal.setdefault(run_id, run)
 
-        def add(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
-            body = self.body(fixture, version, inputs)
-            key = f"{self.client_id}.k{len(self.keys) + 1}" if keyed else None
-            run_id = self.start(body, key)
-            if run_id in self.workflows:
-                raise self.fail(
-                    "PAGE-006" if key is None else "IDEM-001",
-                    f"startRun {'with the new key ' + repr(key) if key else 'without a key'} answered runId {run_id}, "
-                    "the id of a run this scenario started before; each new start creates a new run",
-                )
-            self.passed("PAGE-006" if key is None else "IDEM-001")
-            self.started.append(run_id)
-            self.workflows[run_id] = body["workflow"]
-            self.fixture_of[run_id] = fixture
-            if key is not None:
-                self.keys[key] = (body, run_id)
-            return run_id
+    # --- rules --------------------------------------------------------------------------
 
-        @initialize(target=runs, extra=st.integers(0, 2), keyed=st.booleans())
-        def seed_runs(self, extra: int, keyed: bool) -> MultipleResults[str]:
-            # Every scenario starts with one run of each fixture, and sometimes a few more: enough
-            # runs to cross page edges of the invariant's walk, and every kind of history to watch.
-            kinds = [*fixtures, *["quick"] * extra]
-            return multiple(*(self.add(kind, None, {}, keyed and n == 0) for n, kind in enumerate(kinds)))
+    def add(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
+        body = self.body(fixture, version, inputs)
+        key = f"{self.client_id}.k{len(self.keys) + 1}" if keyed else None
+        run_id = self.start(body, key)
+        if run_id in self.workflows:
+            raise self.fail(
+                "PAGE-006" if key is None else "IDEM-001",
+                f"startRun {'with the new key ' + repr(key) if key else 'without a key'} answered runId {run_id}, "
+                "the id of a run this scenario started before; each new start creates a new run",
+            )
+        self.passed("PAGE-006" if key is None else "IDEM-001")
+        self.started.append(run_id)
+        self.workflows[run_id] = body["workflow"]
+        self.fixture_of[run_id] = fixture
+        if key is not None:
+            self.keys[key] = (body, run_id)
+        return run_id
 
-        @rule(
-            target=runs,
-            fixture=st.sampled_from(fixtures),
-            version=st.sampled_from([None, "1", "2"]),
-            inputs=_inputs,
-            keyed=st.booleans(),
-        )
-        def start_run(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
-            return self.add(fixture, version, inputs, keyed)
+    @initialize(target=runs, extra=st.integers(0, 2), keyed=st.booleans())
+    def seed_runs(self, extra: int, keyed: bool) -> MultipleResults[str]:
+        # Every scenario starts with one run of each fixture, and sometimes a few more: enough
+        # runs to cross page edges of the invariant's walk, and every kind of history to watch.
+        kinds = [*self.fixtures, *["quick"] * extra]
+        return multiple(*(self.add(kind, None, {}, keyed and n == 0) for n, kind in enumerate(kinds)))
 
-        @precondition(lambda self: bool(self.keys))
-        @rule(data=st.data())
-        def replay(self, data: st.DataObject) -> None:
-            key = data.draw(st.sampled_from(sorted(self.keys)), label="key")
-            body, run_id = self.keys[key]
-            started = ctx.start_run(body=body, key=key)
-            if started.run_id != run_id:
-                raise self.fail(
-                    "IDEM-001",
-                    f"startRun replayed with Idempotency-Key {key!r} and the same body answered "
-                    f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
-                    "gets 202 with the same runId (IDEM-001)",
-                )
-            self.passed("IDEM-001")
+    # A rule only in a bound class (bound_machine): its strategy needs the fixtures this server has.
+    def start_run(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
+        return self.add(fixture, version, inputs, keyed)
 
-        @rule(run_id=runs)
-        def get(self, run_id: str) -> None:
-            run = self.watcher.get(run_id)
-            if run is None:
-                raise self.fail(
-                    "SCHEMA-008",
-                    f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
-                    "run is readable through getRun (SCHEMA-008)",
-                )
-            self.passed("SCHEMA-008")
-            self.observe(run, run_id)
+    @precondition(lambda self: bool(self.keys))
+    @rule(data=st.data())
+    def replay(self, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(sorted(self.keys)), label="key")
+        body, run_id = self.keys[key]
+        started = self.ctx.start_run(body=body, key=key)
+        if started.run_id != run_id:
+            raise self.fail(
+                "IDEM-001",
+                f"startRun replayed with Idempotency-Key {key!r} and the same body answered "
+                f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
+                "gets 202 with the same runId (IDEM-001)",
+            )
+        self.passed("IDEM-001")
 
-        @rule(run_id=runs)
-        def cancel(self, run_id: str) -> None:
-            before = self.watcher.last_status.get(run_id)
-            response = ctx.cancel_run(run_id)
-            ref = response.json_or_none()
-            answered = ref.get("status") if isinstance(ref, dict) else None
-            known_terminal = self.terminal.get(run_id)
-            rid = "CANCEL-004" if known_terminal else "CANCEL-002"
-            if response.status_code != 202:
-                raise self.fail(rid, f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202")
-            self.passed(rid)
-            if known_terminal is not None and answered != known_terminal.get("status"):
+    @rule(run_id=runs)
+    def get(self, run_id: str) -> None:
+        run = self.watcher.get(run_id)
+        if run is None:
+            raise self.fail(
+                "SCHEMA-008",
+                f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
+                "run is readable through getRun (SCHEMA-008)",
+            )
+        self.passed("SCHEMA-008")
+        self.observe(run, run_id)
+
+    @rule(run_id=runs)
+    def cancel(self, run_id: str) -> None:
+        before = self.watcher.last_status.get(run_id)
+        response = self.ctx.cancel_run(run_id)
+        ref = response.json_or_none()
+        answered = ref.get("status") if isinstance(ref, dict) else None
+        known_terminal = self.terminal.get(run_id)
+        rid = "CANCEL-004" if known_terminal else "CANCEL-002"
+        if response.status_code != 202:
+            raise self.fail(rid, f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202")
+        self.passed(rid)
+        if known_terminal is not None and answered != known_terminal.get("status"):
+            raise self.fail(
+                "CANCEL-004",
+                f"cancelRun of {run_id}, seen {known_terminal.get('status')} before, answered status {answered!r}; "
+                "a cancel of a terminal run answers its unchanged status (CANCEL-004)",
+            )
+        if answered not in CANCEL_ANSWERS | TERMINAL:
+            raise self.fail(
+                "CANCEL-002",
+                f"cancelRun of {run_id} (last seen {before}) answered status {answered!r}: {show(response)}; a "
+                "cancel answers cancelling or cancelled, or a terminal run's unchanged status (CANCEL-002)",
+            )
+        self.passed("CANCEL-004" if known_terminal is not None else "CANCEL-002")
+        if answered in CANCEL_ANSWERS and not known_terminal:
+            self.must_have_stamp.add(run_id)
+        self.watcher.note_ref(run_id, answered, response)
+        self.observe(self.watcher.get(run_id), run_id)
+        if known_terminal is not None:
+            after = self.watcher.get(run_id) or {}
+            changed = sorted(changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt")))
+            if changed:
                 raise self.fail(
                     "CANCEL-004",
-                    f"cancelRun of {run_id}, seen {known_terminal.get('status')} before, answered status {answered!r}; "
-                    "a cancel of a terminal run answers its unchanged status (CANCEL-004)",
+                    f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
+                    f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
                 )
-            if answered not in CANCEL_ANSWERS | TERMINAL:
+            self.passed("CANCEL-004")
+
+    @rule()
+    def cancel_unknown(self) -> None:
+        unknown = self.ctx.unknown_run_ids(like=self.started[-1] if self.started else None)
+        if not unknown:
+            return  # every candidate named a run that exists: nothing unknown to cancel this time
+        run_id = unknown[0]
+        response = self.ctx.cancel_run(run_id)
+        if response.status_code != 404:
+            raise self.fail(
+                "CANCEL-001", f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)"
+            )
+        self.passed("CANCEL-001")
+
+    @rule(run_id=runs)
+    def definition(self, run_id: str) -> None:
+        response = self.ctx.get_definition(run_id)
+        got = response.json_exact() if response.status_code == 200 else None
+        if got is None or not json_equal(got, self.workflows[run_id]):
+            raise self.fail(
+                "ETAG-001",
+                f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
+                f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
+            )
+        self.passed("ETAG-001")
+
+    @rule(limit=st.integers(1, 5))
+    def walk(self, limit: int) -> None:
+        self.check_listing(limit)
+
+    # --- invariants ----------------------------------------------------------------------
+
+    @invariant()
+    def lifecycle_holds(self) -> None:
+        problems = self.watcher.problems()
+        if problems:
+            rid, message = problems[0]
+            raise self.fail(rid, f"{message}; {rule_of(rid)}")
+
+    @invariant()
+    def listing_is_exact(self) -> None:
+        self.check_listing(INVARIANT_LIMIT)
+
+    def check_listing(self, limit: int) -> None:
+        pages, items = walk_listing(self.ctx, "PAGE-006", limit, clientId=self.client_id)
+        sizes = [len(page.json().get("items", [])) for page in pages]
+        for page in pages:
+            for item in page.json()["items"]:
+                self.watcher.note(item, page)
+        ids = [str(item.get("runId")) for item in items if isinstance(item, dict)]
+        counts = Counter(ids)
+        twice = sorted(r for r, n in counts.items() if n > 1)
+        missing = [r for r in self.started if r not in counts]
+        extra = sorted(set(ids) - set(self.started))
+        if twice or missing or extra:
+            raise self.fail(
+                "PAGE-006",
+                f"the walk listRuns?limit={limit}&clientId={self.client_id} (page sizes {sizes}) returned "
+                f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
+                f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
+            )
+        self.passed("PAGE-006")
+        for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
+            t1, t2 = parse_instant(a.get("createdAt")), parse_instant(b.get("createdAt"))
+            if t1 is not None and t2 is not None and t2 > t1:
                 raise self.fail(
-                    "CANCEL-002",
-                    f"cancelRun of {run_id} (last seen {before}) answered status {answered!r}: {show(response)}; a "
-                    "cancel answers cancelling or cancelled, or a terminal run's unchanged status (CANCEL-002)",
+                    "PAGE-001",
+                    f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
+                    f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
+                    "first (PAGE-001)",
                 )
-            self.passed("CANCEL-004" if known_terminal is not None else "CANCEL-002")
-            if answered in CANCEL_ANSWERS and not known_terminal:
-                self.must_have_stamp.add(run_id)
-            self.watcher.note_ref(run_id, answered, response)
-            self.observe(self.watcher.get(run_id), run_id)
-            if known_terminal is not None:
-                after = self.watcher.get(run_id) or {}
-                changed = sorted(
-                    changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt"))
-                )
-                if changed:
-                    raise self.fail(
-                        "CANCEL-004",
-                        f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
-                        f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
-                    )
-                self.passed("CANCEL-004")
+            self.passed("PAGE-001")
+        for item in items:
+            if isinstance(item, dict):
+                self.observe(item, str(item.get("runId")))
 
-        @rule()
-        def cancel_unknown(self) -> None:
-            unknown = ctx.unknown_run_ids(like=self.started[-1] if self.started else None)
-            if not unknown:
-                return  # every candidate named a run that exists: nothing unknown to cancel this time
-            run_id = unknown[0]
-            response = ctx.cancel_run(run_id)
-            if response.status_code != 404:
-                raise self.fail(
-                    "CANCEL-001", f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)"
-                )
-            self.passed("CANCEL-001")
-
-        @rule(run_id=runs)
-        def definition(self, run_id: str) -> None:
-            response = ctx.get_definition(run_id)
-            got = response.json_exact() if response.status_code == 200 else None
-            if got is None or not json_equal(got, self.workflows[run_id]):
-                raise self.fail(
-                    "ETAG-001",
-                    f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
-                    f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
-                )
-            self.passed("ETAG-001")
-
-        @rule(limit=st.integers(1, 5))
-        def walk(self, limit: int) -> None:
-            self.check_listing(limit)
-
-        # --- invariants ----------------------------------------------------------------------
-
-        @invariant()
-        def lifecycle_holds(self) -> None:
-            problems = self.watcher.problems()
-            if problems:
-                rid, message = problems[0]
-                raise self.fail(rid, f"{message}; {rule_of(rid)}")
-
-        @invariant()
-        def listing_is_exact(self) -> None:
-            self.check_listing(INVARIANT_LIMIT)
-
-        def check_listing(self, limit: int) -> None:
-            pages, items = walk_listing(ctx, "PAGE-006", limit, clientId=self.client_id)
-            sizes = [len(page.json().get("items", [])) for page in pages]
-            for page in pages:
-                for item in page.json()["items"]:
-                    self.watcher.note(item, page)
-            ids = [str(item.get("runId")) for item in items if isinstance(item, dict)]
-            counts = Counter(ids)
-            twice = sorted(r for r, n in counts.items() if n > 1)
-            missing = [r for r in self.started if r not in counts]
-            extra = sorted(set(ids) - set(self.started))
-            if twice or missing or extra:
-                raise self.fail(
-                    "PAGE-006",
-                    f"the walk listRuns?limit={limit}&clientId={self.client_id} (page sizes {sizes}) returned "
-                    f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
-                    f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
-                )
-            self.passed("PAGE-006")
-            for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
-                t1, t2 = parse_instant(a.get("createdAt")), parse_instant(b.get("createdAt"))
-                if t1 is not None and t2 is not None and t2 > t1:
-                    raise self.fail(
-                        "PAGE-001",
-                        f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
-                        f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
-                        "first (PAGE-001)",
-                    )
-                self.passed("PAGE-001")
-            for item in items:
-                if isinstance(item, dict):
-                    self.observe(item, str(item.get("runId")))
-
-        def teardown(self) -> None:
-            # The scenario's lifecycle rules were judged after every step (lifecycle_holds); count them.
-            self.watcher.count_evaluations(LIFE_IDS)
-            # Leave no long run busy once the scenario ends.
-            for run_id in self.started:
-                if self.fixture_of[run_id] == "long" and self.watcher.last_status.get(run_id) not in TERMINAL:
-                    ctx.cancel_run(run_id)
-
-    return RunsMachine
+    def teardown(self) -> None:
+        # The scenario's lifecycle rules were judged after every step (lifecycle_holds); count them.
+        self.watcher.count_evaluations(LIFE_IDS)
+        # Leave no long run busy once the scenario ends.
+        for run_id in self.started:
+            if self.fixture_of[run_id] == "long" and self.watcher.last_status.get(run_id) not in TERMINAL:
+                self.ctx.cancel_run(run_id)
 
 
-def _first_failed(exc: BaseException) -> Failed | None:
-    if isinstance(exc, Failed):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _first_failed(inner)
-            if found is not None:
-                return found
-    return None
+def bound_machine(ctx: CheckContext) -> type[RunsMachine]:
+    """RunsMachine bound to one check context, with its own fixtures and scenario counter."""
+    fixtures = [name for name in ("quick", "failing", "long") if ctx.fixtures.has(name)]
+    start_run = rule(
+        target=RunsMachine.runs,
+        fixture=st.sampled_from(fixtures),
+        version=st.sampled_from([None, "1", "2"]),
+        inputs=_inputs,
+        keyed=st.booleans(),
+    )(RunsMachine.start_run)
+    attributes = {"ctx": ctx, "fixtures": fixtures, "scenarios": itertools.count(1), "start_run": start_run}
+    return type("RunsMachine", (RunsMachine,), attributes)
 
 
 @check(*MODEL_IDS, needs=["fixture:quick"])
@@ -373,13 +373,13 @@ def runs_state_machine(ctx: CheckContext) -> None:
     )
 
     def group(number: int) -> Failed | None:
-        machine = hypothesis.seed(ctx.seed + number)(make_machine(ctx))
+        machine = hypothesis.seed(ctx.seed + number)(bound_machine(ctx))
         try:
             run_state_machine_as_test(machine, settings=settings)
         except Failed as failed:
             return failed
         except BaseExceptionGroup as raised:  # e.g. FlakyFailure: the failure did not reproduce while shrinking
-            found = _first_failed(raised)
+            found = first_of(raised, Failed)
             if found is None:
                 raise
             return found
