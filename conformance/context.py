@@ -13,7 +13,7 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -23,12 +23,14 @@ from conformance.client import ApiClient, ApiResponse, Recorder
 from conformance.fingerprints import assertion_site, fingerprint, operation_of
 from conformance.fixtures import Fixtures
 from conformance.judges import Judge, brief
+from conformance.near_misses import resembling_run_ids
 from conformance.outcomes import Example, Failed, Skipped, Tally
 from conformance.profiles import Profile
 from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.session import Session, check_seed
+from conformance.walk import Walk
 
-__all__ = ["EVIDENCE_EXCHANGES", "RUNS", "CheckContext", "StartedRun", "Walk", "query_text", "resembling_run_ids"]
+__all__ = ["EVIDENCE_EXCHANGES", "RUNS", "CheckContext", "StartedRun"]
 
 T = TypeVar("T")
 
@@ -342,74 +344,3 @@ class CheckContext:
         response = self.get_run(run_id)
         data = response.json_or_none() if response.status_code == 200 else None
         return data if isinstance(data, dict) else None
-
-
-class Walk:
-    """The pages of one listing, each asked for once the one before it has been read: iterate it once.
-
-    It ends after the page whose nextCursor ends the listing (null; or no 200 RunList, which the
-    caller judges; CheckContext.next_cursor judges the cursor) or after `max_pages`, and then
-    `cut` is True: each walker says what an endless walk means for it. `before_page(n)` runs just
-    before page n is asked for (a check that creates runs while it walks starts one there).
-    """
-
-    def __init__(
-        self,
-        ctx: CheckContext,
-        limit: int | None,
-        filters: dict[str, Any],
-        *,
-        max_pages: int,
-        client: ApiClient | None,
-        what: str | None,
-        before_page: Callable[[int], None] | None,
-    ) -> None:
-        self.ctx = ctx
-        self.limit = limit
-        self.filters = filters
-        self.max_pages = max_pages
-        self.client = client
-        self.query = query_text(limit, filters)
-        self.what = what or f"the walk listRuns?{self.query}"
-        self.before_page = before_page
-        self.cursor: str | None = None  # while a page is read: the cursor it was asked for with
-        self.cut = False
-
-    def __iter__(self) -> Iterator[ApiResponse]:
-        for number in range(1, self.max_pages + 1):
-            if self.before_page is not None:
-                self.before_page(number)
-            page = self.ctx.list_runs(client=self.client, limit=self.limit, cursor=self.cursor, **self.filters)
-            yield page
-            self.cursor = self.ctx.next_cursor(page, f"page {number} of {self.what}")
-            if self.cursor is None:
-                return
-        self.cut = True
-
-
-def query_text(limit: int | None, filters: dict[str, Any]) -> str:
-    """`limit=5&clientId=x`: a listing's parameters as messages name it (the cursor left out)."""
-    params = {"limit": limit, **filters}
-    return "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
-
-
-def resembling_run_ids(run_id: str, tail: int = 12, longer: int = 8) -> list[str]:
-    """Two IDs shaped like `run_id`: its last `tail` characters redrawn, and it with `longer` more.
-
-    Each new character is drawn from the characters of its kind (digit, lower case, upper case)
-    that `run_id` itself holds, so a ULID stays Crockford base32, a UUID hex, an integer digits;
-    anything else is kept. Such an ID may still exist (few characters to draw from): confirm first.
-    """
-    kinds: list[Callable[[str], bool]] = [str.isdigit, str.islower, str.isupper]
-
-    def pool(char: str) -> str:
-        for kind in kinds:
-            if char.isascii() and kind(char):
-                return "".join(sorted({c for c in run_id if c.isascii() and kind(c)}))
-        return char
-
-    def redraw(chars: str) -> str:
-        return "".join(secrets.choice(pool(char)) for char in chars)
-
-    cut = max(0, len(run_id) - tail)
-    return [run_id[:cut] + redraw(run_id[cut:]), run_id + redraw(run_id[-1:] * longer)]

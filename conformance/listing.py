@@ -10,8 +10,9 @@ from typing import Any
 
 from conformance.check_helpers import TERMINAL, show
 from conformance.client import ApiClient, ApiResponse
-from conformance.context import CheckContext, query_text
+from conformance.context import CheckContext
 from conformance.registry import Skipped
+from conformance.walk import query_text
 
 __all__ = [
     "MAX_PAGES",

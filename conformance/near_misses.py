@@ -10,7 +10,10 @@ not valid (a Latin letter swapped for its Cyrillic twin), which must be refused.
 
 from __future__ import annotations
 
-__all__ = ["look_alike", "near_client_ids", "near_keys", "near_run_ids"]
+import secrets
+from collections.abc import Callable
+
+__all__ = ["look_alike", "near_client_ids", "near_keys", "near_run_ids", "resembling_run_ids"]
 
 CLIENT_ID_MAX = 64
 KEY_MAX = 255
@@ -64,3 +67,25 @@ def near_run_ids(value: str) -> dict[str, str]:
         f"it with {appended!r} appended": value + appended,
     }
     return _valid(near, value, 10_000)
+
+
+def resembling_run_ids(run_id: str, tail: int = 12, longer: int = 8) -> list[str]:
+    """Two IDs shaped like `run_id`: its last `tail` characters redrawn, and it with `longer` more.
+
+    Each new character is drawn from the characters of its kind (digit, lower case, upper case)
+    that `run_id` itself holds, so a ULID stays Crockford base32, a UUID hex, an integer digits;
+    anything else is kept. Such an ID may still exist (few characters to draw from): confirm first.
+    """
+    kinds: list[Callable[[str], bool]] = [str.isdigit, str.islower, str.isupper]
+
+    def pool(char: str) -> str:
+        for kind in kinds:
+            if char.isascii() and kind(char):
+                return "".join(sorted({c for c in run_id if c.isascii() and kind(c)}))
+        return char
+
+    def redraw(chars: str) -> str:
+        return "".join(secrets.choice(pool(char)) for char in chars)
+
+    cut = max(0, len(run_id) - tail)
+    return [run_id[:cut] + redraw(run_id[cut:]), run_id + redraw(run_id[-1:] * longer)]

@@ -15,8 +15,9 @@ from selfcheck.variants import variant
 from test_checks_idempotency import assert_caught, assert_passed
 
 from conformance.checks.etag import parse_entity_tag
-from conformance.context import CheckContext, resembling_run_ids
+from conformance.context import CheckContext
 from conformance.fixtures import Fixtures
+from conformance.near_misses import resembling_run_ids
 from conformance.outcomes import Outcome
 from conformance.registry import registered_checks
 from conformance.session import Session
