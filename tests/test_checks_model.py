@@ -78,7 +78,7 @@ def test_every_check_passes_the_reference_server_under_every_profile(
     profile: str, reference_url: str, make_session: Callable[..., Session]
 ) -> None:
     # The quick profile is covered by each module's test; here the larger budgets, over all four modules.
-    modules = {f"conformance.checks.{m}" for m in ("cancel", "lifecycle", "pagination", "model")}
+    modules = {f"conformance.checks.{m}" for m in ("cancel", "lifecycle", "pagination", "pagination_cursors", "model")}
     session = make_session(reference_url, profile=PROFILES[profile])
     for check in registered_checks():
         if check.func.__module__ in modules:

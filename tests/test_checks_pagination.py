@@ -28,8 +28,8 @@ from reference_impl.endpoints import RunsApi
 from reference_impl.problems import ProblemError
 from reference_impl.serve import serve_in_thread
 
-MODULE = "conformance.checks.pagination"
-CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
+MODULES = ("conformance.checks.pagination", "conformance.checks.pagination_cursors")
+CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ in MODULES)
 
 FAULT_CASES: list[tuple[str, str, set[str]]] = [
     ("offset_cursors", "walk_during_inserts", {"PAGE-006"}),
