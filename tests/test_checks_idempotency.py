@@ -36,8 +36,8 @@ from reference_impl.idempotency import IdempotencyPolicy
 from reference_impl.serve import serve_in_thread
 
 TOKENS = (TOKEN, OTHER_TOKEN)
-MODULE = "conformance.checks.idempotency"
-CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ == MODULE)
+MODULES = ("conformance.checks.idempotency", "conformance.checks.idempotency_keys")
+CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ in MODULES)
 
 # fault -> (the check that must catch it, the requirements it must report failed)
 FAULT_CASES: dict[str, tuple[str, set[str]]] = {

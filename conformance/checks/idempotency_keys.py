@@ -1,0 +1,217 @@
+"""Idempotency-Key on startRun: scope, syntax, exact comparison, rejected requests, no key (IDEM-007..011).
+
+Replays, conflicts, JSON-equal bodies and races are checks/idempotency.py. Every check counts runs
+through listRuns filtered by a clientId no other check uses, and keys are random UUIDs (see there).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, cast
+
+import httpx
+
+from conformance.check_helpers import new_key, show
+from conformance.context import CheckContext
+from conformance.listing import listed_problem
+from conformance.near_misses import look_alike, near_keys
+from conformance.registry import check
+from conformance.strategies import compact_bytes
+
+MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
+
+
+@check("IDEM-007", needs=["other_token", "fixture:quick"])
+def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
+    """The same key under another token is another key: a new run, never the first token's, never a 409."""
+    other = ctx.other_client
+    client_id = ctx.fresh_client_id("scope")
+    workflow = ctx.fixtures.workflow("quick")
+    raw = compact_bytes({"clientId": client_id, "workflow": workflow})
+    key = new_key()
+    mine = ctx.post_run(raw, key=key)
+    if mine.run_id is None:
+        raise ctx.fail("IDEM-007", f"startRun with a new key {key!r} got {show(mine.response)}; expected 202")
+    theirs = ctx.post_run(raw, key=key, client=other)
+    ctx.expect(
+        "IDEM-007",
+        theirs.status_code == 202 and theirs.run_id is not None and theirs.run_id != mine.run_id,
+        f"the same body and Idempotency-Key {key!r}, sent with the second token after the first token's run "
+        f"{mine.run_id}, got {show(theirs.response)}; expected 202 with a new runId: keys are scoped to the "
+        "credential, so key the store by (credential, key)",
+    )
+    for label, api, expected in (("first", None, mine.run_id), ("second", other, theirs.run_id)):
+        again = ctx.post_run(raw, key=key, client=api)
+        if expected is not None:
+            ctx.expect(
+                "IDEM-007",
+                again.status_code == 202 and again.run_id == expected,
+                f"a retry with the {label} token and Idempotency-Key {key!r} got {show(again.response)}; "
+                f"expected 202 with that token's own run {expected!r}",
+            )
+    # Another body under the other token: not a reuse of the first token's key, so no 409.
+    key2 = new_key()
+    if ctx.post_run(raw, key=key2).run_id is not None:
+        changed = {"clientId": client_id, "workflow": workflow, "inputs": {"rc-other-credential": True}}
+        crossed = ctx.post_run(compact_bytes(changed), key=key2, client=other)
+        ctx.expect(
+            "IDEM-007",
+            crossed.status_code == 202 and crossed.run_id is not None,
+            f"a different body with Idempotency-Key {key2!r} (used by the first token only) sent with the second "
+            f"token got {show(crossed.response)}; expected 202 with a new run: the second token never used "
+            "that key",
+        )
+
+
+@check("IDEM-008", needs=["fixture:quick"])
+def invalid_keys_are_rejected(ctx: CheckContext) -> None:
+    """Keys empty, over 255 characters or outside visible ASCII get 400 and start nothing; 255 is fine."""
+    client_id = ctx.fresh_client_id("keys")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    invalid: list[tuple[str, str | bytes]] = [
+        ("an empty key", ""),
+        ("a key of 256 characters", "k" * 256),
+        ("a key with a space", "rc key"),
+        ("a key with a tab", "rc\tkey"),
+        ("a key with non-ASCII characters (UTF-8 é)", "rc-clé".encode()),
+    ]
+    for label, value in invalid:
+        answer = ctx.post_run(raw, key=value)
+        ctx.expect(
+            "IDEM-008",
+            answer.status_code == 400,
+            f"startRun with {label} (Idempotency-Key: {value!r}) got {show(answer.response)}; expected 400: a "
+            "key is 1 to 255 characters from 0x21-0x7E (components.parameters.IdempotencyKey)",
+        )
+    # The valid boundary: 255 characters (unique, so that no other run of the suite can have used it).
+    longest = ("~" * 255 + new_key())[-255:]
+    answer = ctx.post_run(raw, key=longest)
+    started = [answer.run_id] if answer.run_id is not None else []
+    ctx.expect(
+        "IDEM-008",
+        answer.status_code == 202 and answer.run_id is not None,
+        f"startRun with a key of 255 visible ASCII characters got {show(answer.response)}; expected 202: "
+        "1 to 255 characters from 0x21-0x7E is a valid key",
+    )
+    counted = listed_problem(
+        ctx, client_id, started, "a request with an invalid key is rejected before anything is created"
+    )
+    ctx.expect("IDEM-008", counted is None, counted or "")
+
+
+@check("IDEM-011", "IDEM-008", needs=["fixture:quick"])
+def keys_are_compared_exactly(ctx: CheckContext) -> None:
+    """Near misses of a used key (other case, a prefix, a suffix, in quotes) are other keys; a look-alike is 400.
+
+    Each is sent with the very body the key was used with: a server that folds case, trims, unquotes
+    or matches a prefix replays the first run (or answers 409), where exact comparison starts a new
+    run for each. A look-alike (one letter swapped for its Cyrillic twin) is no visible-ASCII key.
+    """
+    client_id = ctx.fresh_client_id("nearkey")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    key = new_key()
+    first = ctx.post_run(raw, key=key)
+    if first.run_id is None:
+        raise ctx.fail("IDEM-011", f"startRun with a new key {key!r} got {show(first.response)}; expected 202")
+    runs = {first.run_id: f"the key {key!r}"}
+    for label, near in near_keys(key).items():
+        answer = ctx.post_run(raw, key=near)
+        earlier = runs.get(answer.run_id or "")
+        ctx.expect(
+            "IDEM-011",
+            answer.status_code == 202 and answer.run_id is not None and earlier is None,
+            f"startRun with Idempotency-Key {near!r} ({label} of {key!r}, used just before with this very body) "
+            f"got {show(answer.response)}"
+            + (f", the run of {earlier}" if earlier else "")
+            + "; expected 202 with a new run: keys are compared exactly, so this is another key (no case-folding, "
+            "trimming, unquoting or prefix match) (IDEM-011)",
+        )
+        if answer.run_id is not None and earlier is None:
+            runs[answer.run_id] = f"the key {near!r}"
+    again = ctx.post_run(raw, key=key)
+    ctx.expect(
+        "IDEM-011",
+        again.status_code == 202 and again.run_id == first.run_id,
+        f"after its near misses, a retry with the key {key!r} itself got {show(again.response)}; expected 202 "
+        f"with its own run {first.run_id!r}: a near miss must not take the key over (IDEM-011)",
+    )
+    counted = listed_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
+    ctx.expect("IDEM-011", counted is None, counted or "")
+    fake = look_alike(key)
+    answer = ctx.post_run(raw, key=fake.encode())
+    ctx.expect(
+        "IDEM-008",
+        answer.status_code == 400,
+        f"startRun with the look-alike Idempotency-Key {fake!r} (a Cyrillic letter in place of a Latin one of "
+        f"{key!r}, sent as UTF-8) got {show(answer.response)}; expected 400: a key is 1 to 255 characters "
+        "from 0x21-0x7E, so it must not be normalised or transliterated into one (IDEM-008)",
+    )
+
+
+@check("IDEM-009", needs=["fixture:quick"])
+def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
+    """A request rejected with 400, 401, 413 or 415 does not use up its key: a valid one with it starts a run."""
+    client_id = ctx.fresh_client_id("reject")
+    body = {"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")}
+    raw = compact_bytes(body)
+    too_big = compact_bytes({**body, "inputs": {"pad": "x" * MAX_BODY_BYTES}})
+    legs: list[tuple[str, int, Any]] = [
+        ("an unknown field", 400, {"content": compact_bytes({**body, "rc-unknown-field": 1})}),
+        ("an invalid token", 401, {"content": raw, "token": f"rc-not-a-token-{uuid.uuid4().hex}"}),
+        ("a body over 1 MiB", 413, {"content": too_big}),
+        ("Content-Type text/plain", 415, {"content": raw, "content_type": "text/plain"}),
+    ]
+    started: list[str] = []
+    for label, status, kwargs in legs:
+        key = new_key()
+        try:
+            rejected = ctx.post_run(key=key, **kwargs).status_code
+        except httpx.TransportError:
+            rejected = status  # the server cut the upload short: a rejection all the same
+        if rejected == 202:
+            # The server took the request (another check reports that); this key is legitimately used,
+            # and this leg's premise, a rejected request, did not happen.
+            ctx.skip(
+                "IDEM-009",
+                f"startRun with {label} was accepted (202), not rejected with {status}, so whether a request "
+                f"rejected with {status} keeps its key was not tried (the check of that rejection reports it)",
+            )
+            continue
+        valid = ctx.post_run(raw, key=key)
+        if ctx.expect(
+            "IDEM-009",
+            valid.status_code == 202 and valid.run_id is not None,
+            f"a startRun with {label} and Idempotency-Key {key!r} was rejected with {rejected}; the valid request "
+            f"with the same key then got {show(valid.response)}; expected 202 and a new run: a request rejected "
+            "before a run exists must not use up its key (claim the key only once the request is valid)",
+        ):
+            started.append(cast(str, valid.run_id))
+            replay = ctx.post_run(raw, key=key)
+            ctx.expect(
+                "IDEM-009",
+                replay.status_code == 202 and replay.run_id == valid.run_id,
+                f"after the rejected request ({label}) and the valid one with Idempotency-Key {key!r}, a retry got "
+                f"{show(replay.response)}; expected 202 with runId {valid.run_id!r}",
+            )
+    counted = listed_problem(ctx, client_id, started, "only the valid requests start runs")
+    ctx.expect("IDEM-009", counted is None, counted or "")
+
+
+@check("IDEM-010", needs=["fixture:quick"])
+def no_key_means_a_new_run(ctx: CheckContext) -> None:
+    """Without an Idempotency-Key, each startRun starts a new run, even with a repeated body."""
+    client_id = ctx.fresh_client_id("nokey")
+    raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
+    answers = [ctx.post_run(raw) for _ in range(3)]
+    ids = [a.run_id for a in answers]
+    ctx.expect(
+        "IDEM-010",
+        all(a.status_code == 202 for a in answers) and None not in ids and len(set(ids)) == len(ids),
+        f"three startRuns of one body without Idempotency-Key got {[show(a.response) for a in answers]}; "
+        "expected 202 three times with three different runIds: only a key makes a retry a replay",
+    )
+    started = [i for i in ids if i is not None]
+    counted = listed_problem(ctx, client_id, sorted(set(started)), "three requests without a key make three runs")
+    if counted is None and len(set(started)) != 3:
+        counted = f"listRuns?clientId={client_id} shows {len(set(started))} run(s) after three startRuns without a key"
+    ctx.expect("IDEM-010", counted is None, counted or "")
