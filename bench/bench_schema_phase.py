@@ -29,8 +29,8 @@ from _common import PYTHON, ROOT, TOKEN, env, median, reference_server, timed, t
 
 sys.path.insert(0, str(ROOT))
 
-from conformance.checks.schema import EXCLUDED_CHECKS
 from conformance.profiles import PROFILES
+from conformance.schema_phase import EXCLUDED_CHECKS
 
 SCHEMA_CHECKS = [
     "schemathesis_start_run",
@@ -44,7 +44,7 @@ TARGET = 1.2
 
 
 def phases(profile: str) -> list[str]:
-    # As conformance/checks/schema.py configures them: quick leaves out the coverage phase.
+    # As conformance/schema_phase.py configures them: quick leaves out the coverage phase.
     return (
         ["examples", "fuzzing", "stateful"] if profile == "quick" else ["examples", "coverage", "fuzzing", "stateful"]
     )

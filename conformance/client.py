@@ -30,8 +30,10 @@ __all__ = [
     "ApiResponse",
     "Recorder",
     "ResponseTooLarge",
+    "answer_of_requests",
     "redact_headers",
     "redact_text",
+    "unanswered_exchange",
 ]
 
 # A sentinel for "use this client's own token"; None means "send no Authorization header".
@@ -255,3 +257,45 @@ class ApiClient:
                 raise ResponseTooLarge(f"response body exceeds {MAX_RESPONSE_BYTES} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def answer_of_requests(response: Any, secrets: tuple[str, ...]) -> ApiResponse:
+    """A `requests` response (Schemathesis sends with requests) as the suite's answer, its exchange redacted."""
+    request = response.request
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8", errors="replace")
+    headers = {k: str(v) for k, v in request.headers.items()}
+    response_headers = {k: ", ".join(v) for k, v in response.headers.items()}
+    body_bytes = bytes(response.content or b"")
+    text = body_bytes.decode("utf-8", errors="replace")
+    exchange = Exchange(
+        method=str(request.method),
+        url=str(request.url),
+        request_headers=redact_headers(headers, secrets),
+        request_body=_truncate(redact_text(body.decode("utf-8", errors="replace"), secrets)) if body else None,
+        status=response.status_code,
+        response_headers=redact_headers(response_headers, secrets),
+        response_body=_truncate(redact_text(text, secrets)) or None,
+        elapsed_ms=round(float(response.elapsed) * 1000, 3),
+        curl=redact_text(curl_line(str(request.method), str(request.url), headers, body, "RUNS_TOKEN"), secrets),
+    )
+    return ApiResponse(response.status_code, httpx.Headers(response_headers), body_bytes, exchange)
+
+
+def unanswered_exchange(
+    method: str, url: str, headers: Mapping[str, str], exc: BaseException, secrets: tuple[str, ...]
+) -> Exchange:
+    """The exchange of a request that got no answer, for evidence: what was sent and what went wrong."""
+    return Exchange(
+        method=method,
+        url=url,
+        request_headers=redact_headers(dict(headers), secrets),
+        request_body=None,
+        status=None,
+        response_headers={},
+        response_body=None,
+        elapsed_ms=0.0,
+        error=redact_text(f"{type(exc).__name__}: {exc}".splitlines()[0], secrets),
+        curl=redact_text(f'curl -i -X {method} -H "Authorization: Bearer $RUNS_TOKEN" {url}', secrets),
+    )
