@@ -24,7 +24,8 @@ __all__ = ["assertion_site", "fingerprint", "operation_of", "raise_site"]
 _PACKAGE = Path(__file__).resolve().parent
 # The check API itself: a finding is charged to the code that called it, not to these.
 _PLUMBING = frozenset(
-    str(_PACKAGE / name) for name in ("context.py", "outcomes.py", "execution.py", "strategies.py", "fingerprints.py")
+    str(_PACKAGE / name)
+    for name in ("context.py", "outcomes.py", "execution.py", "strategies.py", "properties.py", "fingerprints.py")
 )
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 

@@ -14,24 +14,23 @@ import uuid
 from typing import Any
 
 import rfc8785
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.check_helpers import show
 from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal
+from conformance.outcomes import Violations
+from conformance.properties import property_settings, records_example, run_property
 from conformance.registry import check
 from conformance.strategies import (
-    Violations,
     changed_workflows,
     compact_bytes,
     different_request,
-    property_settings,
-    records_example,
+    fresh_client_ids,
     reordered_bytes,
     reserialisations,
-    run_property,
     run_start_requests,
 )
 
@@ -59,14 +58,6 @@ def canonical_json(value: Any) -> bytes:
 
 def expected_definition_hash(workflow: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(workflow)).hexdigest()
-
-
-def _settings(ctx: CheckContext) -> settings:
-    return property_settings(ctx)
-
-
-def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
-    return st.builds(ctx.fresh_client_id, st.just("etag"))
 
 
 def _start(ctx: CheckContext, raw: bytes, requirement: str) -> str:
@@ -124,9 +115,11 @@ def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str
 def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
     """getRunDefinition gives back the submitted workflow, JSON-equal, on every request and after the run ends."""
     quick = ctx.fixtures.workflow("quick")
-    cases = run_start_requests(quick, _fresh_ids(ctx)).flatmap(lambda b: st.tuples(st.just(b), reserialisations(b)))
+    cases = run_start_requests(quick, fresh_client_ids(ctx, "etag")).flatmap(
+        lambda b: st.tuples(st.just(b), reserialisations(b))
+    )
 
-    @_settings(ctx)
+    @property_settings(ctx)
     @given(case=cases)
     @records_example
     def snapshot(case: tuple[dict[str, Any], bytes]) -> None:
@@ -182,14 +175,14 @@ def definition_survives_cancel(ctx: CheckContext) -> None:
 def definition_hash_depends_on_content(ctx: CheckContext) -> None:
     """Runs of one workflow (however serialised, whatever the inputs) share a hash; other workflows differ."""
     quick = ctx.fixtures.workflow("quick")
-    cases = run_start_requests(quick, _fresh_ids(ctx)).flatmap(
+    cases = run_start_requests(quick, fresh_client_ids(ctx, "etag")).flatmap(
         lambda b: st.tuples(
             st.just(b),
             different_request(b).filter(lambda c: not json_equal(c["workflow"], b["workflow"])),
         )
     )
 
-    @_settings(ctx)
+    @property_settings(ctx)
     @given(case=cases)
     @records_example
     def content(case: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -228,8 +221,8 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
     """definitionHash is sha256: + hex SHA-256 of the workflow's RFC 8785 canonical JSON."""
     quick = ctx.fixtures.workflow("quick")
 
-    @_settings(ctx)
-    @given(body=run_start_requests(quick, _fresh_ids(ctx)))
+    @property_settings(ctx)
+    @given(body=run_start_requests(quick, fresh_client_ids(ctx, "etag")))
     @records_example
     def canonical(body: dict[str, Any]) -> None:
         run_id = _start(ctx, compact_bytes(body), "ETAG-003")

@@ -17,38 +17,27 @@ import time
 from typing import Any
 
 import httpx
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance.check_helpers import new_key, problem_type, show
 from conformance.context import CheckContext, StartedRun
 from conformance.listing import listed_problem
 from conformance.meaning import changed_run_fields, json_equal
+from conformance.outcomes import Violations
+from conformance.properties import property_settings, records_example, run_property
 from conformance.registry import check
 from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED
 from conformance.strategies import (
-    Violations,
     changed_workflows,
     compact_bytes,
     different_request,
-    property_settings,
-    records_example,
+    fresh_client_ids,
     reordered_bytes,
     reserialisations,
-    run_property,
     run_start_requests,
     spaced_bytes,
 )
-
-
-def _settings(ctx: CheckContext) -> settings:
-    # One failure report: the smallest example and every requirement it broke.
-    return property_settings(ctx)
-
-
-def _fresh_ids(ctx: CheckContext) -> st.SearchStrategy[str]:
-    # Drawn anew for each example, replays included: each example counts only its own runs.
-    return st.builds(ctx.fresh_client_id, st.just("idem"))
 
 
 def _with_inputs(body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -76,8 +65,8 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
     """A retry with the same key and body gets the first runId, before and after the run finished; one run."""
     quick = ctx.fixtures.workflow("quick")
 
-    @_settings(ctx)
-    @given(body=run_start_requests(quick, _fresh_ids(ctx)))
+    @property_settings(ctx)
+    @given(body=run_start_requests(quick, fresh_client_ids(ctx, "idem")))
     @records_example
     def replay(body: dict[str, Any]) -> None:
         key = new_key()
@@ -115,9 +104,11 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
 def same_key_other_body_conflicts(ctx: CheckContext) -> None:
     """A used key with another body gets 409 idempotency-key-reused; the first run is untouched, no run is made."""
     quick = ctx.fixtures.workflow("quick")
-    pairs = run_start_requests(quick, _fresh_ids(ctx)).flatmap(lambda b: st.tuples(st.just(b), different_request(b)))
+    pairs = run_start_requests(quick, fresh_client_ids(ctx, "idem")).flatmap(
+        lambda b: st.tuples(st.just(b), different_request(b))
+    )
 
-    @_settings(ctx)
+    @property_settings(ctx)
     @given(pair=pairs)
     @records_example
     def conflict(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -188,9 +179,11 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
 def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
     """Bodies equal as JSON (key order, whitespace, escapes) replay the first run under one key."""
     quick = ctx.fixtures.workflow("quick")
-    cases = run_start_requests(quick, _fresh_ids(ctx)).flatmap(lambda b: st.tuples(st.just(b), reserialisations(b)))
+    cases = run_start_requests(quick, fresh_client_ids(ctx, "idem")).flatmap(
+        lambda b: st.tuples(st.just(b), reserialisations(b))
+    )
 
-    @_settings(ctx)
+    @property_settings(ctx)
     @given(case=cases)
     @records_example
     def same(case: tuple[dict[str, Any], bytes]) -> None:
