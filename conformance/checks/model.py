@@ -243,7 +243,9 @@ class RunsMachine(RuleBasedStateMachine):
         self.observe(self.watcher.get(run_id), run_id)
         if known_terminal is not None:
             after = self.watcher.get(run_id) or {}
-            changed = sorted(changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt")))
+            changed = sorted(
+                changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt")),
+            )
             if changed:
                 raise self.fail(
                     "CANCEL-004",
