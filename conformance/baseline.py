@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from conformance.catalog import catalog
+from conformance.gate import gate_verdict, unverified
 from conformance.results import (
     RESPONSE_KEY,
     BaselineNote,
@@ -42,9 +43,7 @@ from conformance.results import (
     ResponseCoverage,
     RunReport,
     Status,
-    gate_verdict,
     response_key,
-    unverified,
 )
 
 __all__ = [

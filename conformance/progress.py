@@ -15,7 +15,8 @@ import time
 from typing import TextIO
 
 from conformance.events import Event
-from conformance.results import RunReport, Status, unverified
+from conformance.gate import unverified
+from conformance.results import RunReport, Status
 
 __all__ = ["Progress"]
 

@@ -42,12 +42,13 @@ from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.coverage import coverage_of
 from conformance.events import Events, Listener, NdjsonWriter
 from conformance.execution import CheckRun
+from conformance.gate import gate_verdict
 from conformance.history import History
 from conformance.preflight import preflight
 from conformance.progress import Progress
 from conformance.registry import Check, registered_checks
 from conformance.report import write_reports
-from conformance.results import Evidence, RequirementResult, RunReport, Status, Verdict, gate_verdict
+from conformance.results import Evidence, RequirementResult, RunReport, Status, Verdict
 from conformance.scheduler import run_checks
 from conformance.session import Session
 from conformance.spec import spec_sha256, spec_version
@@ -226,7 +227,7 @@ def _assemble(state: RunState, session: Session, target: Target) -> RunReport:
 
 
 def _gate(state: RunState, report: RunReport) -> None:
-    """The baseline, then the verdict (results.gate_verdict is the one place it is decided)."""
+    """The baseline, then the verdict (gate.gate_verdict is the one place it is decided)."""
     try:
         apply_baseline(report, state.config.baseline, state.config.strict)
     except (ValueError, OSError) as exc:
