@@ -18,22 +18,17 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from typing import Any, Literal, NamedTuple, get_args
 
 __all__ = [
     "KINDS",
     "PATH_KINDS",
     "History",
-    "Instant",
     "Kind",
     "Observation",
     "Operation",
-    "instant",
     "precedes",
 ]
 
@@ -227,39 +222,3 @@ def _run(found: list[Observation], body: dict[str, Any], op: Operation, earliest
             client_id=client_id if isinstance(client_id, str) else None,
         )
     )
-
-
-# --- instants ---------------------------------------------------------------------------------------
-
-# Whole seconds since the epoch and the exact fraction: equal exactly when the instants are equal,
-# whatever the offset, the precision or the letter case of the text.
-Instant = tuple[int, Decimal]
-
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
-_EPOCH = date(1970, 1, 1).toordinal()
-
-
-@functools.lru_cache(maxsize=65536)
-def instant(text: str) -> Instant | None:
-    """The instant an RFC 3339 date-time names, or None when it is not one (the schema checks say so)."""
-    match = _RFC3339.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(match.group(n)) for n in range(1, 7))
-    try:
-        days = date(year, month, day).toordinal() - _EPOCH
-    except ValueError:
-        return None
-    if hour > 23 or minute > 59 or second > 60:  # 60: a leap second (RFC 3339 §5.7)
-        return None
-    offset = 0
-    if match.group(9):
-        offset_hours, offset_minutes = int(match.group(10)), int(match.group(11))
-        if offset_hours > 23 or offset_minutes > 59:
-            return None
-        offset = (offset_hours * 60 + offset_minutes) * 60 * (-1 if match.group(9) == "-" else 1)
-    fraction = Decimal("0" + match.group(7)) if match.group(7) else Decimal(0)
-    return days * 86400 + hour * 3600 + minute * 60 + second - offset, fraction

@@ -25,10 +25,10 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant
+from conformance.history import PATH_KINDS, History, Observation, Operation
+from conformance.meaning import Instant, json_equal, parse_instant
 from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED, lifecycle
 
 __all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
@@ -381,7 +381,7 @@ def _lifecycle(
 def _timestamps(run_id: str, observations: Sequence[Observation], terminal: frozenset[str], say: _Say) -> list[Finding]:
     findings: list[Finding] = []
     shown = [obs for obs in observations if obs.cancel_shown]
-    set_ = [(obs, instant(obs.cancel_requested_at)) for obs in shown if obs.cancel_requested_at is not None]
+    set_ = [(obs, parse_instant(obs.cancel_requested_at)) for obs in shown if obs.cancel_requested_at is not None]
     pair = _two_values([(obs, value) for obs, value in set_ if value is not None])
     if pair:
         a, b = pair
@@ -407,7 +407,7 @@ def _timestamps(run_id: str, observations: Sequence[Observation], terminal: froz
                 )
             )
     ended = [obs for obs in observations if obs.status in terminal and obs.finished_at is not None]
-    finished = [(obs, instant(obs.finished_at)) for obs in ended if obs.finished_at is not None]
+    finished = [(obs, parse_instant(obs.finished_at)) for obs in ended if obs.finished_at is not None]
     pair = _two_values([(obs, value) for obs, value in finished if value is not None])
     if pair:
         a, b = pair
@@ -667,10 +667,9 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
                 )
                 continue
         if op.status == 200 and op.body is not None:
-            form = _json_form(op.body)
             if run_id not in bodies:
-                bodies[run_id] = (op, form)
-            elif bodies[run_id][1] != form:
+                bodies[run_id] = (op, op.body)
+            elif not json_equal(bodies[run_id][1], op.body):
                 done.add(run_id)
                 findings.append(
                     _finding(
@@ -681,20 +680,3 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
                     )
                 )
     return findings
-
-
-def _json_form(value: Any) -> Any:
-    """A hashable form equal exactly for equal JSON: numbers as exact decimals, true never equal to 1."""
-    if isinstance(value, bool) or value is None:
-        return ("literal", value)
-    if isinstance(value, int | Decimal):
-        return ("number", Decimal(value))
-    if isinstance(value, float):
-        return ("number", Decimal(repr(value)))
-    if isinstance(value, str):
-        return ("string", value)
-    if isinstance(value, list):
-        return ("array", tuple(_json_form(item) for item in value))
-    if isinstance(value, dict):
-        return ("object", frozenset((key, _json_form(item)) for key, item in value.items()))
-    return ("other", repr(value))

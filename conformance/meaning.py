@@ -116,8 +116,12 @@ class Instant:
 
 def parse_instant(value: Any) -> Instant | None:
     """The instant an RFC 3339 date-time names, or None when `value` is not one."""
-    if not isinstance(value, str):
-        return None
+    return _instant(value) if isinstance(value, str) else None
+
+
+# A concurrent history holds the same few timestamps in hundreds of thousands of observations.
+@functools.lru_cache(maxsize=65536)
+def _instant(value: str) -> Instant | None:
     match = _DATE_TIME.fullmatch(value)
     if match is None:
         return None

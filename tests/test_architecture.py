@@ -89,12 +89,16 @@ def test_report_writers_read_only_the_results_model(path: Path) -> None:
     assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: report writers read only RunReport (ARCHITECTURE.md)"
 
 
-@pytest.mark.parametrize("name", ["history.py", "history_checker.py"])
-def test_history_modules_know_only_the_spec(name: str) -> None:
-    # A workload, the checks and a report may all build on them; they build on nothing but the contract.
-    path = ROOT / "conformance" / name
-    bad = forbidden(path, ("conformance", "reference_impl"), allowed=("conformance.spec", "conformance.history"))
-    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: the history model and checker import only the spec"
+HISTORY_MODULES = sorted((ROOT / "conformance").glob("history*.py"))
+
+
+@pytest.mark.parametrize("path", HISTORY_MODULES, ids=lambda p: p.name)
+def test_history_modules_know_only_the_spec(path: Path) -> None:
+    # A workload, the checks and a report may all build on them; they build on the contract and on
+    # meaning.py (what the server's data means: instants, JSON equality), nothing else.
+    allowed = ("conformance.spec", "conformance.meaning", *(f"conformance.{p.stem}" for p in HISTORY_MODULES))
+    bad = forbidden(path, ("conformance", "reference_impl"), allowed=allowed)
+    assert bad == [], f"{path.relative_to(ROOT)} imports {bad}: history modules import only the spec and meaning"
 
 
 @pytest.mark.parametrize("path", modules("reference_impl"), ids=lambda p: p.name)

@@ -20,8 +20,9 @@ from history_model import correct_history
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.history import History, Kind, Observation, Operation, instant, precedes
+from conformance.history import History, Kind, Observation, Operation, precedes
 from conformance.history_checker import KEY_IN_FLIGHT, KEY_REUSED, RULES, Finding, check_history, lifecycle_graph
+from conformance.meaning import parse_instant as instant
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED = (
     "queued",
