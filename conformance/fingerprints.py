@@ -9,6 +9,7 @@ generated values and the wording of a message stay out. Diffs and baselines matc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sys
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 from conformance.results import Exchange
 from conformance.spec import load_spec
 
-__all__ = ["assertion_site", "fingerprint", "operation_of", "raise_site"]
+__all__ = ["assertion_site", "fingerprint", "operation_of", "raise_site", "request_line"]
 
 _PACKAGE = Path(__file__).resolve().parent
 # The check API itself: a finding is charged to the code that called it, not to these.
@@ -64,19 +65,39 @@ def operation_of(exchange: Exchange | None) -> str:
     """The spec's operationId an exchange hit, or `METHOD /template` for one the spec does not declare."""
     if exchange is None:
         return "-"
+    template, operation_id = _documented(exchange)
+    if template is None:
+        return f"{exchange.method} (undocumented path)"
+    return operation_id or f"{exchange.method} {template}"
+
+
+def request_line(exchange: Exchange) -> str:
+    """`GET /api/v1/runs/{runId}/definition`: the method and the spec's path an exchange hit, IDs and query
+    left out; a path the spec does not have, as it was sent."""
+    template, _operation_id = _documented(exchange)
+    return f"{exchange.method} {template or urlsplit(exchange.url).path}"
+
+
+def _documented(exchange: Exchange) -> tuple[str | None, str | None]:
+    """(the spec's path template the exchange hit, its operationId for the exchange's method), each or None."""
     path = urlsplit(exchange.url).path.rstrip("/") or "/"
     for template, methods in load_spec()["paths"].items():
         if _matches(template, path):
             operation = methods.get(exchange.method.lower()) if isinstance(methods, dict) else None
             if isinstance(operation, dict) and "operationId" in operation:
-                return str(operation["operationId"])
-            return f"{exchange.method} {template}"
-    return f"{exchange.method} (undocumented path)"
+                return template, str(operation["operationId"])
+            return template, None
+    return None, None
 
 
 def _matches(template: str, path: str) -> bool:
-    pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-    return re.search(f"{pattern}$", path) is not None
+    return _template_pattern(template).search(path) is not None
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    # Every answer the suite gets is named through here (judges.py): compile each template once.
+    return re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
 
 
 def message_kind(message: str) -> str:

@@ -9,18 +9,18 @@ since a poll reads the same answer again and again.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 from conformance.client import ApiResponse
+from conformance.fingerprints import request_line
 from conformance.results import Exchange
 from conformance.spec import schema_validator
 
 if TYPE_CHECKING:
     from conformance.context import CheckContext
 
-__all__ = ["Judge", "brief", "where"]
+__all__ = ["Judge", "brief"]
 
 
 class Judge:
@@ -52,7 +52,7 @@ class Judge:
         """What holds of every answer the suite gets, whatever the check asked: never a 5xx (ERR-001),
         and every 4xx a Problem whose status equals the HTTP status (ERR-002)."""
         status = response.status_code
-        operation = where(response.exchange)
+        operation = request_line(response.exchange)
         self.once(
             "ERR-001",
             f"{operation} {status}",
@@ -103,17 +103,6 @@ class Judge:
         )
         problem = self.schema_verdict(schema, response.content, data)
         self.once("SCHEMA-002", f"{what}: {problem}", problem is None, f"{what}: {problem}")
-
-
-_RUN_PATH = re.compile(r"(/api/v1/runs/)[^/?]+")
-
-
-def where(exchange: Exchange) -> str:
-    """`GET /api/v1/runs/{runId}/definition`: the operation an exchange hit, IDs and query left out."""
-    path = exchange.url.split("://", 1)[-1]
-    path = path[path.find("/") :] if "/" in path else "/"
-    template = _RUN_PATH.sub(r"\1{runId}", path.split("?", 1)[0])
-    return f"{exchange.method} {template}"
 
 
 def brief(response: ApiResponse, limit: int = 200) -> str:
