@@ -26,11 +26,15 @@ __all__ = [
     "KEY_IN_FLIGHT",
     "KEY_REUSED",
     "PROBLEM_BASE",
+    "lifecycle",
     "load_spec",
+    "run_fields",
+    "run_statuses",
     "schema_validator",
     "spec_path",
     "spec_sha256",
     "spec_version",
+    "terminal_statuses",
 ]
 
 PROBLEM_BASE = "https://scheduler.example.com/problems/"
@@ -132,6 +136,12 @@ def lifecycle() -> tuple[dict[str, frozenset[str]], frozenset[str]]:
     status = load_spec()["components"]["schemas"]["RunStatus"]
     moves = {name: frozenset(nexts) for name, nexts in status["x-transitions"].items()}
     return moves, frozenset(status["x-terminal"])
+
+
+@functools.cache
+def run_statuses() -> tuple[str, ...]:
+    """Every status a run may have (RunStatus' enum), in the spec's order."""
+    return tuple(load_spec()["components"]["schemas"]["RunStatus"]["enum"])
 
 
 def terminal_statuses() -> frozenset[str]:

@@ -11,6 +11,7 @@ import re
 import secrets
 from typing import Any
 
+from conformance.check_helpers import CANCEL_ANSWERS, TERMINAL
 from conformance.client import ApiClient, ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.registry import check
@@ -19,7 +20,7 @@ from conformance.registry import check
 DATA_KEYS = frozenset({"items", "nextCursor", "runId", "definitionHash", "inputs", "steps", "workflow"})
 UNKNOWN_RUN = "run_rc_unknown_0000000000000000"
 # A run in one of these statuses no longer shows whether a cancel took effect.
-_SETTLED = frozenset({"succeeded", "failed", "cancelled", "cancelling"})
+_SETTLED = TERMINAL | CANCEL_ANSWERS
 _BEARER = re.compile(r"^\s*bearer(\s|,|$)", re.IGNORECASE)
 _ERROR_PARAM = re.compile(r"""error\s*=\s*"?([A-Za-z_]+)"?""", re.IGNORECASE)
 
@@ -163,7 +164,7 @@ def unauthenticated_requests_change_nothing(ctx: CheckContext) -> None:
         if isinstance(run, dict):
             ctx.expect(
                 "AUTH-004",
-                run.get("cancelRequestedAt") is None and run.get("status") not in {"cancelling", "cancelled"},
+                run.get("cancelRequestedAt") is None and run.get("status") not in CANCEL_ANSWERS,
                 f"a cancelRun without valid credentials changed the run: status {run.get('status')!r}, "
                 f"cancelRequestedAt {run.get('cancelRequestedAt')!r}",
             )

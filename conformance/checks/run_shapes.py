@@ -12,6 +12,7 @@ import functools
 
 from conformance.context import CheckContext
 from conformance.registry import Skipped, check
+from conformance.spec import run_statuses, terminal_statuses
 
 
 @check("SCHEMA-002", "SCHEMA-003")
@@ -36,7 +37,7 @@ def runs_in_every_status_match_the_schema(ctx: CheckContext) -> None:
             ctx.get_run(started.run_id)  # cancelling, or already cancelled
     if not runs:
         raise Skipped("no fixture workflow to start (give --fixtures with quick, failing or long)")
-    going = {"queued", "running", "cancelling"}
+    going = set(run_statuses()) - terminal_statuses()
     for run_id in runs:
         # Not wait_terminal: a misspelled terminal status must end the wait too, not time it out.
         ctx.poll(functools.partial(_status, ctx, run_id), lambda status: status not in going)

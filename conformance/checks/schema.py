@@ -12,7 +12,7 @@ from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal
 from conformance.registry import check
 from conformance.schema_phase import ALWAYS_JUDGED, run_operation, run_stateful
-from conformance.spec import load_spec, schema_validator
+from conformance.spec import load_spec, run_statuses, schema_validator
 
 
 def _make_operation_check(operation_id: str, name: str) -> None:
@@ -52,7 +52,7 @@ def started_run_is_readable(ctx: CheckContext) -> None:
     """startRun's 202 is a RunRef with a Location; the run reads back at once with its clientId and inputs."""
     from urllib.parse import urljoin, urlsplit
 
-    run_ref = load_spec()["components"]["schemas"]["RunStatus"]["enum"]
+    run_ref = run_statuses()
     for inputs in ({"date": "2026-11-28", "n": 3, "nested": {"a": [1, 2]}}, None):
         client_id = ctx.fresh_client_id("schema")
         started = ctx.start_run(client_id=client_id, inputs=inputs)
