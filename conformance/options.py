@@ -188,7 +188,6 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("quiet", "no progress lines", parse=_flag, default=False, kind="flag", short="-q"),
 )
-BY_NAME = {option.name: option for option in OPTIONS}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

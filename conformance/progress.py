@@ -20,7 +20,6 @@ from conformance.results import RunReport, Status
 
 __all__ = ["Progress"]
 
-_ALWAYS = {"run_started", "run_finished"}
 _SHOWN_GAPS = 10
 
 

@@ -15,8 +15,6 @@ from .actions import Action
 from .problems import ProblemError
 
 RUN_START_REQUEST = "/components/schemas/RunStartRequest"
-RUN_STATUSES: tuple[str, ...] = tuple(load_spec()["components"]["schemas"]["RunStatus"]["enum"])
-TERMINAL_STATUSES: frozenset[str] = frozenset(load_spec()["components"]["schemas"]["RunStatus"]["x-terminal"])
 
 _LIMIT_SCHEMA_POINTER = "/paths/~1api~1v1~1runs/get/parameters"
 _INTEGER_LITERAL = re.compile(r"[0-9]{1,4}")

@@ -16,8 +16,6 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 
-BEHAVIOURS = ("hang", "garbage", "reset", "error500", "huge", "html", "preflight_then_hang")
-
 
 def _read_head(conn: socket.socket) -> bytes:
     data = b""

@@ -16,9 +16,6 @@ from typing import Any
 from selfcheck.asgi import ResponseRewrite
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# One buffering middleware serves every HTTP-level fault of the project's tests.
-RewriteResponses = ResponseRewrite
-
 
 def _drop_challenge(scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
     if status == 401:
@@ -94,7 +91,7 @@ class NotFoundForUndeclaredMethods:
     """405 answers become 404s without Allow (a SHOULD: a warning, a failure under --strict)."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = RewriteResponses(app, self._rewrite)
+        self.app = ResponseRewrite(app, self._rewrite)
 
     @staticmethod
     def _rewrite(scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
@@ -126,7 +123,7 @@ BUGS: dict[str, PlantedBug] = {
             "401 without WWW-Authenticate",
             ("AUTH-003",),
             ("auth",),
-            lambda app, tokens: RewriteResponses(app, _drop_challenge),
+            lambda app, tokens: ResponseRewrite(app, _drop_challenge),
         ),
         PlantedBug(
             "malformed_json_500",
@@ -140,7 +137,7 @@ BUGS: dict[str, PlantedBug] = {
             "404 answered as text/plain",
             ("ERR-002", "SCHEMA-003"),
             ("unknown_or_malformed_run_ids_get_404", "schemathesis_get_run"),
-            lambda app, tokens: RewriteResponses(app, _plain_404),
+            lambda app, tokens: ResponseRewrite(app, _plain_404),
         ),
         PlantedBug(
             "token_optional",
