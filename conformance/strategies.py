@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hypothesis import strategies as st
 
@@ -42,8 +42,11 @@ __all__ = [
     "reserialisations",
     "run_start_requests",
     "spaced_bytes",
+    "with_each",
     "workflow_variants",
 ]
+
+T = TypeVar("T")
 
 # I-JSON (RFC 7493 §2.2): integers beyond ±(2**53 - 1) are not interoperable, and RFC 8785 refuses them.
 SAFE_INTEGER = 2**53 - 1
@@ -312,3 +315,10 @@ def _reserialisations(draw: st.DrawFn, value: Any) -> bytes:
 def fresh_client_ids(ctx: CheckContext, label: str) -> st.SearchStrategy[str]:
     # Drawn anew for each example, replays included: each example counts only its own runs.
     return st.builds(ctx.fresh_client_id, st.just(label))
+
+
+def with_each(
+    bodies: st.SearchStrategy[dict[str, Any]], derive: Callable[[dict[str, Any]], st.SearchStrategy[T]]
+) -> st.SearchStrategy[tuple[dict[str, Any], T]]:
+    """Each body with a value drawn from what `derive` makes of it (a re-serialisation, a different request)."""
+    return bodies.flatmap(lambda body: st.tuples(st.just(body), derive(body)))

@@ -15,7 +15,6 @@ from typing import Any
 
 import rfc8785
 from hypothesis import given
-from hypothesis import strategies as st
 
 from conformance.check_helpers import show
 from conformance.client import ApiResponse
@@ -32,6 +31,7 @@ from conformance.strategies import (
     reordered_bytes,
     reserialisations,
     run_start_requests,
+    with_each,
 )
 
 __all__ = ["ENTITY_TAG", "canonical_json", "expected_definition_hash", "parse_entity_tag"]
@@ -115,9 +115,7 @@ def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str
 def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
     """getRunDefinition gives back the submitted workflow, JSON-equal, on every request and after the run ends."""
     quick = ctx.fixtures.workflow("quick")
-    cases = run_start_requests(quick, fresh_client_ids(ctx, "etag")).flatmap(
-        lambda b: st.tuples(st.just(b), reserialisations(b))
-    )
+    cases = with_each(run_start_requests(quick, fresh_client_ids(ctx, "etag")), reserialisations)
 
     @property_settings(ctx)
     @given(case=cases)
@@ -175,11 +173,9 @@ def definition_survives_cancel(ctx: CheckContext) -> None:
 def definition_hash_depends_on_content(ctx: CheckContext) -> None:
     """Runs of one workflow (however serialised, whatever the inputs) share a hash; other workflows differ."""
     quick = ctx.fixtures.workflow("quick")
-    cases = run_start_requests(quick, fresh_client_ids(ctx, "etag")).flatmap(
-        lambda b: st.tuples(
-            st.just(b),
-            different_request(b).filter(lambda c: not json_equal(c["workflow"], b["workflow"])),
-        )
+    cases = with_each(
+        run_start_requests(quick, fresh_client_ids(ctx, "etag")),
+        lambda b: different_request(b).filter(lambda c: not json_equal(c["workflow"], b["workflow"])),
     )
 
     @property_settings(ctx)

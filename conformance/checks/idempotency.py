@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 from hypothesis import given
-from hypothesis import strategies as st
 
 from conformance.check_helpers import new_key, problem_type, show
 from conformance.context import CheckContext, StartedRun
@@ -37,6 +36,7 @@ from conformance.strategies import (
     reserialisations,
     run_start_requests,
     spaced_bytes,
+    with_each,
 )
 
 
@@ -104,9 +104,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
 def same_key_other_body_conflicts(ctx: CheckContext) -> None:
     """A used key with another body gets 409 idempotency-key-reused; the first run is untouched, no run is made."""
     quick = ctx.fixtures.workflow("quick")
-    pairs = run_start_requests(quick, fresh_client_ids(ctx, "idem")).flatmap(
-        lambda b: st.tuples(st.just(b), different_request(b))
-    )
+    pairs = with_each(run_start_requests(quick, fresh_client_ids(ctx, "idem")), different_request)
 
     @property_settings(ctx)
     @given(pair=pairs)
@@ -179,9 +177,7 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
 def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
     """Bodies equal as JSON (key order, whitespace, escapes) replay the first run under one key."""
     quick = ctx.fixtures.workflow("quick")
-    cases = run_start_requests(quick, fresh_client_ids(ctx, "idem")).flatmap(
-        lambda b: st.tuples(st.just(b), reserialisations(b))
-    )
+    cases = with_each(run_start_requests(quick, fresh_client_ids(ctx, "idem")), reserialisations)
 
     @property_settings(ctx)
     @given(case=cases)
