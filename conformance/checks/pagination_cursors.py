@@ -115,17 +115,25 @@ def _expect_refused(
     ctx.expect(rid, False, f"listRuns with {what} answered {detail}: {show(response)}; it must get {allowed} ({rid})")
 
 
+def _issued_cursor(ctx: CheckContext, client_id: str, purpose: str) -> tuple[str, list[str]]:
+    """The cursor listRuns?limit=2 issues over three new runs of `client_id`, and its first page's runIds.
+
+    Without one the check cannot go on: a skip (PAGE-004 reports a missing nextCursor).
+    """
+    start_fixtures(ctx, 3, client_id)
+    first = ctx.list_runs(limit=2, clientId=client_id)
+    cursor = next_of(first)
+    if not isinstance(cursor, str) or not cursor:
+        raise Skipped(f"no cursor to {purpose}: {show(first)} (PAGE-004 reports a missing nextCursor)")
+    return cursor, ids_of(items_of(first) or [])
+
+
 @check("PAGE-007", needs=["fixture:quick"])
 def bad_cursors(ctx: CheckContext) -> None:
     """Tampered, truncated and made-up cursors get 400 (or, read leniently as the same cursor, its page):
     never a 5xx, never another page, never a page from the start."""
     client_id = ctx.fresh_client_id("badcursor")
-    start_fixtures(ctx, 3, client_id)
-    first = ctx.list_runs(limit=2, clientId=client_id)
-    cursor = next_of(first)
-    if not isinstance(cursor, str) or not cursor:
-        raise Skipped(f"no cursor to tamper with: {show(first)} (PAGE-004 reports a missing nextCursor)")
-    first_page = ids_of(items_of(first) or [])
+    cursor, first_page = _issued_cursor(ctx, client_id, "tamper with")
     # The page the untouched cursor names: what a lenient decoder may answer for a changed one.
     original = ctx.list_runs(limit=2, cursor=cursor, clientId=client_id)
     if items_of(original) is None:
@@ -157,12 +165,7 @@ def foreign_cursors(ctx: CheckContext) -> None:
     """A cursor sent with other status/clientId filters than it was issued for gets 400."""
     client_id = ctx.fresh_client_id("foreign")
     other = ctx.fresh_client_id("foreign-other")
-    start_fixtures(ctx, 3, client_id)
-    first = ctx.list_runs(limit=2, clientId=client_id)
-    cursor = next_of(first)
-    if not isinstance(cursor, str) or not cursor:
-        raise Skipped(f"no cursor to reuse: {show(first)} (PAGE-004 reports a missing nextCursor)")
-    first_page = ids_of(items_of(first) or [])
+    cursor, first_page = _issued_cursor(ctx, client_id, "reuse")
     issued = f"a cursor issued for clientId={client_id}"
     variants: list[tuple[str, dict[str, str]]] = [
         (f"{issued}, sent with clientId={other}", {"clientId": other}),
