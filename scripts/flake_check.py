@@ -1,8 +1,9 @@
 """Flake check (not part of CI): N consecutive full runs of the suite against the reference server and
 against the latency-jitter variant; every run must pass.
 
-    python scripts/flake_check.py            # 20 runs each, default profile
+    python scripts/flake_check.py            # 20 runs each, default profile, --workers auto
     python scripts/flake_check.py -n 5 --profile quick
+    python scripts/flake_check.py --args "--workers 8"     # any extra arguments of runs-conformance run
 
 Each run gets a fresh server and a new random seed (printed), so a flaky check shows up as a
 failure that a replay with that seed can reproduce or not. Prints "N/N passed" per server and
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--runs", type=int, default=20, help="consecutive runs per server (20)")
     parser.add_argument("--profile", default="default", help="the suite's profile (default)")
     parser.add_argument("--strict", action="store_true", help="count a SHOULD warning as a flake too")
+    parser.add_argument("--args", default="", help="extra arguments for every run, e.g. '--workers 8'")
+    parser.add_argument("--only", choices=["reference", "latency-jitter"], help="one server only")
     args = parser.parse_args(argv)
 
     servers: dict[str, Callable[[], ASGIApp]] = {
@@ -43,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     flaked = False
     started = time.monotonic()
     for name, build in servers.items():
+        if args.only and name != args.only:
+            continue
         passed = 0
         server_started = time.monotonic()
         for index in range(1, args.runs + 1):
             seed = secrets.randbelow(2**32)
-            extra = ["--profile", args.profile, "--seed", str(seed), "--quiet"]
+            extra = ["--profile", args.profile, "--seed", str(seed), "--quiet", *shlex.split(args.args)]
             if args.strict:
                 extra.append("--strict")
             run = run_suite(build(), *extra)
