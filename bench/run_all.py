@@ -1,17 +1,12 @@
 """Every benchmark, one after another, then a summary of reports/bench.json against the targets.
 
-python bench/run_all.py [--quick] [--latency] [--latency-only]
+    python bench/run_all.py [--quick] [--latency] [--latency-only] [--summary-only]
 
-    if not args.latency_only:
-        run("bench_suite_profiles.py", "--profiles", *profiles, "--repeat", repeat, "--cold")
-        run("bench_schema_phase.py", "--repeat", repeat)
-        run("bench_request_rate.py", "--repeat", repeat)
-        run("bench_reference_server.py")
-        run("bench_history_checker.py", "--repeat", repeat)
-    if args.latency or args.latency_only:
-        # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
-        for profile in profiles:
-            run("bench_latency.py", "--profile", profile)
+Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py,
+bench_reference_server.py and bench_history_checker.py, each in its own process (never at the
+same time: they would measure each other), each merging its figures into reports/bench.json.
+--quick repeats less and skips the default profile's wall time; --latency also runs
+bench_latency.py (the suite behind a proxy adding 0, 20 and 50 ms per round trip).
 """
 
 from __future__ import annotations
