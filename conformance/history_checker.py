@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant
+from conformance.history import PATH_KINDS, History, Instant, Observation, Operation, instant, precedes
 from conformance.spec import PROBLEM_BASE, load_spec
 
 __all__ = ["RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
@@ -269,12 +269,22 @@ def _conflicts(ops: Sequence[Operation], where: str, say: _Say) -> list[Finding]
             if cause is not None and cause.invoked <= op.completed:
                 continue
             earlier = next((x for x in by_invoked if x is not op and x.invoked <= op.completed), None)
-            shown = f"; the key was first used by {say.op(earlier.index)}, with the same body" if earlier else ""
+            shown, expected = "", "202 with the key's run"
+            if earlier is not None:
+                # "First used by" only when it was: a request sent after the 409'd one is merely another user.
+                shown = (
+                    f"; the key was first used by {say.op(earlier.index)}, with the same body"
+                    if earlier.invoked < op.invoked
+                    else f"; it was the first request with that key, and the next, {say.op(earlier.index)}, had the "
+                    "same body"
+                )
+                if not precedes(earlier, op):
+                    expected += f", or 409 with type {KEY_IN_FLIGHT} while op #{earlier.index} was in flight"
             findings.append(
                 _finding(
                     "CONC-003",
                     f"{where}: {say.op(op.index)} got 409 with type {KEY_REUSED}, but no request with that key and "
-                    f"another body had been sent before it was answered{shown}; expected 202 with the key's run",
+                    f"another body had been sent before it was answered{shown}; expected {expected}",
                     (op.index, *((earlier.index,) if earlier else ())),
                 )
             )
@@ -335,15 +345,18 @@ def _lifecycle(
         if obs.status in terminal:
             first_terminal.setdefault(obs.status, obs)
     if len(first_terminal) > 1:
-        a, b = list(first_terminal.values())[:2]
-        findings.append(
-            _finding(
-                "CONC-006",
-                f"run {run_id}: {say.op(a.op)} showed it {a.status} and {say.op(b.op)} showed it {b.status}; "
-                "expected one terminal status for ever, whatever the order of the reads",
-                (a.op, b.op),
+        ordered = _ordered_terminal_pair(known, terminal)
+        if ordered is not None:
+            # Two reads in real-time order show the change itself, which a reader grasps at once.
+            a, b = ordered
+            said = f"{say.before(a, b)}; expected {a.status} for ever: a run ends once, in one terminal status"
+        else:
+            a, b = list(first_terminal.values())[:2]
+            said = (
+                f"{say.op(a.op)} showed it {a.status} and {say.op(b.op)} showed it {b.status}; "
+                "expected one terminal status for ever, whatever the order of the reads"
             )
-        )
+        findings.append(_finding("CONC-006", f"run {run_id}: {said}", (a.op, b.op)))
     # Sweep: B against the latest read of each status that completed before B's window opened.
     by_latest = sorted(known, key=lambda obs: obs.latest)
     last: dict[str, Observation] = {}
@@ -379,6 +392,21 @@ def _lifecycle(
         if moved and (terminal_changed or len(first_terminal) > 1):
             break
     return findings
+
+
+def _ordered_terminal_pair(
+    observations: Sequence[Observation], terminal: frozenset[str]
+) -> tuple[Observation, Observation] | None:
+    """The first read (by when its window opened) of a terminal status that another terminal status preceded."""
+    first_done: dict[str, Observation] = {}  # per terminal status, the read of it answered first
+    for obs in observations:
+        if obs.status in terminal and (obs.status not in first_done or obs.latest < first_done[obs.status].latest):
+            first_done[obs.status] = obs
+    for b in sorted((obs for obs in observations if obs.status in terminal), key=lambda obs: obs.earliest):
+        for status, a in first_done.items():
+            if status != b.status and a.latest < b.earliest:
+                return a, b
+    return None
 
 
 def _timestamps(run_id: str, observations: Sequence[Observation], terminal: frozenset[str], say: _Say) -> list[Finding]:
@@ -652,6 +680,7 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
     bodies: dict[str, tuple[Operation, Any]] = {}
     done: set[str] = set()
     findings: list[Finding] = []
+    owners = _EtagOwners(history, say)
     for op in history.operations:
         if op.kind != "getRunDefinition" or op.run_id is None or op.status not in (200, 304) or op.run_id in done:
             continue
@@ -664,7 +693,8 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
                     _finding(
                         "CONC-012",
                         f"run {run_id}: {say.op(first.index)} carried ETag {first.etag} and {say.op(op.index)} "
-                        f"carried {op.etag}; expected one ETag on every answer for a run's definition",
+                        f"carried {op.etag}{owners.explain(run_id, (first, op))}; expected one ETag on every answer "
+                        "for a run's definition",
                         (first.index, op.index),
                     )
                 )
@@ -684,6 +714,82 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
                     )
                 )
     return findings
+
+
+class _EtagOwners:
+    """Whose W/"<definitionHash>" an ETag is, from the Runs the history showed: a wrong ETag that is another
+    run's, fetched at the same time, tells a reader the answers were mixed up between requests."""
+
+    def __init__(self, history: History, say: _Say) -> None:
+        self.history = history
+        self.say = say
+        self._hashes: dict[str, tuple[str, int]] | None = None  # runId -> (definitionHash, op that showed it)
+        self._fetches: list[Operation] = []  # answered getRunDefinition, by invocation
+        self._longest = 0.0
+
+    def _load(self) -> dict[str, tuple[str, int]]:
+        if self._hashes is None:  # built on the first finding only: a correct server never pays for it
+            self._hashes = {}
+            for op in self.history.operations:
+                if op.status != 200 or not isinstance(op.body, dict):
+                    continue
+                if op.kind == "getRun":
+                    items: list[Any] = [op.body]
+                elif op.kind == "listRuns" and isinstance(op.body.get("items"), list):
+                    items = op.body["items"]
+                else:
+                    continue
+                for item in items:
+                    run_id = item.get("runId") if isinstance(item, dict) else None
+                    digest = item.get("definitionHash") if isinstance(item, dict) else None
+                    if isinstance(run_id, str) and isinstance(digest, str):
+                        self._hashes.setdefault(run_id, (digest, op.index))
+            self._fetches = sorted(
+                (op for op in self.history.operations if op.kind == "getRunDefinition" and op.completed is not None),
+                key=lambda op: op.invoked,
+            )
+            self._longest = max(((op.completed or op.invoked) - op.invoked for op in self._fetches), default=0.0)
+        return self._hashes
+
+    def explain(self, run_id: str, ops: Sequence[Operation]) -> str:
+        hashes = self._load()
+        own = hashes.get(run_id)
+        if own is None:
+            return ""
+        said: list[str] = []
+        for op in ops:
+            tag = _opaque_tag(op.etag or "")
+            if tag == own[0]:
+                said.append(f"op #{op.index}'s is the run's own definitionHash, as op #{own[1]} showed")
+                continue
+            others = {rid for rid, (digest, _) in hashes.items() if digest == tag and rid != run_id}
+            if not others:
+                continue
+            during = self._fetching(others, op)
+            whose = (
+                f"run {during.run_id}'s, whose definition {self.say.op(during.index)} was fetching at the same time"
+                if during is not None
+                else f"run {min(others)}'s"
+            )
+            said.append(f"op #{op.index}'s is not this run's definitionHash but {whose}")
+        return f" ({'; '.join(said)})" if said else ""
+
+    def _fetching(self, runs: set[str], op: Operation) -> Operation | None:
+        """A getRunDefinition of one of `runs` that overlapped `op`."""
+        assert op.completed is not None
+        start = bisect.bisect_left(self._fetches, op.invoked - self._longest, key=lambda x: x.invoked)
+        stop = bisect.bisect_right(self._fetches, op.completed, key=lambda x: x.invoked)
+        for other in self._fetches[start:stop]:
+            if other.run_id in runs and other.completed is not None and other.completed >= op.invoked:
+                return other
+        return None
+
+
+def _opaque_tag(etag: str) -> str:
+    """The entity tag without W/ and quotes: what W/"<definitionHash>" puts inside."""
+    tag = etag.strip()
+    tag = tag[2:] if tag.startswith("W/") else tag
+    return tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else tag
 
 
 def _json_form(value: Any) -> Any:
