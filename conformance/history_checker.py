@@ -55,11 +55,16 @@ RULES: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A violated requirement, what happened, and the operations (indices) that prove it."""
+    """A violated requirement, what happened, and the operations (indices) that prove it.
+
+    `run_id` is the run the finding is about, when it is about one: evidence drawn around the proof
+    shows that run's other operations too (a listRuns page names no run of its own).
+    """
 
     requirement_id: str
     message: str
     operations: tuple[int, ...]
+    run_id: str | None = None
 
 
 @functools.cache
@@ -191,9 +196,9 @@ class _Say:
         )
 
 
-def _finding(rule: str, message: str, operations: Iterable[int]) -> Finding:
+def _finding(rule: str, message: str, operations: Iterable[int], run_id: str | None = None) -> Finding:
     ops = tuple(dict.fromkeys(operations))  # in the order given, each once
-    return Finding(rule, f"{message} ({rule}: {RULES[rule]})", ops)
+    return Finding(rule, f"{message} ({rule}: {RULES[rule]})", ops, run_id)
 
 
 # --- idempotency: per (credential, key) -------------------------------------------------------------
@@ -356,7 +361,7 @@ def _lifecycle(
                 f"{say.op(a.op)} showed it {a.status} and {say.op(b.op)} showed it {b.status}; "
                 "expected one terminal status for ever, whatever the order of the reads"
             )
-        findings.append(_finding("CONC-006", f"run {run_id}: {said}", (a.op, b.op)))
+        findings.append(_finding("CONC-006", f"run {run_id}: {said}", (a.op, b.op), run_id))
     # Sweep: B against the latest read of each status that completed before B's window opened.
     by_latest = sorted(known, key=lambda obs: obs.latest)
     last: dict[str, Observation] = {}
@@ -376,6 +381,7 @@ def _lifecycle(
                         "CONC-006",
                         f"run {run_id}: {say.before(a, b)}; expected {status} for ever, whatever else happens",
                         (a.op, b.op),
+                        run_id,
                     )
                 )
             elif status not in terminal and not moved:
@@ -387,6 +393,7 @@ def _lifecycle(
                         f"run {run_id}: {say.before(a, b)}; expected {status} or a status reachable from it "
                         f"({onward}): a status never moves backwards",
                         (a.op, b.op),
+                        run_id,
                     )
                 )
         if moved and (terminal_changed or len(first_terminal) > 1):
@@ -422,6 +429,7 @@ def _timestamps(run_id: str, observations: Sequence[Observation], terminal: froz
                 f"run {run_id}: {say.op(a.op)} showed cancelRequestedAt {a.cancel_requested_at} and {say.op(b.op)} "
                 f"showed {b.cancel_requested_at}; expected the first value for ever: repeated cancels keep it",
                 (a.op, b.op),
+                run_id,
             )
         )
     first_set = min((obs for obs, _ in set_), key=lambda obs: obs.latest, default=None)
@@ -435,6 +443,7 @@ def _timestamps(run_id: str, observations: Sequence[Observation], terminal: froz
                     f"run {run_id}: {say.op(first_set.op)} showed cancelRequestedAt {first_set.cancel_requested_at} "
                     f"and was answered before {say.op(b.op)} was sent, which showed it null; expected it to stay set",
                     (first_set.op, b.op),
+                    run_id,
                 )
             )
     ended = [obs for obs in observations if obs.status in terminal and obs.finished_at is not None]
@@ -449,6 +458,7 @@ def _timestamps(run_id: str, observations: Sequence[Observation], terminal: froz
                 f"{say.op(b.op)} showed it {b.status} with finishedAt {b.finished_at}; expected one finishedAt once "
                 "the run is terminal",
                 (a.op, b.op),
+                run_id,
             )
         )
     return findings
@@ -507,6 +517,7 @@ def _visibility(history: History, shown: dict[str, tuple[float, int]], say: _Say
                 f"run {op.run_id}: {say.op(at[1])} showed the run and was answered before {say.op(op.index)} was sent, "
                 "which got 404; expected the run, to any client: a run exists from its startRun's 202 on",
                 (at[1], op.index),
+                op.run_id,
             )
         )
     return findings
@@ -552,6 +563,7 @@ def _walks(history: History, demands: _Demands, say: _Say) -> list[Finding]:
                     f"walk {walk}: {what}; expected each run at most once in a walk, whatever is created or changed "
                     "during it",
                     (first, again),
+                    run_id,
                 )
             )
         if _complete(ops, ordered):
@@ -571,6 +583,7 @@ def _walks(history: History, demands: _Demands, say: _Say) -> list[Finding]:
                         f"returned run {run_id}, though {say.op(proof)} {why} before the walk began; expected every "
                         "run that matched the walk's filters throughout it",
                         (proof, first_page.index, last_page.index),
+                        run_id,
                     )
                 )
     return findings
@@ -696,6 +709,7 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
                         f"carried {op.etag}{owners.explain(run_id, (first, op))}; expected one ETag on every answer "
                         "for a run's definition",
                         (first.index, op.index),
+                        run_id,
                     )
                 )
                 continue
@@ -711,6 +725,7 @@ def _definitions(history: History, say: _Say) -> list[Finding]:
                         f"run {run_id}: {say.op(bodies[run_id][0].index)} and {say.op(op.index)} returned workflows "
                         "that are not equal as JSON; expected the workflow as submitted, on every request",
                         (bodies[run_id][0].index, op.index),
+                        run_id,
                     )
                 )
     return findings
