@@ -30,11 +30,16 @@ RULES: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A violated requirement, what happened, and the operations (indices) that prove it."""
+    """A violated requirement, what happened, and the operations (indices) that prove it.
+
+    `run_id` is the run the finding is about, when it is about one: evidence drawn around the proof
+    shows that run's other operations too (a listRuns page names no run of its own).
+    """
 
     requirement_id: str
     message: str
     operations: tuple[int, ...]
+    run_id: str | None = None
 
 
 @functools.cache
@@ -85,6 +90,6 @@ class Say:
         )
 
 
-def finding(rule: str, message: str, operations: Iterable[int]) -> Finding:
+def finding(rule: str, message: str, operations: Iterable[int], run_id: str | None = None) -> Finding:
     ops = tuple(dict.fromkeys(operations))  # in the order given, each once
-    return Finding(rule, f"{message} ({rule}: {RULES[rule]})", ops)
+    return Finding(rule, f"{message} ({rule}: {RULES[rule]})", ops, run_id)

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from conformance.history import History, Operation
+from conformance.history import History, Operation, precedes
 from conformance.history_findings import Finding, Say, finding
 from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED
 
@@ -85,12 +85,22 @@ def _conflicts(ops: Sequence[Operation], where: str, say: Say) -> list[Finding]:
             if cause is not None and cause.invoked <= op.completed:
                 continue
             earlier = next((x for x in by_invoked if x is not op and x.invoked <= op.completed), None)
-            shown = f"; the key was first used by {say.op(earlier.index)}, with the same body" if earlier else ""
+            shown, expected = "", "202 with the key's run"
+            if earlier is not None:
+                # "First used by" only when it was: a request sent after the 409'd one is merely another user.
+                shown = (
+                    f"; the key was first used by {say.op(earlier.index)}, with the same body"
+                    if earlier.invoked < op.invoked
+                    else f"; it was the first request with that key, and the next, {say.op(earlier.index)}, had the "
+                    "same body"
+                )
+                if not precedes(earlier, op):
+                    expected += f", or 409 with type {KEY_IN_FLIGHT} while op #{earlier.index} was in flight"
             findings.append(
                 finding(
                     "CONC-003",
                     f"{where}: {say.op(op.index)} got 409 with type {KEY_REUSED}, but no request with that key and "
-                    f"another body had been sent before it was answered{shown}; expected 202 with the key's run",
+                    f"another body had been sent before it was answered{shown}; expected {expected}",
                     (op.index, *((earlier.index,) if earlier else ())),
                 )
             )

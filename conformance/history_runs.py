@@ -26,15 +26,18 @@ def lifecycle_findings(
         if obs.status in terminal:
             first_terminal.setdefault(obs.status, obs)
     if len(first_terminal) > 1:
-        a, b = list(first_terminal.values())[:2]
-        findings.append(
-            finding(
-                "CONC-006",
-                f"run {run_id}: {say.op(a.op)} showed it {a.status} and {say.op(b.op)} showed it {b.status}; "
-                "expected one terminal status for ever, whatever the order of the reads",
-                (a.op, b.op),
+        ordered = _ordered_terminal_pair(known, terminal)
+        if ordered is not None:
+            # Two reads in real-time order show the change itself, which a reader grasps at once.
+            a, b = ordered
+            said = f"{say.before(a, b)}; expected {a.status} for ever: a run ends once, in one terminal status"
+        else:
+            a, b = list(first_terminal.values())[:2]
+            said = (
+                f"{say.op(a.op)} showed it {a.status} and {say.op(b.op)} showed it {b.status}; "
+                "expected one terminal status for ever, whatever the order of the reads"
             )
-        )
+        findings.append(finding("CONC-006", f"run {run_id}: {said}", (a.op, b.op), run_id))
     # Sweep: B against the latest read of each status that completed before B's window opened.
     by_latest = sorted(known, key=lambda obs: obs.latest)
     last: dict[str, Observation] = {}
@@ -54,6 +57,7 @@ def lifecycle_findings(
                         "CONC-006",
                         f"run {run_id}: {say.before(a, b)}; expected {status} for ever, whatever else happens",
                         (a.op, b.op),
+                        run_id,
                     )
                 )
             elif status not in terminal and not moved:
@@ -65,11 +69,27 @@ def lifecycle_findings(
                         f"run {run_id}: {say.before(a, b)}; expected {status} or a status reachable from it "
                         f"({onward}): a status never moves backwards",
                         (a.op, b.op),
+                        run_id,
                     )
                 )
         if moved and (terminal_changed or len(first_terminal) > 1):
             break
     return findings
+
+
+def _ordered_terminal_pair(
+    observations: Sequence[Observation], terminal: frozenset[str]
+) -> tuple[Observation, Observation] | None:
+    """The first read (by when its window opened) of a terminal status that another terminal status preceded."""
+    first_done: dict[str, Observation] = {}  # per terminal status, the read of it answered first
+    for obs in observations:
+        if obs.status in terminal and (obs.status not in first_done or obs.latest < first_done[obs.status].latest):
+            first_done[obs.status] = obs
+    for b in sorted((obs for obs in observations if obs.status in terminal), key=lambda obs: obs.earliest):
+        for status, a in first_done.items():
+            if status != b.status and a.latest < b.earliest:
+                return a, b
+    return None
 
 
 def timestamp_findings(
@@ -87,6 +107,7 @@ def timestamp_findings(
                 f"run {run_id}: {say.op(a.op)} showed cancelRequestedAt {a.cancel_requested_at} and {say.op(b.op)} "
                 f"showed {b.cancel_requested_at}; expected the first value for ever: repeated cancels keep it",
                 (a.op, b.op),
+                run_id,
             )
         )
     first_set = min((obs for obs, _ in set_), key=lambda obs: obs.latest, default=None)
@@ -100,6 +121,7 @@ def timestamp_findings(
                     f"run {run_id}: {say.op(first_set.op)} showed cancelRequestedAt {first_set.cancel_requested_at} "
                     f"and was answered before {say.op(b.op)} was sent, which showed it null; expected it to stay set",
                     (first_set.op, b.op),
+                    run_id,
                 )
             )
     ended = [obs for obs in observations if obs.status in terminal and obs.finished_at is not None]
@@ -114,6 +136,7 @@ def timestamp_findings(
                 f"{say.op(b.op)} showed it {b.status} with finishedAt {b.finished_at}; expected one finishedAt once "
                 "the run is terminal",
                 (a.op, b.op),
+                run_id,
             )
         )
     return findings
@@ -169,6 +192,7 @@ def visibility_findings(history: History, shown: dict[str, tuple[float, int]], s
                 f"run {op.run_id}: {say.op(at[1])} showed the run and was answered before {say.op(op.index)} was sent, "
                 "which got 404; expected the run, to any client: a run exists from its startRun's 202 on",
                 (at[1], op.index),
+                op.run_id,
             )
         )
     return findings

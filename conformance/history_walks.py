@@ -49,6 +49,7 @@ def walk_findings(history: History, demands: Demands, say: Say) -> list[Finding]
                     f"walk {walk}: {what}; expected each run at most once in a walk, whatever is created or changed "
                     "during it",
                     (first, again),
+                    run_id,
                 )
             )
         if complete(ops, ordered):
@@ -68,6 +69,7 @@ def walk_findings(history: History, demands: Demands, say: Say) -> list[Finding]
                         f"returned run {run_id}, though {say.op(proof)} {why} before the walk began; expected every "
                         "run that matched the walk's filters throughout it",
                         (proof, first_page.index, last_page.index),
+                        run_id,
                     )
                 )
     return findings

@@ -295,6 +295,19 @@ def test_conc_003_reused_409_for_the_same_body() -> None:
     assert "the key was first used by op #0" in finding.message
 
 
+def test_conc_003_a_reused_409_to_the_first_of_two_overlapping_requests() -> None:
+    # A server that answers the in-flight case with the reused type: the 409'd request came first, so the
+    # message must not call the other one the key's first use, and says what the server could have answered.
+    b = Build()
+    conflict = b.start(1, 0, 20, key="k", fp="A", code=409, problem=KEY_REUSED)
+    holder = b.start(2, 5, 50, key="k", fp="A")
+    finding = only(b.check())
+    assert (finding.requirement_id, finding.operations) == ("CONC-003", (conflict, holder))
+    assert "first used by" not in finding.message
+    assert "it was the first request with that key, and the next, op #1" in finding.message
+    assert f"or 409 with type {KEY_IN_FLIGHT} while op #1 was in flight" in finding.message
+
+
 def test_conc_003_reused_409_before_the_other_body_was_sent() -> None:
     b = Build()
     conflict = b.start(1, 0, 1, key="k", fp="A", code=409, problem=KEY_REUSED)
@@ -435,6 +448,21 @@ def test_conc_006_two_terminal_statuses_whatever_the_order() -> None:
     other = b.page(2, 3, 9, walk=1, page=0, items=[run(status=FAILED)], next_cursor="x")  # overlapping
     finding = only(b.check())
     assert (finding.requirement_id, finding.operations) == ("CONC-006", (one, other))
+
+
+def test_conc_006_two_terminal_statuses_in_real_time_order_are_told_as_a_change() -> None:
+    # A cancel that overwrote a finished run: the overlapping pair proves it, but a read that followed the
+    # succeeded one and showed cancelled shows the change itself, and is the evidence a reader follows.
+    b = Build()
+    b.start(1, 0, 1)
+    cancel = b.cancel(1, 2, 40, status=CANCELLED)
+    done = b.get(2, 10, 12, status=SUCCEEDED)
+    after = b.get(3, 50, 52, status=CANCELLED)
+    finding = only(b.check())
+    assert (finding.requirement_id, finding.operations) == ("CONC-006", (done, after))
+    assert "showed it succeeded and was answered before op #3" in finding.message
+    assert "which showed it cancelled" in finding.message
+    assert f"op #{cancel} " not in finding.message
 
 
 def test_an_unknown_status_is_left_to_the_schema_checks() -> None:
@@ -624,6 +652,22 @@ def test_conc_012_the_etag_changes() -> None:
     other = b.definition(2, 4, 5, etag='W/"h2"')
     finding = only(b.check())
     assert (finding.requirement_id, finding.operations) == ("CONC-012", (first, other))
+
+
+def test_conc_012_names_whose_etag_a_wrong_one_is() -> None:
+    # A server that mixed up concurrent definition requests: one answer carried another run's ETag.
+    b = Build()
+    b.op("getRun", 1, 0, 1, 200, run_id="57", body={**run("57"), "definitionHash": "h1"})
+    b.op("getRun", 1, 1, 2, 200, run_id="58", body={**run("58"), "definitionHash": "h2"})
+    wrong = b.definition(1, 10, 20, "57", etag='W/"h2"')
+    fetching = b.definition(2, 12, 18, "58", etag='W/"h2"')
+    right = b.definition(3, 30, 31, "57", etag='W/"h1"')
+    finding = only(b.check())
+    assert (finding.requirement_id, finding.operations) == ("CONC-012", (wrong, right))
+    assert f"op #{right}'s is the run's own definitionHash, as op #0 showed" in finding.message
+    assert f"op #{wrong}'s is not this run's definitionHash but run 58's, whose definition op #{fetching}" in (
+        finding.message
+    )
 
 
 def test_conc_012_the_workflow_changes() -> None:

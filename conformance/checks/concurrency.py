@@ -63,7 +63,7 @@ def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
     own = [history[i] for i in finding.operations]
     first = min(op.invoked for op in own)
     last = max(op.completed if op.completed is not None else op.invoked for op in own)
-    related = _related(history, own)
+    related = _related(history, own, finding.run_id)
     near = [op for op in history.operations if op.index in related and _overlaps(op, first, last)]
     near.sort(key=lambda op: abs(op.invoked - first))
     chosen = {op.index for op in own} | {op.index for op in near[:NEIGHBOURS]}
@@ -83,9 +83,13 @@ def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
     ]
 
 
-def _related(history: History, own: list[Operation]) -> set[int]:
-    """Operations on the same runs, keys or walks as the finding's."""
-    runs = {op.run_id for op in own if op.run_id} | {_run_of(op) for op in own} - {None}
+def _related(history: History, own: list[Operation], run_id: str | None) -> set[int]:
+    """Operations on the same runs, keys or walks as the finding's, and on the run it is about.
+
+    That run counts even when no operation of the proof names it (two listRuns pages): its other
+    operations, a cancel between the two reads say, are often what shows why.
+    """
+    runs = ({op.run_id for op in own} | {_run_of(op) for op in own} | {run_id}) - {None}
     keys = {(op.credential, op.key) for op in own if op.key}
     walks = {op.walk for op in own if op.walk is not None}
     return {
