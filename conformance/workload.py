@@ -117,9 +117,41 @@ class Workload:
         weights = [w for w, _ in actions]
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=30)  # all clients start together: the point is overlap
+        self._premises(number, rng, credential)
         while time.monotonic() < deadline:
             action = rng.choices(actions, weights)[0][1]
             action(number, rng, credential)
+
+    def _premises(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        """Every rule's premise once per client, whatever the budget: far from a server a few seconds hold
+        few requests, and a rule with no instance is not evaluated (the run would be incomplete). A key
+        sent twice with one body; its run cancelled, then read twice (a cancelRequestedAt, two terminal
+        reads); its definition read twice; a walk of its clientId to the end."""
+        key = rng.choice(credential.keys)
+        with self._lock:
+            long = number < 2 and self._long < MAX_LONG_RUNS and self.ctx.fixtures.has("long")
+            self._long += long
+        fixture = "long" if long else "quick"
+        client_id = rng.choice(credential.client_ids)
+        body: dict[str, Any] = {
+            "clientId": client_id,
+            "workflow": self.ctx.fixtures.workflow(fixture),
+            "inputs": {"n": rng.randrange(1_000_000)},
+        }
+        fixture, body = self._bodies.setdefault(key, (fixture, body))
+        run_id = _run_id(self._post_start(number, credential, fixture, body, key))
+        self._post_start(number, credential, fixture, body, key)
+        if run_id is None:
+            return
+        self._send(
+            number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
+        )
+        for _ in range(2):
+            self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
+        for _ in range(2):
+            read = functools.partial(credential.api.get, f"{RUNS}/{run_id}/definition")
+            self._send(number, credential, "getRunDefinition", read, run_id=run_id)
+        self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "5"})
 
     def _settle(self) -> None:
         """Leave no long run busy: cancel them (not recorded: the history is over)."""
@@ -265,12 +297,16 @@ class Workload:
             )
 
     def _walk(self, number: int, rng: random.Random, credential: _Credential) -> None:
-        with self._lock:
-            self._walks += 1
-            walk = self._walks
         query: dict[str, str] = {"clientId": rng.choice(credential.client_ids), "limit": str(rng.randint(2, 5))}
         if rng.random() < 0.3:
             query["status"] = rng.choice(WALK_STATUSES)
+        self._walk_of(number, credential, query)
+
+    def _walk_of(self, number: int, credential: _Credential, query: dict[str, str]) -> None:
+        """listRuns pages following nextCursor to the end (or the first answer that is not a page)."""
+        with self._lock:
+            self._walks += 1
+            walk = self._walks
         cursor: str | None = None
         for page in range(MAX_WALK_PAGES):
             sent = {**query, **({"cursor": cursor} if cursor is not None else {})}
