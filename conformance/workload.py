@@ -45,6 +45,7 @@ MAX_WALK_PAGES = 60
 # A walk filters by a terminal status (a run keeps it, so the checker can demand the run: CONC-011)
 # or by one runs leave while it goes on; in the spec's order, so a seed draws the same filters.
 WALK_STATUSES = [*(status for status in run_statuses() if status in terminal_statuses()), "running"]
+MAX_POLLS_DURING_CANCEL = 50  # reads of a run while two cancels of it are in flight
 MAX_LONG_RUNS = 6  # long runs hold a server's workers until cancelled; a few show every cancel race
 
 
@@ -125,8 +126,10 @@ class Workload:
     def _premises(self, number: int, rng: random.Random, credential: _Credential) -> None:
         """Every rule's premise once per client, whatever the budget: far from a server a few seconds hold
         few requests, and a rule with no instance is not evaluated (the run would be incomplete). A key
-        sent twice with one body; its run cancelled, then read twice (a cancelRequestedAt, two terminal
-        reads); its definition read twice; a walk of its clientId to the end."""
+        sent twice with one body, one answer awaited before the next is sent (CONC-004: no overlap, no
+        in-flight 409); its run cancelled (a long run twice, a few milliseconds apart, read all the
+        while: cancelRequestedAt must not change), then read twice (two terminal reads); its
+        definition read twice; a walk of its clientId to the end."""
         key = rng.choice(credential.keys)
         with self._lock:
             long = number < 2 and self._long < MAX_LONG_RUNS and self.ctx.fixtures.has("long")
@@ -143,15 +146,46 @@ class Workload:
         self._post_start(number, credential, fixture, body, key)
         if run_id is None:
             return
-        self._send(
-            number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
-        )
+        if fixture == "long":
+            self._double_cancel(number, rng, credential, run_id)
+        else:
+            self._send_cancel(number, credential, run_id)
         for _ in range(2):
             self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
         for _ in range(2):
             read = functools.partial(credential.api.get, f"{RUNS}/{run_id}/definition")
             self._send(number, credential, "getRunDefinition", read, run_id=run_id)
         self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "5"})
+
+    def _send_cancel(self, number: int, credential: _Credential, run_id: str) -> None:
+        self._send(
+            number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
+        )
+
+    def _double_cancel(self, number: int, rng: random.Random, credential: _Credential, run_id: str) -> None:
+        """Two cancels of a live run a few milliseconds apart (a double click, a retry after a client
+        timeout), its status read again and again until both are answered: a server that stamps
+        cancelRequestedAt twice shows the first stamp between the two writes (CONC-007)."""
+        stagger = rng.uniform(0.002, 0.03)
+        answered = threading.Event()
+
+        def second() -> None:
+            time.sleep(stagger)  # a stagger, not a wait for anything: the second click comes later
+            self._send_cancel(number, credential, run_id)
+
+        def poll() -> None:
+            for _ in range(MAX_POLLS_DURING_CANCEL):
+                self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
+                if answered.is_set():
+                    return
+
+        helpers = [threading.Thread(target=work, name=f"rc-workload-{number}-cancel") for work in (second, poll)]
+        for thread in helpers:
+            thread.start()
+        self._send_cancel(number, credential, run_id)
+        helpers[0].join()
+        answered.set()
+        helpers[1].join()
 
     def _settle(self) -> None:
         """Leave no long run busy: cancel them (not recorded: the history is over)."""
@@ -227,9 +261,7 @@ class Workload:
         run_id = _run_id(self._post_start(number, credential, fixture, body, key))
         if run_id is not None and fixture == "quick" and rng.random() < 0.3:
             # A cancel sent at once, to land near the quick run's completion.
-            self._send(
-                number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
-            )
+            self._send_cancel(number, credential, run_id)
 
     def _post_start(
         self, number: int, credential: _Credential, fixture: str, body: dict[str, Any], key: str | None
@@ -292,9 +324,7 @@ class Workload:
     def _cancel(self, number: int, rng: random.Random, credential: _Credential) -> None:
         run_id = self._known(rng, credential)
         if run_id is not None:
-            self._send(
-                number, credential, "cancelRun", lambda: credential.api.post(f"{RUNS}/{run_id}/cancel"), run_id=run_id
-            )
+            self._send_cancel(number, credential, run_id)
 
     def _walk(self, number: int, rng: random.Random, credential: _Credential) -> None:
         query: dict[str, str] = {"clientId": rng.choice(credential.client_ids), "limit": str(rng.randint(2, 5))}

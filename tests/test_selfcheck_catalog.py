@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from selfcheck.faults import FAULTS
+from selfcheck.faults_concurrency import CONCURRENCY_FAULTS
 
 from conformance.catalog import catalog
 
@@ -29,10 +30,10 @@ def _score_script() -> ModuleType:
 
 def test_every_requirement_is_broken_by_a_fault() -> None:
     # A requirement no fault breaks is one the self-check never shows the suite can catch.
-    proven = {rid for item in FAULTS for rid in item.breaks}
+    proven = {rid for item in [*FAULTS, *CONCURRENCY_FAULTS] for rid in item.breaks}
     unproven = sorted(set(catalog()) - proven)
     assert not unproven, (
-        f"no fault in tests/selfcheck/faults.py names {', '.join(unproven)} in its `breaks`: add a realistic "
+        f"no fault in tests/selfcheck/faults*.py names {', '.join(unproven)} in its `breaks`: add a realistic "
         "fault for each (and see it caught: pytest tests/test_selfcheck.py -k <fault-name>)"
     )
 

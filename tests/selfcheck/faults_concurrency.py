@@ -42,11 +42,12 @@ from reference_impl.validation import parse_list_query
 from .faults import Fault
 from .replicas import VersionedStore, tracking_load
 
-__all__ = ["CONCURRENCY_FAULTS", "UNRELIABLE_FAULTS"]
+__all__ = ["CONCURRENCY_FAULTS"]
 
 SOURCE = "tests/selfcheck/faults_concurrency.py"
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 ROUND_TRIP_S = 0.03  # one await on another service: a database, a message bus, object storage
+LOCK_TTL_S = 2.0  # how long a forgotten key lock holds: longer than a retry takes, shorter than a run
 
 
 def _primary(api: RunsApi) -> VersionedStore:
@@ -309,6 +310,23 @@ class InFlightAsReusedApi(RunsApi):
             held.discard(slot)
 
 
+class InFlightLockExpiresApi(RunsApi):
+    """Takes a lock per key with a time to live (a Redis SET NX PX) and never deletes it: it expires
+    LOCK_TTL_S later, so a retry sent after the first answer, within that time, gets the in-flight 409."""
+
+    async def start_run(self, request: Request) -> Response:
+        locks: dict[tuple[str, str], float] = self.__dict__.setdefault("locks", {})
+        key = request.headers.get(self.idempotency.header)
+        if key is None:
+            return await super().start_run(request)
+        slot = (str(request.scope["state"][TOKEN_STATE_KEY]), key)
+        now = time.monotonic()
+        if locks.get(slot, 0.0) > now:
+            raise ProblemError("idempotency-key-in-flight", "A request with this Idempotency-Key is in progress.")
+        locks[slot] = now + LOCK_TTL_S  # the bug: nothing releases it when the request is answered
+        return await super().start_run(request)
+
+
 # --- the definition -----------------------------------------------------------------------------------
 
 
@@ -393,12 +411,10 @@ CONCURRENCY_FAULTS: list[Fault] = [
            "cursors hold an offset (tests/faults_cancel_page.py: offset_cursors): runs created during a "
            "walk shift it, and the walk repeats runs",
            ("CONC-010",), _offset_cursors),
-]
-# fmt: on
-
-# Faults the workload does not catch in 19 of 20 runs: scored by scripts/concurrency_score.py, not held to it.
-# fmt: off
-UNRELIABLE_FAULTS: list[Fault] = [
+    _fault("conc-in-flight-lock-expires",
+           "a key's in-flight lock is taken with a time to live and never released (a Redis SET NX PX without "
+           "DEL): a retry sent after the first answer gets the in-flight 409 until the lock expires",
+           ("CONC-004",), _app(api_class=InFlightLockExpiresApi)),
     _fault("conc-cancel-requested-at-race",
            "cancel keeps the first cancelRequestedAt by reading it before an await, then writes it "
            "unconditionally: of two concurrent cancels the second overwrites the first",
