@@ -45,8 +45,10 @@ MAX_WALK_PAGES = 60
 # A walk filters by a terminal status (a run keeps it, so the checker can demand the run: CONC-011)
 # or by one runs leave while it goes on; in the spec's order, so a seed draws the same filters.
 WALK_STATUSES = [*(status for status in run_statuses() if status in terminal_statuses()), "running"]
-MAX_POLLS_DURING_CANCEL = 50  # reads of a run while two cancels of it are in flight
-MAX_LONG_RUNS = 6  # long runs hold a server's workers until cancelled; a few show every cancel race
+MAX_POLLS_DURING_CANCEL = 50  # reads of a run by each poller while two cancels of it are in flight
+POLLERS_DURING_CANCEL = 2  # a loaded server answers a read in tens of ms: two see more of the gap
+LONG_PREMISES = 6  # clients whose premise run is a long one: each is one chance to double-cancel a live run
+MAX_LONG_RUNS = 8  # long runs hold a server's workers until cancelled; a few show every cancel race
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,13 @@ class Workload:
         """Every rule's premise once per client, whatever the budget: far from a server a few seconds hold
         few requests, and a rule with no instance is not evaluated (the run would be incomplete). A key
         sent twice with one body, one answer awaited before the next is sent (CONC-004: no overlap, no
-        in-flight 409); its run cancelled (a long run twice, a few milliseconds apart, read all the
-        while: cancelRequestedAt must not change), then read twice (two terminal reads); its
-        definition read twice; a walk of its clientId to the end."""
+        in-flight 409); a walk of its clientId begun right after (CONC-011: an index that lags the
+        202 misses the run); the run cancelled (a long run twice, a few milliseconds apart, read all
+        the while: cancelRequestedAt must not change), then read twice (two terminal reads); its
+        definition read twice."""
         key = rng.choice(credential.keys)
         with self._lock:
-            long = number < 2 and self._long < MAX_LONG_RUNS and self.ctx.fixtures.has("long")
+            long = number < LONG_PREMISES and self._long < MAX_LONG_RUNS and self.ctx.fixtures.has("long")
             self._long += long
         fixture = "long" if long else "quick"
         client_id = rng.choice(credential.client_ids)
@@ -146,6 +149,7 @@ class Workload:
         self._post_start(number, credential, fixture, body, key)
         if run_id is None:
             return
+        self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "5"})
         if fixture == "long":
             self._double_cancel(number, rng, credential, run_id)
         else:
@@ -155,7 +159,6 @@ class Workload:
         for _ in range(2):
             read = functools.partial(credential.api.get, f"{RUNS}/{run_id}/definition")
             self._send(number, credential, "getRunDefinition", read, run_id=run_id)
-        self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "5"})
 
     def _send_cancel(self, number: int, credential: _Credential, run_id: str) -> None:
         self._send(
@@ -166,7 +169,7 @@ class Workload:
         """Two cancels of a live run a few milliseconds apart (a double click, a retry after a client
         timeout), its status read again and again until both are answered: a server that stamps
         cancelRequestedAt twice shows the first stamp between the two writes (CONC-007)."""
-        stagger = rng.uniform(0.002, 0.03)
+        stagger = rng.uniform(0.005, 0.025)
         answered = threading.Event()
 
         def second() -> None:
@@ -179,13 +182,15 @@ class Workload:
                 if answered.is_set():
                     return
 
-        helpers = [threading.Thread(target=work, name=f"rc-workload-{number}-cancel") for work in (second, poll)]
+        works = [second, *[poll] * POLLERS_DURING_CANCEL]
+        helpers = [threading.Thread(target=work, name=f"rc-workload-{number}-cancel") for work in works]
         for thread in helpers:
             thread.start()
         self._send_cancel(number, credential, run_id)
         helpers[0].join()
         answered.set()
-        helpers[1].join()
+        for thread in helpers[1:]:
+            thread.join()
 
     def _settle(self) -> None:
         """Leave no long run busy: cancel them (not recorded: the history is over)."""
