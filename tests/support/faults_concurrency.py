@@ -26,7 +26,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import faults_cancel_page
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -39,6 +38,7 @@ from reference_impl.problems import ProblemError, problem_response
 from reference_impl.store import IdempotencyClaim, RunRecord, RunStore, StartOutcome
 from reference_impl.validation import parse_list_query
 
+from . import faults_cancel_page
 from .faults import Fault
 from .replicas import VersionedStore, tracking_load
 
