@@ -14,6 +14,7 @@ fixtures and the Hypothesis settings. What lives where:
   faults_idem_etag.py (the checks' unit-test servers), planted_bugs.py (bugs the runner's tests
   plant), hostile_servers.py (servers that hang, reset or send garbage), with asgi.py (middleware
   that rewrites requests and responses) and replicas.py (stale copies of the store) to build them.
+- reference_server.py: the reference server's own tests' helpers (serve it, a client, workflows, polling).
 - history_model.py: histories of a simulated correct server, for the history checker.
 - seed_match.py: how the spec's text is matched against the seed's (tests/test_spec_fidelity.py).
 - tooling.py: the repository root and the external tools (node, java) some tests need.
