@@ -2,7 +2,7 @@
 
     python bench/bench_history_checker.py [--sizes 10000 30000 100000] [--repeat 3] [--seed 1]
 
-Each history comes from the simulated correct server of tests/history_model.py (4 clients with
+Each history comes from the simulated correct server of tests/support/history_model.py (4 clients with
 overlapping requests, many runs and Idempotency-Keys, listRuns walks, unanswered requests), built
 once per size and not timed. `check_history` is timed on each (median of the repeats, one core: the
 checker is single-threaded), and must find nothing, since the server is correct. The figures are
@@ -27,7 +27,7 @@ from _common import ROOT, median, write_figures
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from history_model import correct_history
+from support.history_model import correct_history
 
 from conformance.history_checker import check_history
 

@@ -41,11 +41,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from selfcheck.faults_concurrency import CONCURRENCY_FAULTS  # noqa: E402
-from selfcheck.harness import TOKENS, SuiteRun, run_suite  # noqa: E402
-from selfcheck.variants import VARIANTS  # noqa: E402
-from selfcheck.variants_concurrency import CONCURRENCY_VARIANTS  # noqa: E402
 from starlette.types import ASGIApp  # noqa: E402
+from support.harness import SuiteRun, run_suite  # noqa: E402
+from support.registry import CONCURRENCY_FAULTS, VARIANTS  # noqa: E402
+from support.tokens import TOKENS  # noqa: E402
 
 from conformance.catalog import catalog  # noqa: E402
 from reference_impl.app import create_app  # noqa: E402
@@ -114,7 +113,7 @@ def _servers() -> dict[str, tuple[Score, Callable[[], ASGIApp], Sequence[str]]]:
         functools.partial(create_app, list(TOKENS)),
         (),
     )
-    for variant in [*VARIANTS, *CONCURRENCY_VARIANTS]:
+    for variant in VARIANTS:
         score = Score(variant.name, "variant", (), variant.description)
         servers.setdefault(variant.name, (score, functools.partial(variant.build, TOKENS), ()))
     return servers
@@ -267,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         "(the last answer among the finding's operations): how long the workload must run to show the bug.",
         "- **run time**: the whole run (server start excluded), median.",
         "",
-        *_table("Faults (tests/selfcheck/faults_concurrency.py: CONCURRENCY_FAULTS)", faults),
-        *_table("Correct servers (the reference, tests/selfcheck/variants.py and variants_concurrency.py)", variants),
+        *_table("Faults (tests/support/faults_concurrency.py: CONCURRENCY_FAULTS)", faults),
+        *_table("Correct servers (the reference, and tests/support/registry.py: VARIANTS)", variants),
     ]
     text = "\n".join(lines)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ from starlette.types import ASGIApp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from selfcheck.harness import TOKENS, run_suite  # noqa: E402
-from selfcheck.variants import variant  # noqa: E402
+from support.harness import run_suite  # noqa: E402
+from support.tokens import TOKENS  # noqa: E402
 
 from reference_impl.app import create_app  # noqa: E402
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     servers: dict[str, Callable[[], ASGIApp]] = {
         "reference": lambda: create_app(list(TOKENS)),
-        "latency-jitter": lambda: variant("latency-jitter").build(TOKENS),
+        "latency-jitter": lambda: build("latency-jitter"),
     }
     flaked = False
     started = time.monotonic()

@@ -1,4 +1,7 @@
-"""Shared fixtures: the reference server on a loopback port, and sessions of the suite against it."""
+"""Shared fixtures: the reference server on a loopback port, and sessions of the suite against it.
+
+Only fixtures and the Hypothesis settings live here; every other helper is in tests/support.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,8 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from support.tokens import OTHER_TOKEN, TOKEN
 
-from conformance.execution import CheckRun, run_check
-from conformance.registry import registered_checks
 from conformance.session import Session
 
 # The project's own property tests: derandomised under CI, and never failed for being slow on a
@@ -24,9 +26,6 @@ settings.register_profile(
     database=None if os.environ.get("CI") == "true" else settings.default.database,
 )
 settings.load_profile("project")
-
-TOKEN = "rc-test-token-primary"
-OTHER_TOKEN = "rc-test-token-secondary"
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +54,3 @@ def make_session() -> Iterator[Callable[..., Session]]:
     yield make
     for session in opened:
         session.close()
-
-
-def run_named_check(name: str, session: Session) -> CheckRun:
-    """Run one registered check by name."""
-    checks = {c.name: c for c in registered_checks()}
-    return run_check(checks[name], session)

@@ -129,3 +129,67 @@ def test_only_embedded_imports_the_reference_server() -> None:
         if any(n.startswith("reference_impl") for n in project_imports(p))
     ]
     assert set(users) <= {"conformance/embedded.py"}, users
+
+
+# --- the tests' own layout ----------------------------------------------------------------------------
+
+TESTS = ROOT / "tests"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module name `path` imports, at any depth (function-level imports too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+TEST_PY = sorted(TESTS.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", TEST_PY, ids=lambda p: p.relative_to(TESTS).as_posix())
+def test_nothing_imports_conftest_or_a_test_module(path: Path) -> None:
+    # conftest.py is pytest's, for fixtures; a test module is for tests. What they share is in tests/support.
+    bad = sorted(
+        name
+        for name in imported_modules(path)
+        if name.removeprefix("tests.").split(".")[0] == "conftest"
+        or name.removeprefix("tests.").split(".")[0].startswith("test_")
+    )
+    assert bad == [], f"tests/{path.relative_to(TESTS)} imports {bad}: import helpers from tests/support instead"
+
+
+@pytest.mark.parametrize("path", TEST_PY, ids=lambda p: p.relative_to(TESTS).as_posix())
+def test_support_is_imported_as_support(path: Path) -> None:
+    # tests/ is on sys.path, so `support.x` is the one name: `tests.support.x` would load a second copy.
+    bad = sorted(name for name in imported_modules(path) if name == "tests" or name.startswith("tests."))
+    assert bad == [], f"tests/{path.relative_to(TESTS)} imports {bad}: import support.<module> instead"
+
+
+def test_helpers_are_only_defined_under_tests_support() -> None:
+    # A newcomer finds every helper, fault and variant in one package; tests/ holds only tests and fixtures.
+    stray = [
+        p.relative_to(TESTS).as_posix()
+        for p in TEST_PY
+        if p.parent != TESTS / "support"
+        and not (p.parent == TESTS and (p.name == "conftest.py" or p.name.startswith("test_")))
+    ]
+    assert stray == [], f"{stray}: put helpers in tests/support (and say what they hold in its __init__.py)"
+    assert (TESTS / "support" / "__init__.py").is_file()
+    assert not [p.name for p in (TESTS / "support").glob("test_*.py")], "tests/support holds no tests"
+
+
+@pytest.mark.parametrize("path", sorted(TESTS.glob("test_*.py")), ids=lambda p: p.name)
+def test_a_test_module_holds_tests(path: Path) -> None:
+    # A test_*.py of helpers alone is a helper module in disguise: it belongs in tests/support.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tests = [
+        node.name
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and node.name.startswith("test_"))
+        or (isinstance(node, ast.ClassDef) and node.name.startswith("Test"))
+    ]
+    assert tests, f"tests/{path.name} defines no test: move its helpers to tests/support"

@@ -7,14 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKEN, run_named_check
-from faults_cancel_page import (
-    CheckModuleContract,
-    assert_passed,
-    explain,
-    open_session,
-    serve_variant,
-)
+from support.check_module_contract import CheckModuleContract
+from support.check_runs import assert_passed, explain, open_session, run_named_check
+from support.registry import serve
+from support.tokens import TOKEN
 
 from conformance.fixtures import Fixtures
 from conformance.outcomes import Outcome
@@ -50,7 +46,7 @@ def test_a_cancel_of_a_queued_run_is_checked_when_the_server_shows_queued(
 ) -> None:
     # slow_start keeps runs queued for 0.2 s, so the immediate cancel reaches a queued run, which
     # the reference settles as cancelled at once (never started): the check passes it.
-    with serve_variant("slow_start") as url:
+    with serve("slow_start") as url:
         session = make_session(url)
         assert_passed(run_named_check("cancel_new_run", session))
         listing = httpx.get(f"{url}/api/v1/runs", params={"limit": 200}, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -62,7 +58,7 @@ def test_a_cancel_of_a_queued_run_is_checked_when_the_server_shows_queued(
 def test_checks_without_their_fixture_skip_and_say_so(make_session: Callable[..., Session], tmp_path: Path) -> None:
     path = tmp_path / "fixtures.yaml"
     path.write_text("quick:\n  name: q\n  steps: [{id: a, action: noop}]\n", encoding="utf-8")
-    with serve_variant("slow_start") as url:
+    with serve("slow_start") as url:
         session = make_session(url, fixtures=Fixtures.from_file(path))
         for name in ("cancel_new_run", "cancel_running_run", "cancel_repeatedly", "cancel_failed_run"):
             run = run_named_check(name, session)

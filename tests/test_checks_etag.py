@@ -7,12 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import run_named_check
-from faults_idem_etag import serve_variant
 from hypothesis import HealthCheck, given, settings
-from selfcheck.harness import TOKENS
-from selfcheck.variants import variant
-from test_checks_idempotency import assert_caught, assert_passed
+from support.check_runs import assert_caught, assert_passed, run_named_check
+from support.registry import serve
+from support.tokens import TOKENS
 
 from conformance.checks.etag import parse_entity_tag
 from conformance.context import CheckContext
@@ -63,9 +61,9 @@ def test_check_passes_the_reference_server(name: str, reference_url: str, make_s
 def test_check_fails_on_the_bug_it_targets(
     fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
 ) -> None:
-    with serve_variant(fault) as url:
+    with serve(fault) as url:
         run = run_named_check(name, make_session(url))
-    assert_caught(run, targets)
+    assert_caught(run, targets, cites_id=False)
 
 
 def test_every_check_and_requirement_is_seen_failing() -> None:
@@ -79,13 +77,13 @@ def test_the_rfc8785_check_does_not_fail_a_server_that_merely_hashes_differently
     make_session: Callable[..., Session],
 ) -> None:
     """A content-only hash that is not RFC 8785 breaks the SHOULD (ETAG-003), not the MUST (ETAG-002)."""
-    with serve_variant("definition_hash_not_rfc8785") as url:
+    with serve("definition_hash_not_rfc8785") as url:
         assert_passed(run_named_check("definition_hash_depends_on_content", make_session(url)))
 
 
 def test_no_false_alarm_on_rewritten_responses(make_session: Callable[..., Session]) -> None:
     """Keys reordered, whitespace and escapes changed, extra fields, extra 304 headers: all within the contract."""
-    with serve_variant("rewritten_responses") as url:
+    with serve("rewritten_responses") as url:
         session = make_session(url)
         for name in CHECKS:
             assert_passed(run_named_check(name, session))
@@ -168,7 +166,7 @@ def test_unknown_run_ids_are_confirmed_absent_on_a_server_with_sequential_ids(
     make_session: Callable[..., Session],
 ) -> None:
     """With IDs "1", "2", ... a changed character names another run: such candidates are dropped."""
-    with serve_in_thread(variant("sequential-run-ids").build(TOKENS)) as url:
+    with serve("sequential-run-ids") as url:
         session = make_session(url)
         ctx = CheckContext(session, "unknown-ids")
         started = {ctx.start_run().run_id for _ in range(12)}
@@ -203,4 +201,4 @@ def test_a_hash_blind_to_part_of_the_steps_is_caught(
     """Params are no longer varied (a server may validate them), but step ids and order are."""
     with serve_in_thread(create_app(list(TOKENS), store=store())) as url:
         run = run_named_check("definition_hash_depends_on_content", make_session(url))
-    assert_caught(run, {"ETAG-002"})
+    assert_caught(run, {"ETAG-002"}, cites_id=False)

@@ -7,14 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import OTHER_TOKEN, TOKEN, run_named_check
-from faults_idem_etag import CORRECT_VARIANTS, serve_variant
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from selfcheck.faults import fault as selfcheck_fault
+from support.check_runs import assert_caught, assert_passed, run_named_check
+from support.registry import build, serve
+from support.tokens import TOKENS
 
 from conformance.checks.idempotency import _overlapped
-from conformance.execution import CheckRun
 from conformance.fixtures import Fixtures
 from conformance.meaning import json_equal
 from conformance.outcomes import Outcome
@@ -35,7 +34,6 @@ from reference_impl.app import create_app
 from reference_impl.idempotency import IdempotencyPolicy
 from reference_impl.serve import serve_in_thread
 
-TOKENS = (TOKEN, OTHER_TOKEN)
 MODULES = ("conformance.checks.idempotency", "conformance.checks.idempotency_keys")
 CHECKS = sorted(c.name for c in registered_checks() if c.func.__module__ in MODULES)
 
@@ -54,26 +52,6 @@ FAULT_CASES: dict[str, tuple[str, set[str]]] = {
 }
 
 
-def explain(run: CheckRun) -> str:
-    lines = [f"{run.check.name}: {run.message}"]
-    for rid, items in run.evidence.items():
-        lines += [f"  {rid}: {item.message}" for item in items]
-    return "\n".join(lines)
-
-
-def assert_passed(run: CheckRun) -> None:
-    assert all(o is Outcome.PASSED for o in run.statuses().values()), explain(run)
-
-
-def assert_caught(run: CheckRun, targets: set[str]) -> None:
-    failed = {rid for rid, outcome in run.statuses().items() if outcome is Outcome.FAILED}
-    assert targets <= failed, f"expected {sorted(targets)} to fail, got {run.outcomes}\n{explain(run)}"
-    for rid in targets:
-        for item in run.evidence[rid]:
-            # A failure explains itself: what was sent and what came back, with the exchanges to show it.
-            assert item.message and item.exchanges, (rid, item)
-
-
 @pytest.mark.parametrize("name", CHECKS)
 def test_check_passes_the_reference_server(name: str, reference_url: str, make_session: Callable[..., Session]) -> None:
     assert_passed(run_named_check(name, make_session(reference_url)))
@@ -82,20 +60,20 @@ def test_check_passes_the_reference_server(name: str, reference_url: str, make_s
 @pytest.mark.parametrize("fault", sorted(FAULT_CASES))
 def test_check_fails_on_the_bug_it_targets(fault: str, make_session: Callable[..., Session]) -> None:
     name, targets = FAULT_CASES[fault]
-    with serve_variant(fault) as url:
+    with serve(fault) as url:
         run = run_named_check(name, make_session(url))
-    assert_caught(run, targets)
+    assert_caught(run, targets, cites_id=False)
 
 
 def test_a_property_failure_carries_its_falsifying_example(make_session: Callable[..., Session]) -> None:
-    with serve_variant("any_body_replays") as url:
+    with serve("any_body_replays") as url:
         run = run_named_check("same_key_other_body_conflicts", make_session(url))
     example = run.evidence["IDEM-003"][0].falsifying_example
     # Hypothesis's report ("Failing test case: conflict(...)") and the bodies themselves, as JSON.
     assert example and "conflict(" in example and 'pair = [{"clientId"' in example, example
 
 
-# Faults of the self-check's catalog (tests/selfcheck/faults.py) a check of this module targets.
+# Faults of the self-check's catalog (tests/support/faults.py) a check of this module targets.
 SELFCHECK_CASES: dict[str, tuple[str, set[str]]] = {
     "idem-keys-case-folded": ("keys_are_compared_exactly", {"IDEM-011"}),
     "idem-keys-unquoted": ("keys_are_compared_exactly", {"IDEM-011"}),
@@ -106,9 +84,9 @@ SELFCHECK_CASES: dict[str, tuple[str, set[str]]] = {
 @pytest.mark.parametrize("fault", sorted(SELFCHECK_CASES))
 def test_check_fails_on_the_self_check_fault_it_targets(fault: str, make_session: Callable[..., Session]) -> None:
     name, targets = SELFCHECK_CASES[fault]
-    with serve_in_thread(selfcheck_fault(fault).build(TOKENS)) as url:
+    with serve(fault) as url:
         run = run_named_check(name, make_session(url))
-    assert_caught(run, targets)
+    assert_caught(run, targets, cites_id=False)
 
 
 @pytest.mark.parametrize(
@@ -137,7 +115,7 @@ def test_every_check_and_requirement_is_seen_failing() -> None:
 
 def test_no_false_alarm_on_rewritten_responses(make_session: Callable[..., Session]) -> None:
     """Reordered keys, extra fields, other whitespace and escapes in responses: all within the contract."""
-    with serve_variant("rewritten_responses") as url:
+    with serve("rewritten_responses") as url:
         session = make_session(url)
         for name in CHECKS:
             assert_passed(run_named_check(name, session))
@@ -145,8 +123,8 @@ def test_no_false_alarm_on_rewritten_responses(make_session: Callable[..., Sessi
 
 def test_no_false_alarm_on_in_flight_conflicts(make_session: Callable[..., Session]) -> None:
     """A server that answers 409 idempotency-key-in-flight during a race keeps IDEM-006."""
-    app = CORRECT_VARIANTS["in_flight_conflicts"]()
-    with serve_variant("in_flight_conflicts", app) as url:
+    app = build("in_flight_conflicts")
+    with serve(app) as url:
         session = make_session(url)
         for name in ("concurrent_same_key_makes_one_run", "same_key_same_body_replays"):
             assert_passed(run_named_check(name, session))
@@ -264,7 +242,7 @@ def test_a_fingerprint_blind_to_part_of_the_steps_is_caught(
     """Params are no longer varied (a server may validate them), but step ids and order are."""
     with serve_in_thread(create_app(TOKENS, idempotency=policy())) as url:
         run = run_named_check("same_key_other_body_conflicts", make_session(url))
-    assert_caught(run, {"IDEM-003"})
+    assert_caught(run, {"IDEM-003"}, cites_id=False)
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_named_check
-from faults_cancel_page import (
-    CheckModuleContract,
-    assert_passed,
-    explain,
-    open_session,
-)
+from support.check_module_contract import CheckModuleContract
+from support.check_runs import assert_passed, explain, open_session, run_named_check
 
 from conformance.fixtures import Fixtures
 from conformance.outcomes import Outcome

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from conftest import run_named_check
-from faults_cancel_page import CORRECT_VARIANTS, assert_caught, assert_passed, serve_variant
+from support.check_runs import assert_caught, assert_passed, run_named_check
+from support.faults_cancel_page import CORRECT_VARIANTS
+from support.registry import serve
 
 from conformance.checks.model import MODEL_IDS
 from conformance.profiles import PROFILES
@@ -40,13 +41,13 @@ def test_the_machine_passes_the_reference_server(reference_url: str, make_sessio
 
 @pytest.mark.parametrize("fault", sorted(FAULT_CASES))
 def test_the_machine_catches_the_bug(fault: str, make_session: Callable[..., Session]) -> None:
-    with serve_variant(fault) as url:
+    with serve(fault) as url:
         run = run_named_check(NAME, make_session(url, timeout=FAULT_TIMEOUT))
     assert_caught(run, FAULT_CASES[fault])
 
 
 def test_a_failure_carries_the_scenario_that_found_it(make_session: Callable[..., Session]) -> None:
-    with serve_variant("boundary_dropped") as url:
+    with serve("boundary_dropped") as url:
         run = run_named_check(NAME, make_session(url))
     (evidence,) = run.evidence["PAGE-006"]
     # The steps Hypothesis ran, readable as a script: the runs started, then the walk that lost one.
@@ -56,7 +57,7 @@ def test_a_failure_carries_the_scenario_that_found_it(make_session: Callable[...
 
 @pytest.mark.parametrize("variant", sorted(CORRECT_VARIANTS))
 def test_the_machine_passes_a_correct_variant(variant: str, make_session: Callable[..., Session]) -> None:
-    with serve_variant(variant) as url:
+    with serve(variant) as url:
         assert_passed(run_named_check(NAME, make_session(url)))
 
 

@@ -6,18 +6,13 @@ import json
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import OTHER_TOKEN, TOKEN, run_named_check
-from faults_cancel_page import (
-    CheckModuleContract,
-    assert_passed,
-    explain,
-    open_session,
-    serve_variant,
-)
-from selfcheck.harness import TOKENS
-from selfcheck.variants import LenientCursorCodec
 from starlette.requests import Request
 from starlette.responses import Response
+from support.check_module_contract import CheckModuleContract
+from support.check_runs import assert_passed, explain, open_session, run_named_check
+from support.registry import serve
+from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
+from support.variants import LenientCursorCodec
 
 from conformance.outcomes import Outcome
 from conformance.profiles import PROFILES
@@ -66,7 +61,7 @@ class TestPaginationChecks(CheckModuleContract):
 
 
 def test_a_tampered_cursor_that_crashes_the_server_is_reported_as_a_5xx(make_session: Callable[..., Session]) -> None:
-    with serve_variant("tampered_cursor_500") as url:
+    with serve("tampered_cursor_500") as url:
         run = run_named_check("bad_cursors", make_session(url))
     messages = [item.message for item in run.evidence["PAGE-007"]]
     assert any("a 5xx" in m and "→ 500" in m for m in messages), messages

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import OTHER_TOKEN, TOKEN, run_named_check
-from selfcheck.faults import FAULTS
+from support.check_runs import run_named_check
+from support.registry import serve
 
 from conformance.outcomes import Outcome
 from conformance.session import Session
-from reference_impl.serve import serve_in_thread
 
 CHECK = "runs_in_every_status_match_the_schema"
 
@@ -22,8 +21,7 @@ def test_passes_the_reference_server(reference_url: str, make_session: Callable[
 
 
 def test_catches_a_misspelled_terminal_status(make_session: Callable[..., Session]) -> None:
-    fault = next(f for f in FAULTS if f.name == "schema-misspelled-status")
-    with serve_in_thread(fault.build([TOKEN, OTHER_TOKEN])) as url:
+    with serve("schema-misspelled-status") as url:
         result = run_named_check(CHECK, make_session(url))
     assert result.statuses()["SCHEMA-002"] is Outcome.FAILED
     assert "'canceled' is not one of" in result.message
@@ -32,8 +30,7 @@ def test_catches_a_misspelled_terminal_status(make_session: Callable[..., Sessio
 
 
 def test_catches_a_definition_served_as_text(make_session: Callable[..., Session]) -> None:
-    fault = next(f for f in FAULTS if f.name == "schema-wrong-content-type")
-    with serve_in_thread(fault.build([TOKEN, OTHER_TOKEN])) as url:
+    with serve("schema-wrong-content-type") as url:
         result = run_named_check(CHECK, make_session(url))
     assert result.statuses()["SCHEMA-003"] is Outcome.FAILED
     assert "text/plain" in result.message

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from selfcheck.faults import FAULTS
-from selfcheck.harness import TOKENS, run_suite, run_suite_at
+from support.harness import run_suite, run_suite_at
+from support.registry import build
 
 from conformance.coverage import documented_responses
 from conformance.diff import diff_reports
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def _fault(name: str) -> object:
-    return next(f for f in FAULTS if f.name == name).build(TOKENS)
+    return build(name)
 
 
 def test_a_quick_run_observes_every_documented_response(reference_url: str, tmp_path: Path) -> None:

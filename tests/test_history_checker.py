@@ -3,7 +3,7 @@
 Hand-made histories pin each rule: a violation must name the rule and exactly the operations that
 prove it; a correct server's history that merely looks odd (reads overlapping, a quick run, an
 idempotent replay, a walk racing inserts) must give no finding. A property test then feeds the
-checker histories of a simulated correct server (tests/history_model.py): never a finding; and the
+checker histories of a simulated correct server (tests/support/history_model.py): never a finding; and the
 same histories with one anomaly appended: always that anomaly's rule, naming the appended operation.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from history_model import correct_history
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.history_model import correct_history
 
 from conformance.history import History, Kind, Observation, Operation, precedes
 from conformance.history_checker import KEY_IN_FLIGHT, KEY_REUSED, RULES, Finding, check_history, lifecycle_graph

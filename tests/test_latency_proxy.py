@@ -23,8 +23,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from conftest import TOKEN
 from latency_proxy import LatencyProxy, NotLoopback, loopback_address
+from support.tokens import TOKEN
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_reference_support import RUNS, TOKEN, quick_workflow, running_server
+from support.reference_server import RUNS, TOKEN, quick_workflow, running_server
 
 from conformance.spec import PROBLEM_BASE
 

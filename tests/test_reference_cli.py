@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_reference_support import wait_until
+from support.reference_server import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-m", "reference_impl.cli"]

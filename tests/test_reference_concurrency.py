@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import httpx
-from test_reference_support import RUNS, TOKEN, client, quick_workflow, running_server
+from support.reference_server import RUNS, TOKEN, client, quick_workflow, running_server
 
 from reference_impl.store import IdempotencyClaim, RunStore
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import rfc8785
-from test_reference_support import (
+from support.reference_server import (
     OTHER_TOKEN,
     RUNS,
     client,

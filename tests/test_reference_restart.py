@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_reference_support import RUNS, client, quick_workflow, running_server, sleep_workflow, start, wait_for_status
+from support.reference_server import (
+    RUNS,
+    client,
+    quick_workflow,
+    running_server,
+    sleep_workflow,
+    start,
+    wait_for_status,
+)
 
 
 def test_restart_keeps_runs_keys_cursors_and_settles_in_flight(tmp_path: Path) -> None:

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_reference_support import TOKEN, running_server
-from tooling import ROOT, TOOLS, node_tool, require_command
+from support.reference_server import TOKEN, running_server
+from support.tooling import ROOT, TOOLS, node_tool, require_command
 
 from conformance.spec import spec_path
 

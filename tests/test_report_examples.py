@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tooling import ROOT
+from support.tooling import ROOT
 
 from conformance.cli import build_parser
 

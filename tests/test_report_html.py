@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import _missing, require_command
+from support.tooling import _missing, require_command
 
 from conformance.baseline import apply_baseline
 from conformance.catalog import requirement

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from support.hostile_servers import closed_port
 
 from conformance.catalog import Level, catalog
 from conformance.cli import main
 from conformance.registry import registered_checks
-from tests.hostile_servers import closed_port
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support.hostile_servers import hostile_server
 
 from conformance.cli import main
-from tests.hostile_servers import hostile_server
 
 TOKEN = "rc-hostile-token-0123456789"
 

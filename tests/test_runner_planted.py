@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from support.planted_bugs import BUGS, planted_server
 
 from conformance.cli import main
-from tests.planted_bugs import BUGS, planted_server
 
 TOKEN = "rc-planted-SECRET-7f3a9c"
 OTHER = "rc-planted-OTHER-SECRET-41b2"

@@ -41,7 +41,7 @@ def test_plugin_mirrors_the_runner_per_requirement(pytester: pytest.Pytester) ->
 
 
 def test_plugin_reports_an_unreachable_server(pytester: pytest.Pytester) -> None:
-    from tests.hostile_servers import closed_port
+    from support.hostile_servers import closed_port
 
     result = _run(
         pytester, "--runs-conformance", "--runs-token", "t",
@@ -52,7 +52,7 @@ def test_plugin_reports_an_unreachable_server(pytester: pytest.Pytester) -> None
 
 
 def test_plugin_session_fails_when_the_run_is_incomplete(pytester: pytest.Pytester, reference_url: str) -> None:
-    from tests.conftest import TOKEN
+    from support.tokens import TOKEN
 
     # One token: IDEM-007 cannot be verified, so its item skips, yet the session must not be green.
     result = _run(

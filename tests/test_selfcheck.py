@@ -8,10 +8,10 @@ should be and not by luck of one check); scripts/mutation_score.py runs the whol
 against each fault and shows what else fails. Hostile servers (hangs, garbage, resets, 500s, huge bodies, HTML) are
 covered by tests/test_runner_hostile.py.
 
-The concurrency faults and variants (tests/selfcheck/faults_concurrency.py, variants_concurrency.py) join
-the catalogs here rather than in faults.py and variants.py: they import Fault and Variant from those modules,
-so an import back would be a cycle. Here each runs once; scripts/concurrency_score.py runs each 20 times
-at the default profile and shows how reliably it is caught.
+Every fault and variant comes from tests/support/registry.py, the concurrency ones
+(tests/support/faults_concurrency.py, variants_concurrency.py) included. Here each runs once;
+scripts/concurrency_score.py runs each concurrency fault 20 times at the default profile and shows how
+reliably it is caught.
 """
 
 from __future__ import annotations
@@ -19,33 +19,28 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from selfcheck.faults import FAULTS, Fault
-from selfcheck.faults_concurrency import CONCURRENCY_FAULTS
-from selfcheck.harness import TOKENS, SuiteRun, quick_args, run_suite
-from selfcheck.variants import VARIANTS, Variant
-from selfcheck.variants_concurrency import CONCURRENCY_VARIANTS
+from support.harness import SuiteRun, quick_args, run_suite
+from support.registry import FAULTS, SINGLE_CLIENT_FAULTS, VARIANTS, Fault, Variant
+from support.tokens import TOKENS
 
 from conformance.catalog import catalog
 
 pytestmark = pytest.mark.slow
 
-ALL_FAULTS = [*FAULTS, *CONCURRENCY_FAULTS]
-ALL_VARIANTS = [*VARIANTS, *CONCURRENCY_VARIANTS]
-
 
 def test_the_catalog_is_well_formed() -> None:
     reqs = catalog()
-    names = [f.name for f in ALL_FAULTS]
+    names = [f.name for f in FAULTS]
     assert len(names) == len(set(names)), [n for n, c in Counter(names).items() if c > 1]
-    assert len(FAULTS) >= 25
-    for item in ALL_FAULTS:
+    assert len(SINGLE_CLIENT_FAULTS) >= 25
+    for item in FAULTS:
         assert item.breaks, item.name
         unknown = [rid for rid in item.breaks if rid not in reqs]
         assert not unknown, (item.name, unknown)
     # Every area of the catalog has a fault that breaks one of its requirements.
-    covered = {reqs[rid].area for item in ALL_FAULTS for rid in item.breaks}
+    covered = {reqs[rid].area for item in FAULTS for rid in item.breaks}
     assert covered == {r.area for r in reqs.values()}
-    assert len({v.name for v in ALL_VARIANTS}) == len(ALL_VARIANTS)
+    assert len({v.name for v in VARIANTS}) == len(VARIANTS)
 
 
 def _assert_clean_output(run: SuiteRun) -> None:
@@ -54,7 +49,7 @@ def _assert_clean_output(run: SuiteRun) -> None:
     assert run.report is not None, f"no conformance.json was written\n{run.explain()}"
 
 
-@pytest.mark.parametrize("fault", ALL_FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
 def test_the_suite_catches_the_fault(fault: Fault) -> None:
     run = run_suite(fault.build(TOKENS), *quick_args(fault.select, *fault.cli_args))
     _assert_clean_output(run)
@@ -64,7 +59,7 @@ def test_the_suite_catches_the_fault(fault: Fault) -> None:
     assert not run.ids_with("error"), f"the suite broke on {run.ids_with('error')}\n{run.explain()}"
 
 
-@pytest.mark.parametrize("variant", ALL_VARIANTS, ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
 def test_the_suite_passes_the_correct_variant(variant: Variant) -> None:
     run = run_suite(variant.build(TOKENS), *quick_args())
     _assert_clean_output(run)

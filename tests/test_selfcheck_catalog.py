@@ -12,8 +12,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from selfcheck.faults import FAULTS
-from selfcheck.faults_concurrency import CONCURRENCY_FAULTS
+from support.registry import FAULTS, SINGLE_CLIENT_FAULTS
 
 from conformance.catalog import catalog
 
@@ -30,25 +29,26 @@ def _score_script() -> ModuleType:
 
 def test_every_requirement_is_broken_by_a_fault() -> None:
     # A requirement no fault breaks is one the self-check never shows the suite can catch.
-    proven = {rid for item in [*FAULTS, *CONCURRENCY_FAULTS] for rid in item.breaks}
+    proven = {rid for item in FAULTS for rid in item.breaks}
     unproven = sorted(set(catalog()) - proven)
     assert not unproven, (
-        f"no fault in tests/selfcheck/faults*.py names {', '.join(unproven)} in its `breaks`: add a realistic "
+        f"no fault of tests/support/registry.py names {', '.join(unproven)} in its `breaks`: add a realistic "
         "fault for each (and see it caught: pytest tests/test_selfcheck.py -k <fault-name>)"
     )
 
 
 def test_the_readme_table_counts_the_faults_of_today() -> None:
-    # Areas and fault counts as the script writes them for today's FAULTS; the caught column is the
-    # last run's (tests/test_selfcheck.py proves each fault caught), so it is not compared.
+    # Areas and fault counts as the script writes them for today's single-client faults (the ones it
+    # scores); the caught column is the last run's (tests/test_selfcheck.py proves each fault caught),
+    # so it is not compared.
     script = _score_script()
-    expected = script.area_table([(item, True) for item in FAULTS])
+    expected = script.area_table([(item, True) for item in SINGLE_CLIENT_FAULTS])
     shown = script.readme_table((ROOT / "README.md").read_text(encoding="utf-8"))
 
     def counts(table: str) -> list[list[str]]:
         return [[cell.strip() for cell in line.split("|")[1:3]] for line in table.splitlines()]
 
     assert counts(shown) == counts(expected), (
-        f"README.md's mutation table (area, faults) is\n{shown}\nbut tests/selfcheck/faults.py has\n{expected}\n"
+        f"README.md's mutation table (area, faults) is\n{shown}\nbut tests/support/faults.py has\n{expected}\n"
         "run python scripts/mutation_score.py, which rewrites it"
     )

@@ -21,11 +21,12 @@ import uuid
 from collections.abc import Callable, Sequence
 
 import pytest
-from selfcheck.asgi import ResponseRewrite
-from selfcheck.faults import one_4xx_as_text
-from selfcheck.harness import TOKENS, quick_args, run_suite
 from starlette.requests import Request
 from starlette.types import ASGIApp
+from support.asgi import ResponseRewrite
+from support.faults import one_4xx_as_text
+from support.harness import quick_args, run_suite
+from support.tokens import TOKENS
 
 from reference_impl.app import create_app
 from reference_impl.endpoints import RunsApi

@@ -2,7 +2,7 @@
 
 The seed (tests/data/seed/RunsApi.md, a copy of ../shared/seed/RunsApi.md) is what users were
 given: the typescript-axios docs OpenAPI Generator 7.26.0 made from the original contract. The
-spec may add to them but must not change, reorder or drop a line; tests/seed_match.py says
+spec may add to them but must not change, reorder or drop a line; tests/support/seed_match.py says
 exactly which two differences adding to the spec is allowed to cause.
 """
 
@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from seed_match import HEADER, find_misses, format_misses, lines_match, split_sections
-from tooling import require_command
+from support.seed_match import HEADER, find_misses, format_misses, lines_match, split_sections
+from support.tooling import require_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi" / "runs.yaml"

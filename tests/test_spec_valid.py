@@ -28,7 +28,7 @@ import yaml
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-from tooling import node_tool
+from support.tooling import node_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi" / "runs.yaml"

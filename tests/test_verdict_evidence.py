@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from support.tokens import OTHER_TOKEN, TOKEN
 
 from conformance.config import RunConfig
 from conformance.context import CheckContext
@@ -21,7 +22,6 @@ from conformance.registry import Check, registered_checks
 from conformance.results import Status, Verdict
 from conformance.runner import run
 from conformance.session import Session
-from tests.conftest import OTHER_TOKEN, TOKEN
 
 
 def _check(name: str, func: Callable[[CheckContext], None], *ids: str) -> Check:

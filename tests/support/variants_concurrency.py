@@ -13,7 +13,6 @@ import random
 import time
 from collections.abc import Sequence
 
-import faults_idem_etag
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -24,12 +23,13 @@ from reference_impl.endpoints import RunsApi, json_response
 from reference_impl.problems import ProblemError
 from reference_impl.validation import parse_list_query
 
+from . import faults_idem_etag
 from .replicas import VersionedStore
 from .variants import Variant
 
 __all__ = ["CONCURRENCY_VARIANTS", "SnapshotReadsApi"]
 
-SOURCE = "tests/selfcheck/variants_concurrency.py"
+SOURCE = "tests/support/variants_concurrency.py"
 CATCH_UP_S = (0.0, 0.05)  # how far behind the primary a replica is when a read arrives: it waits that long
 LAG_SEED = 20261201
 _SNAPSHOT_SHIFT = 40  # a cursor's position packs the walk's snapshot time above the seq (seqs stay below 2**40)
@@ -92,7 +92,7 @@ CONCURRENCY_VARIANTS: list[Variant] = [
         "in-flight-409",
         "a key is held while its request is processed (50 ms); a same-key request meanwhile gets the in-flight 409",
         _in_flight_conflicts,
-        "tests/faults_idem_etag.py: in_flight_conflicts",
+        "tests/support/faults_idem_etag.py: in_flight_conflicts",
     ),
     Variant(
         "snapshot-reads",

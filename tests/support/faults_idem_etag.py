@@ -10,15 +10,12 @@ still keep the contract: the checks must pass them (no false alarms).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-from conftest import OTHER_TOKEN, TOKEN
-from selfcheck.asgi import ResponseRewrite
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,11 +27,13 @@ from reference_impl.endpoints import RunsApi, json_response
 from reference_impl.etags import EtagPolicy, parse_if_none_match
 from reference_impl.idempotency import IdempotencyPolicy
 from reference_impl.problems import ProblemError
-from reference_impl.serve import serve_in_thread
 from reference_impl.store import IdempotencyClaim, RunStore, StartOutcome
 from reference_impl.timestamps import MonotonicTimestamps
 
-__all__ = ["CORRECT_VARIANTS", "FAULTS", "serve_variant"]
+from .asgi import ResponseRewrite
+from .tokens import OTHER_TOKEN, TOKEN
+
+__all__ = ["CORRECT_VARIANTS", "FAULTS", "TOKENS"]
 
 TOKENS = [TOKEN, OTHER_TOKEN]
 RACE_WINDOW_S = 0.05  # the await between looking a key up and storing it: a round trip to a remote cache
@@ -414,11 +413,3 @@ CORRECT_VARIANTS: dict[str, AppFactory] = {
     "in_flight_conflicts": _app(api_class=InFlightConflicts),
     "rewritten_responses": _wrapped(rewritten_responses),
 }
-
-
-@contextlib.contextmanager
-def serve_variant(name: str, app: ASGIApp | None = None) -> Iterator[str]:
-    """Serve the named fault or correct variant (or `app`, built from it) on a loopback port; yields its URL."""
-    factory = FAULTS.get(name) or CORRECT_VARIANTS[name]
-    with serve_in_thread(app if app is not None else factory()) as url:
-        yield url

@@ -1,7 +1,8 @@
 """Correct variants: servers that differ from the reference but keep the contract.
 
 The suite must pass each with no failure and no warning (--strict): a check that fails one of
-these is too strict, i.e. it tests the reference server rather than the contract.
+these is too strict, i.e. it tests the reference server rather than the contract. The variants that
+differ where only concurrency shows are in variants_concurrency.py; registry.py joins both.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-import faults_cancel_page
-import faults_idem_etag
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,9 +38,10 @@ from reference_impl.problems import ProblemError
 from reference_impl.store import RunRecord, RunStore
 from reference_impl.timestamps import utc_now
 
+from . import faults_cancel_page, faults_idem_etag
 from .asgi import Headers, ResponseRewrite, header, is_json, operation, rewrite_headers, rewrite_json, without
 
-__all__ = ["VARIANTS", "JitterLatency", "Variant", "variant"]
+__all__ = ["SINGLE_CLIENT_VARIANTS", "JitterLatency", "LenientCursorCodec", "Variant"]
 
 AppFactory = Callable[[Sequence[str]], ASGIApp]
 JITTER_SEED = 20260214
@@ -52,7 +52,7 @@ class Variant:
     name: str
     description: str
     build: AppFactory
-    source: str = "tests/selfcheck/variants.py"
+    source: str = "tests/support/variants.py"
 
 
 class JitterLatency:
@@ -419,13 +419,13 @@ def _reused(module: Any, name: str) -> AppFactory:
     return build
 
 
-VARIANTS: list[Variant] = [
+SINGLE_CLIENT_VARIANTS: list[Variant] = [
     Variant("latency-jitter", "every request delayed 0–30 ms (seeded)", lambda t: JitterLatency(create_app(list(t)))),
     Variant(
         "reordered-keys-whitespace",
         "JSON re-serialised: keys reversed, indented, ASCII escapes; extra members; ETag header in upper case",
         _reused(faults_idem_etag, "rewritten_responses"),
-        "tests/faults_idem_etag.py: rewritten_responses",
+        "tests/support/faults_idem_etag.py: rewritten_responses",
     ),
     Variant(
         "other-encodings",
@@ -464,7 +464,7 @@ VARIANTS: list[Variant] = [
         "in-flight-conflicts",
         "a same-key request answers 409 idempotency-key-in-flight while the first is processed",
         _reused(faults_idem_etag, "in_flight_conflicts"),
-        "tests/faults_idem_etag.py: in_flight_conflicts",
+        "tests/support/faults_idem_etag.py: in_flight_conflicts",
     ),
     Variant(
         "lenient-cursors",
@@ -479,10 +479,3 @@ VARIANTS: list[Variant] = [
     ),
     Variant("i-json-only", "startRun refuses strings with NUL, lone surrogates or noncharacters (400)", _ijson_only),
 ]
-
-
-def variant(name: str) -> Variant:
-    for item in VARIANTS:
-        if item.name == name:
-            return item
-    raise KeyError(name)

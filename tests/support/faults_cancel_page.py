@@ -11,36 +11,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
 import random
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
-import pytest
-from conftest import OTHER_TOKEN, TOKEN, run_named_check
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from conformance.execution import CheckRun
-from conformance.outcomes import Outcome
-from conformance.session import Session
 from reference_impl.actions import DEFAULT_ACTIONS, Action
 from reference_impl.app import create_app
 from reference_impl.cursors import CursorCodec, Filters
 from reference_impl.endpoints import RunsApi, json_response
 from reference_impl.executor import Executor
 from reference_impl.problems import ProblemError
-from reference_impl.serve import serve_in_thread
 from reference_impl.store import _COLUMNS, RunRecord, RunStore
 from reference_impl.validation import ListQuery, parse_list_query
 
-__all__ = ["CORRECT_VARIANTS", "FAULTS", "assert_caught", "assert_passed", "explain", "open_session", "serve_variant"]
+from .tokens import OTHER_TOKEN, TOKEN
+
+__all__ = ["CORRECT_VARIANTS", "FAULTS", "TOKENS", "HexCursorCodec"]
 
 TOKENS = [TOKEN, OTHER_TOKEN]
 AppFactory = Callable[[], ASGIApp]
@@ -505,88 +500,3 @@ CORRECT_VARIANTS: dict[str, AppFactory] = {
     "hex_cursors_with_list_jitter": lambda: ListJitter(create_app(TOKENS, cursor_codec=HexCursorCodec(_secret()))),
     "slow_start": _app(executor_factory=lambda store, actions: SlowStartExecutor(store, actions, delay=0.5)),
 }
-
-
-@contextlib.contextmanager
-def serve_variant(name: str) -> Iterator[str]:
-    """Serve the named fault or correct variant on a loopback port; yields its base URL."""
-    factory = FAULTS.get(name) or CORRECT_VARIANTS[name]
-    with serve_in_thread(factory()) as url:
-        yield url
-
-
-# --- what the tests assert ------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def open_session(url: str, **kwargs: Any) -> Iterator[Session]:
-    """A suite session like conftest's make_session, for a module-scoped fixture (opening one costs ~0.3 s)."""
-    kwargs.setdefault("other_token", OTHER_TOKEN)
-    kwargs.setdefault("client_id", f"rc-test-{secrets.token_hex(4)}")
-    kwargs.setdefault("timeout", 15.0)
-    session = Session.open(url, TOKEN, **kwargs)
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-def explain(run: CheckRun) -> str:
-    lines = [f"{run.check.name}: {run.message}"]
-    for rid, items in run.evidence.items():
-        lines += [f"  {rid}: {item.message}" for item in items]
-    return "\n".join(lines)
-
-
-def assert_passed(run: CheckRun) -> None:
-    assert all(o is Outcome.PASSED for o in run.statuses().values()), f"{run.outcomes}\n{explain(run)}"
-
-
-def assert_caught(run: CheckRun, targets: set[str]) -> None:
-    failed = {rid for rid, outcome in run.statuses().items() if outcome is Outcome.FAILED}
-    assert targets <= failed, f"expected {sorted(targets)} to fail, got {run.outcomes}\n{explain(run)}"
-    for rid in targets:
-        for item in run.evidence[rid]:
-            # A failure explains itself: what was sent and what came back, with the exchanges to show it.
-            assert item.message and item.exchanges, (rid, item)
-            assert rid in item.message, f"the message does not cite {rid}: {item.message}"
-
-
-class CheckModuleContract:
-    """What the tests of each check module (cancel, lifecycle, pagination) owe, written once.
-
-    A subclass named Test… sets the module's CHECKS and FAULT_CASES (fault, check, IDs it must fail);
-    its module provides a `reference_session` fixture.
-    """
-
-    CHECKS: ClassVar[list[str]]
-    FAULT_CASES: ClassVar[list[tuple[str, str, set[str]]]]
-    FAULT_TIMEOUT: ClassVar[float] = 1.0  # --timeout against faulty servers: a stuck run fails fast
-
-    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if "targets" in metafunc.fixturenames:
-            ids = [f"{fault}-{name}" for fault, name, _ in self.FAULT_CASES]
-            metafunc.parametrize(("fault", "name", "targets"), self.FAULT_CASES, ids=ids)
-        elif "name" in metafunc.fixturenames:
-            metafunc.parametrize("name", self.CHECKS)
-        if "variant" in metafunc.fixturenames:
-            metafunc.parametrize("variant", sorted(CORRECT_VARIANTS))
-
-    def test_every_check_is_targeted_by_a_fault(self) -> None:
-        assert {name for _fault, name, _ids in self.FAULT_CASES} == set(self.CHECKS)
-
-    def test_check_passes_the_reference_server(self, name: str, reference_session: Session) -> None:
-        assert_passed(run_named_check(name, reference_session))
-
-    def test_check_fails_on_the_bug_it_targets(
-        self, fault: str, name: str, targets: set[str], make_session: Callable[..., Session]
-    ) -> None:
-        with serve_variant(fault) as url:
-            run = run_named_check(name, make_session(url, timeout=self.FAULT_TIMEOUT))
-        assert_caught(run, targets)
-
-    def test_checks_pass_a_correct_variant(self, variant: str, make_session: Callable[..., Session]) -> None:
-        with serve_variant(variant) as url:
-            session = make_session(url)
-            for name in self.CHECKS:
-                assert_passed(run_named_check(name, session))

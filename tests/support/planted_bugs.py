@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from selfcheck.asgi import ResponseRewrite
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .asgi import ResponseRewrite
 
 
 def _drop_challenge(scope: Scope, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:

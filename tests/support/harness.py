@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import OTHER_TOKEN, TOKEN
 from starlette.types import ASGIApp
 
 from conformance.cli import main
 from reference_impl.serve import serve_in_thread
 
-# The tests' tokens: the faults reused from tests/faults_*.py are built for them.
-TOKENS = (TOKEN, OTHER_TOKEN)
+from .tokens import OTHER_TOKEN, TOKEN, TOKENS
+
+__all__ = ["TOKENS", "SuiteRun", "quick_args", "run_suite", "run_suite_at"]
 
 # Progress prints "[ 3/23] failed  check_name (0.4 s)" when a check finishes with a failure.
 _FAILED_CHECK = re.compile(r"^\[\s*\d+/\d+\]\s+(failed|error)\s")

@@ -1,7 +1,7 @@
-"""The catalog of faulty servers: the reference server with one realistic bug each, and what it breaks.
+"""Faulty servers a single client catches: the reference server with one realistic bug each, and what it breaks.
 
-Most faults already exist beside the checks' own unit tests (tests/faults_idem_etag.py,
-tests/faults_cancel_page.py, tests/planted_bugs.py); this catalog reuses them by name and adds
+Most faults already exist beside the checks' own unit tests (faults_idem_etag.py,
+faults_cancel_page.py, planted_bugs.py); this catalog reuses them by name and adds
 the ones nobody had yet (the schema faults, any token accepted, byte-for-byte idempotency). Each
 fault replaces one part of the reference server (a subclass of its store, cursor codec, ETag or
 idempotency policy, auth middleware or operations, passed to create_app) or wraps it in ASGI
@@ -9,6 +9,7 @@ middleware for a bug that lives at the HTTP level.
 
 `breaks` names the requirement IDs the suite must report failed against the fault, run under
 --strict (so a SHOULD counts). Other IDs may fail as well; scripts/mutation_score.py shows which.
+The bugs only concurrent clients see are in faults_concurrency.py; registry.py joins both.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-import faults_cancel_page
-import faults_idem_etag
-import planted_bugs
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -49,6 +47,7 @@ from reference_impl.validation import (
     unique_step_ids,
 )
 
+from . import faults_cancel_page, faults_idem_etag, planted_bugs
 from .asgi import (
     Headers,
     RequestRewrite,
@@ -61,7 +60,7 @@ from .asgi import (
     without,
 )
 
-__all__ = ["FAULTS", "Fault", "fault"]
+__all__ = ["SINGLE_CLIENT_FAULTS", "Fault", "one_4xx_as_text"]
 
 AppFactory = Callable[[Sequence[str]], ASGIApp]
 
@@ -73,7 +72,7 @@ class Fault:
     description: str
     breaks: tuple[str, ...]  # requirement IDs the suite must report failed (under --strict)
     build: AppFactory  # tokens -> the faulty ASGI app
-    source: str = "tests/selfcheck/faults.py"  # where the bug is written
+    source: str = "tests/support/faults.py"  # where the bug is written
     cli_args: tuple[str, ...] = field(default=())  # extra arguments it needs to be caught in good time
 
     @property
@@ -98,16 +97,16 @@ def _module_fault(module: Any, name: str) -> AppFactory:
 
 
 def _idem_etag(name: str) -> tuple[AppFactory, str]:
-    return _module_fault(faults_idem_etag, name), f"tests/faults_idem_etag.py: {name}"
+    return _module_fault(faults_idem_etag, name), f"tests/support/faults_idem_etag.py: {name}"
 
 
 def _cancel_page(name: str) -> tuple[AppFactory, str]:
-    return _module_fault(faults_cancel_page, name), f"tests/faults_cancel_page.py: {name}"
+    return _module_fault(faults_cancel_page, name), f"tests/support/faults_cancel_page.py: {name}"
 
 
 def _planted(name: str) -> tuple[AppFactory, str]:
     bug = planted_bugs.BUGS[name]
-    return (lambda tokens: bug.wrap(create_app(list(tokens)), tokens)), f"tests/planted_bugs.py: {name}"
+    return (lambda tokens: bug.wrap(create_app(list(tokens)), tokens)), f"tests/support/planted_bugs.py: {name}"
 
 
 def _reused(name: str, area: str, description: str, breaks: tuple[str, ...], origin: tuple[AppFactory, str]) -> Fault:
@@ -516,7 +515,7 @@ def _wrapped(wrap: Callable[[ASGIApp], ASGIApp], **options: Any) -> AppFactory:
 
 # --- the catalog ----------------------------------------------------------------------------------------
 # fmt: off
-FAULTS: list[Fault] = [
+SINGLE_CLIENT_FAULTS: list[Fault] = [
     # idempotency
     _reused("idem-key-ignored", "idempotency", "the Idempotency-Key header is never read",
             ("IDEM-001", "IDEM-002"), _idem_etag("key_ignored")),
@@ -571,10 +570,10 @@ FAULTS: list[Fault] = [
     _reused("cancel-requested-at-overwritten", "cancel", "every cancel writes cancelRequestedAt again (no COALESCE)",
             ("CANCEL-005",), _cancel_page("cancel_restamps")),
     Fault("cancel-ignored", "cancel", "202 cancelling, but the cancel is never recorded",
-          ("CANCEL-002",), _cancel_page("cancel_ignored")[0], "tests/faults_cancel_page.py: cancel_ignored",
+          ("CANCEL-002",), *_cancel_page("cancel_ignored"),
           cli_args=("--timeout", "5")),
     Fault("cancel-never-stops", "cancel", "the executor is never told: a cancelled run stays cancelling",
-          ("CANCEL-003",), _cancel_page("cancel_never_stops")[0], "tests/faults_cancel_page.py: cancel_never_stops",
+          ("CANCEL-003",), *_cancel_page("cancel_never_stops"),
           cli_args=("--timeout", "5")),
     # pagination
     _reused("page-offset-cursor", "pagination", "cursors hold an offset: runs created mid-walk repeat runs",
@@ -688,10 +687,3 @@ FAULTS: list[Fault] = [
             ("LIFE-005",), _cancel_page("failures_swallowed")),
 ]
 # fmt: on
-
-
-def fault(name: str) -> Fault:
-    for item in FAULTS:
-        if item.name == name:
-            return item
-    raise KeyError(name)

@@ -1,4 +1,7 @@
-"""Helpers for the reference server's own tests (no tests here): polling, workflows, clients."""
+"""The reference server for its own tests (tests/test_reference_*.py): serving it, clients, workflows, polling.
+
+Its tokens are its own, apart from tokens.py's: these tests build the server, not the suite.
+"""
 
 from __future__ import annotations
 

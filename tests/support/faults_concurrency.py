@@ -8,7 +8,7 @@ lags the primary. Either way a single client, waiting for each answer before it 
 request, almost never sees the bug: that is what the concurrent workload (checks/concurrency.py)
 is for.
 
-The stale copies are built from one change log (tests/selfcheck/replicas.py): a replica lagging by
+The stale copies are built from one change log (tests/support/replicas.py): a replica lagging by
 L seconds answers with the versions committed at least L seconds ago. Reads go to replicas only
 while the server is busy, as a deployment that offloads reads under load does (replicas.py says
 what busy means); a single client on one keep-alive connection is always served by the primary.
@@ -26,7 +26,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import faults_cancel_page
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -39,12 +38,13 @@ from reference_impl.problems import ProblemError, problem_response
 from reference_impl.store import IdempotencyClaim, RunRecord, RunStore, StartOutcome
 from reference_impl.validation import parse_list_query
 
+from . import faults_cancel_page
 from .faults import Fault
 from .replicas import VersionedStore, tracking_load
 
 __all__ = ["CONCURRENCY_FAULTS"]
 
-SOURCE = "tests/selfcheck/faults_concurrency.py"
+SOURCE = "tests/support/faults_concurrency.py"
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 ROUND_TRIP_S = 0.03  # one await on another service: a database, a message bus, object storage
 LOCK_TTL_S = 2.0  # how long a forgotten key lock holds: longer than a retry takes, shorter than a run
@@ -408,7 +408,7 @@ CONCURRENCY_FAULTS: list[Fault] = [
            "concurrent requests get each other's workflow and ETag",
            ("CONC-012",), _app(api_class=SharedHandlerStateApi)),
     _fault("conc-offset-cursors",
-           "cursors hold an offset (tests/faults_cancel_page.py: offset_cursors): runs created during a "
+           "cursors hold an offset (tests/support/faults_cancel_page.py: offset_cursors): runs created during a "
            "walk shift it, and the walk repeats runs",
            ("CONC-010",), _offset_cursors),
     _fault("conc-in-flight-lock-expires",

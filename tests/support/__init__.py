@@ -1,0 +1,21 @@
+"""Everything the tests share but pytest's fixtures: helpers, faulty servers and correct variants.
+
+Tests import from here (`from support.registry import serve`); tests/conftest.py keeps only the
+fixtures and the Hypothesis settings. What lives where:
+
+- tokens.py: the two bearer tokens every test server is built for.
+- check_runs.py: run one check of the suite (`run_named_check`, `open_session`) and the two verdicts
+  on it, `assert_caught` and `assert_passed`.
+- check_module_contract.py: the tests each check module's test file owes, as one base class.
+- harness.py: run the suite's CLI in-process against a server and read its report (the self-check).
+- registry.py: every fault and correct variant by name, and `serve` to put one on a loopback port.
+  The servers themselves: faults.py and faults_concurrency.py (the self-check's faults),
+  variants.py and variants_concurrency.py (its correct variants), faults_cancel_page.py and
+  faults_idem_etag.py (the checks' unit-test servers), planted_bugs.py (bugs the runner's tests
+  plant), hostile_servers.py (servers that hang, reset or send garbage), with asgi.py (middleware
+  that rewrites requests and responses) and replicas.py (stale copies of the store) to build them.
+- reference_server.py: the reference server's own tests' helpers (serve it, a client, workflows, polling).
+- history_model.py: histories of a simulated correct server, for the history checker.
+- seed_match.py: how the spec's text is matched against the seed's (tests/test_spec_fidelity.py).
+- tooling.py: the repository root and the external tools (node, java) some tests need.
+"""
