@@ -4,8 +4,9 @@ Clients are threads of this process sharing the session's connections. Each draw
 operation from its own seeded random generator (so a seed replays the same choices, though the
 server's answers interleave as they will): starts of the fixture workflows with Idempotency-Keys
 shared between clients on purpose (the same body and another body), replays, reads, definitions
-with and without If-None-Match, cancels (also right after a quick run's start, racing its end),
-listRuns walks followed to their end with and without a status filter, and single pages.
+with and without If-None-Match, cancels (also right after a quick run's start, racing its end,
+and two a few milliseconds apart on a live long run), listRuns walks followed to their end with
+and without a status filter, and single pages.
 
 Runs are the session's own (its derived clientIds), and each credential works only on the runs
 and clientIds it created: the contract scopes keys to the credential and is silent on whether
@@ -264,7 +265,9 @@ class Workload:
         key = rng.choice(credential.keys) if rng.random() < 0.7 else None
         fixture, body = self._body(rng, credential, key)
         run_id = _run_id(self._post_start(number, credential, fixture, body, key))
-        if run_id is not None and fixture == "quick" and rng.random() < 0.3:
+        if run_id is not None and fixture == "long" and rng.random() < 0.5:
+            self._double_cancel(number, rng, credential, run_id)
+        elif run_id is not None and fixture == "quick" and rng.random() < 0.3:
             # A cancel sent at once, to land near the quick run's completion.
             self._send_cancel(number, credential, run_id)
 
