@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.harness import run_suite  # noqa: E402
+from support.registry import build  # noqa: E402
 from support.tokens import TOKENS  # noqa: E402
 
 from reference_impl.app import create_app  # noqa: E402
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     flaked = False
     started = time.monotonic()
-    for name, build in servers.items():
+    for name, make in servers.items():
         if args.only and name != args.only:
             continue
         passed = 0
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             extra = ["--profile", args.profile, "--seed", str(seed), "--quiet", *shlex.split(args.args)]
             if args.strict:
                 extra.append("--strict")
-            run = run_suite(build(), *extra)
+            run = run_suite(make(), *extra)
             bad = run.ids_with("failed", "error", "warning" if args.strict else "failed")
             ok = run.exit_code == 0 and not bad
             passed += ok
