@@ -133,7 +133,8 @@ class Workload:
         in-flight 409); a walk of its clientId begun right after (CONC-011: an index that lags the
         202 misses the run); the run cancelled (a long run twice, a few milliseconds apart, read all
         the while: cancelRequestedAt must not change), then read twice (two terminal reads); its
-        definition read twice."""
+        definition read twice; its clientId walked again in pages of 2, while other clients insert
+        (CONC-010: an offset cursor repeats runs)."""
         key = rng.choice(credential.keys)
         with self._lock:
             long = number < LONG_PREMISES and self._long < MAX_LONG_RUNS and self.ctx.fixtures.has("long")
@@ -160,6 +161,7 @@ class Workload:
         for _ in range(2):
             read = functools.partial(credential.api.get, f"{RUNS}/{run_id}/definition")
             self._send(number, credential, "getRunDefinition", read, run_id=run_id)
+        self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "2"})
 
     def _send_cancel(self, number: int, credential: _Credential, run_id: str) -> None:
         self._send(

@@ -365,8 +365,8 @@ def _offset_cursors(tokens: Sequence[str]) -> ASGIApp:
     return app
 
 
-# What the self-check gives each: the default profile's clients for 2 s (quick's 4 clients miss the rarer races).
-SELF_CHECK_BUDGET = ("--workload-clients", "8", "--workload-seconds", "2")
+# What the self-check gives each: the default profile's clients for 3 s (quick's 4 clients miss the rarer races).
+SELF_CHECK_BUDGET = ("--workload-clients", "8", "--workload-seconds", "3")
 
 
 def _fault(name: str, description: str, breaks: tuple[str, ...], build: Callable[[Sequence[str]], ASGIApp]) -> Fault:
