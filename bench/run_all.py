@@ -136,8 +136,9 @@ def main() -> None:
             run("bench_history_checker.py", "--repeat", repeat)
         if args.latency or args.latency_only:
             # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
+            # Workers 1 (every check in turn) against auto (the default): what running side by side buys.
             for profile in profiles:
-                run("bench_latency.py", "--profile", profile)
+                run("bench_latency.py", "--profile", profile, "--args", "--workers 1", "--args", "--workers auto")
     data = json.loads(BENCH_JSON.read_text(encoding="utf-8"))
     rows = summary(data)
     width = max(len(r[0]) for r in rows)
