@@ -31,6 +31,12 @@ from support.tokens import TOKENS  # noqa: E402
 
 from reference_impl.app import create_app  # noqa: E402
 
+# The servers it runs against, by name: each call builds a fresh one.
+SERVERS: dict[str, Callable[[], ASGIApp]] = {
+    "reference": lambda: create_app(list(TOKENS)),
+    "latency-jitter": lambda: build("latency-jitter"),
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -38,16 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="default", help="the suite's profile (default)")
     parser.add_argument("--strict", action="store_true", help="count a SHOULD warning as a flake too")
     parser.add_argument("--args", default="", help="extra arguments for every run, e.g. '--workers 8'")
-    parser.add_argument("--only", choices=["reference", "latency-jitter"], help="one server only")
+    parser.add_argument("--only", choices=sorted(SERVERS), help="one server only")
     args = parser.parse_args(argv)
 
-    servers: dict[str, Callable[[], ASGIApp]] = {
-        "reference": lambda: create_app(list(TOKENS)),
-        "latency-jitter": lambda: build("latency-jitter"),
-    }
     flaked = False
     started = time.monotonic()
-    for name, make in servers.items():
+    for name, make in SERVERS.items():
         if args.only and name != args.only:
             continue
         passed = 0
