@@ -157,11 +157,14 @@ class Workload:
         else:
             self._send_cancel(number, credential, run_id)
         for _ in range(2):
-            self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
+            self._send_get(number, credential, run_id)
         for _ in range(2):
             read = functools.partial(credential.api.get, f"{RUNS}/{run_id}/definition")
             self._send(number, credential, "getRunDefinition", read, run_id=run_id)
         self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "2"})
+
+    def _send_get(self, number: int, credential: _Credential, run_id: str) -> None:
+        self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
 
     def _send_cancel(self, number: int, credential: _Credential, run_id: str) -> None:
         self._send(
@@ -181,7 +184,7 @@ class Workload:
 
         def poll() -> None:
             for _ in range(MAX_POLLS_DURING_CANCEL):
-                self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
+                self._send_get(number, credential, run_id)
                 if answered.is_set():
                     return
 
@@ -312,7 +315,7 @@ class Workload:
     def _get(self, number: int, rng: random.Random, credential: _Credential) -> None:
         run_id = self._known(rng, credential)
         if run_id is not None:
-            self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
+            self._send_get(number, credential, run_id)
 
     def _definition(self, number: int, rng: random.Random, credential: _Credential) -> None:
         run_id = self._known(rng, credential)

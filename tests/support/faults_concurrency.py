@@ -40,6 +40,7 @@ from reference_impl.validation import parse_list_query
 
 from . import faults_cancel_page
 from .faults import Fault
+from .faults_idem_etag import key_slot
 from .replicas import VersionedStore, tracking_load
 
 __all__ = ["CONCURRENCY_FAULTS"]
@@ -120,10 +121,9 @@ class SingleFlightApi(RunsApi):
 
     async def start_run(self, request: Request) -> Response:
         flights: dict[tuple[str, str], asyncio.Future[Response]] = self.__dict__.setdefault("flights", {})
-        key = request.headers.get(self.idempotency.header)
-        if key is None:
+        slot = key_slot(request)
+        if slot is None:
             return await super().start_run(request)
-        slot = (str(request.scope["state"][TOKEN_STATE_KEY]), key)
         if slot in flights:
             return await asyncio.shield(flights[slot])  # the bug: the body is never compared
         flight: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
@@ -296,10 +296,9 @@ class InFlightAsReusedApi(RunsApi):
 
     async def start_run(self, request: Request) -> Response:
         held: set[tuple[str, str]] = self.__dict__.setdefault("held", set())
-        key = request.headers.get(self.idempotency.header)
-        if key is None:
+        slot = key_slot(request)
+        if slot is None:
             return await super().start_run(request)
-        slot = (str(request.scope["state"][TOKEN_STATE_KEY]), key)
         if slot in held:
             raise ProblemError("idempotency-key-reused", "This Idempotency-Key is being used by another request.")
         held.add(slot)
@@ -316,10 +315,9 @@ class InFlightLockExpiresApi(RunsApi):
 
     async def start_run(self, request: Request) -> Response:
         locks: dict[tuple[str, str], float] = self.__dict__.setdefault("locks", {})
-        key = request.headers.get(self.idempotency.header)
-        if key is None:
+        slot = key_slot(request)
+        if slot is None:
             return await super().start_run(request)
-        slot = (str(request.scope["state"][TOKEN_STATE_KEY]), key)
         now = time.monotonic()
         if locks.get(slot, 0.0) > now:
             raise ProblemError("idempotency-key-in-flight", "A request with this Idempotency-Key is in progress.")

@@ -33,7 +33,7 @@ from reference_impl.timestamps import MonotonicTimestamps
 from .asgi import ResponseRewrite
 from .tokens import OTHER_TOKEN, TOKEN
 
-__all__ = ["CORRECT_VARIANTS", "FAULTS", "TOKENS"]
+__all__ = ["CORRECT_VARIANTS", "FAULTS", "TOKENS", "key_slot"]
 
 TOKENS = [TOKEN, OTHER_TOKEN]
 RACE_WINDOW_S = 0.05  # the await between looking a key up and storing it: a round trip to a remote cache
@@ -91,6 +91,12 @@ class DefaultKey(IdempotencyPolicy):
         return "-" if raw is None else super().key(raw)
 
 
+def key_slot(request: Request) -> tuple[str, str] | None:
+    """What a key is held under (the credential and the key, as the contract scopes it), or None without one."""
+    key = request.headers.get(IdempotencyPolicy.header)
+    return None if key is None else (str(request.scope["state"][TOKEN_STATE_KEY]), key)
+
+
 def _reparsed(request: Request, *, drop_key: bool) -> Request:
     """The same request for the reference handler; its body was already read (Starlette keeps it)."""
     scope = dict(request.scope)
@@ -127,10 +133,9 @@ class RacyKeyCache(RunsApi):
     async def start_run(self, request: Request) -> Response:
         cache: dict[tuple[str, str], Response] = self.__dict__.setdefault("cache", {})
         await request.body()
-        key = request.headers.get("idempotency-key")
-        if key is None:
+        slot = key_slot(request)
+        if slot is None:
             return await super().start_run(request)
-        slot = (str(request.scope["state"][TOKEN_STATE_KEY]), key)
         cached = cache.get(slot)
         if cached is not None:
             return cached
@@ -310,10 +315,9 @@ class InFlightConflicts(RunsApi):
 
     async def start_run(self, request: Request) -> Response:
         in_flight: set[tuple[str, str]] = self.__dict__.setdefault("in_flight", set())
-        key = request.headers.get("idempotency-key")
-        if key is None:
+        slot = key_slot(request)
+        if slot is None:
             return await super().start_run(request)
-        slot = (str(request.scope["state"][TOKEN_STATE_KEY]), key)
         if slot in in_flight:
             self.__dict__["conflicts"] = self.__dict__.get("conflicts", 0) + 1
             raise ProblemError("idempotency-key-in-flight", "Retry the same request unchanged.")
