@@ -15,7 +15,7 @@ from conformance.client import ResponseTooLarge
 from conformance.context import CheckContext
 from conformance.events import Events
 from conformance.fingerprints import raise_site
-from conformance.outcomes import Failed, Outcome, RequirementOutcome, Skipped
+from conformance.outcomes import Cut, Failed, Outcome, RequirementOutcome, Skipped
 from conformance.registry import Check
 from conformance.results import Evidence, Exchange
 from conformance.session import Session
@@ -78,6 +78,8 @@ def run_check(check: Check, session: Session) -> CheckRun:
         stopped_at = exc.requirement_id
     except Skipped as exc:
         skipped = exc.reason
+    except Cut as exc:
+        stopped_at = exc.reason
     except (httpx.TransportError, ResponseTooLarge) as exc:
         # The server dropped, stalled or flooded the exchange: a failure of the server (ERR-001),
         # and whatever the check had not judged yet was not reached.

@@ -20,7 +20,7 @@ from typing import TypeVar
 from conformance.fingerprints import assertion_site
 from conformance.results import Evidence
 
-__all__ = ["Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations", "first_of"]
+__all__ = ["Cut", "Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations", "first_of"]
 
 E = TypeVar("E", bound=BaseException)
 
@@ -36,6 +36,14 @@ class Failed(AssertionError):
 
 class Skipped(Exception):
     """The check cannot run against this server or configuration; the reason says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Cut(Exception):
+    """The run's deadline came before the check finished: what it did not finish is not run, never passed."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
