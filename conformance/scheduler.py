@@ -8,12 +8,11 @@ seeded per check (CheckContext.seed), so a seed replays them whatever ran beside
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from conformance._compat.cpython import parses_take_turns
+from conformance._compat.cpython import install_ast_guard
 from conformance.events import Events
 from conformance.execution import CheckRun, guarded, not_run, report_finished, unmet_need
 from conformance.outcomes import Outcome
@@ -38,8 +37,10 @@ def run_checks(
     A check not started when `deadline` (time.monotonic()) passes is not run, with that reason; a
     KeyboardInterrupt stops the scheduling, and the checks not finished are not run either.
     """
-    with parses_take_turns() if workers > 1 else contextlib.nullcontext():
-        return _schedule(checks, session, events, deadline, workers)
+    # At any worker count: checks run threads of their own (examples side by side, model groups,
+    # the workload), and Hypothesis builds ASTs on whichever thread describes an example.
+    install_ast_guard()
+    return _schedule(checks, session, events, deadline, workers)
 
 
 def _schedule(
