@@ -66,7 +66,7 @@ def fault(name: str) -> Fault:
     for item in FAULTS:
         if item.name == name:
             return item
-    raise KeyError(f"no fault {name!r} in tests/support/registry.py")
+    raise KeyError(f"no fault {name!r} in tests/support/servers.py")
 
 
 def variant(name: str) -> Variant:
@@ -74,7 +74,7 @@ def variant(name: str) -> Variant:
     for item in VARIANTS:
         if item.name == name:
             return item
-    raise KeyError(f"no variant {name!r} in tests/support/registry.py")
+    raise KeyError(f"no variant {name!r} in tests/support/servers.py")
 
 
 def build(name: str) -> ASGIApp:
