@@ -52,7 +52,7 @@ def test_the_readme_table_counts_the_faults_of_today() -> None:
 
     assert counts(shown) == counts(expected), (
         f"README.md's mutation table (area, faults) is\n{shown}\nbut tests/support/faults.py has\n{expected}\n"
-        "run python scripts/mutation_score.py, which rewrites it"
+        "run python scripts/mutation_score.py --write-readme, which rewrites it"
     )
 
 
