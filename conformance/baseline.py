@@ -241,7 +241,8 @@ def baseline_entry_for(result: RequirementResult, today: dt.date | None = None) 
     lines = [f"- id: {result.id}", f"  accepts: {status.value}"]
     if status is Status.FAILED:
         # A failure is accepted by its findings; one whose findings carry none cannot be (the entry says so).
-        lines.append(f"  fingerprints: [{', '.join(found)}]   # only these findings: a new one still fails")
+        note = "only these findings: a new one still fails" if found else "none: no entry can accept this failure"
+        lines.append(f"  fingerprints: [{', '.join(found)}]   # {note}")
     lines += [
         f"  reason: {_yaml_scalar('accepted for now: ' + summary)}",
         "  # issue: https://…   (optional: where the fix is tracked)",

@@ -319,9 +319,14 @@ def test_a_failure_with_a_finding_the_entry_does_not_list_still_fails(tmp_path: 
 
 def test_a_failure_without_fingerprints_is_not_accepted(tmp_path: Path) -> None:
     report = only_failures("PAGE-008")
-    next(r for r in report.requirements if r.id == "PAGE-008").evidence = []
+    row = next(r for r in report.requirements if r.id == "PAGE-008")
+    row.evidence = []
     apply_baseline(report, write(tmp_path, entry("PAGE-008")), strict=False, today=TODAY)
     assert status(report, "PAGE-008") is Status.FAILED
+    # Nor does the entry the report offers pretend to: pasted, it is refused with the reason.
+    assert "no entry can accept this failure" in row.baseline_entry
+    with pytest.raises(ValueError, match="needs the fingerprints"):
+        parse_baseline(row.baseline_entry)
 
 
 @pytest.mark.parametrize(
