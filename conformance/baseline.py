@@ -1,24 +1,39 @@
-"""Baselines: known failures a team accepts for a while, with a reason and an expiry date.
+"""Baselines: known failures and gaps a team accepts for a while, with a reason and an expiry date.
 
-A baseline file is YAML, a list of entries:
+A baseline file is YAML, a list of entries, each naming the one status it accepts:
 
     - id: PAGE-008
+      accepts: failed                          # this failure, and only with these findings
+      fingerprints: [3f9c0d2a41b7e655]
       reason: cursors are not bound to filters yet
       issue: https://example.com/tracker/123   # optional
       expires: 2027-01-31
-      fingerprints: [3f9c0d2a41b7e655]         # optional: only these findings are accepted
+    - id: IDEM-007
+      accepts: skipped                         # or not_run: a requirement this run cannot verify
+      reason: our CI has one token
+      expires: 2027-01-31
 
 Applying it to a report:
-- a FAILED requirement with an entry in force becomes BASELINED: it no longer fails the gate;
-- so does a SKIPPED or NOT_RUN one: the entry accepts, explicitly, that this run cannot verify it
-  (no second credential, a fixture the server lacks), which otherwise makes a run incomplete;
+- a requirement whose status is the one its entry in force accepts becomes BASELINED: it no longer
+  fails the gate (a skipped or not-run MUST otherwise makes a run incomplete);
+- `accepts: failed` needs fingerprints, and accepts a failure only when it has findings and each one
+  is listed: a new defect of the same requirement (another fingerprint) still fails, reported as
+  outgrown;
+- any other status is not accepted and the entry is reported as outgrown: an entry written for a
+  skip does not hide a failure, and one written for a failure does not hide the requirement being
+  cut by --deadline (not_run) or skipped;
 - an entry past its date covers nothing: the failure stays FAILED (an exemption that lapses
   silently is no exemption), and the entry is reported as expired;
-- an entry that lists fingerprints accepts only failures whose every finding has one of them: a
-  new defect of the same requirement (another fingerprint) still fails, reported as outgrown;
 - an entry whose requirement now passes is reported as passing: delete it;
 - expired and passing entries are stale; under --strict a stale entry fails the run;
 - every failure left, and every MUST left unverified, gets `baseline_entry`, an entry ready to paste.
+
+An entry without `accepts` (files written before it existed) is refused with a one-line error that
+says how to write it: what it meant cannot be told from the file (the old format accepted any of the
+three), and guessing would bring back the gap the field closes.
+
+`response:<operationId>:<status>` entries (for --require-coverage) accept one thing, a documented
+response never observed, and take no `accepts`.
 
 Suite errors are never baselined: they say nothing about the server, and hiding them would hide
 a broken suite.
@@ -57,9 +72,10 @@ __all__ = [
 ]
 
 DEFAULT_EXPIRY_DAYS = 90  # the expiry a pasted entry proposes
-# What an entry in force may accept: a failure, or a requirement this run could not verify.
-_ACCEPTABLE = frozenset({Status.FAILED, Status.SKIPPED, Status.NOT_RUN})
-_KEYS = {"id", "reason", "issue", "expires", "fingerprints"}
+# What an entry in force may accept, one per entry: a failure, or a requirement this run could not verify.
+_ACCEPTABLE = (Status.FAILED, Status.SKIPPED, Status.NOT_RUN)
+_ACCEPTS_VALUES = ", ".join(s.value for s in _ACCEPTABLE)
+_KEYS = {"id", "accepts", "reason", "issue", "expires", "fingerprints"}
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
 
 
@@ -68,8 +84,10 @@ class BaselineEntry:
     id: str
     reason: str
     expires: dt.date
+    # The one status it accepts; None for a response:<operationId>:<status> entry (never observed).
+    accepts: Status | None = None
     issue: str | None = None
-    fingerprints: tuple[str, ...] = ()  # empty: any finding of the requirement
+    fingerprints: tuple[str, ...] = ()  # accepts failed: the findings accepted (never empty then)
 
 
 @dataclass(frozen=True)
@@ -127,13 +145,47 @@ def _parse_entry(index: int, raw: object, known: set[str], source: str) -> Basel
         isinstance(f, str) and _FINGERPRINT.match(f) for f in fingerprints
     ):
         raise ValueError(f"{where}: fingerprints must be a list of 16-hex-digit fingerprints from a report")
+    accepts = _parse_accepts(raw, req_id, tuple(fingerprints), where)
     return BaselineEntry(
         id=req_id,
         reason=" ".join(reason.split()),
         expires=_parse_date(raw["expires"], where),
+        accepts=accepts,
         issue=issue.strip() if isinstance(issue, str) else None,
         fingerprints=tuple(fingerprints),
     )
+
+
+def _parse_accepts(raw: dict[Any, Any], req_id: str, fingerprints: tuple[str, ...], where: str) -> Status | None:
+    """The status an entry accepts, checked against its fingerprints; None for a response entry."""
+    if RESPONSE_KEY.match(req_id):
+        if "accepts" in raw or fingerprints:
+            raise ValueError(
+                f"{where}: a response entry accepts only that it is never observed: drop accepts and fingerprints"
+            )
+        return None
+    if "accepts" not in raw:
+        # Files from before `accepts` existed: say how to write the line, since the old entry accepted
+        # any of the three and its meaning cannot be recovered from it.
+        hint = "accepts: failed (keeping its fingerprints)" if fingerprints else f"accepts: one of {_ACCEPTS_VALUES}"
+        raise ValueError(
+            f"{where}: the entry must say which status it accepts ({_ACCEPTS_VALUES}); add `{hint}`, "
+            "or regenerate it from a new run's report (conformance.json: requirements[].baseline_entry)"
+        )
+    value = raw["accepts"]
+    accepts = next((s for s in _ACCEPTABLE if s.value == value), None)
+    if accepts is None:
+        raise ValueError(f"{where}: accepts must be one of {_ACCEPTS_VALUES}, got {value!r}")
+    if accepts is Status.FAILED and not fingerprints:
+        raise ValueError(
+            f"{where}: accepts: failed needs the fingerprints of the findings it accepts "
+            "(conformance.json: the failure's evidence, or its baseline_entry)"
+        )
+    if accepts is not Status.FAILED and fingerprints:
+        raise ValueError(
+            f"{where}: fingerprints belong to accepts: failed; a {accepts.value} requirement has no findings"
+        )
+    return accepts
 
 
 def parse_baseline(text: str, source: str = "baseline") -> Baseline:
@@ -184,14 +236,19 @@ def baseline_entry_for(result: RequirementResult, today: dt.date | None = None) 
     summary = first_line[0] if first_line else result.statement
     if len(summary) > 160:
         summary = summary[:157] + "..."
+    status = Status(result.baselined_status or Status.FAILED) if result.status is Status.BASELINED else result.status
     found = sorted({e.fingerprint for e in result.evidence if e.fingerprint})
-    prints = f"  fingerprints: [{', '.join(found)}]   # only these findings; drop the line to accept any\n"
-    return (
-        f"- id: {result.id}\n"
-        f"  reason: {_yaml_scalar('accepted for now: ' + summary)}\n"
-        f"  # issue: https://…   (optional: where the fix is tracked)\n"
-        f"  expires: {expires.isoformat()}\n" + (prints if found else "")
-    )
+    lines = [f"- id: {result.id}", f"  accepts: {status.value}"]
+    if status is Status.FAILED:
+        # A failure is accepted by its findings; one whose findings carry none cannot be (the entry says so).
+        note = "only these findings: a new one still fails" if found else "none: no entry can accept this failure"
+        lines.append(f"  fingerprints: [{', '.join(found)}]   # {note}")
+    lines += [
+        f"  reason: {_yaml_scalar('accepted for now: ' + summary)}",
+        "  # issue: https://…   (optional: where the fix is tracked)",
+        f"  expires: {expires.isoformat()}",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _accept_response(entry: BaselineEntry, response: ResponseCoverage, today: dt.date) -> BaselineNote:
@@ -206,11 +263,24 @@ def _accept_response(entry: BaselineEntry, response: ResponseCoverage, today: dt
     return _note(entry, "applied", f"accepts that {what} is never observed, until {entry.expires.isoformat()}")
 
 
-def _outgrown(entry: BaselineEntry, result: RequirementResult) -> bool:
-    """The entry names its findings, and the failure has one it does not name: a new defect."""
-    if not entry.fingerprints:
-        return False
-    return any(e.fingerprint and e.fingerprint not in entry.fingerprints for e in result.evidence)
+def _outgrown(entry: BaselineEntry, status: Status, result: RequirementResult) -> str:
+    """Why the entry does not accept this status of its requirement; empty when it does."""
+    shown = status.value.replace("_", " ")
+    if status is not entry.accepts:
+        assert entry.accepts is not None
+        return (
+            f"{entry.id} is {shown}, but the entry accepts {entry.accepts.value.replace('_', ' ')} only: "
+            f"not accepted (write an entry for what happens now, if it is to be accepted)"
+        )
+    if status is not Status.FAILED:
+        return ""
+    found = {e.fingerprint for e in result.evidence if e.fingerprint}
+    if not found:
+        return f"{entry.id} fails with findings that carry no fingerprint: the entry cannot tell them from a new defect"
+    unlisted = sorted(found - set(entry.fingerprints))
+    if unlisted:
+        return f"{entry.id} fails with findings the entry does not list: {', '.join(unlisted)}"
+    return ""
 
 
 def _note(entry: BaselineEntry, state: str, message: str) -> BaselineNote:
@@ -263,13 +333,8 @@ def apply_baseline(
             notes.append(_note(entry, "expired", message))
         elif status is Status.PASSED:
             notes.append(_note(entry, "passing", f"{entry.id} passes now: delete the entry"))
-        elif status is Status.FAILED and result is not None and _outgrown(entry, result):
-            unlisted = sorted({e.fingerprint for e in result.evidence} - set(entry.fingerprints) - {""})
-            notes.append(
-                _note(
-                    entry, "outgrown", f"{entry.id} fails with findings the entry does not list: {', '.join(unlisted)}"
-                )
-            )
+        elif status in _ACCEPTABLE and result is not None and (why := _outgrown(entry, status, result)):
+            notes.append(_note(entry, "outgrown", why))
         elif status in _ACCEPTABLE:
             assert result is not None
             what = "failure" if status is Status.FAILED else f"{status.value.replace('_', ' ')} requirement"

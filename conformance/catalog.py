@@ -13,7 +13,9 @@ import yaml
 # libyaml when the wheel has it: six times faster on the spec, same data.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-__all__ = ["Level", "Requirement", "catalog", "requirement"]
+__all__ = ["MAX_INSTANCE_CHARS", "Level", "Requirement", "catalog", "requirement"]
+
+MAX_INSTANCE_CHARS = 160
 
 
 class Level(StrEnum):
@@ -28,6 +30,7 @@ class Requirement:
     level: Level
     area: str
     statement: str
+    instance: str  # one line: what one evaluation of it is (its premise, and what an answer is judged on)
     operations: tuple[str, ...]
     spec_ref: str
     rfc_ref: str | None
@@ -37,6 +40,17 @@ class Requirement:
         return f"{self.spec_ref} ({self.rfc_ref})" if self.rfc_ref else self.spec_ref
 
 
+def _instance(entry: dict[str, Any]) -> str:
+    # A pass counts instances, so what one is must be written down for every rule, and short enough
+    # to stand in one line of a table.
+    value = entry.get("instance")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{entry.get('id')}: no `instance` line saying what one evaluation of it is")
+    if "\n" in value.strip() or len(value) > MAX_INSTANCE_CHARS:
+        raise ValueError(f"{entry.get('id')}: `instance` must be one line of at most {MAX_INSTANCE_CHARS} characters")
+    return value.strip()
+
+
 def _parse(entry: dict[str, Any], areas: set[str]) -> Requirement:
     citation = entry["citation"]
     req = Requirement(
@@ -44,6 +58,7 @@ def _parse(entry: dict[str, Any], areas: set[str]) -> Requirement:
         level=Level(entry["level"]),
         area=entry["area"],
         statement=entry["statement"],
+        instance=_instance(entry),
         operations=tuple(entry["operations"]),
         spec_ref=citation["spec"],
         rfc_ref=citation.get("rfc"),

@@ -116,6 +116,7 @@ class RequirementResult:
     citation: str
     status: Status
     message: str = ""
+    instance: str = ""  # from the catalog: what one evaluation of it is
     evaluations: int = 0  # assertions about it evaluated in this run; a pass has at least one
     duration_s: float = 0.0
     checks: list[str] = field(default_factory=list)
@@ -135,6 +136,7 @@ class RequirementResult:
             citation=requirement.citation,
             status=status,
             message=message,
+            instance=requirement.instance,
         )
 
 

@@ -43,7 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from starlette.types import ASGIApp  # noqa: E402
 from support.harness import SuiteRun, run_suite  # noqa: E402
-from support.registry import CONCURRENCY_FAULTS, VARIANTS  # noqa: E402
+from support.servers import CONCURRENCY_FAULTS, VARIANTS  # noqa: E402
 from support.tokens import TOKENS  # noqa: E402
 
 from conformance.catalog import catalog  # noqa: E402
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         "- **run time**: the whole run (server start excluded), median.",
         "",
         *_table("Faults (tests/support/faults_concurrency.py: CONCURRENCY_FAULTS)", faults),
-        *_table("Correct servers (the reference, and tests/support/registry.py: VARIANTS)", variants),
+        *_table("Correct servers (the reference, and tests/support/servers.py: VARIANTS)", variants),
     ]
     text = "\n".join(lines)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.harness import run_suite  # noqa: E402
-from support.registry import build  # noqa: E402
+from support.servers import build  # noqa: E402
 from support.tokens import TOKENS  # noqa: E402
 
 from reference_impl.app import create_app  # noqa: E402

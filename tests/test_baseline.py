@@ -1,4 +1,5 @@
-"""Baselines: accepted failures with a reason and an expiry; stale entries reported, failing under --strict."""
+"""Baselines: accepted failures and gaps, each entry naming the one status it accepts, with a reason and an
+expiry; stale entries reported, failing under --strict."""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import yaml
 
 from conformance.baseline import apply_baseline, baseline_entry_for, gate_verdict, load_baseline, parse_baseline
 from conformance.report._demo import demo_report
-from conformance.results import RunReport, Status, Verdict
+from conformance.results import Evidence, RunReport, Status, Verdict
 
 TODAY = dt.date(2026, 3, 1)
+PRINT = "0123456789abcdef"  # the fingerprint of every failure only_failures makes
 
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "baseline.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def entry(req_id: str, accepts: str = "failed", expires: str = "2026-12-31", reason: str = "r") -> str:
+    """One entry of a baseline file; a failed one lists PRINT."""
+    prints = f"  fingerprints: [{PRINT}]\n" if accepts == "failed" else ""
+    return f"- id: {req_id}\n  accepts: {accepts}\n{prints}  reason: {reason}\n  expires: {expires}\n"
 
 
 def status(report: RunReport, req_id: str) -> Status:
@@ -31,6 +39,7 @@ def only_failures(*ids: str) -> RunReport:
     for req in report.requirements:
         if req.id in ids:
             req.status, req.message = Status.FAILED, f"{req.id} broke"
+            req.evidence = [Evidence("a_check", f"{req.id} broke", fingerprint=PRINT)]
         elif req.status is not Status.NOT_SELECTED:
             req.status, req.message, req.evidence = Status.PASSED, "", []
     return report
@@ -39,9 +48,10 @@ def only_failures(*ids: str) -> RunReport:
 def test_a_valid_file_loads(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "- id: PAGE-008\n  reason: cursors are not bound to filters yet\n"
+        "- id: PAGE-008\n  accepts: failed\n  fingerprints: [0123456789abcdef]\n"
+        "  reason: cursors are not bound to filters yet\n"
         "  issue: https://example.com/tracker/123\n  expires: 2027-01-31\n"
-        "- id: ERR-001\n  reason: '  spaces   collapse  '\n  expires: '2027-02-01'\n",
+        "- id: ERR-001\n  accepts: not_run\n  reason: '  spaces   collapse  '\n  expires: '2027-02-01'\n",
     )
     baseline = load_baseline(path)
     assert [e.id for e in baseline.entries] == ["PAGE-008", "ERR-001"]
@@ -57,19 +67,31 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
     [
         ("- id: NOPE-001\n  reason: x\n  expires: 2027-01-01\n", "NOPE-001: no such requirement"),
         ("- id: ERR-001\n  reason: x\n  expires: 2027-13-01\n", "expires must be a date"),
-        ("- id: ERR-001\n  reason: x\n  expires: soon\n", "ERR-001: expires must be a date"),
-        ("- id: ERR-001\n  reason: x\n  expires: 2027-01-01T10:00:00\n", "not a date and time"),
+        ("- id: ERR-001\n  accepts: skipped\n  reason: x\n  expires: soon\n", "ERR-001: expires must be a date"),
+        ("- id: ERR-001\n  accepts: skipped\n  reason: x\n  expires: 2027-01-01T10:00:00\n", "not a date and time"),
         ("- id: ERR-001\n  expires: 2027-01-01\n", "ERR-001: missing reason"),
         ("- id: ERR-001\n  reason: '  '\n  expires: 2027-01-01\n", "ERR-001: missing reason"),
         ("- id: ERR-001\n  reason: x\n", "ERR-001: missing expires"),
         ("- reason: x\n  expires: 2027-01-01\n", "entry 1: missing id"),
-        ("- id: ERR-001\n  reason: x\n  expires: 2027-01-01\n  owner: me\n", "unknown key 'owner'"),
-        ("- id: ERR-001\n  reason: x\n  expires: 2027-01-01\n  issue: 12\n", "issue must be"),
+        ("- id: ERR-001\n  accepts: skipped\n  reason: x\n  expires: 2027-01-01\n  owner: me\n", "unknown key 'owner'"),
+        ("- id: ERR-001\n  accepts: skipped\n  reason: x\n  expires: 2027-01-01\n  issue: 12\n", "issue must be"),
         ("- ERR-001\n", "entry 1: must be a mapping"),
-        ("id: ERR-001\n", "must be a YAML list"),
-        ("- id: ERR-001\n  reason: [unclosed\n", "not valid YAML at line"),
+        ("- id: ERR-001\n  accepts: passed\n  reason: x\n  expires: 2027-01-01\n", "accepts must be one of failed"),
+        ("- id: ERR-001\n  accepts: failed\n  reason: x\n  expires: 2027-01-01\n", "needs the fingerprints"),
         (
-            "- id: ERR-001\n  reason: x\n  expires: 2027-01-01\n- id: ERR-001\n  reason: y\n  expires: 2027-01-01\n",
+            "- id: ERR-001\n  accepts: not_run\n  reason: x\n  expires: 2027-01-01\n"
+            "  fingerprints: [0123456789abcdef]\n",
+            "fingerprints belong to accepts: failed",
+        ),
+        (
+            "- id: 'response:getRunDefinition:304'\n  accepts: skipped\n  reason: x\n  expires: 2027-01-01\n",
+            "a response entry accepts only that it is never observed",
+        ),
+        ("id: ERR-001\n", "must be a YAML list"),
+        ("- id: ERR-001\n  accepts: skipped\n  reason: [unclosed\n", "not valid YAML at line"),
+        (
+            "- id: ERR-001\n  accepts: skipped\n  reason: x\n  expires: 2027-01-01\n"
+            "- id: ERR-001\n  accepts: skipped\n  reason: y\n  expires: 2027-01-01\n",
             "ERR-001 is listed twice",
         ),
     ],
@@ -92,7 +114,7 @@ def test_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_a_listed_failure_is_baselined_and_does_not_fail_the_gate(tmp_path: Path) -> None:
     report = only_failures("PAGE-008")
-    path = write(tmp_path, "- id: PAGE-008\n  reason: cursors are not bound yet\n  expires: 2026-06-30\n")
+    path = write(tmp_path, entry("PAGE-008", reason="cursors are not bound yet", expires="2026-06-30"))
     apply_baseline(report, path, strict=False, today=TODAY)
     assert status(report, "PAGE-008") is Status.BASELINED
     assert (report.verdict, report.exit_code) == (Verdict.CONFORMANT, 0)
@@ -104,7 +126,7 @@ def test_a_listed_failure_is_baselined_and_does_not_fail_the_gate(tmp_path: Path
 
 def test_an_unlisted_failure_still_fails_and_gets_a_paste_ready_entry(tmp_path: Path) -> None:
     report = only_failures("PAGE-008", "ERR-001")
-    path = write(tmp_path, "- id: PAGE-008\n  reason: cursors are not bound yet\n  expires: 2026-06-30\n")
+    path = write(tmp_path, entry("PAGE-008", reason="cursors are not bound yet", expires="2026-06-30"))
     apply_baseline(report, path, strict=False, today=TODAY)
     assert (report.verdict, report.exit_code) == (Verdict.NOT_CONFORMANT, 1)
     err = next(r for r in report.requirements if r.id == "ERR-001")
@@ -143,7 +165,7 @@ def test_a_paste_ready_entry_survives_a_hostile_message() -> None:
 
 def test_an_expired_entry_covers_nothing_and_is_reported(tmp_path: Path) -> None:
     report = only_failures("PAGE-008")
-    path = write(tmp_path, "- id: PAGE-008\n  reason: old excuse\n  expires: 2026-02-28\n")
+    path = write(tmp_path, entry("PAGE-008", reason="old excuse", expires="2026-02-28"))
     apply_baseline(report, path, strict=False, today=TODAY)
     assert status(report, "PAGE-008") is Status.FAILED
     assert (report.verdict, report.exit_code) == (Verdict.NOT_CONFORMANT, 1)
@@ -156,7 +178,7 @@ def test_an_expired_entry_covers_nothing_and_is_reported(tmp_path: Path) -> None
 
 def test_an_entry_expiring_today_still_applies(tmp_path: Path) -> None:
     report = only_failures("PAGE-008")
-    apply_baseline(report, write(tmp_path, "- id: PAGE-008\n  reason: r\n  expires: 2026-03-01\n"), False, TODAY)
+    apply_baseline(report, write(tmp_path, entry("PAGE-008", expires="2026-03-01")), False, TODAY)
     assert status(report, "PAGE-008") is Status.BASELINED
 
 
@@ -167,7 +189,7 @@ def test_an_entry_whose_requirement_passes_is_stale_and_fails_only_under_strict(
     tmp_path: Path, strict: bool, verdict: Verdict, code: int
 ) -> None:
     report = only_failures()
-    path = write(tmp_path, "- id: IDEM-003\n  reason: was broken\n  expires: 2026-12-31\n")
+    path = write(tmp_path, entry("IDEM-003", reason="was broken"))
     apply_baseline(report, path, strict=strict, today=TODAY)
     [note] = report.baseline
     assert (note.state, note.stale) == ("passing", True)
@@ -177,7 +199,7 @@ def test_an_entry_whose_requirement_passes_is_stale_and_fails_only_under_strict(
 
 
 def test_expired_entry_of_a_passing_requirement_fails_only_under_strict(tmp_path: Path) -> None:
-    path = write(tmp_path, "- id: IDEM-003\n  reason: was broken\n  expires: 2025-12-31\n")
+    path = write(tmp_path, entry("IDEM-003", reason="was broken", expires="2025-12-31"))
     lax, strict = only_failures(), only_failures()
     apply_baseline(lax, path, strict=False, today=TODAY)
     apply_baseline(strict, path, strict=True, today=TODAY)
@@ -189,7 +211,7 @@ def test_suite_errors_are_never_baselined_but_skips_can_be_accepted(tmp_path: Pa
     report = demo_report()  # ETAG-004 error, CANCEL-004 skipped, LIFE-005 not run
     path = write(
         tmp_path,
-        "".join(f"- id: {i}\n  reason: r\n  expires: 2026-12-31\n" for i in ("ETAG-004", "CANCEL-004", "LIFE-005")),
+        entry("ETAG-004") + entry("CANCEL-004", "skipped") + entry("LIFE-005", "not_run"),
     )
     apply_baseline(report, path, strict=True, today=TODAY)
     assert status(report, "ETAG-004") is Status.ERROR
@@ -212,12 +234,12 @@ def test_an_unverified_must_makes_the_run_incomplete_until_a_baseline_accepts_it
     assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1), report.reason
     assert "IDEM-007 skipped (needs a second credential" in report.reason
     assert skipped.baseline_entry.startswith("- id: IDEM-007\n")  # ready to paste, as for a failure
-    apply_baseline(report, write(tmp_path, "- id: IDEM-007\n  reason: one token in CI\n  expires: 2026-12-31\n"),
+    apply_baseline(report, write(tmp_path, entry("IDEM-007", "skipped", reason="one token in CI")),
                    strict=False, today=TODAY)  # fmt: skip
     assert skipped.status is Status.BASELINED and skipped.baselined_status == "skipped"
     assert (report.verdict, report.exit_code) == (Verdict.CONFORMANT, 0), report.reason
     # Once the entry expires, the skip counts again.
-    apply_baseline(report, write(tmp_path, "- id: IDEM-007\n  reason: one token in CI\n  expires: 2026-01-31\n"),
+    apply_baseline(report, write(tmp_path, entry("IDEM-007", "skipped", "2026-01-31", "one token in CI")),
                    strict=False, today=TODAY)  # fmt: skip
     assert skipped.status is Status.SKIPPED
     assert report.verdict is Verdict.INCOMPLETE
@@ -225,7 +247,7 @@ def test_an_unverified_must_makes_the_run_incomplete_until_a_baseline_accepts_it
 
 def test_the_verdict_survives_a_json_round_trip_with_notes(tmp_path: Path) -> None:
     report = only_failures("PAGE-008")
-    apply_baseline(report, write(tmp_path, "- id: PAGE-008\n  reason: r\n  expires: 2026-12-31\n"), False, TODAY)
+    apply_baseline(report, write(tmp_path, entry("PAGE-008")), False, TODAY)
     report.write(tmp_path / "conformance.json")
     again = RunReport.read(tmp_path / "conformance.json")
     assert again.baseline == report.baseline
@@ -253,3 +275,87 @@ def test_a_run_that_checked_nothing_is_not_green() -> None:
     apply_baseline(report, None, strict=False, today=TODAY)
     assert (report.verdict, report.exit_code) == (Verdict.INCOMPLETE, 1)
     assert "no requirement was checked" in report.reason
+
+
+# --- an entry accepts the one status it names ----------------------------------------------------------
+
+
+def only(req_id: str, actual: Status) -> RunReport:
+    """The demo run with every requirement passed but `req_id`, which has status `actual`."""
+    report = only_failures(req_id)
+    row = next(r for r in report.requirements if r.id == req_id)
+    if actual is not Status.FAILED:
+        row.status, row.message, row.evidence = actual, f"{req_id} {actual.value}", []
+    return report
+
+
+@pytest.mark.parametrize("accepts", ["failed", "skipped", "not_run"])
+@pytest.mark.parametrize("actual", [Status.FAILED, Status.SKIPPED, Status.NOT_RUN])
+def test_an_entry_accepts_the_status_it_names_and_nothing_else(tmp_path: Path, accepts: str, actual: Status) -> None:
+    # Before entries named a status, one written for a skip (no second token) later hid a failure, and
+    # one written for a failure hid the requirement being cut by --deadline.
+    report = only("IDEM-007", actual)
+    apply_baseline(report, write(tmp_path, entry("IDEM-007", accepts)), strict=False, today=TODAY)
+    [note] = report.baseline
+    if accepts == actual.value:
+        assert status(report, "IDEM-007") is Status.BASELINED
+        assert (note.state, report.verdict, report.exit_code) == ("applied", Verdict.CONFORMANT, 0)
+    else:
+        assert status(report, "IDEM-007") is actual
+        verdict = Verdict.NOT_CONFORMANT if actual is Status.FAILED else Verdict.INCOMPLETE
+        assert (note.state, report.verdict, report.exit_code) == ("outgrown", verdict, 1)
+        assert f"accepts {accepts.replace('_', ' ')} only" in note.message, note.message
+
+
+def test_a_failure_with_a_finding_the_entry_does_not_list_still_fails(tmp_path: Path) -> None:
+    report = only_failures("PAGE-008")
+    row = next(r for r in report.requirements if r.id == "PAGE-008")
+    row.evidence.append(Evidence("a_check", "a new defect", fingerprint="fedcba9876543210"))
+    apply_baseline(report, write(tmp_path, entry("PAGE-008")), strict=False, today=TODAY)
+    assert status(report, "PAGE-008") is Status.FAILED
+    [note] = report.baseline
+    assert note.state == "outgrown" and "fedcba9876543210" in note.message
+
+
+def test_a_failure_without_fingerprints_is_not_accepted(tmp_path: Path) -> None:
+    report = only_failures("PAGE-008")
+    row = next(r for r in report.requirements if r.id == "PAGE-008")
+    row.evidence = []
+    apply_baseline(report, write(tmp_path, entry("PAGE-008")), strict=False, today=TODAY)
+    assert status(report, "PAGE-008") is Status.FAILED
+    # Nor does the entry the report offers pretend to: pasted, it is refused with the reason.
+    assert "no entry can accept this failure" in row.baseline_entry
+    with pytest.raises(ValueError, match="needs the fingerprints"):
+        parse_baseline(row.baseline_entry)
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (
+            "- id: IDEM-007\n  reason: one token\n  expires: 2027-01-01\n",
+            "add `accepts: one of failed, skipped, not_run`",
+        ),
+        (
+            "- id: PAGE-008\n  reason: r\n  expires: 2027-01-01\n  fingerprints: [0123456789abcdef]\n",
+            "add `accepts: failed (keeping its fingerprints)`",
+        ),
+    ],
+)
+def test_an_old_entry_without_accepts_is_refused_saying_how_to_write_it(tmp_path: Path, text: str, hint: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ValueError) as info:
+        load_baseline(path)
+    message = str(info.value)
+    assert hint in message and "baseline_entry" in message and str(path) in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("actual", [Status.FAILED, Status.SKIPPED, Status.NOT_RUN])
+def test_a_pasted_entry_accepts_exactly_what_the_run_found(actual: Status) -> None:
+    report = only("IDEM-007", actual)
+    apply_baseline(report, None, strict=False, today=TODAY)
+    row = next(r for r in report.requirements if r.id == "IDEM-007")
+    [pasted] = parse_baseline(row.baseline_entry).entries
+    assert pasted.accepts is actual
+    assert pasted.fingerprints == ((PRINT,) if actual is Status.FAILED else ())

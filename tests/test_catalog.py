@@ -3,6 +3,8 @@
 Reports, CI gates and users' waivers refer to requirement IDs, so an ID keeps its meaning forever:
 tests/snapshots/requirements.txt pins every `id<TAB>level<TAB>statement`, any difference fails
 until the snapshot is regenerated deliberately, and an ID that disappears fails even then.
+docs/requirements.md, generated from the catalog (each rule with its `instance` line), fails the same
+way while it is out of date; the same command regenerates both.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
+
+from conformance.catalog import MAX_INSTANCE_CHARS, _parse, catalog
+from conformance.report.requirements_doc import DOC, render
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "conformance" / "requirements.yaml"
@@ -36,7 +41,7 @@ AREA_PREFIXES = {
     "concurrency": "CONC",
 }
 LEVELS = ("MUST", "SHOULD", "MAY")
-ENTRY_KEYS = {"id", "level", "area", "statement", "operations", "citation"}
+ENTRY_KEYS = {"id", "level", "area", "statement", "instance", "operations", "citation"}
 ID_FORM = re.compile(r"^(?P<prefix>[A-Z]+)-(?P<number>\d{3})$")
 # A sentence ends at . ! or ? followed by a space; these abbreviations do not end one.
 SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.!?]\s")
@@ -88,6 +93,11 @@ def entry_problems(entries: Sequence[Mapping[str, Any]]) -> list[str]:
                 problems.append(f"{req_id}: the statement must end with a period")
             if SENTENCE_END.search(statement):
                 problems.append(f"{req_id}: the statement must be one sentence")
+        instance = entry.get("instance")
+        if not isinstance(instance, str) or not instance.strip():
+            problems.append(f"{req_id}: no instance (one line: what one evaluation of it is)")
+        elif any(char in instance for char in "\t\n\r") or len(instance) > MAX_INSTANCE_CHARS:
+            problems.append(f"{req_id}: the instance must be one line of at most {MAX_INSTANCE_CHARS} characters")
         operations = entry.get("operations")
         if not (isinstance(operations, list) and operations and all(isinstance(op, str) for op in operations)):
             problems.append(f"{req_id}: operations must be a non-empty list of operationIds")
@@ -180,6 +190,7 @@ GOOD: dict[str, Any] = {
     "level": "MUST",
     "area": "idempotency",
     "statement": "A retried startRun (same key, e.g. after a timeout) gets the same runId.",
+    "instance": "one retry of a startRun with a used key and the same body, judged on its runId",
     "operations": ["startRun"],
     "citation": {"spec": "components.parameters.IdempotencyKey", "rfc": "RFC 9110"},
 }
@@ -209,6 +220,9 @@ def test_a_good_entry_passes() -> None:
         ({"citation": None}, "IDEM-001: no citation.spec"),
         ({"citation": {"spec": "paths", "section": "x"}}, "IDEM-001: a citation has `spec` and an optional"),
         ({"note": "x"}, "IDEM-001: keys are"),
+        ({"instance": ""}, "IDEM-001: no instance"),
+        ({"instance": "two retries,\nthe same body"}, "IDEM-001: the instance must be one line"),
+        ({"instance": "x" * (MAX_INSTANCE_CHARS + 1)}, "IDEM-001: the instance must be one line"),
     ],
 )
 def test_a_bad_entry_is_named(change: dict[str, Any], problem: str) -> None:
@@ -247,3 +261,38 @@ def test_a_changed_statement_shows_the_diff_and_how_to_update() -> None:
 
 def test_snapshot_lines_are_id_level_statement() -> None:
     assert snapshot_text([GOOD]) == f"IDEM-001\tMUST\t{GOOD['statement']}\n"
+
+
+@pytest.mark.parametrize(("instance", "problem"), [(None, "no `instance` line"), ("a\nb", "must be one line")])
+def test_the_typed_loader_refuses_an_entry_without_one_instance_line(instance: str | None, problem: str) -> None:
+    # The suite itself (not only this test) refuses such a catalog: conformance.json and the docs carry the line.
+    entry = {k: v for k, v in GOOD.items() if k != "instance"}
+    if instance is not None:
+        entry["instance"] = instance
+    with pytest.raises(ValueError, match=problem):
+        _parse(entry, set(AREA_PREFIXES))
+
+
+def test_the_requirements_doc_is_generated_from_the_catalog() -> None:
+    current = render()
+    if os.environ.get(UPDATE_ENV) == "1":
+        if not DOC.is_file() or DOC.read_text(encoding="utf-8") != current:
+            DOC.write_text(current, encoding="utf-8")
+        return
+    shown = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+    if shown != current:
+        diff = difflib.unified_diff(shown.splitlines(), current.splitlines(), "docs", "catalog", lineterm="", n=0)
+        pytest.fail(
+            f"{DOC.relative_to(ROOT)} is not the catalog's:\n"
+            + "\n".join(diff)
+            + f"\nregenerate it: `{UPDATE_COMMAND}`",
+            pytrace=False,
+        )
+
+
+def test_the_doc_shows_each_instance_line_on_its_row() -> None:
+    text = render()
+    page = next(line for line in text.splitlines() if line.startswith("| PAGE-001 |"))
+    assert page.endswith(f"| {catalog()['PAGE-001'].instance} |")
+    assert "two runs of one clientId with different createdAt" in page
+    assert render([_parse({**GOOD, "instance": "a | b"}, set(AREA_PREFIXES))]).count("a \\| b") == 1

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from support.check_module_contract import CheckModuleContract
 from support.check_runs import assert_passed, explain, open_session, run_named_check
-from support.registry import serve
+from support.servers import serve
 from support.tokens import TOKEN
 
 from conformance.fixtures import Fixtures

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from support.check_runs import assert_caught, assert_passed, run_named_check
-from support.registry import serve
+from support.servers import serve
 from support.tokens import TOKENS
 
 from conformance.checks.etag import parse_entity_tag

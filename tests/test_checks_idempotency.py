@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.check_runs import assert_caught, assert_passed, run_named_check
-from support.registry import build, serve
+from support.servers import build, serve
 from support.tokens import TOKENS
 
 from conformance.checks.idempotency import _overlapped

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from support.check_runs import assert_caught, assert_passed, run_named_check
 from support.faults_cancel_page import CORRECT_VARIANTS
-from support.registry import serve
+from support.servers import serve
 
 from conformance.checks.model import MODEL_IDS
 from conformance.profiles import PROFILES

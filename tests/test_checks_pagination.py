@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from support.check_module_contract import CheckModuleContract
 from support.check_runs import assert_passed, explain, open_session, run_named_check
-from support.registry import serve
+from support.servers import serve
 from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
 from support.variants import LenientCursorCodec
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from support.check_runs import run_named_check
-from support.registry import serve
+from support.servers import serve
 
 from conformance.outcomes import Outcome
 from conformance.session import Session

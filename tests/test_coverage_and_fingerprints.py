@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.harness import run_suite, run_suite_at
-from support.registry import build
+from support.servers import build
 
 from conformance.coverage import documented_responses
 from conformance.diff import diff_reports

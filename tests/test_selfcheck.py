@@ -8,7 +8,7 @@ should be and not by luck of one check); scripts/mutation_score.py runs the whol
 against each fault and shows what else fails. Hostile servers (hangs, garbage, resets, 500s, huge bodies, HTML) are
 covered by tests/test_runner_hostile.py.
 
-Every fault and variant comes from tests/support/registry.py, the concurrency ones
+Every fault and variant comes from tests/support/servers.py, the concurrency ones
 (tests/support/faults_concurrency.py, variants_concurrency.py) included. Here each runs once;
 scripts/concurrency_score.py runs each concurrency fault 20 times at the default profile and shows how
 reliably it is caught.
@@ -20,7 +20,7 @@ from collections import Counter
 
 import pytest
 from support.harness import SuiteRun, quick_args, run_suite
-from support.registry import FAULTS, SINGLE_CLIENT_FAULTS, VARIANTS, Fault, Variant
+from support.servers import FAULTS, SINGLE_CLIENT_FAULTS, VARIANTS, Fault, Variant
 from support.tokens import TOKENS
 
 from conformance.catalog import catalog

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from support.registry import CONCURRENCY_FAULTS, FAULTS, SINGLE_CLIENT_FAULTS, VARIANTS
+from support.servers import CONCURRENCY_FAULTS, FAULTS, SINGLE_CLIENT_FAULTS, VARIANTS
 
 from conformance.catalog import catalog
 
@@ -34,7 +34,7 @@ def test_every_requirement_is_broken_by_a_fault() -> None:
     proven = {rid for item in FAULTS for rid in item.breaks}
     unproven = sorted(set(catalog()) - proven)
     assert not unproven, (
-        f"no fault of tests/support/registry.py names {', '.join(unproven)} in its `breaks`: add a realistic "
+        f"no fault of tests/support/servers.py names {', '.join(unproven)} in its `breaks`: add a realistic "
         "fault for each (and see it caught: pytest tests/test_selfcheck.py -k <fault-name>)"
     )
 
@@ -52,7 +52,7 @@ def test_the_readme_table_counts_the_faults_of_today() -> None:
 
     assert counts(shown) == counts(expected), (
         f"README.md's mutation table (area, faults) is\n{shown}\nbut tests/support/faults.py has\n{expected}\n"
-        "run python scripts/mutation_score.py, which rewrites it"
+        "run python scripts/mutation_score.py --write-readme, which rewrites it"
     )
 
 

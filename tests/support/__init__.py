@@ -1,6 +1,6 @@
 """Everything the tests share but pytest's fixtures: helpers, faulty servers and correct variants.
 
-Tests import from here (`from support.registry import serve`); tests/conftest.py keeps only the
+Tests import from here (`from support.servers import serve`); tests/conftest.py keeps only the
 fixtures and the Hypothesis settings. What lives where:
 
 - tokens.py: the two bearer tokens every test server is built for.
@@ -8,7 +8,8 @@ fixtures and the Hypothesis settings. What lives where:
   on it, `assert_caught` and `assert_passed`.
 - check_module_contract.py: the tests each check module's test file owes, as one base class.
 - harness.py: run the suite's CLI in-process against a server and read its report (the self-check).
-- registry.py: every fault and correct variant by name, and `serve` to put one on a loopback port.
+- servers.py: every fault and correct variant by name, `serve` to put one on a loopback port, and
+  `isolation_matrix` (each requirement with the fault a run selecting it alone must catch).
   The servers themselves: faults.py and faults_concurrency.py (the self-check's faults),
   variants.py and variants_concurrency.py (its correct variants), faults_cancel_page.py and
   faults_idem_etag.py (the checks' unit-test servers), planted_bugs.py (bugs the runner's tests

@@ -11,7 +11,7 @@ from conformance.session import Session
 
 from .check_runs import assert_caught, assert_passed, run_named_check
 from .faults_cancel_page import CORRECT_VARIANTS
-from .registry import serve
+from .servers import serve
 
 __all__ = ["CheckModuleContract"]
 

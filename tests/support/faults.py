@@ -9,7 +9,7 @@ middleware for a bug that lives at the HTTP level.
 
 `breaks` names the requirement IDs the suite must report failed against the fault, run under
 --strict (so a SHOULD counts). Other IDs may fail as well; scripts/mutation_score.py shows which.
-The bugs only concurrent clients see are in faults_concurrency.py; registry.py joins both.
+The bugs only concurrent clients see are in faults_concurrency.py; servers.py joins both.
 """
 
 from __future__ import annotations

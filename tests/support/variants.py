@@ -2,7 +2,7 @@
 
 The suite must pass each with no failure and no warning (--strict): a check that fails one of
 these is too strict, i.e. it tests the reference server rather than the contract. The variants that
-differ where only concurrency shows are in variants_concurrency.py; registry.py joins both.
+differ where only concurrency shows are in variants_concurrency.py; servers.py joins both.
 """
 
 from __future__ import annotations

@@ -9,16 +9,19 @@
   run one check against, by snake_case name (faults_cancel_page.py, faults_idem_etag.py).
 
 `fault(name)` and `variant(name)` look a kebab-case name up; `build(name)` makes the app of any name
-above, for the tests' tokens; `serve(name)` serves it on a loopback port.
+above, for the tests' tokens; `serve(name)` serves it on a loopback port. `isolation_matrix()` pairs
+each requirement of the catalog with the fault that must be caught by a run selecting it alone
+(tests/test_isolation_matrix.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from starlette.types import ASGIApp
 
+from conformance.catalog import catalog
 from reference_impl.serve import serve_in_thread
 
 from . import faults_cancel_page, faults_idem_etag
@@ -39,6 +42,7 @@ __all__ = [
     "Variant",
     "build",
     "fault",
+    "isolation_matrix",
     "serve",
     "variant",
 ]
@@ -66,7 +70,18 @@ def fault(name: str) -> Fault:
     for item in FAULTS:
         if item.name == name:
             return item
-    raise KeyError(f"no fault {name!r} in tests/support/registry.py")
+    raise KeyError(f"no fault {name!r} in tests/support/servers.py")
+
+
+def isolation_matrix(faults: Sequence[Fault] = FAULTS) -> dict[str, Fault | None]:
+    """Each requirement of the catalog, in catalog order, with the fault that proves it alone: of the faults
+    whose `breaks` name it, the one that breaks fewest IDs (the most specific bug), the first in `faults`
+    on a tie; None when no fault breaks it. Derived, so a new requirement or fault needs no list kept."""
+    matrix: dict[str, Fault | None] = {}
+    for rid in catalog():
+        breaking = [item for item in faults if rid in item.breaks]
+        matrix[rid] = min(breaking, key=lambda item: len(item.breaks)) if breaking else None
+    return matrix
 
 
 def variant(name: str) -> Variant:
@@ -74,7 +89,7 @@ def variant(name: str) -> Variant:
     for item in VARIANTS:
         if item.name == name:
             return item
-    raise KeyError(f"no variant {name!r} in tests/support/registry.py")
+    raise KeyError(f"no variant {name!r} in tests/support/servers.py")
 
 
 def build(name: str) -> ASGIApp:
