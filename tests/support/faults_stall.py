@@ -1,0 +1,101 @@
+"""Faults that hide behind other evidence: what a suite that keeps only its first finding, or ignores the
+requests that got no answer, lets pass.
+
+- `replays_broken_by_turns` (for tests/test_properties.py): replays of a key break IDEM-001 or IDEM-002
+  by turns, one defect per key, so a property that records only its first failing example reports one.
+- `stalls-every-third-get`: every third getRun of a run sleeps past the suite's request timeout (a
+  read stuck behind a lock, a slow replica): the client gives up, and the request has no answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reference_impl.app import create_app
+from reference_impl.endpoints import RunsApi, json_response
+from reference_impl.store import new_run_id
+
+from .asgi import operation
+from .faults import Fault
+from .faults_idem_etag import key_slot
+from .tokens import TOKENS
+
+__all__ = ["STALL_FAULTS", "STALL_REQUEST_TIMEOUT_S", "STALL_S", "replays_broken_by_turns"]
+
+SOURCE = "tests/support/faults_stall.py"
+STALL_REQUEST_TIMEOUT_S = 1.0  # the fault's --request-timeout: a stalled read is given up on quickly
+STALL_S = 3 * STALL_REQUEST_TIMEOUT_S  # well past it, however loaded the machine
+
+
+class ReplaysBrokenByTurns(RunsApi):
+    """Keys numbered by first use: a replay of an odd one answers a runId no run has (IDEM-001); a replay
+    of an even one answers the right runId but starts a second run behind it (IDEM-002)."""
+
+    async def start_run(self, request: Request) -> Response:
+        numbers: dict[tuple[str, str], int] = self.__dict__.setdefault("numbers", {})
+        await request.body()  # read once: Starlette keeps it for the reparsed copy
+        slot = key_slot(request)
+        if slot is None:
+            return await super().start_run(request)
+        if slot not in numbers:
+            numbers[slot] = len(numbers) + 1
+            return await super().start_run(request)
+        if numbers[slot] % 2 == 0:
+            await super().start_run(_without_key(request))  # the second run nobody asked for
+            return await super().start_run(request)
+        response = await super().start_run(request)
+        ref = json.loads(bytes(response.body))
+        ref["runId"] = new_run_id()
+        return json_response(ref, status=response.status_code, headers={"Location": f"/api/v1/runs/{ref['runId']}"})
+
+
+def _without_key(request: Request) -> Request:
+    scope = dict(request.scope)
+    scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"idempotency-key"]
+    copy = Request(scope, request.receive)
+    copy._body = request._body
+    return copy
+
+
+class StallsEveryThirdGet:
+    """Every third getRun of a run sleeps STALL_S before the reference server answers it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.reads: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and operation(scope) == "getRun":
+            path = str(scope.get("path", ""))
+            self.reads[path] += 1
+            if self.reads[path] % 3 == 0:
+                await asyncio.sleep(STALL_S)
+        await self.app(scope, receive, send)
+
+
+def _stalls(tokens: Sequence[str]) -> ASGIApp:
+    return StallsEveryThirdGet(create_app(list(tokens)))
+
+
+def replays_broken_by_turns() -> ASGIApp:
+    """The server for the properties' unit tests (tests/test_properties.py), for the tests' tokens."""
+    return create_app(list(TOKENS), api_class=ReplaysBrokenByTurns)
+
+
+# fmt: off
+STALL_FAULTS: list[Fault] = [
+    # The workload reads each run again and again; a single-client check seldom reads one run three times.
+    Fault("stalls-every-third-get", "concurrency",
+          "every third getRun of a run sleeps past the request timeout: the client gets no answer",
+          ("ERR-001",), _stalls, SOURCE,
+          cli_args=("--select", "concurrency", "--request-timeout", str(STALL_REQUEST_TIMEOUT_S),
+                    "--workload-clients", "8", "--workload-seconds", "3")),
+]
+# fmt: on
