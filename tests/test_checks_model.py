@@ -4,16 +4,20 @@ reports the scenario that found them."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from support.check_runs import assert_caught, assert_passed, run_named_check
 from support.faults_cancel_page import CORRECT_VARIANTS
 from support.registry import serve
+from support.tokens import TOKENS
 
 from conformance.checks.model import MODEL_IDS
+from conformance.outcomes import Outcome
 from conformance.profiles import PROFILES
 from conformance.registry import registered_checks
 from conformance.session import Session
+from reference_impl.app import create_app
 
 NAME = "runs_state_machine"
 FAULT_TIMEOUT = 2.0
@@ -84,3 +88,34 @@ def test_every_check_passes_the_reference_server_under_every_profile(
     for check in registered_checks():
         if check.func.__module__ in modules:
             assert_passed(run_named_check(check.name, session))
+
+
+def test_starts_are_booked_under_the_rules_they_are_about(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    # A keyless start making a new run is IDEM-010, never PAGE-006 (which is about walks); a fresh
+    # key making a new run is IDEM-011, never IDEM-001 (which is about replays).
+    run = run_named_check(NAME, make_session(reference_url))
+    assert run.outcomes["IDEM-010"].outcome is Outcome.PASSED and run.outcomes["IDEM-010"].evaluations > 0
+    assert run.outcomes["IDEM-011"].outcome is Outcome.PASSED and run.outcomes["IDEM-011"].evaluations > 0
+
+
+def test_runs_created_in_one_instant_are_no_instance_of_newest_first(make_session: Callable[..., Session]) -> None:
+    # A clock that never moves: every run shares one createdAt, so no order of them can break PAGE-001.
+    frozen = datetime(2026, 1, 1, tzinfo=UTC)
+    with serve(create_app(list(TOKENS), clock=lambda: frozen)) as url:
+        run = run_named_check(NAME, make_session(url))
+    assert run.outcome("PAGE-001") is not Outcome.PASSED, run.outcomes.get("PAGE-001")
+    assert run.outcomes["PAGE-006"].outcome is Outcome.PASSED, run.outcomes
+
+
+def test_every_failing_group_is_recorded(make_session: Callable[..., Session]) -> None:
+    # Three scenarios in three groups side by side, each losing a run at a page edge: one finding of
+    # the defect, counting every group that met it, not only the first.
+    with serve("boundary_dropped") as url:
+        session = make_session(url)
+        session.fan_out = 3
+        run = run_named_check(NAME, session)
+    (evidence,) = run.evidence["PAGE-006"]
+    assert evidence.count == 3 and "(and 2 more examples the same way)" in evidence.message, evidence
+    assert "state = RunsMachine()" in (evidence.falsifying_example or ""), evidence
