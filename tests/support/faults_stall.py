@@ -3,16 +3,20 @@ requests that got no answer, lets pass.
 
 - `replays_broken_by_turns` (for tests/test_properties.py): replays of a key break IDEM-001 or IDEM-002
   by turns, one defect per key, so a property that records only its first failing example reports one.
-- `stalls-every-third-get`: every third getRun of a run sleeps past the suite's request timeout (a
-  read stuck behind a lock, a slow replica): the client gives up, and the request has no answer.
+- `stalls-every-third-get`: under load, every third getRun of a run sleeps past the suite's request
+  timeout (a read stuck behind a lock that writers hold while busy): the client gives up, and the
+  request has no answer. Busy as in replicas.py: 3 or more client connections sent a request in the
+  last 20 ms, so a single client, waiting for each answer, is never stalled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,6 +36,8 @@ __all__ = ["STALL_FAULTS", "STALL_REQUEST_TIMEOUT_S", "STALL_S", "replays_broken
 SOURCE = "tests/support/faults_stall.py"
 STALL_REQUEST_TIMEOUT_S = 1.0  # the fault's --request-timeout: a stalled read is given up on quickly
 STALL_S = 3 * STALL_REQUEST_TIMEOUT_S  # well past it, however loaded the machine
+BUSY_AT = 3  # client connections active at once from which reads stall
+ACTIVE_WINDOW_NS = 20_000_000  # a connection that sent a request in the last 20 ms is active
 
 
 class ReplaysBrokenByTurns(RunsApi):
@@ -65,19 +71,29 @@ def _without_key(request: Request) -> Request:
 
 
 class StallsEveryThirdGet:
-    """Every third getRun of a run sleeps STALL_S before the reference server answers it."""
+    """While busy, every third getRun of a run sleeps STALL_S before the reference server answers it."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.reads: Counter[str] = Counter()
+        self.active: dict[Any, int] = {}  # client connection -> when it last sent a request (ns)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and operation(scope) == "getRun":
-            path = str(scope.get("path", ""))
-            self.reads[path] += 1
-            if self.reads[path] % 3 == 0:
-                await asyncio.sleep(STALL_S)
+        if scope["type"] == "http":
+            busy = self._busy(scope.get("client"))
+            if busy and operation(scope) == "getRun":
+                path = str(scope.get("path", ""))
+                self.reads[path] += 1
+                if self.reads[path] % 3 == 0:
+                    await asyncio.sleep(STALL_S)
         await self.app(scope, receive, send)
+
+    def _busy(self, client: Any) -> bool:
+        now = time.monotonic_ns()
+        self.active[client] = now
+        for address in [a for a, seen in self.active.items() if seen < now - ACTIVE_WINDOW_NS]:
+            del self.active[address]
+        return len(self.active) >= BUSY_AT
 
 
 def _stalls(tokens: Sequence[str]) -> ASGIApp:
@@ -91,9 +107,8 @@ def replays_broken_by_turns() -> ASGIApp:
 
 # fmt: off
 STALL_FAULTS: list[Fault] = [
-    # The workload reads each run again and again; a single-client check seldom reads one run three times.
     Fault("stalls-every-third-get", "concurrency",
-          "every third getRun of a run sleeps past the request timeout: the client gets no answer",
+          "under load every third getRun of a run sleeps past the request timeout: the client gets no answer",
           ("ERR-001",), _stalls, SOURCE,
           cli_args=("--select", "concurrency", "--request-timeout", str(STALL_REQUEST_TIMEOUT_S),
                     "--workload-clients", "8", "--workload-seconds", "3")),
