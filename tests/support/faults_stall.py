@@ -7,6 +7,9 @@ requests that got no answer, lets pass.
   timeout (a read stuck behind a lock that writers hold while busy): the client gives up, and the
   request has no answer. Busy as in replicas.py: 3 or more client connections sent a request in the
   last 20 ms, so a single client, waiting for each answer, is never stalled.
+- `no-key-starts-coalesced`: a keyless startRun waits on a validation call (an await), and one with the
+  very same body that arrives meanwhile is handed the first one's answer (request coalescing, meant for
+  reads, applied to a write): keyless starts sent one after another each make a run, side by side not.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ __all__ = ["STALL_FAULTS", "STALL_REQUEST_TIMEOUT_S", "STALL_S", "replays_broken
 SOURCE = "tests/support/faults_stall.py"
 STALL_REQUEST_TIMEOUT_S = 1.0  # the fault's --request-timeout: a stalled read is given up on quickly
 STALL_S = 3 * STALL_REQUEST_TIMEOUT_S  # well past it, however loaded the machine
+COALESCE_WINDOW_S = 0.1  # how long a keyless start is in flight: time for a request sent beside it to join
 BUSY_AT = 3  # client connections active at once from which reads stall
 ACTIVE_WINDOW_NS = 20_000_000  # a connection that sent a request in the last 20 ms is active
 
@@ -60,6 +64,30 @@ class ReplaysBrokenByTurns(RunsApi):
         ref = json.loads(bytes(response.body))
         ref["runId"] = new_run_id()
         return json_response(ref, status=response.status_code, headers={"Location": f"/api/v1/runs/{ref['runId']}"})
+
+
+class CoalescesKeylessStarts(RunsApi):
+    """Identical keyless startRun bodies in flight at once share the first one's answer: one run for all."""
+
+    async def start_run(self, request: Request) -> Response:
+        in_flight: dict[bytes, asyncio.Future[Response]] = self.__dict__.setdefault("in_flight", {})
+        raw = await request.body()
+        if request.headers.get("idempotency-key") is not None:
+            return await super().start_run(request)
+        first = in_flight.get(raw)
+        if first is not None:
+            return await asyncio.shield(first)  # the bug: another request's run, for a request of its own
+        mine: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        in_flight[raw] = mine
+        try:
+            await asyncio.sleep(COALESCE_WINDOW_S)  # the validation call every start waits on
+            response = await super().start_run(request)
+            mine.set_result(response)
+            return response
+        finally:
+            del in_flight[raw]
+            if not mine.done():
+                mine.cancel()
 
 
 def _without_key(request: Request) -> Request:
@@ -105,8 +133,15 @@ def replays_broken_by_turns() -> ASGIApp:
     return create_app(list(TOKENS), api_class=ReplaysBrokenByTurns)
 
 
+def _coalesced(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), api_class=CoalescesKeylessStarts)
+
+
 # fmt: off
 STALL_FAULTS: list[Fault] = [
+    Fault("no-key-starts-coalesced", "idempotency",
+          "identical keyless startRuns in flight at once share the first one's 202: one run for all of them",
+          ("IDEM-010",), _coalesced, SOURCE),
     Fault("stalls-every-third-get", "concurrency",
           "under load every third getRun of a run sleeps past the request timeout: the client gets no answer",
           ("ERR-001",), _stalls, SOURCE,
