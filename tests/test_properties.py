@@ -3,6 +3,7 @@ fingerprint, at every fan-out."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +11,7 @@ from support.check_runs import assert_caught, assert_passed, run_named_check
 from support.faults_stall import replays_broken_by_turns
 from support.registry import serve
 
+from conformance.profiles import PROFILES
 from conformance.session import Session
 
 CHECK = "same_key_same_body_replays"  # IDEM-001 and IDEM-002, one key per example
@@ -41,3 +43,16 @@ def test_the_reference_server_passes_at_every_fan_out(
     session = make_session(reference_url)
     session.fan_out = fan_out
     assert_passed(run_named_check(CHECK, session))
+
+
+def test_under_shrinking_every_failing_call_is_recorded_beside_the_shrunk_one(
+    make_session: Callable[..., Session],
+) -> None:
+    # `thorough` lets Hypothesis run the examples and shrink the first failure; the other defect,
+    # met by another failing call on the way, is recorded too. A thorough with quick's budget: shrinking is the point.
+    small_thorough = dataclasses.replace(PROFILES["quick"], name="thorough")
+    with serve(replays_broken_by_turns()) as url:
+        run = run_named_check(CHECK, make_session(url, profile=small_thorough))
+    assert_caught(run, {"IDEM-001", "IDEM-002"}, cites_id=False)
+    shown = [item.falsifying_example or "" for rid in ("IDEM-001", "IDEM-002") for item in run.evidence[rid]]
+    assert any("Falsifying example" in text or "Failing test case" in text for text in shown), shown
