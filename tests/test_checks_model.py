@@ -3,6 +3,7 @@ reports the scenario that found them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from support.faults_cancel_page import CORRECT_VARIANTS
 from support.registry import serve
 from support.tokens import TOKENS
 
+from conformance._compat.cpython import parses_take_turns
 from conformance.checks.model import MODEL_IDS
 from conformance.outcomes import Outcome
 from conformance.profiles import PROFILES
@@ -65,6 +67,20 @@ def test_the_machine_passes_a_correct_variant(variant: str, make_session: Callab
         assert_passed(run_named_check(NAME, make_session(url)))
 
 
+def test_side_by_side_groups_run_more_than_the_simplest_scenario(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    # Far from the server (fan_out > 1) the scenarios run in groups; each must still draw scenarios of
+    # its own, not only Hypothesis's simplest one, so the model starts as many runs as one group would.
+    started = []
+    for fan_out in (1, 3):
+        session = make_session(reference_url)
+        session.fan_out = fan_out
+        run_named_check(NAME, session)
+        started.append(len(session.started_runs))
+    assert started[1] >= started[0], started
+
+
 def test_the_machine_is_deterministic_under_derandomize(
     reference_url: str, make_session: Callable[..., Session]
 ) -> None:
@@ -110,10 +126,13 @@ def test_runs_created_in_one_instant_are_no_instance_of_newest_first(make_sessio
 
 
 def test_every_failing_group_is_recorded(make_session: Callable[..., Session]) -> None:
-    # Three scenarios in three groups side by side, each losing a run at a page edge: one finding of
-    # the defect, counting every group that met it, not only the first.
-    with serve("boundary_dropped") as url:
-        session = make_session(url)
+    # Nine scenarios in three groups side by side, each group losing a run at a page edge: one finding
+    # of the defect, counting every group that met it, not only the first.
+    nine = dataclasses.replace(PROFILES["quick"], stateful_examples=9)
+    # Each group runs Hypothesis on a thread of its own: its ASTs take turns, as under the scheduler
+    # (issue 18 point 1; without it 3 of 5 runs broke with "AST constructor recursion depth mismatch").
+    with parses_take_turns(), serve("boundary_dropped") as url:
+        session = make_session(url, profile=nine)
         session.fan_out = 3
         run = run_named_check(NAME, session)
     (evidence,) = run.evidence["PAGE-006"]
