@@ -56,7 +56,8 @@ class Operation:
 
     Response facts: `status` (HTTP status), `body` (the parsed JSON, or None; parse numbers with
     `parse_float=decimal.Decimal` so that they compare exactly), `etag` (the ETag header).
-    `exchange` is the recorded HTTP exchange, kept for evidence; the checker never reads it.
+    `exchange` is the recorded HTTP exchange, kept for evidence; `error` says why an operation got
+    no answer (the transport error), for the evidence too. The checker reads neither.
     """
 
     index: int
@@ -77,6 +78,7 @@ class Operation:
     body: Any = None
     etag: str | None = None
     exchange: object | None = field(default=None, compare=False, repr=False)
+    error: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -86,6 +88,8 @@ class Operation:
         if self.completed is None:
             if self.status is not None or self.body is not None or self.etag is not None:
                 raise ValueError(f"operation #{self.index}: no answer (completed None) but response facts were given")
+        elif self.error is not None:
+            raise ValueError(f"operation #{self.index}: answered, but an error says it got no answer")
         elif not (math.isfinite(self.completed) and self.completed >= self.invoked):
             raise ValueError(f"operation #{self.index}: completed {self.completed} is before invoked {self.invoked}")
 

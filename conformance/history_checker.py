@@ -15,24 +15,69 @@ returned.
 A finding names the two or three operations that prove it, never the whole history, and at most
 one finding is made per rule and part (key, run or walk): the first contradiction is the evidence,
 and a broken server would otherwise bury it under thousands of copies.
+
+What one instance of each rule is (`INSTANCES`; `evaluations` counts them; an unanswered operation
+is never part of one):
+
+- CONC-001: each 202 of a (credential, Idempotency-Key) that got two or more answered 202s.
+- CONC-002: each answered startRun of a key whose body differs from the body of a 202 of that key.
+- CONC-003: each answered startRun with an Idempotency-Key (any could get a causeless key-reused 409).
+- CONC-004: each answered startRun with an Idempotency-Key (any could get a causeless in-flight 409).
+- CONC-005: each response showing a run's status, sent after another showing that run was answered.
+- CONC-006: each response showing a run sent after one showing it terminal; each terminal one, if two or more.
+- CONC-007: each Run with cancelRequestedAt null sent after one showing it set; each set one, if two or more.
+- CONC-008: each terminal response with finishedAt, of a run shown terminal with finishedAt twice or more.
+- CONC-009: each answered getRun, getRunDefinition or cancelRun sent after a response had shown its run.
+- CONC-010: each walk whose answered pages (one answer per page) returned two or more runs.
+- CONC-011: each walk ended by a null nextCursor, every page 200, that had to return at least one run.
+- CONC-012: each answered getRunDefinition of a run whose definition was answered twice or more.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from conformance.history import PATH_KINDS, History, Operation
+from conformance.history import PATH_KINDS, History, Observation, Operation
 from conformance.history_definitions import definition_findings
 from conformance.history_findings import RULES, Finding, Say, lifecycle_graph
 from conformance.history_keys import key_findings
 from conformance.history_runs import lifecycle_findings, shown_at, timestamp_findings, visibility_findings
-from conformance.history_walks import Demands, complete, walk_findings
+from conformance.history_walks import Demands, complete, judged_pages, returned_runs, walk_findings
 from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED
 
-__all__ = ["KEY_IN_FLIGHT", "KEY_REUSED", "RULES", "Finding", "check_history", "evaluations", "lifecycle_graph"]
+__all__ = [
+    "INSTANCES",
+    "KEY_IN_FLIGHT",
+    "KEY_REUSED",
+    "RULES",
+    "Finding",
+    "check_history",
+    "evaluations",
+    "lifecycle_graph",
+]
+
+# What one instance of each rule is: a part of the history where a wrong answer would have broken it.
+INSTANCES: dict[str, str] = {
+    "CONC-001": "each 202 of a (credential, Idempotency-Key) that got two or more answered 202s",
+    "CONC-002": "each answered startRun of a key whose body differs from the body of a 202 of that key",
+    "CONC-003": "each answered startRun with an Idempotency-Key (any of them could get a causeless key-reused 409)",
+    "CONC-004": "each answered startRun with an Idempotency-Key (any of them could get a causeless in-flight 409)",
+    "CONC-005": "each response showing a run's status sent after another response showing that run was answered",
+    "CONC-006": "each response showing a run sent after one showing it terminal, and each terminal one of a run "
+    "shown terminal twice or more",
+    "CONC-007": "each Run with cancelRequestedAt null sent after one showing it set, and each Run showing it set "
+    "of a run shown with it set twice or more",
+    "CONC-008": "each terminal response with finishedAt of a run shown terminal with finishedAt twice or more",
+    "CONC-009": "each answered getRun, getRunDefinition or cancelRun sent after a response had shown its run",
+    "CONC-010": "each walk whose answered pages (one answer per page) returned two or more runs",
+    "CONC-011": "each walk followed to a null nextCursor, every page 200, that had to return at least one run "
+    "(shown to exist, with the walk's clientId and terminal status filter, before it began)",
+    "CONC-012": "each answered getRunDefinition of a run whose definition was answered twice or more",
+}
 
 
 def check_history(history: History) -> list[Finding]:
@@ -71,42 +116,69 @@ def _check(history: History) -> list[Finding]:
 
 
 def evaluations(history: History) -> Counter[str]:
-    """How many instances of each rule the history holds: what the rule was judged on.
+    """How many instances of each rule the history holds (INSTANCES says what one is): what it was judged on.
 
-    A rule with none was not evaluated (its premise never happened: no key used twice, no run read
-    twice, no walk ended), which the check reports as such, never as a pass.
+    A rule with none was not evaluated (its premise never happened), which the check reports as
+    such, never as a pass. An operation that got no answer is never part of an instance: it may or
+    may not have taken effect, and it showed nothing.
     """
     counts: Counter[str] = Counter()
     keyed: dict[tuple[str, str], list[Operation]] = {}
     for op in history.operations:
-        if op.kind == "startRun" and op.key is not None and op.completed is not None:
+        if op.kind == "startRun" and op.key is not None and op.answered:
             keyed.setdefault((op.credential, op.key), []).append(op)
-    for ops in keyed.values():
-        if len(ops) > 1:
-            accepted = sum(1 for op in ops if op.status == 202)
-            counts.update({"CONC-001": accepted, "CONC-002": accepted, "CONC-003": len(ops), "CONC-004": len(ops)})
+    for answers in keyed.values():
+        accepted = [op for op in answers if op.status == 202]
+        if len(accepted) > 1:
+            counts["CONC-001"] += len(accepted)
+        bodies = {op.body_fingerprint for op in accepted}
+        counts["CONC-002"] += sum(1 for op in answers if bodies - {op.body_fingerprint})
+        counts["CONC-003"] += len(answers)
+        counts["CONC-004"] += len(answers)
     _, terminal = lifecycle_graph()
-    for observations in history.runs().values():
-        if len(observations) > 1:
-            counts["CONC-005"] += len(observations)
-            if any(obs.status in terminal for obs in observations):
-                counts["CONC-006"] += len(observations)
-        if any(obs.cancel_requested_at is not None for obs in observations):
-            counts["CONC-007"] += sum(1 for obs in observations if obs.cancel_shown)
-        ended = sum(1 for obs in observations if obs.status in terminal and obs.finished_at is not None)
+    by_run = history.runs()
+    for observations in by_run.values():
+        counts["CONC-005"] += len(_preceded(observations, lambda _: True))
+        ends = [obs for obs in observations if obs.status in terminal]
+        after_end = _preceded(observations, lambda obs: obs.status in terminal)
+        counts["CONC-006"] += len(after_end | (set(ends) if len(ends) > 1 else set()))
+        shown = [obs for obs in observations if obs.cancel_shown]
+        stamped = [obs for obs in shown if obs.cancel_requested_at is not None]
+        after_stamp = _preceded(shown, lambda obs: obs.cancel_requested_at is not None)
+        counts["CONC-007"] += len(after_stamp | (set(stamped) if len(stamped) > 1 else set()))
+        ended = sum(1 for obs in ends if obs.finished_at is not None)
         if ended > 1:
             counts["CONC-008"] += ended
-    shown = shown_at(history, history.runs())
+    shown_at_ = shown_at(history, by_run)
     counts["CONC-009"] = sum(
         1
         for op in history.operations
-        if op.kind in PATH_KINDS and op.run_id in shown and shown[op.run_id][0] < op.invoked
+        if op.kind in PATH_KINDS and op.answered and op.run_id in shown_at_ and shown_at_[op.run_id][0] < op.invoked
     )
-    for pages in history.walks.values():
-        counts["CONC-010"] += 1
-        ordered = sorted((op for op in pages if op.page is not None), key=lambda op: op.page or 0)
-        if ordered and len(ordered) == len(pages) and complete(pages, ordered):
+    demands = Demands(history, by_run, shown_at_, terminal)
+    for ops in history.walks.values():
+        ordered = judged_pages(ops)
+        if ordered is None:
+            continue
+        if len(returned_runs(ordered)) > 1:
+            counts["CONC-010"] += 1
+        if complete(ops, ordered) and demands.demanded(ordered):
             counts["CONC-011"] += 1
-    definitions = Counter(op.run_id for op in history.operations if op.kind == "getRunDefinition" and op.completed)
+    definitions = Counter(
+        op.run_id for op in history.operations if op.kind == "getRunDefinition" and op.answered and op.status
+    )
     counts["CONC-012"] = sum(n for n in definitions.values() if n > 1)
     return +counts  # only what was evaluated at least once
+
+
+def _preceded(observations: Sequence[Observation], earlier: Callable[[Observation], bool]) -> set[Observation]:
+    """The observations that come after an `earlier` one in real time (its answer arrived before they were
+    sent). Observations are in history order, so one pass holds the first answer of that kind so far."""
+    found: set[Observation] = set()
+    first_answer = math.inf
+    for obs in observations:
+        if first_answer < obs.earliest:
+            found.add(obs)
+        if earlier(obs):
+            first_answer = min(first_answer, obs.latest)
+    return found

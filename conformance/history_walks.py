@@ -9,33 +9,44 @@ from collections.abc import Sequence
 from conformance.history import History, Observation, Operation
 from conformance.history_findings import Finding, Say, finding
 
-__all__ = ["Demands", "complete", "walk_findings"]
+__all__ = ["Demands", "complete", "judged_pages", "returned_runs", "walk_findings"]
+
+
+def judged_pages(ops: Sequence[Operation]) -> list[Operation] | None:
+    """The walk's answered pages in page order, or None where nothing can be judged: no page came back,
+    or one page was answered twice (which of the two the walk followed is unknown)."""
+    pages: dict[int, Operation] = {}
+    for op in ops:
+        if op.status == 200 and isinstance(op.body, dict) and isinstance(op.body.get("items"), list):
+            if op.page is None or op.page in pages:
+                return None
+            pages[op.page] = op
+    return [pages[number] for number in sorted(pages)] or None
+
+
+def returned_runs(ordered: Sequence[Operation]) -> list[tuple[str, int]]:
+    """(runId, the page's op index) of every run the pages returned, repeats included, in walk order."""
+    found: list[tuple[str, int]] = []
+    for page in ordered:
+        for item in page.body["items"]:
+            run_id = item.get("runId") if isinstance(item, dict) else None
+            if isinstance(run_id, str):
+                found.append((run_id, page.index))
+    return found
 
 
 def walk_findings(history: History, demands: Demands, say: Say) -> list[Finding]:
     findings: list[Finding] = []
     for walk, ops in history.walks.items():
-        pages: dict[int, Operation] = {}
-        ambiguous = False
-        for op in ops:
-            if op.status == 200 and isinstance(op.body, dict) and isinstance(op.body.get("items"), list):
-                if op.page is None or op.page in pages:
-                    ambiguous = True  # two answers for one page: which one the walk followed is unknown
-                    break
-                pages[op.page] = op
-        if ambiguous or not pages:
+        ordered = judged_pages(ops)
+        if ordered is None:
             continue
-        ordered = [pages[number] for number in sorted(pages)]
         returned: dict[str, int] = {}
         duplicate: tuple[int, int, str] | None = None
-        for page in ordered:
-            for item in page.body["items"]:
-                run_id = item.get("runId") if isinstance(item, dict) else None
-                if not isinstance(run_id, str):
-                    continue
-                if run_id in returned and duplicate is None:
-                    duplicate = (returned[run_id], page.index, run_id)
-                returned.setdefault(run_id, page.index)
+        for run_id, index in returned_runs(ordered):
+            if run_id in returned and duplicate is None:
+                duplicate = (returned[run_id], index, run_id)
+            returned.setdefault(run_id, index)
         if duplicate is not None:
             first, again, run_id = duplicate
             what = (
@@ -150,15 +161,24 @@ class Demands:
             )
         return self._cache[key]
 
+    def demanded(self, ordered: Sequence[Operation]) -> int:
+        """How many runs the walk had to return: the runs it could have missed (none: nothing to judge)."""
+        query = ordered[0].query
+        status = query.get("status")
+        if status is not None and status not in self.terminal:
+            return 0  # a run may leave a non-terminal status mid-walk: nothing is certain
+        times, _, _ = self._index(query.get("clientId"), status)
+        return bisect.bisect_left(times, min(op.invoked for op in ordered))
+
     def missed(self, ordered: Sequence[Operation], returned: dict[str, int]) -> tuple[str, int, str] | None:
         """(a run the walk had to return and did not, the op that proves it had to, what that op showed), or None."""
         query = ordered[0].query
         status = query.get("status")
-        if status is not None and status not in self.terminal:
-            return None  # a run may leave a non-terminal status mid-walk: nothing is certain
+        demanded = self.demanded(ordered)
+        if not demanded:
+            return None
         began = min(op.invoked for op in ordered)
-        times, runs, qualified_at = self._index(query.get("clientId"), status)
-        demanded = bisect.bisect_left(times, began)
+        _, runs, qualified_at = self._index(query.get("clientId"), status)
         got = sum(1 for run_id in returned if qualified_at.get(run_id, math.inf) < began)
         if got == demanded:
             return None

@@ -3,17 +3,23 @@ reports the scenario that found them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from support.check_runs import assert_caught, assert_passed, run_named_check
 from support.faults_cancel_page import CORRECT_VARIANTS
 from support.servers import serve
+from support.tokens import TOKENS
 
+from conformance._compat.cpython import install_ast_guard
 from conformance.checks.model import MODEL_IDS
+from conformance.outcomes import Outcome
 from conformance.profiles import PROFILES
 from conformance.registry import registered_checks
 from conformance.session import Session
+from reference_impl.app import create_app
 
 NAME = "runs_state_machine"
 FAULT_TIMEOUT = 2.0
@@ -61,6 +67,20 @@ def test_the_machine_passes_a_correct_variant(variant: str, make_session: Callab
         assert_passed(run_named_check(NAME, make_session(url)))
 
 
+def test_side_by_side_groups_run_more_than_the_simplest_scenario(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    # Far from the server (fan_out > 1) the scenarios run in groups; each must still draw scenarios of
+    # its own, not only Hypothesis's simplest one, so the model starts as many runs as one group would.
+    started = []
+    for fan_out in (1, 3):
+        session = make_session(reference_url)
+        session.fan_out = fan_out
+        run_named_check(NAME, session)
+        started.append(len(session.started_runs))
+    assert started[1] >= started[0], started
+
+
 def test_the_machine_is_deterministic_under_derandomize(
     reference_url: str, make_session: Callable[..., Session]
 ) -> None:
@@ -84,3 +104,38 @@ def test_every_check_passes_the_reference_server_under_every_profile(
     for check in registered_checks():
         if check.func.__module__ in modules:
             assert_passed(run_named_check(check.name, session))
+
+
+def test_starts_are_booked_under_the_rules_they_are_about(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    # A keyless start making a new run is IDEM-010, never PAGE-006 (which is about walks); a fresh
+    # key making a new run is IDEM-011, never IDEM-001 (which is about replays).
+    run = run_named_check(NAME, make_session(reference_url))
+    assert run.outcomes["IDEM-010"].outcome is Outcome.PASSED and run.outcomes["IDEM-010"].evaluations > 0
+    assert run.outcomes["IDEM-011"].outcome is Outcome.PASSED and run.outcomes["IDEM-011"].evaluations > 0
+
+
+def test_runs_created_in_one_instant_are_no_instance_of_newest_first(make_session: Callable[..., Session]) -> None:
+    # A clock that never moves: every run shares one createdAt, so no order of them can break PAGE-001.
+    frozen = datetime(2026, 1, 1, tzinfo=UTC)
+    with serve(create_app(list(TOKENS), clock=lambda: frozen)) as url:
+        run = run_named_check(NAME, make_session(url))
+    assert run.outcome("PAGE-001") is not Outcome.PASSED, run.outcomes.get("PAGE-001")
+    assert run.outcomes["PAGE-006"].outcome is Outcome.PASSED, run.outcomes
+
+
+def test_every_failing_group_is_recorded(make_session: Callable[..., Session]) -> None:
+    # Nine scenarios in three groups side by side, each group losing a run at a page edge: one finding
+    # of the defect, counting every group that met it, not only the first.
+    nine = dataclasses.replace(PROFILES["quick"], stateful_examples=9)
+    # Each group runs Hypothesis on a thread of its own: its ASTs take turns, as under the scheduler
+    # (issue 18 point 1; without it 3 of 5 runs broke with "AST constructor recursion depth mismatch").
+    install_ast_guard()
+    with serve("boundary_dropped") as url:
+        session = make_session(url, profile=nine)
+        session.fan_out = 3
+        run = run_named_check(NAME, session)
+    (evidence,) = run.evidence["PAGE-006"]
+    assert evidence.count == 3 and "(and 2 more examples the same way)" in evidence.message, evidence
+    assert "state = RunsMachine()" in (evidence.falsifying_example or ""), evidence

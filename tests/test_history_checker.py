@@ -21,7 +21,16 @@ from hypothesis import strategies as st
 from support.history_model import correct_history
 
 from conformance.history import History, Kind, Observation, Operation, precedes
-from conformance.history_checker import KEY_IN_FLIGHT, KEY_REUSED, RULES, Finding, check_history, lifecycle_graph
+from conformance.history_checker import (
+    INSTANCES,
+    KEY_IN_FLIGHT,
+    KEY_REUSED,
+    RULES,
+    Finding,
+    check_history,
+    evaluations,
+    lifecycle_graph,
+)
 from conformance.meaning import parse_instant as instant
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLING, CANCELLED = (
@@ -914,3 +923,54 @@ def test_the_cyclic_collector_is_left_as_it_was() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- what one instance of a rule is (history_checker.INSTANCES) ------------------------------------------
+
+
+def test_every_rule_says_what_one_instance_is() -> None:
+    assert set(INSTANCES) == set(RULES)
+
+
+def test_a_lone_202_for_a_key_is_no_instance_of_one_run_or_one_body_per_key() -> None:
+    b = Build()
+    b.start(1, 0, 1, "57", key="k")
+    b.start(1, 2, 3, "57", key="k", fp="B", code=409, problem=KEY_REUSED)  # another body: it could have got 202
+    counts = evaluations(b.history())
+    assert counts["CONC-001"] == 0, counts  # one 202: no second runId to differ
+    assert counts["CONC-002"] == 1, counts  # the 409'd other body is the one instance
+    b.start(2, 4, 5, "57", key="k")
+    assert evaluations(b.history())["CONC-001"] == 2
+
+
+def test_one_read_of_a_run_is_no_instance_of_its_terminal_status_or_cancel_stamp_staying() -> None:
+    b = Build()
+    b.start(1, 0, 1, "57")
+    b.get(1, 2, 3, "57", status=CANCELLED, cancel=T0)
+    counts = evaluations(b.history())
+    assert counts["CONC-006"] == 0 and counts["CONC-007"] == 0, counts
+    b.get(2, 4, 5, "57", status=CANCELLED, cancel=T0)
+    counts = evaluations(b.history())
+    assert counts["CONC-006"] == 2 and counts["CONC-007"] == 2, counts
+
+
+def test_a_walk_that_could_miss_nothing_is_no_instance_of_completeness() -> None:
+    b = Build()
+    b.page(2, 0, 1, walk=1, page=0, items=[], query={"clientId": "etl"})  # nothing existed before it began
+    assert evaluations(b.history())["CONC-011"] == 0
+    b.start(1, 2, 3, "57")
+    b.page(2, 4, 5, walk=2, page=0, items=[run("57")], query={"clientId": "etl"})
+    assert evaluations(b.history())["CONC-011"] == 1
+
+
+def test_unanswered_operations_are_never_instances() -> None:
+    b = Build()
+    b.start(1, 0, 1, "57", key="k")
+    b.start(1, 2, None, key="k")
+    b.get(1, 3, None, "57")
+    b.get(1, 4, None, "57")
+    b.definition(1, 5, None, "57")
+    b.definition(1, 6, None, "57")
+    b.page(2, 7, None, walk=1, page=0, items=[])
+    counts = evaluations(b.history())
+    assert counts == {"CONC-003": 1, "CONC-004": 1}, counts  # the one answered keyed start, nothing else

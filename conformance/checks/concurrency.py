@@ -5,10 +5,16 @@ conformance/workload.py drives the server with N clients for the profile's time 
 history with real-time order only, so latency and scheduling never make a finding. Each finding
 names the few operations that prove it, with their exchanges and a timeline of them and their
 neighbours; a rule whose premise never happened (no key sent twice, no walk that ended) is not
-evaluated, and says so.
+evaluated, and says so (history_checker.INSTANCES says what one instance of each rule is).
+
+A request of the workload that got no answer (a timeout, a reset) is an ERR-001 failure, one
+finding per operation kind naming the first few; it is never part of an instance of a rule, since
+it may or may not have taken effect and showed nothing.
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 from conformance.catalog import catalog
 from conformance.context import CheckContext
@@ -20,6 +26,7 @@ from conformance.workload import Budget, Workload
 
 CONC_IDS = tuple(rid for rid, req in catalog().items() if req.area == "concurrency")
 NEIGHBOURS = 12  # operations drawn around a finding's own: enough to see the interleaving, not the history
+UNANSWERED_NAMED = 5  # unanswered operations a finding names: enough to see the pattern, not a flood
 
 
 @check(*CONC_IDS, needs=["fixture:quick"], exclusive=True)  # a load test: alone, its clients are the load
@@ -43,6 +50,7 @@ def concurrent_history(ctx: CheckContext) -> None:
                 f"the workload's {len(history)} operations ({budget.clients} clients, {budget.seconds:g} s) gave no "
                 f"instance of the rule ({RULES[rid]}); raise --workload-seconds or --workload-clients",
             )
+    _report_unanswered(ctx, history)
     for finding in check_history(history):
         ctx.record_failure(
             finding.requirement_id,
@@ -51,6 +59,33 @@ def concurrent_history(ctx: CheckContext) -> None:
             timeline=_timeline(history, finding),
             site=f"history:{finding.requirement_id}",
         )
+
+
+def _report_unanswered(ctx: CheckContext, history: History) -> None:
+    """Each kind of operation some of whose requests got no answer: an ERR-001 failure naming them."""
+    unanswered: dict[str, list[Operation]] = {}
+    sent: Counter[str] = Counter()
+    for op in history.operations:
+        sent[op.kind] += 1
+        if not op.answered:
+            unanswered.setdefault(op.kind, []).append(op)
+    for kind, ops in unanswered.items():
+        named = ops[:UNANSWERED_NAMED]
+        listed = "; ".join(_unanswered(history, op) for op in named)
+        more = f"; and {len(ops) - len(named)} more" if len(ops) > len(named) else ""
+        message = (
+            f"{len(ops)} of the workload's {sent[kind]} {kind} requests got no answer: {listed}{more}; every request "
+            "gets an answer, and none may fail on the server's side (ERR-001)"
+        )
+        proof = Finding("ERR-001", message, tuple(op.index for op in named), named[0].run_id)
+        ctx.record_failure(
+            "ERR-001", message, [], timeline=_timeline(history, proof), site=f"workload:no-answer:{kind}"
+        )
+
+
+def _unanswered(history: History, op: Operation) -> str:
+    target = f" of {op.run_id}" if op.run_id else ""
+    return f"op #{op.index} (client {op.client}{target}, sent at +{op.invoked - history.start:.3f} s): {op.error}"
 
 
 def _exchanges(history: History, finding: Finding) -> list[Exchange]:

@@ -199,7 +199,15 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
 
 @check("IDEM-010", needs=["fixture:quick"])
 def no_key_means_a_new_run(ctx: CheckContext) -> None:
-    """Without an Idempotency-Key, each startRun starts a new run, even with a repeated body."""
+    """Without an Idempotency-Key, each startRun starts a new run, even with a repeated body: sent one after
+    another, and side by side (a server that coalesces identical requests in flight shows only there)."""
+    # Imported here: this function is the one part of the module this change may touch.
+    import concurrent.futures
+    import contextlib
+    import threading
+
+    from conformance.context import StartedRun
+
     client_id = ctx.fresh_client_id("nokey")
     raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
     answers = [ctx.post_run(raw) for _ in range(3)]
@@ -210,8 +218,28 @@ def no_key_means_a_new_run(ctx: CheckContext) -> None:
         f"three startRuns of one body without Idempotency-Key got {[show(a.response) for a in answers]}; "
         "expected 202 three times with three different runIds: only a key makes a retry a replay",
     )
-    started = [i for i in ids if i is not None]
-    counted = listed_problem(ctx, client_id, sorted(set(started)), "three requests without a key make three runs")
-    if counted is None and len(set(started)) != 3:
-        counted = f"listRuns?clientId={client_id} shows {len(set(started))} run(s) after three startRuns without a key"
+    side = max(2, ctx.session.fan_out)
+    barrier = threading.Barrier(side)
+
+    def together(_: int) -> StartedRun:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=ctx.session.request_timeout)  # all sent at once: the point is overlap
+        return ctx.post_run(raw)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=side, thread_name_prefix="rc-nokey") as pool:
+        at_once = list(pool.map(together, range(side)))
+    new = [a.run_id for a in at_once]
+    ctx.expect(
+        "IDEM-010",
+        all(a.status_code == 202 for a in at_once) and len(set(new)) == side and not set(new) & set(ids),
+        f"{side} startRuns of one body without Idempotency-Key sent side by side got "
+        f"{[show(a.response) for a in at_once]}; expected 202 each with a runId of its own (and none of the "
+        f"three sent before, {ids}): requests in flight at once are as many requests",
+    )
+    started = sorted({i for i in [*ids, *new] if i is not None})
+    counted = listed_problem(
+        ctx, client_id, started, f"{3 + side} requests without a key (3 in turn, {side} at once) make as many runs"
+    )
+    if counted is None and len(started) != 3 + side:
+        counted = f"listRuns?clientId={client_id} shows {len(started)} run(s) after {3 + side} startRuns without a key"
     ctx.expect("IDEM-010", counted is None, counted or "")

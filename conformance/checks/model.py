@@ -7,15 +7,18 @@ order Hypothesis picks; after every step the invariants are checked against the 
 
 - a run's status only moves forward along the lifecycle graph; a terminal one never changes;
   finishedAt is set exactly when terminal and the timestamps keep their order (LIFE-001..004);
-- a replayed key gives the same runId (IDEM-001);
+- a replayed key gives the same runId (IDEM-001); a start without a key makes a new run (IDEM-010), and
+  so does one with a key never used (IDEM-011: keys are compared exactly);
 - the walk of the scenario's clientId returns exactly the runs it started: none twice, none
-  missing, none of another clientId, newest first (PAGE-006, PAGE-009, PAGE-001);
+  missing, none of another clientId, newest first where createdAt differ (PAGE-006, PAGE-009, PAGE-001);
 - a definition is JSON-equal to the workflow submitted (ETAG-001);
 - cancelRequestedAt never changes once set; cancel answers as the contract says for the run's
   state; an unknown run is a 404 (CANCEL-001, CANCEL-002, CANCEL-004, CANCEL-005).
 
-A failure stops the machine with the requirement it breaks; the failing scenario (the
+A failure stops its scenario with the requirement it breaks; the failing scenario (the
 `state.…` lines, shrunk only under the thorough profile) goes into the report with the exchanges.
+Every group of scenarios that fails is recorded, one finding per fingerprint with how many groups
+met it: a defect another group found is not hidden behind the first.
 """
 
 from __future__ import annotations
@@ -42,11 +45,14 @@ from hypothesis.stateful import (
 )
 
 from conformance.check_helpers import CANCEL_ANSWERS, LIFE_IDS, TERMINAL, rule_of, show, start_fixture
-from conformance.context import CheckContext
+from conformance.context import EVIDENCE_EXCHANGES, CheckContext
+from conformance.fingerprints import assertion_site, raise_site
 from conformance.listing import walk_listing
 from conformance.meaning import changed_run_fields, json_equal, parse_instant, same_instant
 from conformance.outcomes import first_of
+from conformance.properties import Found, record_grouped
 from conformance.registry import Failed, check
+from conformance.results import Exchange
 from conformance.watcher import RunWatcher
 
 MODEL_IDS = (
@@ -58,6 +64,8 @@ MODEL_IDS = (
     "LIFE-003",
     "LIFE-004",
     "IDEM-001",
+    "IDEM-010",
+    "IDEM-011",
     "ETAG-001",
     "CANCEL-001",
     "CANCEL-002",
@@ -67,12 +75,22 @@ MODEL_IDS = (
     "SCHEMA-008",
 )
 INVARIANT_LIMIT = 2  # the walk after every step: small pages, so page edges are crossed often
+MIN_SCENARIOS_PER_GROUP = 3  # the simplest scenario, and two its group's seed draws
 
 _inputs = st.dictionaries(
     st.sampled_from(["date", "n", "mode"]),
     st.integers(0, 9) | st.sampled_from(["a", "b", ""]),
     max_size=2,
 )
+
+
+class ScenarioFailed(Failed):
+    """A scenario broke a requirement; `site` is the rule's line that judged it (its fingerprint's part),
+    or None where the rule raised it itself (the raise is the site)."""
+
+    def __init__(self, requirement_id: str, message: str, site: str | None) -> None:
+        super().__init__(requirement_id, message)
+        self.site = site
 
 
 class RunsMachine(RuleBasedStateMachine):
@@ -103,14 +121,22 @@ class RunsMachine(RuleBasedStateMachine):
 
     # --- helpers ------------------------------------------------------------------------
 
-    def fail(self, rid: str, message: str) -> Failed:
+    def fail(self, rid: str, message: str, site: str | None = None) -> Failed:
         cited = message if rid in message else f"{message} ({rid})"
-        return Failed(rid, f"{cited} [model scenario, clientId={self.client_id}]")
+        return ScenarioFailed(rid, f"{cited} [model scenario, clientId={self.client_id}]", site)
 
-    def passed(self, *rids: str) -> None:
-        """Assertions of these requirements held in this step."""
-        for rid in rids:
-            self.ctx.tally.evaluated(rid)
+    def judge(self, rid: str, holds: bool, message: str, *, instance: bool = True) -> None:
+        """One assertion of a step, through the check's context; a failure stops the scenario here.
+
+        The scenario's every evaluation goes through this one place: a wrong answer could have
+        made `holds` false, and the message says what that would have meant. `instance=False`: the
+        step may not be an instance of `rid` (a cancel of a run whose state nobody saw may hit a
+        terminal run), so a failure is one but a pass is not counted.
+        """
+        if not holds:
+            raise self.fail(rid, message, assertion_site(2))
+        if instance:
+            self.ctx.expect(rid, holds, message)
 
     def body(self, fixture: str, version: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
         workflow = self.ctx.fixtures.workflow(fixture)
@@ -120,13 +146,13 @@ class RunsMachine(RuleBasedStateMachine):
 
     def start(self, body: dict[str, Any], key: str | None) -> str:
         started = self.ctx.start_run(body=body, key=key)
-        if started.run_id is None:
-            raise self.fail(
-                "SCHEMA-005",
-                f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
-                "request gets 202 with a RunRef (SCHEMA-005)",
-            )
-        self.passed("SCHEMA-005")
+        self.judge(
+            "SCHEMA-005",
+            started.run_id is not None,
+            f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
+            "request gets 202 with a RunRef (SCHEMA-005)",
+        )
+        assert started.run_id is not None  # judged just above
         return started.run_id
 
     def observe(self, run: dict[str, Any] | None, run_id: str) -> None:
@@ -134,24 +160,22 @@ class RunsMachine(RuleBasedStateMachine):
         if run is None:
             return
         stamp = run.get("cancelRequestedAt")
-        if run_id in self.stamps and not same_instant(stamp, self.stamps[run_id]):
-            raise self.fail(
+        if run_id in self.stamps:
+            self.judge(
                 "CANCEL-005",
+                same_instant(stamp, self.stamps[run_id]),
                 f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
                 "keeps its first value (CANCEL-005)",
             )
-        if run_id in self.stamps:
-            self.passed("CANCEL-005")
-        if stamp is not None:
-            self.stamps.setdefault(run_id, stamp)
         elif run_id in self.must_have_stamp:
-            raise self.fail(
+            self.judge(
                 "CANCEL-002",
+                stamp is not None,
                 f"run {run_id}: a cancel answered cancelling/cancelled, but the run shows cancelRequestedAt null: "
                 f"{run} (CANCEL-002)",
             )
-        if run_id in self.must_have_stamp:
-            self.passed("CANCEL-002")
+        if stamp is not None:
+            self.stamps.setdefault(run_id, stamp)
         if run.get("status") in TERMINAL:
             self.terminal.setdefault(run_id, run)
 
@@ -161,13 +185,19 @@ class RunsMachine(RuleBasedStateMachine):
         body = self.body(fixture, version, inputs)
         key = f"{self.client_id}.k{len(self.keys) + 1}" if keyed else None
         run_id = self.start(body, key)
-        if run_id in self.workflows:
-            raise self.fail(
-                "PAGE-006" if key is None else "IDEM-001",
-                f"startRun {'with the new key ' + repr(key) if key else 'without a key'} answered runId {run_id}, "
-                "the id of a run this scenario started before; each new start creates a new run",
-            )
-        self.passed("PAGE-006" if key is None else "IDEM-001")
+        # Without a key every start is a new run (IDEM-010); a key this session never sent is another key
+        # than every used one, and keys are compared exactly (IDEM-011).
+        self.judge(
+            "IDEM-010" if key is None else "IDEM-011",
+            run_id not in self.workflows,
+            f"startRun {'with the new key ' + repr(key) if key else 'without a key'} answered runId {run_id}, "
+            "the id of a run this scenario started before; "
+            + (
+                "each startRun without an Idempotency-Key creates a new run (IDEM-010)"
+                if key is None
+                else "a key is compared exactly, and a key never used starts a new run (IDEM-011)"
+            ),
+        )
         self.started.append(run_id)
         self.workflows[run_id] = body["workflow"]
         self.fixture_of[run_id] = fixture
@@ -192,25 +222,23 @@ class RunsMachine(RuleBasedStateMachine):
         key = data.draw(st.sampled_from(sorted(self.keys)), label="key")
         body, run_id = self.keys[key]
         started = self.ctx.start_run(body=body, key=key)
-        if started.run_id != run_id:
-            raise self.fail(
-                "IDEM-001",
-                f"startRun replayed with Idempotency-Key {key!r} and the same body answered "
-                f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
-                "gets 202 with the same runId (IDEM-001)",
-            )
-        self.passed("IDEM-001")
+        self.judge(
+            "IDEM-001",
+            started.run_id == run_id,
+            f"startRun replayed with Idempotency-Key {key!r} and the same body answered "
+            f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
+            "gets 202 with the same runId (IDEM-001)",
+        )
 
     @rule(run_id=runs)
     def get(self, run_id: str) -> None:
         run = self.watcher.get(run_id)
-        if run is None:
-            raise self.fail(
-                "SCHEMA-008",
-                f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
-                "run is readable through getRun (SCHEMA-008)",
-            )
-        self.passed("SCHEMA-008")
+        self.judge(
+            "SCHEMA-008",
+            run is not None,
+            f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
+            "run is readable through getRun (SCHEMA-008)",
+        )
         self.observe(run, run_id)
 
     @rule(run_id=runs)
@@ -220,23 +248,32 @@ class RunsMachine(RuleBasedStateMachine):
         ref = response.json_or_none()
         answered = ref.get("status") if isinstance(ref, dict) else None
         known_terminal = self.terminal.get(run_id)
+        # Both rules demand a 202 whatever the run's state; which one this cancel is an instance of
+        # is known only for a run seen terminal (CANCEL-004) or last seen live (CANCEL-002): a run
+        # nobody saw since its start may have finished, so its cancel counts for neither.
         rid = "CANCEL-004" if known_terminal else "CANCEL-002"
-        if response.status_code != 202:
-            raise self.fail(rid, f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202")
-        self.passed(rid)
-        if known_terminal is not None and answered != known_terminal.get("status"):
-            raise self.fail(
+        instance = known_terminal is not None or (before is not None and before not in TERMINAL)
+        self.judge(
+            rid,
+            response.status_code == 202,
+            f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202 ({rid})",
+            instance=instance,
+        )
+        if known_terminal is not None:
+            self.judge(
                 "CANCEL-004",
+                answered == known_terminal.get("status"),
                 f"cancelRun of {run_id}, seen {known_terminal.get('status')} before, answered status {answered!r}; "
                 "a cancel of a terminal run answers its unchanged status (CANCEL-004)",
             )
-        if answered not in CANCEL_ANSWERS | TERMINAL:
-            raise self.fail(
+        else:
+            self.judge(
                 "CANCEL-002",
+                answered in CANCEL_ANSWERS | TERMINAL,
                 f"cancelRun of {run_id} (last seen {before}) answered status {answered!r}: {show(response)}; a "
                 "cancel answers cancelling or cancelled, or a terminal run's unchanged status (CANCEL-002)",
+                instance=instance,
             )
-        self.passed("CANCEL-004" if known_terminal is not None else "CANCEL-002")
         if answered in CANCEL_ANSWERS and not known_terminal:
             self.must_have_stamp.add(run_id)
         self.watcher.note_ref(run_id, answered, response)
@@ -246,13 +283,12 @@ class RunsMachine(RuleBasedStateMachine):
             changed = sorted(
                 changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt")),
             )
-            if changed:
-                raise self.fail(
-                    "CANCEL-004",
-                    f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
-                    f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
-                )
-            self.passed("CANCEL-004")
+            self.judge(
+                "CANCEL-004",
+                not changed,
+                f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
+                f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
+            )
 
     @rule()
     def cancel_unknown(self) -> None:
@@ -261,23 +297,22 @@ class RunsMachine(RuleBasedStateMachine):
             return  # every candidate named a run that exists: nothing unknown to cancel this time
         run_id = unknown[0]
         response = self.ctx.cancel_run(run_id)
-        if response.status_code != 404:
-            raise self.fail(
-                "CANCEL-001", f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)"
-            )
-        self.passed("CANCEL-001")
+        self.judge(
+            "CANCEL-001",
+            response.status_code == 404,
+            f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)",
+        )
 
     @rule(run_id=runs)
     def definition(self, run_id: str) -> None:
         response = self.ctx.get_definition(run_id)
         got = response.json_exact() if response.status_code == 200 else None
-        if got is None or not json_equal(got, self.workflows[run_id]):
-            raise self.fail(
-                "ETAG-001",
-                f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
-                f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
-            )
-        self.passed("ETAG-001")
+        self.judge(
+            "ETAG-001",
+            got is not None and json_equal(got, self.workflows[run_id]),
+            f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
+            f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
+        )
 
     @rule(limit=st.integers(1, 5))
     def walk(self, limit: int) -> None:
@@ -307,24 +342,24 @@ class RunsMachine(RuleBasedStateMachine):
         twice = sorted(r for r, n in counts.items() if n > 1)
         missing = [r for r in self.started if r not in counts]
         extra = sorted(set(ids) - set(self.started))
-        if twice or missing or extra:
-            raise self.fail(
-                "PAGE-006",
-                f"the walk listRuns?limit={limit}&clientId={self.client_id} (page sizes {sizes}) returned "
-                f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
-                f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
-            )
-        self.passed("PAGE-006")
+        self.judge(
+            "PAGE-006",
+            not (twice or missing or extra),
+            f"the walk listRuns?limit={limit}&clientId={self.client_id} (page sizes {sizes}) returned "
+            f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
+            f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
+        )
         for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
             t1, t2 = parse_instant(a.get("createdAt")), parse_instant(b.get("createdAt"))
-            if t1 is not None and t2 is not None and t2 > t1:
-                raise self.fail(
-                    "PAGE-001",
-                    f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
-                    f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
-                    "first (PAGE-001)",
-                )
-            self.passed("PAGE-001")
+            if t1 is None or t2 is None or t1 == t2:
+                continue  # runs created in one instant may come in either order: no instance of PAGE-001
+            self.judge(
+                "PAGE-001",
+                t1 > t2,
+                f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
+                f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
+                "first (PAGE-001)",
+            )
         for item in items:
             if isinstance(item, dict):
                 self.observe(item, str(item.get("runId")))
@@ -362,7 +397,10 @@ def runs_state_machine(ctx: CheckContext) -> None:
     # Scenarios are independent (each its own clientId): far from the server, groups of them run side
     # by side, each group with a seed of its own, so a seed replays the same scenarios however many
     # ran at once. Shrinking (thorough only) replays a failing scenario alone, in one group.
-    groups = 1 if shrinking else max(1, min(ctx.session.fan_out, ctx.profile.stateful_examples))
+    # Hypothesis runs the simplest scenario first (one run started, no step): a group of one scenario
+    # would run only that, and at quick with fan_out 3 the model started 4 runs instead of 14.
+    most = ctx.profile.stateful_examples // MIN_SCENARIOS_PER_GROUP
+    groups = 1 if shrinking else max(1, min(ctx.session.fan_out, most))
     per_group = -(-ctx.profile.stateful_examples // groups)
     settings = ctx.hypothesis_settings(
         max_examples=per_group,
@@ -374,17 +412,19 @@ def runs_state_machine(ctx: CheckContext) -> None:
         phases=[p for p in Phase if shrinking or p is not Phase.shrink],
     )
 
-    def group(number: int) -> Failed | None:
+    def group(number: int) -> Found | None:
         machine = hypothesis.seed(ctx.seed + number)(bound_machine(ctx))
-        try:
-            run_state_machine_as_test(machine, settings=settings)
-        except Failed as failed:
-            return failed
-        except BaseExceptionGroup as raised:  # e.g. FlakyFailure: the failure did not reproduce while shrinking
-            found = first_of(raised, Failed)
-            if found is None:
-                raise
-            return found
+        # Each group's own exchanges: groups side by side share the check's recorder.
+        with ctx.recorder.tap() as exchanges:
+            try:
+                run_state_machine_as_test(machine, settings=settings)
+            except Failed as failed:
+                return _found(failed, exchanges[-EVIDENCE_EXCHANGES:], number)
+            except BaseExceptionGroup as raised:  # e.g. FlakyFailure: the failure did not reproduce while shrinking
+                found = first_of(raised, Failed, group_notes=True)
+                if found is None:
+                    raise
+                return _found(found, exchanges[-EVIDENCE_EXCHANGES:], number)
         return None
 
     if groups == 1:
@@ -392,6 +432,15 @@ def runs_state_machine(ctx: CheckContext) -> None:
     else:
         with concurrent.futures.ThreadPoolExecutor(max_workers=groups, thread_name_prefix="rc-model") as pool:
             outcomes = list(pool.map(group, range(groups)))
-    failed = next((found for found in outcomes if found is not None), None)
-    if failed is not None:
-        raise failed
+    # Every group that failed, one finding per defect: another group's defect is not hidden by the first's.
+    record_grouped(ctx, [found for found in outcomes if found is not None])
+
+
+def _found(failed: Failed, exchanges: list[Exchange], number: int) -> Found:
+    """What stopped group `number`, as a finding: shown in the groups' order, never in the order they ended."""
+    site = failed.site if isinstance(failed, ScenarioFailed) else None
+    notes = [n for n in getattr(failed, "__notes__", []) if isinstance(n, str)]  # the scenario's steps
+    scenario = "\n".join(notes) or None
+    return Found(
+        failed.requirement_id, failed.message, site or raise_site(failed.__traceback__), exchanges, scenario, number
+    )

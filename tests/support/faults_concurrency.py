@@ -419,3 +419,7 @@ CONCURRENCY_FAULTS: list[Fault] = [
            ("CONC-007",), _app(store=CancelStampStore, api_class=CancelStampRaceApi)),
 ]
 # fmt: on
+
+from .faults_stall import STALL_FAULTS  # noqa: E402  (it builds on this module's neighbours: imported last)
+
+CONCURRENCY_FAULTS += STALL_FAULTS
