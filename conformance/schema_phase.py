@@ -19,8 +19,8 @@ Left out on purpose:
 
 An evaluation counts only where the Schemathesis check could have failed: SCHEMA-004 on answers for
 which the spec marks a header required, SCHEMA-008 on reads of a run a startRun just created (where
-a 404 would have been a finding). A deadline reached mid-phase raises Cut: the check is not run,
-never passed on the cases it got through.
+a 404 would have been a finding). A deadline reached mid-phase raises Cut (conformance.outcomes),
+with how far the phase got: what it did not finish is not run, never passed.
 """
 
 from __future__ import annotations
