@@ -13,7 +13,14 @@ Left out on purpose:
 - ignored_auth: checks/auth.py sends every operation without a token and with a wrong one, and
   reads the challenge too; the built-in probe re-sends with the config's Authorization header in
   the stateful phase and then reports a valid token's 200 as "invalid auth accepted".
-- negative_data_rejection for If-None-Match: the contract gives no 400 for it.
+- negative_data_rejection: any 4xx passes it, where each requirement demands one status; and
+  Schemathesis' negative data is not always invalid on the wire. Each request is judged again as
+  sent (conformance/schema_instances.py): exactly the demanded status is a pass, any other a failure.
+
+An evaluation counts only where the Schemathesis check could have failed: SCHEMA-004 on answers for
+which the spec marks a header required, SCHEMA-008 on reads of a run a startRun just created (where
+a 404 would have been a finding). A deadline reached mid-phase raises Cut (conformance.outcomes),
+with how far the phase got: what it did not finish is not run, never passed.
 """
 
 from __future__ import annotations
@@ -26,26 +33,35 @@ from typing import Any
 
 import hypothesis
 
-from conformance._compat.schemathesis import build_operation_test, is_negative, negated_parameters
+from conformance._compat.schemathesis import build_operation_test, is_negative
 from conformance.client import answer_of_requests, unanswered_exchange
 from conformance.context import CheckContext
+from conformance.outcomes import Cut
 from conformance.registry import Skipped
 from conformance.results import Exchange
+from conformance.schema_instances import (
+    NEGATIVE_OPERATION_MAP,
+    NEGATIVE_PARAMETER_MAP,
+    WireRequest,
+    invalid_request_instance,
+)
 from conformance.session import Session
-from conformance.spec import load_spec
+from conformance.spec import load_spec, required_response_headers
 
 __all__ = [
     "ALWAYS_JUDGED",
+    "COVERED_AT_EVERY_BUDGET",
     "EXCLUDED_CHECKS",
     "FAILURE_MAP",
+    "FRAMING_HEADERS",
     "NEGATIVE_OPERATION_MAP",
     "NEGATIVE_PARAMETER_MAP",
     "run_operation",
     "run_stateful",
 ]
 
-# Schemathesis check name -> the catalog IDs a failure of it breaks. negative_data_rejection is
-# mapped per operation and parameter (NEGATIVE_PARAMETER_MAP, then NEGATIVE_OPERATION_MAP).
+# Schemathesis check name -> the catalog IDs a failure of it breaks. Invalid requests are judged
+# by conformance/schema_instances.py instead of negative_data_rejection (NEGATIVE_*_MAP there).
 FAILURE_MAP: dict[str, tuple[str, ...]] = {
     "not_a_server_error": ("ERR-001",),
     "status_code_conformance": ("SCHEMA-001",),
@@ -56,24 +72,9 @@ FAILURE_MAP: dict[str, tuple[str, ...]] = {
     "allow_header_conformance": ("ERR-011",),
     "ensure_resource_availability": ("SCHEMA-008",),
 }
-# (operationId, parameter location, parameter name) -> IDs, for negative data accepted.
-NEGATIVE_PARAMETER_MAP: dict[tuple[str, str, str], tuple[str, ...]] = {
-    ("listRuns", "query", "limit"): ("PAGE-003",),
-    ("listRuns", "query", "status"): ("PAGE-010",),
-    ("listRuns", "query", "clientId"): ("PAGE-010",),
-    ("listRuns", "query", "cursor"): ("PAGE-007",),
-    ("startRun", "header", "Idempotency-Key"): ("IDEM-008",),
-    ("getRunDefinition", "header", "If-None-Match"): (),  # no 400 in the contract for it
-}
-NEGATIVE_OPERATION_MAP: dict[str, tuple[str, ...]] = {
-    "startRun": ("ERR-004",),
-    "listRuns": ("PAGE-010",),
-    "getRun": ("ERR-010",),
-    "getRunDefinition": ("ERR-010",),
-    "cancelRun": ("ERR-010",),
-}
 EXCLUDED_CHECKS = (
     "positive_data_acceptance",
+    "negative_data_rejection",
     "missing_required_header",
     "use_after_free",
     "object_level_authorization",
@@ -84,13 +85,25 @@ TRANSPORT_ERRORS_TO_STOP = 3
 
 
 # What every response of every case is judged by; the other mapped IDs are judged only where their
-# Schemathesis check applies (a 405, a negative case, a link followed), so a check names only these:
-# naming an ID it may not judge would make `--select <check>` an incomplete run by chance.
-ALWAYS_JUDGED = ("SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "SCHEMA-004", "ERR-001")
+# Schemathesis check applies (a 405, an invalid request, a header the spec requires, a link
+# followed), so a check names only these: naming an ID it may not judge would make
+# `--select <check>` an incomplete run by chance.
+ALWAYS_JUDGED = ("SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "ERR-001")
+# Operations whose coverage phase runs at every budget, quick included (about half a second each):
+# its invalid requests are deterministic, so the requirements their bodies and parameters break
+# get instances whatever the seed (the quick profile's 5 fuzzed cases often hold none).
+COVERED_AT_EVERY_BUDGET = ("startRun", "listRuns")
+# Framing and hop-by-hop headers (RFC 9110 §7.6.1, §8.6; RFC 9112 §6): Schemathesis may generate
+# them as extra headers (`content-length: ""` on a GET), and then the server's HTTP layer answers a
+# plain-text 400 before any application code runs; they describe the connection, not the request.
+FRAMING_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "host", "connection", "keep-alive", "te", "trailer", "upgrade", "expect"}
+)
+DEADLINE_PASSED = "the overall deadline passed"
 
 
 # --- loading the schema ------------------------------------------------------------------------
-def _load(session: Session, seed: int | None) -> Any:
+def _load(session: Session, seed: int | None, operation_id: str | None = None) -> Any:
     import schemathesis
 
     raw = copy.deepcopy(load_spec())
@@ -108,9 +121,9 @@ def _load(session: Session, seed: int | None) -> Any:
         database="none",
     )
     schema.config.checks.update(excluded_check_names=list(EXCLUDED_CHECKS))
-    if session.profile.name == "quick":
-        # Building the coverage phase's cases costs seconds of CPU per operation; the quick
-        # profile (a smoke run) keeps examples and fuzzing, and the hand-written checks of
+    if session.profile.name == "quick" and operation_id not in COVERED_AT_EVERY_BUDGET:
+        # Building the coverage phase's cases costs CPU per operation; the quick profile (a smoke
+        # run) keeps examples and fuzzing elsewhere, and the hand-written checks of
         # checks/errors.py and checks/auth.py still send their boundary cases.
         schema.config.phases.update(phases=["examples", "fuzzing", "stateful"])
     schema.config.output.sanitization.enabled = True
@@ -126,7 +139,7 @@ def _check_functions() -> dict[str, Callable[..., Any]]:
 
     st_checks.load_all_checks()
     functions: dict[str, Callable[..., Any]] = {}
-    for name in (*FAILURE_MAP, "negative_data_rejection"):
+    for name in FAILURE_MAP:
         fn = getattr(st_checks, name, None)
         if fn is None:
             from schemathesis.specs.openapi import checks as openapi_checks
@@ -146,7 +159,8 @@ class _Phase:
     seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
     transport_errors: int = 0
     stopped: str = ""
-    cases: int = 0
+    cases: int = 0  # cases sent
+    offered: int = 0  # cases Schemathesis generated, sent or not
 
     @property
     def session(self) -> Session:
@@ -157,7 +171,7 @@ class _Phase:
             return True
         deadline = self.session.deadline
         if deadline is not None and time.monotonic() >= deadline:
-            self.stopped = "the overall deadline passed"
+            self.stopped = DEADLINE_PASSED
             return True
         return False
 
@@ -175,6 +189,11 @@ class _Phase:
         exchange = unanswered_exchange(case.method.upper(), url, headers, exc, self.session.secrets)
         self.ctx.recorder.add(exchange)
         return exchange
+
+    # the two verdicts: every evaluation of the phase goes through one of them -------------------
+    def passed(self, rid: str, exchange: Exchange) -> None:
+        """One instance of `rid` that the answer in `exchange` could have failed, and did not."""
+        self.ctx.tally.evaluated(rid)
 
     def fail(self, rid: str, operation: str, title: str, message: str, exchange: Exchange | None) -> None:
         key = (rid, operation, title)
@@ -198,6 +217,9 @@ class _Phase:
         import requests
 
         self.tag(case)
+        if case.headers:
+            for name in [n for n in case.headers if str(n).lower() in FRAMING_HEADERS]:
+                del case.headers[name]
         try:
             response = case.call(session=self.http, timeout=self.session.request_timeout)
         except (requests.RequestException, OSError) as exc:
@@ -220,12 +242,10 @@ class _Phase:
             data = _json(response)
             if isinstance(data, dict) and isinstance(data.get("runId"), str):
                 self.session.started_runs.setdefault(data["runId"], self.session.client)
-        negated = negated_parameters(case)
-        negative = is_negative(case)
         for name, fn in self.checks.items():
             if name == "ensure_resource_availability" and recorder is None:
                 continue
-            ids = self.ids(name, operation_id, negated)
+            ids = FAILURE_MAP.get(name, ())
             kwargs: dict[str, Any] = {"session": self.http, "timeout": self.session.request_timeout}
             try:
                 case.validate_response(response, checks=[fn], transport_kwargs=kwargs, recorder=recorder)
@@ -243,38 +263,63 @@ class _Phase:
                 else:
                     raise
             else:
-                if _applies(name, case, response, negative, recorder):
+                if _could_fail(name, fn, case, response, operation_id, recorder):
                     for rid in ids:
-                        self.ctx.tally.evaluated(rid)
+                        self.passed(rid, exchange)
+        self.judge_invalid(case, response, operation_id, exchange)
 
-    @staticmethod
-    def ids(name: str, operation_id: str, negated: list[tuple[str, str]]) -> tuple[str, ...]:
-        if name != "negative_data_rejection":
-            return FAILURE_MAP.get(name, ())
-        found: list[str] = []
-        for parameter, location in negated:
-            key = (operation_id, location, parameter)
-            if key in NEGATIVE_PARAMETER_MAP:
-                found.extend(NEGATIVE_PARAMETER_MAP[key])
-            else:
-                found.extend(NEGATIVE_OPERATION_MAP.get(operation_id, ()))
-        if not negated:
-            found.extend(NEGATIVE_OPERATION_MAP.get(operation_id, ()))
-        return tuple(dict.fromkeys(found))
+    def judge_invalid(self, case: Any, response: Any, operation_id: str, exchange: Exchange) -> None:
+        """An invalid request gets exactly the status its requirement demands; any other is a failure."""
+        token = self.session.client.token or ""
+        request = WireRequest.of(response.request)
+        method = str(case.operation.method)
+        instance = invalid_request_instance(operation_id, method, request, token, _accepted_steps(self.ctx))
+        status = int(response.status_code)
+        if instance is None or status in instance.excused:
+            return
+        for rid, what in instance.invalid.items():
+            if status != instance.demanded:
+                message = f"answered {status} to {what}; {rid} demands {instance.demanded}"
+                self.fail(rid, case.operation.label, f"invalid request answered {status}", message, exchange)
+            elif instance.clean:
+                self.passed(rid, exchange)
 
 
-def _applies(name: str, case: Any, response: Any, negative: bool, recorder: Any) -> bool:
-    """Whether a Schemathesis check that raised nothing judged something: most judge every response,
-    some only a kind of case or answer (and return quietly on the rest, which is no evidence)."""
-    if name == "negative_data_rejection":
-        return negative
+def _accepted_steps(ctx: CheckContext) -> list[dict[str, Any]]:
+    """The steps of the session's fixture workflows: ones the server under test accepts."""
+    fixtures = ctx.fixtures
+    names = [name for name in ("quick", "long", "failing") if fixtures.has(name)]
+    return [step for name in names for step in fixtures.workflow(name).get("steps", [])]
+
+
+def _could_fail(name: str, fn: Callable[..., Any], case: Any, response: Any, operation_id: str, recorder: Any) -> bool:
+    """Whether a Schemathesis check that raised nothing could have failed on this case: most judge
+    every response, some only a kind of case or answer (and return quietly on the rest, which is
+    no evidence)."""
     if name == "unsupported_method":
         return str(case.method).upper() != str(case.operation.method).upper()
     if name == "allow_header_conformance":
         return int(response.status_code) == 405
+    if name == "response_headers_conformance":
+        same_method = str(case.method).upper() == str(case.operation.method).upper()
+        return same_method and bool(required_response_headers(operation_id, int(response.status_code)))
     if name == "ensure_resource_availability":
-        return recorder is not None and int(response.status_code) < 400
+        return recorder is not None and _fails_on_404(fn, case, response, recorder)
     return True
+
+
+def _fails_on_404(fn: Callable[..., Any], case: Any, response: Any, recorder: Any) -> bool:
+    """Whether the check would have failed had this answer been a 404: only then was the read one of
+    a run a startRun had just created, with every parameter from the link (SCHEMA-008's instance)."""
+    from schemathesis.core.failures import FailureGroup
+
+    probe = copy.copy(response)
+    probe.status_code = 404
+    try:
+        case.validate_response(probe, checks=[fn], recorder=recorder)
+    except FailureGroup:
+        return True
+    return False
 
 
 def _json(response: Any) -> Any:
@@ -314,7 +359,7 @@ def _hypothesis_overrides() -> Any:
 
 
 def run_operation(ctx: CheckContext, operation_id: str) -> None:
-    schema = _load(ctx.session, ctx.session.seed)
+    schema = _load(ctx.session, ctx.session.seed, operation_id)
     phase = _new_phase(ctx)
     operation = next(
         (
@@ -328,6 +373,7 @@ def run_operation(ctx: CheckContext, operation_id: str) -> None:
         raise RuntimeError(f"the spec has no operation {operation_id}")
 
     def test(case: Any) -> None:
+        phase.offered += 1
         if phase.over():
             return
         response = phase.call(case)
@@ -344,6 +390,10 @@ def run_operation(ctx: CheckContext, operation_id: str) -> None:
 
 
 def _finish(ctx: CheckContext, phase: _Phase, label: str) -> None:
+    if phase.stopped == DEADLINE_PASSED:
+        # What the cases sent so far showed is kept; the rest was never judged, so it is not run.
+        of = f" of {phase.offered}" if phase.offered else ""
+        raise Cut(f"{label}: cut by --deadline after {phase.cases}{of} cases")
     if phase.cases == 0 and not phase.transport_errors and phase.stopped:
         raise Skipped(f"{label}: no case ran ({phase.stopped})")
 

@@ -28,6 +28,9 @@ __all__ = [
     "PROBLEM_BASE",
     "lifecycle",
     "load_spec",
+    "operation_of",
+    "parameter_pointer",
+    "required_response_headers",
     "run_fields",
     "run_statuses",
     "schema_validator",
@@ -152,3 +155,50 @@ def terminal_statuses() -> frozenset[str]:
 def run_fields() -> tuple[str, ...]:
     """The fields of a Run the contract defines (the Run schema's properties), in the spec's order."""
     return tuple(load_spec()["components"]["schemas"]["Run"]["properties"])
+
+
+@functools.cache
+def operation_of(operation_id: str) -> tuple[str, str]:
+    """(path, method) of an operation, e.g. ("/api/v1/runs", "post") for startRun."""
+    for path, item in load_spec()["paths"].items():
+        for method, definition in item.items():
+            if isinstance(definition, dict) and definition.get("operationId") == operation_id:
+                return path, method
+    raise KeyError(f"the spec has no operation {operation_id}")
+
+
+def _pointer(*parts: str) -> str:
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def _resolved(node: Any) -> Any:
+    """A node with its local $ref followed (the spec's references are all within the document)."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        target: Any = load_spec()
+        for part in node["$ref"][2:].split("/"):
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
+    return node
+
+
+@functools.cache
+def parameter_pointer(operation_id: str, location: str, name: str) -> str | None:
+    """The JSON pointer of a parameter's schema (for `schema_validator`), or None when it has no such parameter."""
+    path, method = operation_of(operation_id)
+    parameters = load_spec()["paths"][path][method].get("parameters", [])
+    for index, parameter in enumerate(parameters):
+        found = _resolved(parameter)
+        if found.get("in") == location and str(found.get("name", "")).lower() == name.lower():
+            if "$ref" in parameter:
+                return f"{parameter['$ref'][1:]}/schema"
+            return _pointer("paths", path, method, "parameters", str(index), "schema")
+    return None
+
+
+@functools.cache
+def required_response_headers(operation_id: str, status: int) -> tuple[str, ...]:
+    """The headers the spec marks required on this operation's answer with this status (SCHEMA-004's instances)."""
+    path, method = operation_of(operation_id)
+    response = _resolved(load_spec()["paths"][path][method].get("responses", {}).get(str(status)))
+    headers = response.get("headers", {}) if isinstance(response, dict) else {}
+    return tuple(name for name, header in headers.items() if _resolved(header).get("required"))

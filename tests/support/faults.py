@@ -687,3 +687,6 @@ SINGLE_CLIENT_FAULTS: list[Fault] = [
             ("LIFE-005",), _cancel_page("failures_swallowed")),
 ]
 # fmt: on
+from .faults_schema import SCHEMA_FAULTS  # noqa: E402
+
+SINGLE_CLIENT_FAULTS += [Fault(*fault) for fault in SCHEMA_FAULTS]
