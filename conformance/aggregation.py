@@ -110,7 +110,7 @@ def grouped(evidence: list[Evidence]) -> list[Evidence]:
         key = item.fingerprint or f"#{len(kept)}"  # without one (a suite error), each stands alone
         if key in first:
             kept_one = first[key]
-            kept_one.count += 1
+            kept_one.count += item.count  # an item may stand for several examples already
             if item.check != kept_one.check and item.check not in kept_one.also_in:
                 kept_one.also_in.append(item.check)
             continue

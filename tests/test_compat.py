@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from conformance._compat.cpython import install_ast_guard
 from conformance._compat.hypothesis import storage_directory
-from conformance._compat.schemathesis import build_operation_test, is_negative, negated_parameters
+from conformance._compat.schemathesis import build_operation_test, is_negative
 from conformance.spec import load_spec
 
 
@@ -56,13 +56,7 @@ def test_schemathesis_builds_an_operation_test_and_tells_negative_cases_apart() 
     negative = _list_runs_cases(schemathesis.GenerationMode.NEGATIVE)
     assert positive and negative
     assert not any(is_negative(case) for case in positive)
-    assert all(negated_parameters(case) == [] for case in positive)
-    broken = [pair for case in negative if is_negative(case) for pair in negated_parameters(case)]
-    assert broken, "no negative case named the parameter it broke"
-    # Locations in lower case, as NEGATIVE_PARAMETER_MAP keys them; the security header counts as one.
-    known = {("limit", "query"), ("cursor", "query"), ("status", "query"), ("clientId", "query")}
-    assert set(broken) <= known | {("Authorization", "header")}, set(broken)
-    assert set(broken) & known, "no negative case broke a query parameter"
+    assert any(is_negative(case) for case in negative)
 
 
 # Two threads build ASTs at different stack depths while a gc callback hands the GIL over, as

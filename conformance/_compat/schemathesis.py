@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["build_operation_test", "is_negative", "negated_parameters"]
+__all__ = ["build_operation_test", "is_negative"]
 
 
 def build_operation_test(config: Any, operation: Any, test_func: Callable[[Any], None], settings: Any) -> Any:
@@ -35,10 +35,3 @@ def is_negative(case: Any) -> bool:
     """The case was generated to break the schema (negative data)."""
     meta = case._meta
     return meta is not None and bool(meta.generation.mode.is_negative)
-
-
-def negated_parameters(case: Any) -> list[tuple[str, str]]:
-    """(name, location) of each parameter a negative case broke; location in lower case ("query", "header")."""
-    from schemathesis.generation.meta import negated_parameters as negated
-
-    return [(name, str(getattr(location, "value", location)).lower()) for name, location in negated(case._meta)]

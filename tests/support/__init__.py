@@ -12,9 +12,11 @@ fixtures and the Hypothesis settings. What lives where:
   `isolation_matrix` (each requirement with the fault a run selecting it alone must catch).
   The servers themselves: faults.py and faults_concurrency.py (the self-check's faults),
   variants.py and variants_concurrency.py (its correct variants), faults_cancel_page.py and
-  faults_idem_etag.py (the checks' unit-test servers), planted_bugs.py (bugs the runner's tests
-  plant), hostile_servers.py (servers that hang, reset or send garbage), with asgi.py (middleware
-  that rewrites requests and responses) and replicas.py (stale copies of the store) to build them.
+  faults_idem_etag.py (the checks' unit-test servers), faults_schema.py (answers to invalid
+  requests, a deadline mid-phase), faults_stall.py (stalled reads, coalesced keyless starts),
+  planted_bugs.py (bugs the runner's tests plant), hostile_servers.py (servers that hang, reset
+  or send garbage), with asgi.py (middleware that rewrites requests and responses) and
+  replicas.py (stale copies of the store) to build them.
 - reference_server.py: the reference server's own tests' helpers (serve it, a client, workflows, polling).
 - history_model.py: histories of a simulated correct server, for the history checker.
 - seed_match.py: how the spec's text is matched against the seed's (tests/test_spec_fidelity.py).
