@@ -690,3 +690,6 @@ SINGLE_CLIENT_FAULTS: list[Fault] = [
 from .faults_schema import SCHEMA_FAULTS  # noqa: E402
 
 SINGLE_CLIENT_FAULTS += [Fault(*fault) for fault in SCHEMA_FAULTS]
+from .faults_stall import KEYLESS_FAULTS  # noqa: E402
+
+SINGLE_CLIENT_FAULTS += KEYLESS_FAULTS

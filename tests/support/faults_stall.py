@@ -138,10 +138,14 @@ def _coalesced(tokens: Sequence[str]) -> ASGIApp:
 
 
 # fmt: off
-STALL_FAULTS: list[Fault] = [
+# One check sees it (IDEM-010 sends its keyless starts side by side): a single-client fault (faults.py).
+KEYLESS_FAULTS: list[Fault] = [
     Fault("no-key-starts-coalesced", "idempotency",
           "identical keyless startRuns in flight at once share the first one's 202: one run for all of them",
           ("IDEM-010",), _coalesced, SOURCE),
+]
+# Only the concurrent workload sees it (faults_concurrency.py).
+STALL_FAULTS: list[Fault] = [
     Fault("stalls-every-third-get", "concurrency",
           "under load every third getRun of a run sleeps past the request timeout: the client gets no answer",
           ("ERR-001",), _stalls, SOURCE,
