@@ -93,6 +93,10 @@ class RunWatcher:
         self.last_status[run_id] = status
         self.history.setdefault(run_id, []).append(status)
 
+    def seen_going(self, run_id: str) -> bool:
+        """Whether some answer showed the run non-terminal: the premise of a cancel of a live run."""
+        return any(status not in TERMINAL for status in self.history.get(run_id, []))
+
     def wait_for(self, run_id: str, statuses: Iterable[str], timeout: float | None = None) -> dict[str, Any] | None:
         """Poll getRun (through this watcher) until the status is one of `statuses` or the deadline."""
         return self.ctx.wait_for_status(run_id, statuses, timeout, read=self.get)

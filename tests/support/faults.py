@@ -48,6 +48,7 @@ from reference_impl.validation import (
 )
 
 from . import faults_cancel_page, faults_idem_etag, planted_bugs
+from .faults_evidence import evidence_faults
 from .asgi import (
     Headers,
     RequestRewrite,
@@ -685,5 +686,6 @@ SINGLE_CLIENT_FAULTS: list[Fault] = [
             ("LIFE-001",), _cancel_page("stale_list_status")),
     _reused("life-failures-swallowed", "lifecycle", "a failing step is logged and the run succeeds",
             ("LIFE-005",), _cancel_page("failures_swallowed")),
+    *evidence_faults(),
 ]
 # fmt: on
