@@ -173,7 +173,7 @@ class Tally:
         if skipped is not None:
             return Outcome.SKIPPED, skipped
         if stopped_at is not None:
-            return Outcome.NOT_RUN, f"not finished: the check stopped at {stopped_at}"
+            return Outcome.NOT_RUN, f"not reached: the check stopped at {stopped_at}"
         return None
 
 
