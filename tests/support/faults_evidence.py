@@ -24,7 +24,7 @@ from .faults_cancel_page import OldestFirstStore
 if TYPE_CHECKING:
     from .faults import Fault
 
-__all__ = ["evidence_faults"]
+__all__ = ["cancel_requested_at_never_set", "evidence_faults", "oldest_first_whole_seconds", "whole_seconds"]
 
 
 def _without_cancel_stamp(scope: Scope, status: int, data: Any) -> Any:
@@ -40,14 +40,15 @@ def cancel_requested_at_never_set(tokens: Sequence[str]) -> ASGIApp:
     return rewrite_json(create_app(list(tokens)), _without_cancel_stamp)
 
 
-def _whole_seconds() -> datetime:
+def whole_seconds() -> datetime:
+    """A clock that keeps whole seconds only, as a correct server may (many runs share one createdAt)."""
     return datetime.now(UTC).replace(microsecond=0)
 
 
 def oldest_first_whole_seconds(tokens: Sequence[str]) -> ASGIApp:
     """Oldest first, with createdAt kept to whole seconds: most neighbours share one createdAt, so
     only the pairs whose instants differ can show the order is backwards."""
-    return create_app(list(tokens), store=OldestFirstStore(None, MonotonicTimestamps(_whole_seconds)))
+    return create_app(list(tokens), store=OldestFirstStore(None, MonotonicTimestamps(whole_seconds)))
 
 
 def evidence_faults() -> list[Fault]:
