@@ -90,6 +90,7 @@ def walk_listing(
             got is not None,
             f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
             f"must lead to a 200 RunList ({rid})",
+            on=page,
         )
         assert got is not None
         wrong = [(i.get("runId"), i.get("clientId"), i.get("status")) for i in got if _mismatch(i, filters)]
@@ -100,6 +101,7 @@ def walk_listing(
                 f"page {len(pages)} of the walk {query} held runs that do not match its filters (runId, clientId, "
                 f"status): {wrong[:4]}; every run on every page matches the request's filters, also on the pages "
                 "a cursor leads to (PAGE-009)",
+                on=page,
             )
         ids = ids_of(got)
         if ids and seen.issuperset(ids):

@@ -164,9 +164,7 @@ class Tally:
         return result
 
     @staticmethod
-    def _ended_early(
-        stopped_at: str | None, skipped: str | None, broken: str | None
-    ) -> tuple[Outcome, str] | None:
+    def _ended_early(stopped_at: str | None, skipped: str | None, broken: str | None) -> tuple[Outcome, str] | None:
         """What a named ID the check did not finish is, and why; None when the check ran to its end."""
         if broken is not None:
             return Outcome.ERROR, broken
