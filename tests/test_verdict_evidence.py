@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 from support.tokens import OTHER_TOKEN, TOKEN
 
+from conformance.client import ApiResponse
 from conformance.config import RunConfig
 from conformance.context import CheckContext
 from conformance.execution import run_check
 from conformance.fixtures import Fixtures
-from conformance.client import ApiResponse
 from conformance.outcomes import Cut, Outcome, Skipped
 from conformance.registry import Check, registered_checks
 from conformance.results import Status, Verdict

@@ -48,7 +48,6 @@ from reference_impl.validation import (
 )
 
 from . import faults_cancel_page, faults_idem_etag, planted_bugs
-from .faults_evidence import evidence_faults
 from .asgi import (
     Headers,
     RequestRewrite,
@@ -60,6 +59,7 @@ from .asgi import (
     rewrite_json,
     without,
 )
+from .faults_evidence import evidence_faults
 
 __all__ = ["SINGLE_CLIENT_FAULTS", "Fault", "one_4xx_as_text"]
 

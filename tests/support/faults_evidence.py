@@ -8,15 +8,13 @@ comparison counted pairs that could not show the bug. SINGLE_CLIENT_FAULTS (faul
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
-
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Scope
 
 from reference_impl.app import create_app
-from reference_impl.timestamps import MonotonicTimestamps
+from reference_impl.timestamps import MonotonicTimestamps, format_timestamp, parse_timestamp
 
 from .asgi import rewrite_json
 from .faults_cancel_page import OldestFirstStore
@@ -24,7 +22,13 @@ from .faults_cancel_page import OldestFirstStore
 if TYPE_CHECKING:
     from .faults import Fault
 
-__all__ = ["cancel_requested_at_never_set", "evidence_faults", "oldest_first_whole_seconds", "whole_seconds"]
+__all__ = [
+    "cancel_requested_at_never_set",
+    "cancel_stamped_after_finish",
+    "evidence_faults",
+    "oldest_first_whole_seconds",
+    "whole_seconds",
+]
 
 
 def _without_cancel_stamp(scope: Scope, status: int, data: Any) -> Any:
@@ -38,6 +42,22 @@ def _without_cancel_stamp(scope: Scope, status: int, data: Any) -> Any:
 
 def cancel_requested_at_never_set(tokens: Sequence[str]) -> ASGIApp:
     return rewrite_json(create_app(list(tokens)), _without_cancel_stamp)
+
+
+def _cancel_after_finish(scope: Scope, status: int, data: Any) -> Any:
+    """A cancelled Run shows its cancel requested a second after it finished."""
+    runs = data.get("items") if isinstance(data, dict) and isinstance(data.get("items"), list) else [data]
+    for run in runs:
+        if isinstance(run, dict) and run.get("status") == "cancelled" and isinstance(run.get("finishedAt"), str):
+            later = parse_timestamp(run["finishedAt"]) + timedelta(seconds=1)
+            run["cancelRequestedAt"] = format_timestamp(later)
+    return data
+
+
+def cancel_stamped_after_finish(tokens: Sequence[str]) -> ASGIApp:
+    """The cancel is stamped when the executor gets to it, after it marked the run finished: the
+    bug the how-to's example check (ARCHITECTURE.md, CANCEL-006) finds."""
+    return rewrite_json(create_app(list(tokens)), _cancel_after_finish)
 
 
 def whole_seconds() -> datetime:
@@ -64,4 +84,3 @@ def evidence_faults() -> list[Fault]:
               "listRuns is oldest first and createdAt has whole seconds only",
               ("PAGE-001",), oldest_first_whole_seconds, source),
     ]  # fmt: skip
-
