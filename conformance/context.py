@@ -39,7 +39,7 @@ from conformance.fingerprints import assertion_site, fingerprint, operation_of
 from conformance.fixtures import Fixtures
 from conformance.judges import CROSS_CUTTING, Judge, brief
 from conformance.near_misses import resembling_run_ids
-from conformance.outcomes import Example, Failed, Skipped, Tally
+from conformance.outcomes import Example, Failed, Skipped, Tally, gist, unjudgeable
 from conformance.profiles import Profile
 from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.session import Session, check_seed
@@ -165,7 +165,7 @@ class CheckContext:
         self._declared(requirement_id)
         missing = self._unjudgeable(on, reads)
         if missing is not None:
-            self.tally.skip(requirement_id, f"{missing}: {_gist(message)}")
+            self.tally.skip(requirement_id, f"{missing}: {gist(message)}")
             return False
         if condition:
             self.tally.evaluated(requirement_id)
@@ -194,7 +194,7 @@ class CheckContext:
         self._declared(requirement_id)
         missing = self._unjudgeable(on, reads)
         if missing is not None:
-            raise Skipped(f"{missing} ({requirement_id}): {_gist(message)}")
+            raise Skipped(f"{missing} ({requirement_id}): {gist(message)}")
         if not condition:
             raise Failed(requirement_id, message)
         self.tally.evaluated(requirement_id)
@@ -224,14 +224,7 @@ class CheckContext:
         `on` is required of every check (tests/test_architecture.py); the default serves only the
         modules written before it, listed there until they are converted.
         """
-        if not isinstance(on, _Unbound):
-            answers: Sequence[object] = on if isinstance(on, (list, tuple)) else (on,)
-            # An empty Run ("watcher.get(...) or {}") is no answer either.
-            if not answers or any(a is None or (isinstance(a, Mapping) and not a) for a in answers):
-                return "no answer to judge"
-        if any(value is None for value in reads):
-            return "premise not reached (a value the assertion reads is absent)"
-        return None
+        return unjudgeable((True,) if isinstance(on, _Unbound) else on, reads)
 
     def record_failure(
         self,
@@ -274,7 +267,7 @@ class CheckContext:
 
     def example(self) -> Example:
         """The assertions of one Hypothesis example (see conformance.outcomes.Example)."""
-        return Example(self.tally)
+        return Example(self.tally, self._declared)
 
     # --- the API -------------------------------------------------------------------------------
     def start_run(
@@ -457,8 +450,3 @@ class CheckContext:
         response = self.get_run(run_id)
         data = response.json_or_none() if response.status_code == 200 else None
         return data if isinstance(data, dict) else None
-
-
-def _gist(message: str, limit: int = 160) -> str:
-    """The assertion's message, cut short: what the skipped assertion was about."""
-    return message if len(message) <= limit else message[:limit] + "…"

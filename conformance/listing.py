@@ -13,6 +13,7 @@ from conformance.check_helpers import TERMINAL, show
 from conformance.client import ApiClient, ApiResponse
 from conformance.context import CheckContext
 from conformance.meaning import parse_instant
+from conformance.outcomes import Example
 from conformance.registry import Skipped
 from conformance.walk import query_text
 
@@ -172,18 +173,22 @@ def listed_problem(ctx: CheckContext, client_id: str, expected: list[str], why: 
     )
 
 
-def expect_listed(ctx: CheckContext, rid: str, client_id: str, expected: list[str], why: str) -> bool:
+def expect_listed(
+    ctx: CheckContext, rid: str, client_id: str, expected: list[str], why: str, *, into: Example | None = None
+) -> bool:
     """One assertion of `rid`: listRuns shows exactly `expected` for the clientId.
 
     A listing that cannot be read (not a 200 RunList, endless) counts nothing: `rid` is skipped
     with the reason, and the listing's own answer is judged where it belongs (ERR-001, PAGE-*).
+    `into`: the Hypothesis example the assertion belongs to, so that a failure shrinks with it.
     """
     pages: list[ApiResponse] = []
     ids = run_ids_for(ctx, client_id, pages=pages)
     if isinstance(ids, str):
         ctx.skip(rid, f"no answer to judge: {ids}")
         return False
-    return ctx.expect(
+    judge = into if into is not None else ctx
+    return judge.expect(
         rid,
         sorted(ids) == sorted(expected),
         f"listRuns?clientId={client_id} shows {len(ids)} run(s) {ids}, expected exactly {len(expected)} "

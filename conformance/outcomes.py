@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -20,7 +20,19 @@ from typing import TypeVar
 from conformance.fingerprints import assertion_site
 from conformance.results import Evidence
 
-__all__ = ["Cut", "Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations", "first_of"]
+__all__ = [
+    "Cut",
+    "Example",
+    "Failed",
+    "Outcome",
+    "RequirementOutcome",
+    "Skipped",
+    "Tally",
+    "Violations",
+    "first_of",
+    "gist",
+    "unjudgeable",
+]
 
 E = TypeVar("E", bound=BaseException)
 
@@ -175,15 +187,47 @@ class Tally:
         return None
 
 
-class Example:
-    """The assertions of one Hypothesis example: counted at once, failures raised together by `done()`."""
+def unjudgeable(on: object, reads: Sequence[object]) -> str | None:
+    """Why an assertion over the answer(s) `on` and the values `reads` is no evaluation, or None.
 
-    def __init__(self, tally: Tally) -> None:
+    No answer (None, an empty list, an empty Run) leaves nothing a wrong server could have got
+    wrong; a value the condition reads that is None (absent, null, no instant) means its premise
+    was not reached: `not before(None, None)` is true and proves nothing.
+    """
+    answers: Sequence[object] = on if isinstance(on, (list, tuple)) else (on,)
+    if not answers or any(a is None or (isinstance(a, Mapping) and not a) for a in answers):
+        return "no answer to judge"
+    if any(value is None for value in reads):
+        return "premise not reached (a value the assertion reads is absent)"
+    return None
+
+
+def gist(message: str, limit: int = 160) -> str:
+    """An assertion's message, cut short: what a skipped assertion was about."""
+    return message if len(message) <= limit else message[:limit] + "…"
+
+
+class Example:
+    """The assertions of one Hypothesis example: counted at once, failures raised together by `done()`.
+
+    `declared`: raises for an ID the check does not declare (CheckContext passes its own).
+    """
+
+    def __init__(self, tally: Tally, declared: Callable[[str], None] | None = None) -> None:
         self._tally = tally
+        self._declared = declared or (lambda requirement_id: None)
         self.problems: list[tuple[str, str]] = []
         self._sites: list[str] = []
 
-    def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
+    def expect(
+        self, requirement_id: str, condition: bool, message: str, *, on: object, reads: Sequence[object] = ()
+    ) -> bool:
+        """As CheckContext.expect: `on` the answer(s) judged; over no answer, no evaluation (a skip)."""
+        self._declared(requirement_id)
+        missing = unjudgeable(on, reads)
+        if missing is not None:
+            self._tally.skip(requirement_id, f"{missing}: {gist(message)}")
+            return False
         if condition:
             self._tally.evaluated(requirement_id)
         else:
@@ -193,6 +237,7 @@ class Example:
 
     def fail(self, requirement_id: str, message: str) -> Violations:
         """`raise example.fail(id, message)`: this example broke `id`; nothing else of it is judged."""
+        self._declared(requirement_id)
         return Violations([*self.problems, (requirement_id, message)], [*self._sites, assertion_site()])
 
     def done(self) -> None:

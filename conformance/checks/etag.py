@@ -76,10 +76,12 @@ def _start(ctx: CheckContext, raw: bytes, requirement: str) -> str:
     )
 
 
-def _hash_of(ctx: CheckContext, run_id: str) -> str | None:
-    data = ctx.get_run(run_id).json_or_none()
+def _hash_of(ctx: CheckContext, run_id: str) -> tuple[ApiResponse, str | None]:
+    """getRun, and the run's definitionHash (None: no Run, or no hash in it, which SCHEMA-002 judges)."""
+    response = ctx.get_run(run_id)
+    data = response.json_or_none() if response.status_code == 200 else None
     value = data.get("definitionHash") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    return response, value if isinstance(value, str) else None
 
 
 def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]:
@@ -88,7 +90,7 @@ def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]
     started = ctx.start_run(workflow, client_id=ctx.fresh_client_id(label))
     if started.run_id is None:
         raise ctx.refused("startRun of the quick fixture", started.response, "give a quick fixture with --fixtures")
-    definition_hash = _hash_of(ctx, started.run_id)
+    _read, definition_hash = _hash_of(ctx, started.run_id)
     if definition_hash is None:
         # Not an ETag finding: a Run without its definitionHash fails its schema (SCHEMA-002, judged on the read).
         raise Skipped(f"getRun {started.run_id} shows no definitionHash, so the ETag has no reference to compare")
@@ -125,13 +127,13 @@ def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
         run_id = _start(ctx, raw, "ETAG-001")
         workflow = body["workflow"]
         for when in ("at once", "again"):
-            _answer, problem = _definition_problem(ctx, run_id, workflow, when)
-            if not example.expect("ETAG-001", problem is None, problem or ""):
+            answer, problem = _definition_problem(ctx, run_id, workflow, when)
+            if not example.expect("ETAG-001", problem is None, problem or "", on=answer):
                 break
         else:
             ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
-            _answer, late = _definition_problem(ctx, run_id, workflow, "after the run finished")
-            example.expect("ETAG-001", late is None, late or "")
+            answer, late = _definition_problem(ctx, run_id, workflow, "after the run finished")
+            example.expect("ETAG-001", late is None, late or "", on=answer)
         example.done()
 
     run_property(ctx, snapshot)
@@ -188,24 +190,28 @@ def definition_hash_depends_on_content(ctx: CheckContext) -> None:
         same_body = {**body, "inputs": {**body.get("inputs", {}), "rc-other-inputs": 1}}
         again = _start(ctx, reordered_bytes(same_body), "ETAG-002")
         example = ctx.example()
-        hash_first, hash_again = _hash_of(ctx, first), _hash_of(ctx, again)
+        (read_first, hash_first), (read_again, hash_again) = _hash_of(ctx, first), _hash_of(ctx, again)
         example.expect(
             "ETAG-002",
-            hash_first is not None and hash_first == hash_again,
+            hash_first == hash_again,
             f"two runs of one workflow (the second sent with its keys in another order and other inputs) have "
             f"definitionHash {hash_first!r} and {hash_again!r}; expected the same: the hash depends only "
             "on the workflow's content (hash its canonical JSON, not the bytes received)",
+            on=[read_first, read_again],
+            reads=(hash_first, hash_again),
         )
         others = [*changed_workflows(body["workflow"]), ("a drawn change", drawn["workflow"])]
         for label, workflow in others:
             other = _start(ctx, compact_bytes({**body, "workflow": workflow}), "ETAG-002")
-            hash_other = _hash_of(ctx, other)
+            read_other, hash_other = _hash_of(ctx, other)
             if not example.expect(
                 "ETAG-002",
-                hash_other is not None and hash_other != hash_first,
+                hash_other != hash_first,
                 f"runs of two workflows that differ only in {label}, {compact_bytes(body['workflow'])[:150]!r} "
                 f"and {compact_bytes(workflow)[:150]!r}, both have definitionHash {hash_first!r}; expected "
                 "different hashes: hash the whole workflow (each step's id, position, action, params, dependsOn)",
+                on=[read_first, read_other],
+                reads=(hash_first, hash_other),
             ):
                 break
         example.done()
@@ -223,7 +229,7 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
     @records_example
     def canonical(body: dict[str, Any]) -> None:
         run_id = _start(ctx, compact_bytes(body), "ETAG-003")
-        actual = _hash_of(ctx, run_id)
+        read, actual = _hash_of(ctx, run_id)
         expected = expected_definition_hash(body["workflow"])
         example = ctx.example()
         example.expect(
@@ -232,6 +238,8 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
             f"run {run_id} has definitionHash {actual!r}; expected {expected!r}, the SHA-256 of the "
             f"workflow's RFC 8785 form {canonical_json(body['workflow'])[:200]!r} (sorted keys, no "
             "whitespace, ECMAScript number form, minimal string escapes)",
+            on=read,
+            reads=(actual,),
         )
         example.done()
 
