@@ -10,7 +10,7 @@ import pytest
 from support.check_module_contract import CheckModuleContract
 from support.check_runs import assert_passed, explain, open_session, run_named_check
 from support.faults_evidence import cancel_requested_at_never_set
-from support.registry import serve
+from support.registry import serve, variant
 from support.tokens import TOKEN, TOKENS
 
 from conformance.fixtures import Fixtures
@@ -84,3 +84,13 @@ def test_a_cancel_request_never_recorded_fails_cancel_005_not_skips_it(
         run = run_named_check("cancel_repeatedly", make_session(url))
     assert run.outcome("CANCEL-005") is Outcome.FAILED, explain(run)
     assert "cancelRequestedAt null" in run.message, run.message
+
+
+def test_cancel_002_counts_only_runs_seen_non_terminal(make_session: Callable[..., Session]) -> None:
+    # This correct server answers a quick startRun with the run already succeeded: its cancel is
+    # a terminal run's (CANCEL-004), no instance of CANCEL-002, which main counted all the same.
+    with serve(variant("settled-before-answer").build(TOKENS)) as url:
+        run = run_named_check("cancel_racing_finish", make_session(url))
+    assert_passed(run)
+    assert "CANCEL-002" not in run.outcomes, run.outcomes
+    assert run.outcomes["CANCEL-004"].evaluations >= 1
