@@ -8,15 +8,16 @@ it evaluated, and waits.
 An assertion is evidence only if a wrong answer could have failed it, so each one names what it
 judges::
 
-    response = ctx.get_run(run_id)
-    run = body_of(response)
-    ctx.expect("X-001", ..., "message", on=response, reads=(run.get("finishedAt"),))
+    run = ctx.wait_terminal(run_id)  # the last Run getRun showed, or None
+    finished = parse_instant(run.get("finishedAt")) if run else None
+    ctx.expect("LIFE-003", ..., "message", on=run, reads=(finished,))
 
 `on`: the answer(s) the condition is about (an ApiResponse, a Run read from one, or several).
 One that is missing (None: no answer, not a 200, no body) makes the call no evaluation: the ID is
 skipped with the reason "no answer to judge", never passed. `reads`: the values the condition
 reads; one that is None (a field absent or null) means the premise was not reached, so again a
-skip, not a pass (`not before(None, None)` is true and proves nothing). An assertion may name only
+skip, not a pass (`not before(None, None)` is true and proves nothing). ARCHITECTURE.md's how-to
+is a whole check written this way, run by tests/test_howto.py. An assertion may name only
 the IDs its check declares (`@check(...)`) or the ones judged on every answer (`CROSS_CUTTING`);
 any other is a mistake in the check and raises `MisbookedAssertion`.
 """
