@@ -4,6 +4,22 @@ One Session lives for a whole run (conformance/session.py); each check gets a Ch
 it, with its own recorder, its tally of assertions (conformance/outcomes.py) and its seed. Through
 it a check sends requests (every answer held to the rules that apply to all answers), records what
 it evaluated, and waits.
+
+An assertion is evidence only if a wrong answer could have failed it, so each one names what it
+judges::
+
+    run = ctx.wait_terminal(run_id)  # the last Run getRun showed, or None
+    finished = parse_instant(run.get("finishedAt")) if run else None
+    ctx.expect("LIFE-003", ..., "message", on=run, reads=(finished,))
+
+`on`: the answer(s) the condition is about (an ApiResponse, a Run read from one, or several).
+One that is missing (None: no answer, not a 200, no body) makes the call no evaluation: the ID is
+skipped with the reason "no answer to judge", never passed. `reads`: the values the condition
+reads; one that is None (a field absent or null) means the premise was not reached, so again a
+skip, not a pass (`not before(None, None)` is true and proves nothing). ARCHITECTURE.md's how-to
+is a whole check written this way, run by tests/test_howto.py. An assertion may name only
+the IDs its check declares (`@check(...)`) or the ones judged on every answer (`CROSS_CUTTING`);
+any other is a mistake in the check and raises `MisbookedAssertion`.
 """
 
 from __future__ import annotations
@@ -13,29 +29,52 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeAlias, TypeVar, cast
 
 from hypothesis import HealthCheck, settings
 
 from conformance.client import ApiClient, ApiResponse, Recorder
 from conformance.fingerprints import assertion_site, fingerprint, operation_of
 from conformance.fixtures import Fixtures
-from conformance.judges import Judge, brief
+from conformance.judges import CROSS_CUTTING, Judge, brief
 from conformance.near_misses import resembling_run_ids
-from conformance.outcomes import Example, Failed, Skipped, Tally
+from conformance.outcomes import Example, Failed, Skipped, Tally, gist, unjudgeable
 from conformance.profiles import Profile
 from conformance.results import Evidence, Exchange, TimelineEntry
 from conformance.session import Session, check_seed
 from conformance.walk import Walk
 
-__all__ = ["EVIDENCE_EXCHANGES", "RUNS", "CheckContext", "StartedRun"]
+__all__ = [
+    "EVIDENCE_EXCHANGES",
+    "RUNS",
+    "Answer",
+    "CheckContext",
+    "Judged",
+    "MisbookedAssertion",
+    "StartedRun",
+]
 
 T = TypeVar("T")
 
 RUNS = "/api/v1/runs"
 EVIDENCE_EXCHANGES = 6  # exchanges attached to a failure: enough to see the story, not the whole run
+
+# What an assertion judges: a server's answer, or a Run (a body) read from one.
+Answer: TypeAlias = "ApiResponse | StartedRun | Mapping[str, Any]"
+Judged: TypeAlias = "Answer | Sequence[Answer | None] | None"
+
+
+class _Unbound:
+    """`on` not given: only checks written before `on` existed (tests/test_architecture.py lists them)."""
+
+
+UNBOUND = _Unbound()
+
+
+class MisbookedAssertion(Exception):
+    """A check asserted an ID it does not declare: a mistake in the suite, never a server's failure."""
 
 
 @dataclass
@@ -53,9 +92,12 @@ class StartedRun:
 class CheckContext:
     """The API a check is written against."""
 
-    def __init__(self, session: Session, check_name: str) -> None:
+    def __init__(self, session: Session, check_name: str, requirements: Iterable[str] | None = None) -> None:
         self.session = session
         self.check_name = check_name
+        # The IDs the check declares: what its assertions may name (None: a context built by a test
+        # for helpers only, which books nothing it has to answer for).
+        self.requirements = frozenset(requirements) if requirements is not None else None
         # The seed of this check's Hypothesis tests (apply with hypothesis.seed): stable per session
         # seed and check, so `--select` of one requirement replays what its checks did in the full run.
         self.seed = check_seed(session.seed, check_name)
@@ -106,8 +148,26 @@ class CheckContext:
         return settings(**base)
 
     # --- verdicts ---------------------------------------------------------------------------
-    def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
-        """One evaluated assertion of `requirement_id`: a failure unless `condition`; go on either way."""
+    def expect(
+        self,
+        requirement_id: str,
+        condition: bool,
+        message: str,
+        *,
+        on: Judged | _Unbound = UNBOUND,
+        reads: Sequence[object] = (),
+    ) -> bool:
+        """One evaluated assertion of `requirement_id` about the answer(s) `on`: a failure unless
+        `condition`; go on either way. Returns whether it held.
+
+        A missing answer in `on` or a None in `reads` is no evaluation: the ID is skipped with the
+        reason and False comes back, so code that goes on only `if ctx.expect(...)` stops too.
+        """
+        self._declared(requirement_id)
+        missing = self._unjudgeable(on, reads)
+        if missing is not None:
+            self.tally.skip(requirement_id, f"{missing}: {gist(message)}")
+            return False
         if condition:
             self.tally.evaluated(requirement_id)
         else:
@@ -116,13 +176,56 @@ class CheckContext:
 
     def fail(self, requirement_id: str, message: str) -> Failed:
         """`raise ctx.fail(id, message)`: record a failure and stop the check."""
+        self._declared(requirement_id)
         return Failed(requirement_id, message)
 
-    def require(self, requirement_id: str, condition: bool, message: str) -> None:
-        """One evaluated assertion that the rest of the check depends on: a failure stops the check."""
+    def require(
+        self,
+        requirement_id: str,
+        condition: bool,
+        message: str,
+        *,
+        on: Judged | _Unbound = UNBOUND,
+        reads: Sequence[object] = (),
+    ) -> None:
+        """One evaluated assertion that the rest of the check depends on: a failure stops the check.
+
+        With nothing to judge (see `expect`), the rest cannot go on either: the check is skipped.
+        """
+        self._declared(requirement_id)
+        missing = self._unjudgeable(on, reads)
+        if missing is not None:
+            raise Skipped(f"{missing} ({requirement_id}): {gist(message)}")
         if not condition:
             raise Failed(requirement_id, message)
         self.tally.evaluated(requirement_id)
+
+    def finished(self, *requirement_ids: str) -> None:
+        """Every assertion of these IDs is made: they keep their outcome whatever stops the check later.
+
+        Only for a check whose later part is about other IDs; without it an ID the check evaluated
+        is passed only when the check runs to its end (conformance/outcomes.py).
+        """
+        for rid in requirement_ids:
+            self._declared(rid)
+            self.tally.finished(rid)
+
+    def _declared(self, requirement_id: str) -> None:
+        if self.requirements is None or requirement_id in self.requirements or requirement_id in CROSS_CUTTING:
+            return
+        raise MisbookedAssertion(
+            f"check {self.check_name} asserted {requirement_id}, which it does not declare "
+            f"({', '.join(sorted(self.requirements))}); name it in @check(...) or book the assertion where it belongs"
+        )
+
+    @staticmethod
+    def _unjudgeable(on: Judged | _Unbound, reads: Sequence[object]) -> str | None:
+        """Why an assertion over `on` and `reads` cannot be evaluated, or None when it can.
+
+        `on` is required of every check (tests/test_architecture.py); the default serves only the
+        modules written before it, listed there until they are converted.
+        """
+        return unjudgeable((True,) if isinstance(on, _Unbound) else on, reads)
 
     def record_failure(
         self,
@@ -156,12 +259,16 @@ class CheckContext:
         return Skipped(f"{answer}; {remedy}")
 
     def skip(self, requirement_id: str, reason: str) -> None:
-        """This requirement's premise did not happen here (no insert landed during the walk): not a pass."""
+        """This requirement's premise did not happen here (no insert landed during the walk): not a pass.
+
+        The check goes on with its other IDs; to stop the whole check, `raise Skipped(reason)`.
+        """
+        self._declared(requirement_id)
         self.tally.skip(requirement_id, reason)
 
     def example(self) -> Example:
         """The assertions of one Hypothesis example (see conformance.outcomes.Example)."""
-        return Example(self.tally)
+        return Example(self.tally, self._declared)
 
     # --- the API -------------------------------------------------------------------------------
     def start_run(

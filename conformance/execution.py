@@ -64,7 +64,7 @@ def _falsifying_example(exc: BaseException) -> str | None:
 
 def run_check(check: Check, session: Session) -> CheckRun:
     """Run `check` once; never raises for what the check or the server did."""
-    ctx = CheckContext(session, check.name)
+    ctx = CheckContext(session, check.name, check.requirements)
     started = time.perf_counter()
     stopped_at: str | None = None
     skipped: str | None = None

@@ -20,7 +20,11 @@ from conformance.spec import schema_validator
 if TYPE_CHECKING:
     from conformance.context import CheckContext
 
-__all__ = ["Judge", "brief"]
+__all__ = ["CROSS_CUTTING", "Judge", "brief"]
+
+# What every answer is held to, whichever check got it: any check may book these without naming
+# them, and they keep their evaluations whatever ends the check (each judged a real answer).
+CROSS_CUTTING = frozenset({"ERR-001", "ERR-002", "SCHEMA-002", "SCHEMA-003"})
 
 
 class Judge:

@@ -5,17 +5,22 @@ Every walk follows nextCursor through `CheckContext.next_cursor`, so only a null
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
 from conformance.check_helpers import TERMINAL, show
 from conformance.client import ApiClient, ApiResponse
 from conformance.context import CheckContext
+from conformance.meaning import parse_instant
+from conformance.outcomes import Example
 from conformance.registry import Skipped
 from conformance.walk import query_text
 
 __all__ = [
     "MAX_PAGES",
+    "created_order",
+    "expect_listed",
     "ids_of",
     "items_of",
     "listed_problem",
@@ -46,6 +51,23 @@ def ids_of(items: Sequence[dict[str, Any]]) -> list[str]:
     return [str(item.get("runId")) for item in items]
 
 
+def created_order(items: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any], bool]]:
+    """The instances of newest first (PAGE-001) in a listing: each pair of neighbours whose createdAt
+    instants differ, and whether the newer comes first.
+
+    Runs that share an instant (a server may keep whole seconds only) may come in any order, so a
+    pair of them proves nothing either way; nor does a createdAt that is no instant (SCHEMA-002
+    judges that). Neighbours suffice: a listing out of order anywhere is out of order at some
+    neighbours whose instants differ.
+    """
+    found = []
+    for before, after in itertools.pairwise(items):
+        t1, t2 = parse_instant(before.get("createdAt")), parse_instant(after.get("createdAt"))
+        if t1 is not None and t2 is not None and t1 != t2:
+            found.append((before, after, t1 > t2))
+    return found
+
+
 def walk_listing(
     ctx: CheckContext, rid: str, limit: int | None, *, filter_rid: str = "PAGE-009", **filters: Any
 ) -> tuple[list[ApiResponse], list[dict[str, Any]]]:
@@ -69,6 +91,7 @@ def walk_listing(
             got is not None,
             f"page {len(pages)} of the walk {query} answered {show(page)}; every nextCursor the server issues "
             f"must lead to a 200 RunList ({rid})",
+            on=page,
         )
         assert got is not None
         wrong = [(i.get("runId"), i.get("clientId"), i.get("status")) for i in got if _mismatch(i, filters)]
@@ -79,6 +102,7 @@ def walk_listing(
                 f"page {len(pages)} of the walk {query} held runs that do not match its filters (runId, clientId, "
                 f"status): {wrong[:4]}; every run on every page matches the request's filters, also on the pages "
                 "a cursor leads to (PAGE-009)",
+                on=page,
             )
         ids = ids_of(got)
         if ids and seen.issuperset(ids):
@@ -113,13 +137,20 @@ def wait_listed_terminal(ctx: CheckContext, client_id: str, expected: set[str]) 
         )
 
 
-def run_ids_for(ctx: CheckContext, client_id: str, client: ApiClient | None = None) -> list[str] | str:
-    """The runIds listRuns shows for `client_id` (every page), or why they could not be read."""
+def run_ids_for(
+    ctx: CheckContext, client_id: str, client: ApiClient | None = None, *, pages: list[ApiResponse] | None = None
+) -> list[str] | str:
+    """The runIds listRuns shows for `client_id` (every page), or why they could not be read.
+
+    `pages`: where to keep the pages read, for an assertion to name what it judged.
+    """
     ids: list[str] = []
     walk = ctx.walk(
         client=client, limit=200, max_pages=100, what=f"listRuns?clientId={client_id}&limit=200", clientId=client_id
     )
     for page in walk:
+        if pages is not None:
+            pages.append(page)
         data = page.json_or_none() if page.status_code == 200 else None
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             return f"listRuns?clientId={client_id} answered {show(page)}, so the runs could not be counted"
@@ -139,4 +170,28 @@ def listed_problem(ctx: CheckContext, client_id: str, expected: list[str], why: 
     return (
         f"listRuns?clientId={client_id} shows {len(ids)} run(s) {ids}, expected exactly {len(expected)} "
         f"{expected}: {why}"
+    )
+
+
+def expect_listed(
+    ctx: CheckContext, rid: str, client_id: str, expected: list[str], why: str, *, into: Example | None = None
+) -> bool:
+    """One assertion of `rid`: listRuns shows exactly `expected` for the clientId.
+
+    A listing that cannot be read (not a 200 RunList, endless) counts nothing: `rid` is skipped
+    with the reason, and the listing's own answer is judged where it belongs (ERR-001, PAGE-*).
+    `into`: the Hypothesis example the assertion belongs to, so that a failure shrinks with it.
+    """
+    pages: list[ApiResponse] = []
+    ids = run_ids_for(ctx, client_id, pages=pages)
+    if isinstance(ids, str):
+        ctx.skip(rid, f"no answer to judge: {ids}")
+        return False
+    judge = into if into is not None else ctx
+    return judge.expect(
+        rid,
+        sorted(ids) == sorted(expected),
+        f"listRuns?clientId={client_id} shows {len(ids)} run(s) {ids}, expected exactly {len(expected)} "
+        f"{expected}: {why}",
+        on=pages,
     )

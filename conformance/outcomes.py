@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -20,7 +20,19 @@ from typing import TypeVar
 from conformance.fingerprints import assertion_site
 from conformance.results import Evidence
 
-__all__ = ["Cut", "Example", "Failed", "Outcome", "RequirementOutcome", "Skipped", "Tally", "Violations", "first_of"]
+__all__ = [
+    "Cut",
+    "Example",
+    "Failed",
+    "Outcome",
+    "RequirementOutcome",
+    "Skipped",
+    "Tally",
+    "Violations",
+    "first_of",
+    "gist",
+    "unjudgeable",
+]
 
 E = TypeVar("E", bound=BaseException)
 
@@ -98,6 +110,7 @@ class Tally:
     evaluations: Counter[str] = field(default_factory=Counter)
     failures: list[tuple[str, Evidence]] = field(default_factory=list)
     skips: dict[str, str] = field(default_factory=dict)  # requirement -> why its premise did not happen
+    done: set[str] = field(default_factory=set)  # named IDs the check declared finished before it ended
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def evaluated(self, requirement_id: str, count: int = 1) -> None:
@@ -113,6 +126,10 @@ class Tally:
         with self._lock:
             self.skips.setdefault(requirement_id, reason)
 
+    def finished(self, requirement_id: str) -> None:
+        with self._lock:
+            self.done.add(requirement_id)
+
     def failed_ids(self) -> set[str]:
         return {rid for rid, _ in self.failures}
 
@@ -126,41 +143,91 @@ class Tally:
     ) -> dict[str, RequirementOutcome]:
         """Per requirement: what the evidence shows.
 
-        `named`: the IDs the check declares. An ID it evaluated is passed or failed on its own
-        evidence, whatever ended the check. An ID it named but never evaluated is not run, with the
-        reason: the check stopped at a failure (`stopped_at`), was skipped (`skipped`) or broke
-        (`broken`); a check that ran to its end without a word about it says nothing (absent), and
-        the runner reports the requirement not run when no check evaluated it.
+        `named`: the IDs the check declares. A failure always stands. A named ID the check
+        evaluated passes only if the check ran to its end, or declared the ID finished
+        (`CheckContext.finished`) before it stopped: an assertion that held while the rest of the
+        check never ran is half a test, and the half it skipped is where a wrong server fails.
+        So when the check was skipped (`skipped`), its evaluated named IDs are skipped with that
+        reason; when it stopped (`stopped_at`: a failure of another ID, a transport error, the
+        deadline) they are not run; when it broke (`broken`), they are the suite's error. Their
+        evaluations are kept for the report. IDs judged in passing on every answer (ERR-001, the
+        judge's SCHEMA-*), which the check does not name, keep their evaluations whatever ended
+        the check: each judged a real answer on its own. A named ID never evaluated is not run (or
+        skipped, or an error) with the reason; a check that ran to its end without a word about it
+        says nothing (absent), and the runner reports it not run when no check evaluated it.
         """
         result: dict[str, RequirementOutcome] = {}
         failed = self.failed_ids()
+        names = set(named)
         for rid, count in self.evaluations.items():
             outcome = Outcome.FAILED if rid in failed else Outcome.PASSED
             result[rid] = RequirementOutcome(outcome, count)
         for rid, reason in self.skips.items():
             if rid not in failed:
                 result[rid] = RequirementOutcome(Outcome.SKIPPED, self.evaluations.get(rid, 0), reason)
-        for rid in named:
-            if rid in result:
-                continue
-            if broken is not None:
-                result[rid] = RequirementOutcome(Outcome.ERROR, 0, broken)
-            elif skipped is not None:
-                result[rid] = RequirementOutcome(Outcome.SKIPPED, 0, skipped)
-            elif stopped_at is not None:
-                result[rid] = RequirementOutcome(Outcome.NOT_RUN, 0, f"not reached: the check stopped at {stopped_at}")
+        unfinished = self._ended_early(stopped_at, skipped, broken)
+        if unfinished is None:
+            return result
+        outcome, reason = unfinished
+        for rid in names - failed - self.done:
+            found = result.get(rid)
+            if found is None or found.outcome is Outcome.PASSED:
+                result[rid] = RequirementOutcome(outcome, self.evaluations.get(rid, 0), reason)
         return result
+
+    @staticmethod
+    def _ended_early(stopped_at: str | None, skipped: str | None, broken: str | None) -> tuple[Outcome, str] | None:
+        """What a named ID the check did not finish is, and why; None when the check ran to its end."""
+        if broken is not None:
+            return Outcome.ERROR, broken
+        if skipped is not None:
+            return Outcome.SKIPPED, skipped
+        if stopped_at is not None:
+            return Outcome.NOT_RUN, f"not reached: the check stopped at {stopped_at}"
+        return None
+
+
+def unjudgeable(on: object, reads: Sequence[object]) -> str | None:
+    """Why an assertion over the answer(s) `on` and the values `reads` is no evaluation, or None.
+
+    No answer (None, an empty list, an empty Run) leaves nothing a wrong server could have got
+    wrong; a value the condition reads that is None (absent, null, no instant) means its premise
+    was not reached: `not before(None, None)` is true and proves nothing.
+    """
+    answers: Sequence[object] = on if isinstance(on, (list, tuple)) else (on,)
+    if not answers or any(a is None or (isinstance(a, Mapping) and not a) for a in answers):
+        return "no answer to judge"
+    if any(value is None for value in reads):
+        return "premise not reached (a value the assertion reads is absent)"
+    return None
+
+
+def gist(message: str, limit: int = 160) -> str:
+    """An assertion's message, cut short: what a skipped assertion was about."""
+    return message if len(message) <= limit else message[:limit] + "…"
 
 
 class Example:
-    """The assertions of one Hypothesis example: counted at once, failures raised together by `done()`."""
+    """The assertions of one Hypothesis example: counted at once, failures raised together by `done()`.
 
-    def __init__(self, tally: Tally) -> None:
+    `declared`: raises for an ID the check does not declare (CheckContext passes its own).
+    """
+
+    def __init__(self, tally: Tally, declared: Callable[[str], None] | None = None) -> None:
         self._tally = tally
+        self._declared = declared or (lambda requirement_id: None)
         self.problems: list[tuple[str, str]] = []
         self._sites: list[str] = []
 
-    def expect(self, requirement_id: str, condition: bool, message: str) -> bool:
+    def expect(
+        self, requirement_id: str, condition: bool, message: str, *, on: object, reads: Sequence[object] = ()
+    ) -> bool:
+        """As CheckContext.expect: `on` the answer(s) judged; over no answer, no evaluation (a skip)."""
+        self._declared(requirement_id)
+        missing = unjudgeable(on, reads)
+        if missing is not None:
+            self._tally.skip(requirement_id, f"{missing}: {gist(message)}")
+            return False
         if condition:
             self._tally.evaluated(requirement_id)
         else:
@@ -170,6 +237,7 @@ class Example:
 
     def fail(self, requirement_id: str, message: str) -> Violations:
         """`raise example.fail(id, message)`: this example broke `id`; nothing else of it is judged."""
+        self._declared(requirement_id)
         return Violations([*self.problems, (requirement_id, message)], [*self._sites, assertion_site()])
 
     def done(self) -> None:

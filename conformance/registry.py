@@ -5,14 +5,19 @@ A check is a function of a CheckContext, registered with the catalog IDs it veri
     @check("IDEM-001", "IDEM-002")
     def replay_with_same_key(ctx: CheckContext) -> None:
         ...
-        ctx.expect("IDEM-001", second.run_id == first.run_id, "the replay got another runId")
+        second = ctx.post_run(raw, key=key)
+        ctx.expect("IDEM-001", second.run_id == first.run_id, "the replay got another runId", on=second)
 
-Within a check, `ctx.expect(id, condition, message)` records one evaluated assertion of a
-requirement (a failure when the condition is false) and goes on; `raise ctx.fail(id, message)`
-records a failure and stops the check; `raise Skipped(reason)` says the check cannot run here (no
-second token, a fixture the server lacks). A requirement passes only on assertions evaluated in
-this run (conformance/outcomes.py). Anything else raised is an error of the suite, never a
-failure of the server.
+Within a check, `ctx.expect(id, condition, message, on=answer)` records one evaluated assertion
+of a requirement about the answer(s) it judges (a failure when the condition is false) and goes
+on; over no answer (`on` None) or an absent value (`reads=`) it is no evaluation but a skip of
+that ID. `raise ctx.fail(id, message)` records a failure and stops the check; `raise
+Skipped(reason)` says the check cannot run here (no second token, a fixture the server lacks, a
+premise that did not happen). A requirement passes only on assertions evaluated in this run, and
+a named ID only when its check ran to its end or declared it finished (`ctx.finished`;
+conformance/outcomes.py). The IDs given here are the only ones a check may assert, besides those
+judged on every answer (judges.CROSS_CUTTING): asserting another is a mistake in the suite, and so
+is anything else raised, an error of the suite, never a failure of the server.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ import httpx
 import pytest
 from support.check_module_contract import CheckModuleContract
 from support.check_runs import assert_passed, explain, open_session, run_named_check
-from support.servers import serve
-from support.tokens import TOKEN
+from support.faults_evidence import cancel_requested_at_never_set
+from support.servers import serve, variant
+from support.tokens import TOKEN, TOKENS
 
 from conformance.fixtures import Fixtures
 from conformance.outcomes import Outcome
@@ -72,3 +73,24 @@ def test_checks_without_their_fixture_skip_and_say_so(make_session: Callable[...
 def reference_session(reference_url: str) -> Iterator[Session]:
     with open_session(reference_url) as session:
         yield session
+
+
+def test_a_cancel_request_never_recorded_fails_cancel_005_not_skips_it(
+    make_session: Callable[..., Session],
+) -> None:
+    # Before issue 18 this server passed --select CANCEL-005: the first cancel's runId echo was the
+    # one evaluation, then the null cancelRequestedAt made the rest a skip.
+    with serve(cancel_requested_at_never_set(TOKENS)) as url:
+        run = run_named_check("cancel_repeatedly", make_session(url))
+    assert run.outcome("CANCEL-005") is Outcome.FAILED, explain(run)
+    assert "cancelRequestedAt null" in run.message, run.message
+
+
+def test_cancel_002_counts_only_runs_seen_non_terminal(make_session: Callable[..., Session]) -> None:
+    # This correct server answers a quick startRun with the run already succeeded: its cancel is
+    # a terminal run's (CANCEL-004), no instance of CANCEL-002, which main counted all the same.
+    with serve(variant("settled-before-answer").build(TOKENS)) as url:
+        run = run_named_check("cancel_racing_finish", make_session(url))
+    assert_passed(run)
+    assert "CANCEL-002" not in run.outcomes, run.outcomes
+    assert run.outcomes["CANCEL-004"].evaluations >= 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.types import ASGIApp, Receive, Scope, Send
 from support.check_runs import assert_caught, assert_passed, run_named_check
 from support.servers import build, serve
 from support.tokens import TOKENS
@@ -258,3 +259,27 @@ def test_a_fingerprint_blind_to_part_of_the_steps_is_caught(
 )
 def test_json_equality(a: Any, b: Any, equal: bool) -> None:
     assert json_equal(a, b) is equal
+
+
+class _DropsTextPlainStarts:
+    """Drops the connection mid-answer on a startRun sent as text/plain: an answer that never completes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
+        if scope["type"] == "http" and scope["method"] == "POST" and headers.get(b"content-type") == b"text/plain":
+            await send({"type": "http.response.start", "status": 415, "headers": [(b"content-length", b"100")]})
+            raise ConnectionAbortedError("dropped mid-answer")
+        await self.app(scope, receive, send)
+
+
+def test_a_dropped_connection_is_no_rejection(make_session: Callable[..., Session]) -> None:
+    # Before issue 18 the check took the dropped exchange for a 415 and passed IDEM-009 and ERR-001.
+    with serve_in_thread(_DropsTextPlainStarts(create_app(list(TOKENS)))) as url:
+        run = run_named_check("rejected_requests_keep_their_key", make_session(url))
+    assert run.outcome("ERR-001") is Outcome.FAILED, run.outcomes
+    assert "Content-Type text/plain got no answer" in run.evidence["ERR-001"][0].message
+    assert run.outcome("IDEM-009") is Outcome.SKIPPED, run.outcomes
+    assert run.outcomes["IDEM-009"].reason.startswith("no answer to judge"), run.outcomes

@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from support.check_module_contract import CheckModuleContract
 from support.check_runs import assert_passed, explain, open_session, run_named_check
+from support.faults_evidence import oldest_first_whole_seconds, whole_seconds
 from support.servers import serve
 from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
 from support.variants import LenientCursorCodec
@@ -19,6 +21,7 @@ from conformance.profiles import PROFILES
 from conformance.registry import registered_checks
 from conformance.session import Session
 from reference_impl.app import create_app
+from reference_impl.cursors import CursorCodec, Filters
 from reference_impl.endpoints import RunsApi
 from reference_impl.problems import ProblemError
 from reference_impl.serve import serve_in_thread
@@ -108,3 +111,58 @@ def test_a_lenient_decoder_that_reads_a_changed_cursor_as_the_same_one_passes(
     with serve_in_thread(create_app(list(TOKENS), cursor_codec=LenientCursorCodec(b"k" * 32))) as url:
         run = run_named_check("bad_cursors", make_session(url))
     assert_passed(run)
+
+
+def test_newest_first_is_judged_only_between_runs_whose_created_at_differs(
+    make_session: Callable[..., Session],
+) -> None:
+    # Oldest first with whole-second createdAt: most neighbours share an instant, and `<=` counted
+    # them as evidence, so this server passed --select PAGE-001 before issue 18.
+    with serve(oldest_first_whole_seconds(TOKENS)) as url:
+        run = run_named_check("walk_during_inserts", make_session(url, profile="quick"))
+    assert run.outcome("PAGE-001") is Outcome.FAILED, explain(run)
+    # The same whole seconds, newest first, is a correct server: the walk makes its own instance.
+    with serve_in_thread(create_app(list(TOKENS), clock=whole_seconds)) as url:
+        run = run_named_check("walk_during_inserts", make_session(url, profile="quick"))
+    assert_passed(run)
+    assert run.outcomes["PAGE-001"].evaluations >= 1
+
+
+LONG_CURSOR_TAIL = "~" + "0" * 1400  # an encrypted state of a kilobyte and a half, as some servers send
+
+
+class _LongCursorCodec(CursorCodec):
+    """The reference cursors with 1.4 KB more: a correct server may use cursors of any length."""
+
+    def encode(self, after: int, filters: Filters) -> str:
+        return super().encode(after, filters) + LONG_CURSOR_TAIL
+
+    def decode(self, cursor: str, filters: Filters) -> int:
+        if not cursor.endswith(LONG_CURSOR_TAIL) or cursor.count("~") != 1:
+            raise ProblemError("invalid-cursor", "The cursor is malformed or was not issued by this server.")
+        return super().decode(cursor[: -len(LONG_CURSOR_TAIL)], filters)
+
+
+class _FrontEnd:
+    """An ordinary front end: a request line over 8 KB gets its own text/plain 414, never the app's Problem."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.longest = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            line = len(b"GET " + scope["raw_path"] + b"?" + scope["query_string"] + b" HTTP/1.1")
+            self.longest = max(self.longest, line)
+            if line > 8192:
+                await PlainTextResponse("URI Too Long", status_code=414)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def test_tampered_cursors_keep_the_request_line_within_8_kb(make_session: Callable[..., Session]) -> None:
+    front = _FrontEnd(create_app(list(TOKENS), cursor_codec=_LongCursorCodec(b"k" * 32)))
+    with serve_in_thread(front) as url:
+        run = run_named_check("bad_cursors", make_session(url))
+    assert_passed(run)
+    assert 1400 < front.longest <= 8192, front.longest

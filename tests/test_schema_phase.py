@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from support.check_runs import explain, open_session, run_named_check
 from support.faults_schema import DeadlineAfter
-from support.registry import serve
+from support.servers import serve
 from support.tokens import TOKENS
 
 from conformance.context import CheckContext

@@ -13,11 +13,12 @@ from pathlib import Path
 import httpx
 from support.tokens import OTHER_TOKEN, TOKEN
 
+from conformance.client import ApiResponse
 from conformance.config import RunConfig
 from conformance.context import CheckContext
 from conformance.execution import run_check
 from conformance.fixtures import Fixtures
-from conformance.outcomes import Outcome, Skipped
+from conformance.outcomes import Cut, Outcome, Skipped
 from conformance.registry import Check, registered_checks
 from conformance.results import Status, Verdict
 from conformance.runner import run
@@ -32,21 +33,46 @@ def _stops_at_the_header(ctx: CheckContext) -> None:
     raise ctx.fail("ETAG-004", "the ETag was strong")
 
 
+def _listing(ctx: CheckContext) -> ApiResponse:
+    return ctx.list_runs(limit=1, clientId=ctx.fresh_client_id("evidence"))
+
+
 def _asserts_one_of_two(ctx: CheckContext) -> None:
-    ctx.expect("ETAG-005", True, "")
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
 
 
 def _skips_after_one(ctx: CheckContext) -> None:
-    ctx.expect("ETAG-005", True, "")
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
     raise Skipped("no long fixture")
 
 
 def _breaks_after_one(ctx: CheckContext) -> None:
-    ctx.expect("ETAG-005", True, "")
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
     raise KeyError("etag")
 
 
-def test_an_id_never_evaluated_is_not_a_pass(reference_url: str, make_session: Callable[..., Session]) -> None:
+def _fails_another_after_one(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
+    raise ctx.fail("ETAG-006", "the second half found the bug")
+
+
+def _finishes_one_then_fails_another(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
+    ctx.finished("ETAG-005")
+    raise ctx.fail("ETAG-006", "the second half found the bug")
+
+
+def _cut_after_one(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
+    raise Cut("cut by --deadline")
+
+
+def _dropped_after_one(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", True, "", on=_listing(ctx))
+    raise httpx.ReadError("connection reset")
+
+
+def test_an_id_passes_only_when_its_check_finished(reference_url: str, make_session: Callable[..., Session]) -> None:
     session = make_session(reference_url)
     stopped = run_check(_check("stops", _stops_at_the_header, "ETAG-004", "ETAG-005", "ETAG-006"), session)
     assert stopped.named_statuses() == {
@@ -60,11 +86,60 @@ def test_an_id_never_evaluated_is_not_a_pass(reference_url: str, make_session: C
     quiet = run_check(_check("quiet", _asserts_one_of_two, "ETAG-005", "ETAG-006"), session)
     assert quiet.named_statuses() == {"ETAG-005": Outcome.PASSED}  # ETAG-006: nothing said, nothing claimed
 
+    # Half a check is no pass: the assertion that held is kept as a count, not as a verdict.
     skipped = run_check(_check("skips", _skips_after_one, "ETAG-005", "ETAG-006"), session)
-    assert skipped.named_statuses() == {"ETAG-005": Outcome.PASSED, "ETAG-006": Outcome.SKIPPED}
+    assert skipped.named_statuses() == {"ETAG-005": Outcome.SKIPPED, "ETAG-006": Outcome.SKIPPED}
+    assert (skipped.outcomes["ETAG-005"].evaluations, skipped.outcomes["ETAG-005"].reason) == (1, "no long fixture")
 
     broken = run_check(_check("breaks", _breaks_after_one, "ETAG-005", "ETAG-006"), session)
-    assert broken.named_statuses() == {"ETAG-005": Outcome.PASSED, "ETAG-006": Outcome.ERROR}
+    assert broken.named_statuses() == {"ETAG-005": Outcome.ERROR, "ETAG-006": Outcome.ERROR}
+
+    for func in (_fails_another_after_one, _cut_after_one, _dropped_after_one):
+        ended = run_check(_check(func.__name__, func, "ETAG-005", "ETAG-006"), session)
+        assert ended.outcome("ETAG-005") is Outcome.NOT_RUN, (func.__name__, ended.outcomes)
+        assert ended.outcomes["ETAG-005"].evaluations == 1
+        assert ended.outcomes["ETAG-005"].reason.startswith("not reached: the check stopped at")
+        # The judge's cross-cutting IDs judged real answers on the way: they keep their verdict.
+        assert ended.outcome("ERR-001") is (Outcome.FAILED if func is _dropped_after_one else Outcome.PASSED)
+
+    declared = run_check(_check("declares", _finishes_one_then_fails_another, "ETAG-005", "ETAG-006"), session)
+    assert declared.named_statuses() == {"ETAG-005": Outcome.PASSED, "ETAG-006": Outcome.FAILED}
+
+
+def _judges_nothing(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-005", False, "the run never ended", on=None)
+    run: dict[str, object] = {"runId": "r1", "finishedAt": None, "cancelRequestedAt": None}
+    # `not before(None, None)` is true: a condition over absent values must not count.
+    ctx.expect("ETAG-006", True, "finished before the cancel", on=run, reads=(run["finishedAt"],))
+
+
+def _judges_an_empty_set_of_answers(ctx: CheckContext) -> None:
+    ctx.require("ETAG-005", True, "every page matched", on=[])
+
+
+def _books_another_id(ctx: CheckContext) -> None:
+    ctx.expect("ETAG-001", True, "", on=_listing(ctx))
+
+
+def test_an_assertion_over_nothing_is_no_evaluation(reference_url: str, make_session: Callable[..., Session]) -> None:
+    session = make_session(reference_url)
+    result = run_check(_check("nothing", _judges_nothing, "ETAG-005", "ETAG-006"), session)
+    assert result.named_statuses() == {"ETAG-005": Outcome.SKIPPED, "ETAG-006": Outcome.SKIPPED}
+    assert result.outcomes["ETAG-005"].reason.startswith("no answer to judge")
+    assert result.outcomes["ETAG-006"].reason.startswith("premise not reached")
+    assert result.outcomes["ETAG-005"].evaluations == result.outcomes["ETAG-006"].evaluations == 0
+
+    empty = run_check(_check("empty", _judges_an_empty_set_of_answers, "ETAG-005"), session)
+    assert empty.named_statuses() == {"ETAG-005": Outcome.SKIPPED}
+    assert "no answer to judge" in empty.outcomes["ETAG-005"].reason
+
+
+def test_an_assertion_of_an_id_the_check_does_not_name_is_the_suites_error(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    result = run_check(_check("misbooks", _books_another_id, "ETAG-005"), make_session(reference_url))
+    assert result.named_statuses() == {"ETAG-005": Outcome.ERROR}
+    assert "MisbookedAssertion" in result.message and "ETAG-001" in result.message
 
 
 def _config(url: str, tmp_path: Path, **values: object) -> RunConfig:

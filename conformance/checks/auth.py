@@ -51,15 +51,20 @@ def _a_run(ctx: CheckContext) -> str:
 
 def _check_401(ctx: CheckContext, op: str, response: ApiResponse, how: str, no_credentials: bool) -> None:
     required = "AUTH-001" if no_credentials else "AUTH-002"
-    if not ctx.expect(required, response.status_code == 401, f"{op} {how} answered {response.status_code}, not 401"):
+    if not ctx.expect(
+        required, response.status_code == 401, f"{op} {how} answered {response.status_code}, not 401", on=response
+    ):
         if 200 <= response.status_code < 300:
-            ctx.expect("AUTH-004", False, f"{op} {how} answered {response.status_code}: data without credentials")
+            ctx.expect(
+                "AUTH-004", False, f"{op} {how} answered {response.status_code}: data without credentials", on=response
+            )
         return
     challenge = response.headers.get("www-authenticate")
     ctx.expect(
         "AUTH-003",
         challenge is not None and bool(_BEARER.match(challenge)),
         f"{op} {how}: 401 with WWW-Authenticate {challenge!r}, not a Bearer challenge",
+        on=response,
     )
     body = response.json_or_none()
     is_problem = (
@@ -70,11 +75,14 @@ def _check_401(ctx: CheckContext, op: str, response: ApiResponse, how: str, no_c
         and isinstance(body.get("title"), str)
     )
     ctx.expect(
-        "AUTH-004", is_problem, f"{op} {how}: the 401 body is not an application/problem+json Problem (status 401)"
+        "AUTH-004",
+        is_problem,
+        f"{op} {how}: the 401 body is not an application/problem+json Problem (status 401)",
+        on=response,
     )
     if isinstance(body, dict):
         leaked = sorted(DATA_KEYS.intersection(body))
-        ctx.expect("AUTH-004", not leaked, f"{op} {how}: the 401 body carries data fields {leaked}")
+        ctx.expect("AUTH-004", not leaked, f"{op} {how}: the 401 body carries data fields {leaked}", on=response)
     if challenge is not None and _BEARER.match(challenge):
         error = _ERROR_PARAM.search(challenge)
         if no_credentials:
@@ -83,12 +91,14 @@ def _check_401(ctx: CheckContext, op: str, response: ApiResponse, how: str, no_c
                 error is None,
                 f"{op} {how}: the challenge {challenge!r} has an error code; RFC 6750 §3.1 says none "
                 "without credentials",
+                on=response,
             )
         else:
             ctx.expect(
                 "AUTH-005",
                 error is not None and error.group(1) == "invalid_token",
                 f'{op} {how}: the challenge {challenge!r} lacks error="invalid_token"',
+                on=response,
             )
 
 
@@ -116,7 +126,10 @@ def requests_with_invalid_token_get_401(ctx: CheckContext) -> None:
     # Another scheme counts as no credentials at all (RFC 6750 §3.1): still a 401.
     response = ctx.client.get(RUNS, token=None, headers={"Authorization": "Basic cmM6cmM="})
     ctx.expect(
-        "AUTH-002", response.status_code == 401, f"listRuns with Basic credentials answered {response.status_code}"
+        "AUTH-002",
+        response.status_code == 401,
+        f"listRuns with Basic credentials answered {response.status_code}",
+        on=response,
     )
 
 
@@ -129,12 +142,14 @@ def unauthenticated_requests_change_nothing(ctx: CheckContext) -> None:
         ctx.client.request("POST", RUNS, json_body=body, token=token)
     listing = ctx.list_runs(clientId=client_id)
     data = listing.json_or_none() if listing.status_code == 200 else None
-    if isinstance(data, dict) and isinstance(data.get("items"), list):
-        ctx.expect(
-            "AUTH-004",
-            not data["items"],
-            f"startRun answered without valid credentials created {len(data['items'])} run(s)",
-        )
+    items = data.get("items") if isinstance(data, dict) and isinstance(data.get("items"), list) else None
+    ctx.expect(
+        "AUTH-004",
+        not items,
+        f"startRun answered without valid credentials created {len(items or [])} run(s)",
+        on=listing,
+        reads=(items,),
+    )
 
     started = ctx.start_run(ctx.fixtures.workflow("long"))
     if started.run_id is None:
@@ -161,12 +176,13 @@ def unauthenticated_requests_change_nothing(ctx: CheckContext) -> None:
             ctx.client.request("POST", f"{RUNS}/{started.run_id}/cancel", token=token)
         after = ctx.get_run(started.run_id)
         run = after.json_or_none() if after.status_code == 200 else None
-        if isinstance(run, dict):
-            ctx.expect(
-                "AUTH-004",
-                run.get("cancelRequestedAt") is None and run.get("status") not in CANCEL_ANSWERS,
-                f"a cancelRun without valid credentials changed the run: status {run.get('status')!r}, "
-                f"cancelRequestedAt {run.get('cancelRequestedAt')!r}",
-            )
+        run = run if isinstance(run, dict) else None
+        ctx.expect(
+            "AUTH-004",
+            run is not None and run.get("cancelRequestedAt") is None and run.get("status") not in CANCEL_ANSWERS,
+            f"a cancelRun without valid credentials changed the run: status {(run or {}).get('status')!r}, "
+            f"cancelRequestedAt {(run or {}).get('cancelRequestedAt')!r}",
+            on=run,
+        )
     finally:
         ctx.cancel_run(started.run_id)

@@ -34,24 +34,33 @@ def _ref(response: ApiResponse) -> dict[str, Any]:
 
 
 def _cancel(ctx: CheckContext, watcher: RunWatcher, run_id: str, rid: str, what: str) -> ApiResponse:
-    """cancelRun, expecting 202 with a RunRef of this run (recorded against `rid` if not)."""
+    """cancelRun, expecting 202 with a RunRef of this run, under `rid`: the requirement that demands
+    this 202 (CANCEL-002 of a non-terminal run, CANCEL-004 of a terminal one, CANCEL-005 of a repeat)."""
     response = ctx.cancel_run(run_id)
     ref = _ref(response)
     if response.status_code == 202:
-        ctx.expect(
-            rid,
-            ref.get("runId") == run_id,
-            f"cancelRun of {what} {run_id} answered a RunRef with runId {ref.get('runId')!r}: {show(response)}",
-        )
         watcher.note_ref(run_id, ref.get("status"), response)
-    else:
-        ctx.expect(
-            rid,
-            False,
-            f"cancelRun of {what} {run_id} answered {response.status_code}, not 202: {show(response)}; "
-            f"the contract answers every cancel of an existing run with 202 ({rid})",
-        )
+    ctx.expect(
+        rid,
+        response.status_code == 202 and ref.get("runId") == run_id,
+        f"cancelRun of {what} {run_id} answered {show(response)}; the contract answers every cancel of an "
+        f"existing run with 202 and a RunRef of that run ({rid})",
+        on=response,
+    )
     return response
+
+
+def _start_seen(ctx: CheckContext, watcher: RunWatcher, fixture: str, label: str) -> str:
+    """Start a run of a fixture; its RunRef's status is the first the suite sees of it (the watcher keeps it)."""
+    started = ctx.start_run(ctx.fixtures.workflow(fixture), client_id=ctx.fresh_client_id(label))
+    if started.run_id is None:
+        raise ctx.refused(
+            f"startRun of the '{fixture}' fixture ({ctx.fixtures.source})",
+            started.response,
+            "give workflows this server accepts with --fixtures",
+        )
+    watcher.note_ref(started.run_id, _ref(started.response).get("status"), started.response)
+    return started.run_id
 
 
 def _unknown_ids(ctx: CheckContext) -> list[str]:
@@ -72,6 +81,7 @@ def cancel_unknown_run(ctx: CheckContext) -> None:
             response.status_code == 404,
             f"cancelRun of the unknown run {run_id!r} answered {show(response)}; an unknown or malformed "
             "runId must get 404 (CANCEL-001)",
+            on=response,
         )
         after = ctx.get_run(run_id)
         ctx.expect(
@@ -79,11 +89,24 @@ def cancel_unknown_run(ctx: CheckContext) -> None:
             after.status_code == 404,
             f"after cancelRun of the unknown run {run_id!r}, getRun answered {show(after)}: the cancel created "
             "a run; a cancel of an unknown run must change nothing (CANCEL-001)",
+            on=after,
+        )
+
+
+def _seen_going(ctx: CheckContext, watcher: RunWatcher, run_id: str, fixture: str) -> None:
+    """The premise of CANCEL-002: the suite saw the run non-terminal before it cancelled it."""
+    if not watcher.seen_going(run_id):
+        seen = watcher.history.get(run_id) or ["nothing"]
+        raise Skipped(
+            f"the '{fixture}' fixture's run {run_id} was never seen non-terminal before the cancel (seen: "
+            f"{', '.join(seen)}), so a cancel of a non-terminal run was not tried; the long fixture must stay "
+            f"busy for minutes ({ctx.fixtures.source})"
         )
 
 
 def _expect_cancel_takes(ctx: CheckContext, watcher: RunWatcher, run_id: str, state: str) -> None:
-    """Cancel a run whose work cannot have finished; it must answer, record and end as cancelled."""
+    """Cancel a run seen non-terminal whose work cannot have finished; it must answer, record and end as cancelled."""
+    _seen_going(ctx, watcher, run_id, "long")
     response = _cancel(ctx, watcher, run_id, "CANCEL-002", f"a {state} run")
     if response.status_code != 202:
         return
@@ -93,21 +116,23 @@ def _expect_cancel_takes(ctx: CheckContext, watcher: RunWatcher, run_id: str, st
         answered in CANCEL_ANSWERS,
         f"cancelRun of a {state} run ({run_id}) answered status {answered!r}: {show(response)}; a cancel of a "
         "non-terminal run must answer cancelling or cancelled (CANCEL-002)",
+        on=response,
     )
     run = watcher.get(run_id)
-    if run is not None:
-        ctx.expect(
-            "CANCEL-002",
-            run.get("cancelRequestedAt") is not None,
-            f"after a 202 to cancelRun of a {state} run ({run_id}), getRun shows cancelRequestedAt null: "
-            f"{run}; the cancel must set it (CANCEL-002)",
-        )
-        ctx.expect(
-            "CANCEL-002",
-            run.get("status") in CANCEL_ANSWERS | TERMINAL,
-            f"after a 202 to cancelRun of a {state} run ({run_id}), getRun shows status {run.get('status')!r}: "
-            "the cancel did not take; the run must be cancelling or cancelled (CANCEL-002)",
-        )
+    ctx.expect(
+        "CANCEL-002",
+        run is not None and run.get("cancelRequestedAt") is not None,
+        f"after a 202 to cancelRun of a {state} run ({run_id}), getRun shows cancelRequestedAt null: "
+        f"{run}; the cancel must set it (CANCEL-002)",
+        on=run,
+    )
+    ctx.expect(
+        "CANCEL-002",
+        run is not None and run.get("status") in CANCEL_ANSWERS | TERMINAL,
+        f"after a 202 to cancelRun of a {state} run ({run_id}), getRun shows status {(run or {}).get('status')!r}: "
+        "the cancel did not take; the run must be cancelling or cancelled (CANCEL-002)",
+        on=run,
+    )
     final = watcher.wait_terminal(run_id)
     status = final.get("status") if final else None
     ctx.expect(
@@ -116,6 +141,7 @@ def _expect_cancel_takes(ctx: CheckContext, watcher: RunWatcher, run_id: str, st
         f"a {state} run of the long fixture ({run_id}), cancelled with 202, was {status!r} "
         f"{ctx.session.timeout:g} s (--timeout) later; a run cancelled before its work finished must reach "
         "cancelled within the timeout (CANCEL-003)",
+        on=final,
     )
 
 
@@ -128,7 +154,7 @@ def cancel_new_run(ctx: CheckContext) -> None:
     and the run ends cancelled. Never seeing `queued` is not a failure.
     """
     watcher = RunWatcher(ctx)
-    run_id = start_fixture(ctx, "long", ctx.fresh_client_id("cancel-new"))
+    run_id = _start_seen(ctx, watcher, "long", "cancel-new")
     try:
         _expect_cancel_takes(ctx, watcher, run_id, "new (queued or just started)")
         watcher.report(["LIFE-001", "LIFE-002"])
@@ -165,20 +191,23 @@ def cancel_racing_finish(ctx: CheckContext) -> None:
     succeeded, the run had finished: nothing changes, cancelRequestedAt stays null.
     """
     watcher = RunWatcher(ctx)
-    run_id = start_fixture(ctx, "quick", ctx.fresh_client_id("cancel-race"))
-    response = _cancel(ctx, watcher, run_id, "CANCEL-002", "a just-started quick run")
+    run_id = _start_seen(ctx, watcher, "quick", "cancel-race")
+    # CANCEL-002 speaks of non-terminal runs: only a run the suite saw non-terminal is one of its
+    # instances. A run whose 202 already said succeeded is a terminal run's cancel (CANCEL-004).
+    rid = "CANCEL-002" if watcher.seen_going(run_id) else "CANCEL-004"
+    response = _cancel(ctx, watcher, run_id, rid, "a just-started quick run")
     if response.status_code != 202:
         return
     answered = _ref(response).get("status")
     if answered in CANCEL_ANSWERS:
         run = watcher.get(run_id)
-        if run is not None:
-            ctx.expect(
-                "CANCEL-002",
-                run.get("cancelRequestedAt") is not None,
-                f"cancelRun answered {answered} for {run_id}, but getRun shows cancelRequestedAt null: {run}; "
-                "a cancel of a non-terminal run must set it (CANCEL-002)",
-            )
+        ctx.expect(
+            rid,
+            run is not None and run.get("cancelRequestedAt") is not None,
+            f"cancelRun answered {answered} for {run_id}, but getRun shows cancelRequestedAt null: {run}; "
+            "a cancel answered cancelling or cancelled must set it (CANCEL-002)",
+            on=run,
+        )
         final = watcher.wait_terminal(run_id)
         status = final.get("status") if final else None
         ctx.expect(
@@ -187,23 +216,25 @@ def cancel_racing_finish(ctx: CheckContext) -> None:
             f"a quick run cancelled while not terminal ({run_id}, cancel answered {answered}) was {status!r} "
             f"{ctx.session.timeout:g} s later; it must end cancelled, or succeeded if its work finished first "
             "(CANCEL-003)",
+            on=final,
         )
     elif answered == "succeeded":
         run = watcher.get(run_id)
-        if run is not None:
-            ctx.expect(
-                "CANCEL-004",
-                run.get("status") == "succeeded" and run.get("cancelRequestedAt") is None,
-                f"cancelRun answered succeeded for {run_id} (it had finished), yet getRun shows {run}; a cancel "
-                "of a terminal run changes nothing: status and cancelRequestedAt (null) stay (CANCEL-004)",
-            )
+        ctx.expect(
+            "CANCEL-004",
+            run is not None and run.get("status") == "succeeded" and run.get("cancelRequestedAt") is None,
+            f"cancelRun answered succeeded for {run_id} (it had finished), yet getRun shows {run}; a cancel "
+            "of a terminal run changes nothing: status and cancelRequestedAt (null) stay (CANCEL-004)",
+            on=run,
+        )
     else:
         ctx.expect(
-            "CANCEL-002",
+            rid,
             False,
             f"cancelRun of a just-started quick run {run_id} answered status {answered!r}: {show(response)}; a "
             "cancel answers cancelling or cancelled for a non-terminal run, or the unchanged terminal status "
             "(succeeded here) for a finished one (CANCEL-002, CANCEL-004)",
+            on=response,
         )
     watcher.report(["LIFE-001", "LIFE-002"])
 
@@ -227,16 +258,17 @@ def _cancel_terminal(ctx: CheckContext, fixture: str, expected: str) -> None:
                 answered == before["status"],
                 f"cancelRun of the {before['status']} run {run_id} answered status {answered!r}: {show(response)}; "
                 f"a cancel of a terminal run answers 202 with its unchanged status {before['status']} (CANCEL-004)",
+                on=response,
             )
         after = watcher.get(run_id)
-        if after is not None:
-            changed = changed_run_fields(before, after, RUN_FIELDS)
-            ctx.expect(
-                "CANCEL-004",
-                not changed,
-                f"{attempt} cancelRun of the {before['status']} run {run_id} changed it "
-                f"(field: (before, after)) {changed}; a cancel of a terminal run changes nothing (CANCEL-004)",
-            )
+        changed = changed_run_fields(before, after, RUN_FIELDS) if after is not None else {}
+        ctx.expect(
+            "CANCEL-004",
+            not changed,
+            f"{attempt} cancelRun of the {before['status']} run {run_id} changed it "
+            f"(field: (before, after)) {changed}; a cancel of a terminal run changes nothing (CANCEL-004)",
+            on=after,
+        )
     watcher.report(["LIFE-002"])
 
 
@@ -260,16 +292,24 @@ def cancel_repeatedly(ctx: CheckContext) -> None:
     cancel a third time: 202 with status cancelled, and nothing about the run changes.
     """
     watcher = RunWatcher(ctx)
-    run_id = start_fixture(ctx, "long", ctx.fresh_client_id("cancel-again"))
+    run_id = _start_seen(ctx, watcher, "long", "cancel-again")
     try:
-        _cancel(ctx, watcher, run_id, "CANCEL-005", "a long run (first cancel)")
+        _seen_going(ctx, watcher, run_id, "long")
+        seen = ", ".join(watcher.history[run_id])
+        response = _cancel(ctx, watcher, run_id, "CANCEL-005", "a long run (first cancel)")
         first = watcher.get(run_id)
         stamp = first.get("cancelRequestedAt") if first else None
-        if stamp is None:
-            raise Skipped(
-                f"the first cancel of {run_id} did not set cancelRequestedAt (CANCEL-002 reports it); "
-                "nothing to compare repeated cancels against"
-            )
+        # The first cancel of a run seen non-terminal must set cancelRequestedAt: a value repeated
+        # cancels keep. Never setting it leaves nothing to keep, which breaks the rule, not its premise.
+        ctx.require(
+            "CANCEL-005",
+            stamp is not None,
+            f"after the first cancelRun of the long run {run_id} (seen {seen} before it; the cancel answered "
+            f"{show(response)}), getRun shows cancelRequestedAt null: {first}; a "
+            "cancel of a non-terminal run sets cancelRequestedAt, and repeated cancels keep that first value "
+            "(CANCEL-005)",
+            on=first,
+        )
         response = _cancel(ctx, watcher, run_id, "CANCEL-005", "a run being cancelled (second cancel)")
         answered = _ref(response).get("status")
         if response.status_code == 202:
@@ -278,15 +318,16 @@ def cancel_repeatedly(ctx: CheckContext) -> None:
                 answered in CANCEL_ANSWERS,
                 f"a second cancelRun of {run_id} answered status {answered!r}: {show(response)}; a run whose "
                 "cancel was accepted is cancelling or cancelled (CANCEL-005)",
+                on=response,
             )
         second = watcher.get(run_id)
-        if second is not None:
-            ctx.expect(
-                "CANCEL-005",
-                same_instant(second.get("cancelRequestedAt"), stamp),
-                f"a second cancelRun of {run_id} moved cancelRequestedAt from {stamp!r} to "
-                f"{second.get('cancelRequestedAt')!r}; repeated cancels keep the first value (CANCEL-005)",
-            )
+        ctx.expect(
+            "CANCEL-005",
+            second is not None and same_instant(second.get("cancelRequestedAt"), stamp),
+            f"a second cancelRun of {run_id} moved cancelRequestedAt from {stamp!r} to "
+            f"{(second or {}).get('cancelRequestedAt')!r}; repeated cancels keep the first value (CANCEL-005)",
+            on=second,
+        )
         final = watcher.wait_terminal(run_id)
         if final is None or final.get("status") != "cancelled":
             raise Skipped(
@@ -300,16 +341,17 @@ def cancel_repeatedly(ctx: CheckContext) -> None:
                 _ref(response).get("status") == "cancelled",
                 f"cancelRun of the cancelled run {run_id} answered {show(response)}; a cancel of a terminal run "
                 "answers 202 with its unchanged status cancelled (CANCEL-004)",
+                on=response,
             )
         last = watcher.get(run_id)
-        if last is not None:
-            changed = changed_run_fields(final, last, RUN_FIELDS)
-            ctx.expect(
-                "CANCEL-005" if "cancelRequestedAt" in changed else "CANCEL-004",
-                not changed,
-                f"cancelRun of the cancelled run {run_id} changed it (field: (before, after)) {changed}; a cancel of "
-                "a terminal run changes nothing and cancelRequestedAt keeps its first value (CANCEL-004, CANCEL-005)",
-            )
+        changed = changed_run_fields(final, last, RUN_FIELDS) if last is not None else {}
+        ctx.expect(
+            "CANCEL-005" if "cancelRequestedAt" in changed else "CANCEL-004",
+            not changed,
+            f"cancelRun of the cancelled run {run_id} changed it (field: (before, after)) {changed}; a cancel of "
+            "a terminal run changes nothing and cancelRequestedAt keeps its first value (CANCEL-004, CANCEL-005)",
+            on=last,
+        )
     finally:
         _cleanup(ctx, watcher, run_id)
 

@@ -25,7 +25,7 @@ ONE_MIB = 1024 * 1024
 def _problem_ok(ctx: CheckContext, what: str, response: ApiResponse) -> None:
     """ERR-002 for any 4xx: a Problem whose status equals the HTTP status; ERR-001 for any 5xx."""
     status = response.status_code
-    ctx.expect("ERR-001", status < 500, f"{what} answered {status}")
+    ctx.expect("ERR-001", status < 500, f"{what} answered {status}", on=response)
     if not 400 <= status < 500:
         return
     body = response.json_or_none()
@@ -33,6 +33,7 @@ def _problem_ok(ctx: CheckContext, what: str, response: ApiResponse) -> None:
         "ERR-002",
         response.media_type == PROBLEM,
         f"{what}: the {status} has Content-Type {response.media_type or 'none'!r}, not {PROBLEM}",
+        on=response,
     )
     ctx.expect(
         "ERR-002",
@@ -41,11 +42,14 @@ def _problem_ok(ctx: CheckContext, what: str, response: ApiResponse) -> None:
         and isinstance(body.get("type"), str)
         and isinstance(body.get("title"), str),
         f"{what}: the {status} body is not a Problem with type, title and status {status}",
+        on=response,
     )
 
 
 def _expect_status(ctx: CheckContext, rid: str, what: str, response: ApiResponse, expected: int) -> None:
-    ctx.expect(rid, response.status_code == expected, f"{what} answered {response.status_code}, not {expected}")
+    ctx.expect(
+        rid, response.status_code == expected, f"{what} answered {response.status_code}, not {expected}", on=response
+    )
     _problem_ok(ctx, what, response)
 
 
@@ -66,7 +70,12 @@ def every_4xx_is_a_problem(ctx: CheckContext) -> None:
         ("listRuns without a token", ctx.anonymous.get(RUNS)),
     ]
     for what, response in samples:
-        ctx.expect("ERR-002", 400 <= response.status_code < 500, f"{what} answered {response.status_code}, not a 4xx")
+        ctx.expect(
+            "ERR-002",
+            400 <= response.status_code < 500,
+            f"{what} answered {response.status_code}, not a 4xx",
+            on=response,
+        )
         _problem_ok(ctx, what, response)
 
 
@@ -197,6 +206,7 @@ def oversized_body_gets_413(ctx: CheckContext) -> None:
             response.status_code == 202,
             f"{what} answered {show(response)}; only a body larger than 1 MiB "
             "(1,048,576 bytes) gets 413, and this one is a valid request (ERR-008)",
+            on=response,
         )
         _problem_ok(ctx, what, response)
 
@@ -263,6 +273,7 @@ def near_miss_run_ids_get_404(ctx: CheckContext) -> None:
             f"getRun of {what} answered {show(got)}; an ID that no run has is an unknown runId and gets 404, and a "
             f"200 must be the run with exactly that ID{same}, so look runs up by the whole ID, not by a prefix, a "
             "parsed part or a truncation (ERR-010)",
+            on=got,
         )
         exists = got.status_code == 200 and found in allowed
         definition = ctx.get_definition(quote(value, safe=""))
@@ -271,6 +282,7 @@ def near_miss_run_ids_get_404(ctx: CheckContext) -> None:
             definition.status_code == 404 or (definition.status_code == 200 and exists),
             f"getRunDefinition of {what} answered {show(definition)}, while getRun of it answered "
             f"{got.status_code}; an ID that no run has gets 404 (ERR-010)",
+            on=[got, definition],
         )
 
 
@@ -291,12 +303,15 @@ def undeclared_methods_get_405(ctx: CheckContext) -> None:
             response = ctx.client.request(method, path)
             template = path.replace(run_id, "{runId}")
             what = f"{method} {template}"
-            ctx.expect("ERR-011", response.status_code == 405, f"{what} answered {response.status_code}, not 405")
-            ctx.expect("ERR-001", response.status_code < 500, f"{what} answered {response.status_code}")
+            ctx.expect(
+                "ERR-011", response.status_code == 405, f"{what} answered {response.status_code}, not 405", on=response
+            )
+            ctx.expect("ERR-001", response.status_code < 500, f"{what} answered {response.status_code}", on=response)
             if response.status_code == 405:
                 allow = {m.strip().upper() for m in response.headers.get("allow", "").split(",") if m.strip()}
                 ctx.expect(
                     "ERR-011",
                     methods <= allow,
                     f"{what}: 405 with Allow {response.headers.get('allow')!r}, which lacks {sorted(methods - allow)}",
+                    on=response,
                 )

@@ -22,7 +22,7 @@ from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal
 from conformance.outcomes import Violations
 from conformance.properties import property_settings, records_example, run_property
-from conformance.registry import check
+from conformance.registry import Skipped, check
 from conformance.strategies import (
     changed_workflows,
     compact_bytes,
@@ -76,10 +76,12 @@ def _start(ctx: CheckContext, raw: bytes, requirement: str) -> str:
     )
 
 
-def _hash_of(ctx: CheckContext, run_id: str) -> str | None:
-    data = ctx.get_run(run_id).json_or_none()
+def _hash_of(ctx: CheckContext, run_id: str) -> tuple[ApiResponse, str | None]:
+    """getRun, and the run's definitionHash (None: no Run, or no hash in it, which SCHEMA-002 judges)."""
+    response = ctx.get_run(run_id)
+    data = response.json_or_none() if response.status_code == 200 else None
     value = data.get("definitionHash") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
+    return response, value if isinstance(value, str) else None
 
 
 def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]:
@@ -87,24 +89,23 @@ def _quick_run(ctx: CheckContext, label: str) -> tuple[str, dict[str, Any], str]
     workflow = ctx.fixtures.workflow("quick")
     started = ctx.start_run(workflow, client_id=ctx.fresh_client_id(label))
     if started.run_id is None:
-        raise ctx.fail(
-            "ETAG-004",
-            f"startRun of the quick fixture got {show(started.response)}; expected 202, so nothing to test",
-        )
-    definition_hash = _hash_of(ctx, started.run_id)
+        raise ctx.refused("startRun of the quick fixture", started.response, "give a quick fixture with --fixtures")
+    _read, definition_hash = _hash_of(ctx, started.run_id)
     if definition_hash is None:
-        raise ctx.fail("ETAG-004", f"getRun {started.run_id} shows no definitionHash, so the ETag has no reference")
+        # Not an ETag finding: a Run without its definitionHash fails its schema (SCHEMA-002, judged on the read).
+        raise Skipped(f"getRun {started.run_id} shows no definitionHash, so the ETag has no reference to compare")
     return started.run_id, workflow, definition_hash
 
 
 # --- ETAG-001: the snapshot ----------------------------------------------------------------
 
 
-def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str) -> str | None:
+def _definition_problem(ctx: CheckContext, run_id: str, workflow: Any, when: str) -> tuple[ApiResponse, str | None]:
+    """getRunDefinition, and what is wrong with its answer (None: the submitted workflow, JSON-equal)."""
     response = ctx.get_definition(run_id)
     if response.status_code == 200 and json_equal(response.json_exact(), workflow):
-        return None
-    return (
+        return response, None
+    return response, (
         f"getRunDefinition {run_id} {when} got {show(response)}; expected 200 with the submitted workflow "
         f"{compact_bytes(workflow)[:200]!r}, JSON-equal: store the workflow as sent, without normalising it "
         "(no defaults filled in, no fields dropped)"
@@ -126,13 +127,13 @@ def definition_is_the_submitted_workflow(ctx: CheckContext) -> None:
         run_id = _start(ctx, raw, "ETAG-001")
         workflow = body["workflow"]
         for when in ("at once", "again"):
-            problem = _definition_problem(ctx, run_id, workflow, when)
-            if not example.expect("ETAG-001", problem is None, problem or ""):
+            answer, problem = _definition_problem(ctx, run_id, workflow, when)
+            if not example.expect("ETAG-001", problem is None, problem or "", on=answer):
                 break
         else:
             ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
-            late = _definition_problem(ctx, run_id, workflow, "after the run finished")
-            example.expect("ETAG-001", late is None, late or "")
+            answer, late = _definition_problem(ctx, run_id, workflow, "after the run finished")
+            example.expect("ETAG-001", late is None, late or "", on=answer)
         example.done()
 
     run_property(ctx, snapshot)
@@ -147,19 +148,21 @@ def definition_survives_cancel(ctx: CheckContext) -> None:
         raise ctx.fail("ETAG-001", f"startRun of the long fixture got {show(started.response)}; expected 202")
     run_id = started.run_id
     try:
-        problem = _definition_problem(ctx, run_id, workflow, "while it runs")
-        ctx.expect("ETAG-001", problem is None, problem or "")
-        before = ctx.get_definition(run_id).headers.get("etag")
+        answer, problem = _definition_problem(ctx, run_id, workflow, "while it runs")
+        ctx.expect("ETAG-001", problem is None, problem or "", on=answer)
+        first = ctx.get_definition(run_id)
         ctx.cancel_run(run_id)
         ctx.wait_terminal(run_id)
-        problem = _definition_problem(ctx, run_id, workflow, "after it was cancelled")
-        ctx.expect("ETAG-001", problem is None, problem or "")
-        after = ctx.get_definition(run_id).headers.get("etag")
+        answer, problem = _definition_problem(ctx, run_id, workflow, "after it was cancelled")
+        ctx.expect("ETAG-001", problem is None, problem or "", on=answer)
+        second = ctx.get_definition(run_id)
+        before, after = first.headers.get("etag"), second.headers.get("etag")
         ctx.expect(
             "ETAG-001",
             before == after,
             f"getRunDefinition {run_id} carried ETag {before!r} before the cancel and {after!r} after it; the "
             "snapshot (and so its tag) never changes",
+            on=[first, second],
         )
     finally:
         # Never leave a long run busy on the server, whatever happened above.
@@ -187,24 +190,28 @@ def definition_hash_depends_on_content(ctx: CheckContext) -> None:
         same_body = {**body, "inputs": {**body.get("inputs", {}), "rc-other-inputs": 1}}
         again = _start(ctx, reordered_bytes(same_body), "ETAG-002")
         example = ctx.example()
-        hash_first, hash_again = _hash_of(ctx, first), _hash_of(ctx, again)
+        (read_first, hash_first), (read_again, hash_again) = _hash_of(ctx, first), _hash_of(ctx, again)
         example.expect(
             "ETAG-002",
-            hash_first is not None and hash_first == hash_again,
+            hash_first == hash_again,
             f"two runs of one workflow (the second sent with its keys in another order and other inputs) have "
             f"definitionHash {hash_first!r} and {hash_again!r}; expected the same: the hash depends only "
             "on the workflow's content (hash its canonical JSON, not the bytes received)",
+            on=[read_first, read_again],
+            reads=(hash_first, hash_again),
         )
         others = [*changed_workflows(body["workflow"]), ("a drawn change", drawn["workflow"])]
         for label, workflow in others:
             other = _start(ctx, compact_bytes({**body, "workflow": workflow}), "ETAG-002")
-            hash_other = _hash_of(ctx, other)
+            read_other, hash_other = _hash_of(ctx, other)
             if not example.expect(
                 "ETAG-002",
-                hash_other is not None and hash_other != hash_first,
+                hash_other != hash_first,
                 f"runs of two workflows that differ only in {label}, {compact_bytes(body['workflow'])[:150]!r} "
                 f"and {compact_bytes(workflow)[:150]!r}, both have definitionHash {hash_first!r}; expected "
                 "different hashes: hash the whole workflow (each step's id, position, action, params, dependsOn)",
+                on=[read_first, read_other],
+                reads=(hash_first, hash_other),
             ):
                 break
         example.done()
@@ -222,7 +229,7 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
     @records_example
     def canonical(body: dict[str, Any]) -> None:
         run_id = _start(ctx, compact_bytes(body), "ETAG-003")
-        actual = _hash_of(ctx, run_id)
+        read, actual = _hash_of(ctx, run_id)
         expected = expected_definition_hash(body["workflow"])
         example = ctx.example()
         example.expect(
@@ -231,6 +238,8 @@ def definition_hash_is_rfc8785_sha256(ctx: CheckContext) -> None:
             f"run {run_id} has definitionHash {actual!r}; expected {expected!r}, the SHA-256 of the "
             f"workflow's RFC 8785 form {canonical_json(body['workflow'])[:200]!r} (sorted keys, no "
             "whitespace, ECMAScript number form, minimal string escapes)",
+            on=read,
+            reads=(actual,),
         )
         example.done()
 
@@ -247,9 +256,11 @@ def etag_is_the_weak_definition_hash(ctx: CheckContext) -> None:
     twin = ctx.start_run(workflow, client_id=ctx.fresh_client_id("etag"))
     expected = f'W/"{definition_hash}"'
     seen: dict[str, list[str | None]] = {}
+    answers: list[ApiResponse] = []
     for run in [run_id] + ([twin.run_id] if twin.run_id else []):
         for _ in range(3):
             response = ctx.get_definition(run)
+            answers.append(response)
             seen.setdefault(run, []).append(response.headers.get("etag") if response.status_code == 200 else None)
     first = seen[run_id][0]
     parsed = parse_entity_tag(first)
@@ -264,11 +275,13 @@ def etag_is_the_weak_definition_hash(ctx: CheckContext) -> None:
         parsed[0],
         f"getRunDefinition {run_id} sent the strong ETag {first!r}; expected the weak {expected}: the tag names the "
         "workflow's canonical form, not the bytes sent, so it must be marked W/ (RFC 9110 §8.8.3)",
+        on=answers[0],
     )
     ctx.expect(
         "ETAG-004",
         first == expected,
         f"getRunDefinition {run_id} sent ETag {first!r}; expected {expected}, built from getRun's definitionHash",
+        on=answers[0],
     )
     for run, tags in seen.items():
         ctx.expect(
@@ -276,6 +289,7 @@ def etag_is_the_weak_definition_hash(ctx: CheckContext) -> None:
             all(tag == first for tag in tags),
             f"getRunDefinition sent ETags {tags} for run {run} (the first run sent {first!r}); expected the same tag "
             "on every request and for every run of the same workflow: derive it from definitionHash only",
+            on=answers,
         )
 
 
@@ -306,12 +320,14 @@ def if_none_match_is_evaluated(ctx: CheckContext) -> None:
         ("*", "*"),
     ]
     for value, label in matching:
-        problem = _not_modified_problem(ctx.get_definition(run_id, headers={"If-None-Match": value}), tag)
+        response = ctx.get_definition(run_id, headers={"If-None-Match": value})
+        problem = _not_modified_problem(response, tag)
         ctx.expect(
             "ETAG-005",
             problem is None,
             f"getRunDefinition {run_id} with If-None-Match: {value} ({label}) {problem}; an If-None-Match that "
             "matches by weak comparison gets 304 with the same ETag and no body (RFC 9110 §13.1.2, §8.8.3.2)",
+            on=response,
         )
     opaque = definition_hash
     not_matching = [
@@ -333,6 +349,7 @@ def if_none_match_is_evaluated(ctx: CheckContext) -> None:
             f"getRunDefinition {run_id} with If-None-Match: {value} ({label}) got {show(response)} "
             f"(ETag {response.headers.get('etag')!r}); expected 200 with the definition and ETag {tag}: the "
             "condition does not match, so the full answer is due (RFC 9110 §13.1.2)",
+            on=response,
         )
 
 
@@ -363,6 +380,7 @@ def errors_win_over_not_modified(ctx: CheckContext) -> None:
                 f"getRunDefinition {run_id} with {label} and If-None-Match: {value} got {show(response)}; "
                 "expected 401: authentication comes before preconditions, and a 304 would confirm the tag to "
                 "anyone (RFC 9110 §13.2.1)",
+                on=response,
             )
         for unknown in unknown_ids:
             response = ctx.get_definition(unknown, headers=headers)
@@ -372,4 +390,5 @@ def errors_win_over_not_modified(ctx: CheckContext) -> None:
                 f"getRunDefinition of the unknown run {unknown} with If-None-Match: {value} got {show(response)}; "
                 "expected 404: preconditions are evaluated only when the answer without them would be 2xx "
                 "(RFC 9110 §13.2.1), and `*` does not match a run that does not exist",
+                on=response,
             )

@@ -21,7 +21,7 @@ from hypothesis import given
 
 from conformance.check_helpers import new_key, problem_type, show
 from conformance.context import CheckContext, StartedRun
-from conformance.listing import listed_problem
+from conformance.listing import expect_listed
 from conformance.meaning import changed_run_fields, json_equal
 from conformance.outcomes import Violations
 from conformance.properties import property_settings, records_example, run_property
@@ -79,6 +79,7 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
             retry.status_code == 202 and retry.run_id == run_id,
             f"a retry of the same body with Idempotency-Key {key!r} got {show(retry.response)}; "
             f"expected 202 with the first runId {run_id!r} (IDEM-001: same key and body return the first run)",
+            on=retry,
         )
         ctx.wait_terminal(run_id, timeout=min(ctx.session.timeout, 10.0))
         late = ctx.post_run(raw, key=key)
@@ -87,14 +88,16 @@ def same_key_same_body_replays(ctx: CheckContext) -> None:
             late.status_code == 202 and late.run_id == run_id,
             f"a retry with Idempotency-Key {key!r} after run {run_id} finished got {show(late.response)}; "
             f"expected 202 with runId {run_id!r}: a key replays its run for as long as the server keeps it",
+            on=late,
         )
-        counted = listed_problem(
+        expect_listed(
             ctx,
+            "IDEM-002",
             body["clientId"],
             [run_id],
             "three startRuns with one Idempotency-Key and one body make one run (IDEM-002)",
+            into=example,
         )
-        example.expect("IDEM-002", counted is None, counted or "")
         example.done()
 
     run_property(ctx, replay)
@@ -113,7 +116,8 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
         body, changed = pair
         key = new_key()
         run_id = _first_run(ctx.post_run(compact_bytes(body), key=key), key, "IDEM-003")
-        before = ctx.get_run(run_id).json_exact()
+        first_read = ctx.get_run(run_id)
+        before = first_read.json_exact()
         example = ctx.example()
         # The drawn change, then one of each kind: a fingerprint of only some fields must not pass by luck.
         variants = [("a drawn change", changed), ("other inputs", _with_inputs(body, {"rc-changed": True}))]
@@ -121,7 +125,7 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
         for label, variant in variants:
             second = ctx.post_run(compact_bytes(variant), key=key)
             if second.status_code == 409 and problem_type(second.response) == KEY_REUSED:
-                example.expect("IDEM-003", True, "")
+                example.expect("IDEM-003", True, "", on=second)
                 continue
             hint = ""
             if second.run_id == run_id:
@@ -136,13 +140,16 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
                 f"startRun with Idempotency-Key {key!r}, already used for run {run_id}, and a body that differs "
                 f"({label}) got {show(second.response)}; expected 409 application/problem+json with type "
                 f"{KEY_REUSED}.{hint}",
+                on=second,
             )
             break
-        after = ctx.get_run(run_id).json_exact()
+        second_read = ctx.get_run(run_id)
+        after = second_read.json_exact()
         if example.expect(
             "IDEM-004",
             isinstance(before, dict) and isinstance(after, dict),
             f"getRun {run_id} did not return the run around the conflicting request",
+            on=[first_read, second_read],
         ):
             changed = changed_run_fields(before, after, ("clientId", "inputs", "definitionHash", "createdAt"))
             for field in ("clientId", "inputs", "definitionHash", "createdAt"):
@@ -151,11 +158,13 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
                     field not in changed,
                     f"after the conflicting request, run {run_id}'s {field} changed from "
                     f"{before.get(field)!r} to {after.get(field)!r}; a 409 must leave the first run untouched",
+                    on=second_read,
                 )
             example.expect(
                 "IDEM-004",
                 json_equal(after.get("inputs"), body.get("inputs", {})),
                 f"run {run_id}'s inputs are {after.get('inputs')!r}, not the submitted {body.get('inputs', {})!r}",
+                on=second_read,
             )
         definition = ctx.get_definition(run_id)
         example.expect(
@@ -163,11 +172,16 @@ def same_key_other_body_conflicts(ctx: CheckContext) -> None:
             definition.status_code == 200 and json_equal(definition.json_exact(), body["workflow"]),
             f"after the conflicting request, getRunDefinition {run_id} got {show(definition)}; expected "
             "the first body's workflow, JSON-equal: a 409 must not change the first run",
+            on=definition,
         )
-        counted = listed_problem(
-            ctx, body["clientId"], [run_id], "a startRun answered 409 for a reused key must not create a run (IDEM-004)"
+        expect_listed(
+            ctx,
+            "IDEM-004",
+            body["clientId"],
+            [run_id],
+            "a startRun answered 409 for a reused key must not create a run (IDEM-004)",
+            into=example,
         )
-        example.expect("IDEM-004", counted is None, counted or "")
         example.done()
 
     run_property(ctx, conflict)
@@ -202,10 +216,12 @@ def json_equal_bodies_are_the_same(ctx: CheckContext) -> None:
                 f"the first body sent again {label} ({variant[:120]!r}…) with Idempotency-Key {key!r} got "
                 f"{show(retry.response)}; expected 202 with runId {run_id!r}: bodies equal as JSON are the "
                 "same body, so compare parsed JSON (e.g. its RFC 8785 form), not bytes",
+                on=retry,
             ):
                 break
-        counted = listed_problem(ctx, body["clientId"], [run_id], "JSON-equal bodies under one key make one run")
-        example.expect("IDEM-005", counted is None, counted or "")
+        expect_listed(
+            ctx, "IDEM-005", body["clientId"], [run_id], "JSON-equal bodies under one key make one run", into=example
+        )
         example.done()
 
     run_property(ctx, same)
@@ -226,11 +242,11 @@ def _race_once(ctx: CheckContext, width: int) -> None:
     barrier = threading.Barrier(width)
     spans: list[tuple[float, float]] = []  # when each request was in flight, as the client saw it
 
-    def send(_: int) -> StartedRun | str:
+    def send(_: int) -> StartedRun | str | None:
         try:
             barrier.wait(timeout=30)
         except threading.BrokenBarrierError:
-            return "the threads could not start together"
+            return None  # the suite's threads could not start together: nothing was sent
         sent = time.monotonic()
         try:
             return ctx.post_run(raw, key=key)
@@ -253,18 +269,22 @@ def _race_once(ctx: CheckContext, width: int) -> None:
     ids = sorted({a.run_id for a in answers if a.status_code == 202 and a.run_id})
     odd = [a for a in answers if not (a.status_code == 202 and a.run_id) and not _in_flight(a)]
     sent = f"{width} concurrent startRuns with Idempotency-Key {key!r} and one body"
-    ctx.expect("IDEM-006", not errors, f"{sent}: {len(errors)} got no HTTP answer, e.g. {errors[:1]}")
+    if errors:
+        # No answer is the server's failure to answer (ERR-001), not an instance of IDEM-006.
+        ctx.record_failure("ERR-001", f"{sent}: {len(errors)} got no HTTP answer, e.g. {errors[:1]} (ERR-001)")
     ctx.expect(
         "IDEM-006",
         not odd,
         f"{sent}: {len(odd)} got something other than 202 with a runId or 409 with type {KEY_IN_FLIGHT}, "
         f"e.g. {show(odd[0].response) if odd else ''}",
+        on=answers,
     )
     ctx.expect(
         "IDEM-006",
         len(ids) <= 1,
         f"{sent} got {len(ids)} different runIds {ids}: the key lookup and the insert of its run are not atomic "
         "(use a unique constraint on (credential, key) in the transaction that creates the run)",
+        on=answers,
     )
     # Those told "in flight" retry unchanged, as the 409 says: they must end up with the one run.
     settled = ctx.poll(
@@ -276,9 +296,9 @@ def _race_once(ctx: CheckContext, width: int) -> None:
         "IDEM-006",
         settled.status_code == 202 and settled.run_id == winner,
         f"after {sent}, a retry got {show(settled.response)}; expected 202 with runId {winner!r}",
+        on=settled,
     )
-    counted = listed_problem(ctx, client_id, [winner] if winner else [], f"{sent} must create exactly one run")
-    ctx.expect("IDEM-006", counted is None, counted or "")
+    expect_listed(ctx, "IDEM-006", client_id, [winner] if winner else [], f"{sent} must create exactly one run")
 
 
 def _overlapped(spans: list[tuple[float, float]]) -> bool:

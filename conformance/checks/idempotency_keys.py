@@ -6,14 +6,17 @@ through listRuns filtered by a clientId no other check uses, and keys are random
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import threading
 import uuid
 from typing import Any, cast
 
 import httpx
 
 from conformance.check_helpers import new_key, show
-from conformance.context import CheckContext
-from conformance.listing import listed_problem
+from conformance.context import CheckContext, StartedRun
+from conformance.listing import expect_listed
 from conformance.near_misses import look_alike, near_keys
 from conformance.registry import check
 from conformance.strategies import compact_bytes
@@ -39,6 +42,7 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
         f"the same body and Idempotency-Key {key!r}, sent with the second token after the first token's run "
         f"{mine.run_id}, got {show(theirs.response)}; expected 202 with a new runId: keys are scoped to the "
         "credential, so key the store by (credential, key)",
+        on=theirs,
     )
     for label, api, expected in (("first", None, mine.run_id), ("second", other, theirs.run_id)):
         again = ctx.post_run(raw, key=key, client=api)
@@ -48,6 +52,7 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
                 again.status_code == 202 and again.run_id == expected,
                 f"a retry with the {label} token and Idempotency-Key {key!r} got {show(again.response)}; "
                 f"expected 202 with that token's own run {expected!r}",
+                on=again,
             )
     # Another body under the other token: not a reuse of the first token's key, so no 409.
     key2 = new_key()
@@ -60,6 +65,7 @@ def keys_are_scoped_to_the_credential(ctx: CheckContext) -> None:
             f"a different body with Idempotency-Key {key2!r} (used by the first token only) sent with the second "
             f"token got {show(crossed.response)}; expected 202 with a new run: the second token never used "
             "that key",
+            on=crossed,
         )
 
 
@@ -82,6 +88,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
             answer.status_code == 400,
             f"startRun with {label} (Idempotency-Key: {value!r}) got {show(answer.response)}; expected 400: a "
             "key is 1 to 255 characters from 0x21-0x7E (components.parameters.IdempotencyKey)",
+            on=answer,
         )
     # The valid boundary: 255 characters (unique, so that no other run of the suite can have used it).
     longest = ("~" * 255 + new_key())[-255:]
@@ -92,11 +99,11 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
         answer.status_code == 202 and answer.run_id is not None,
         f"startRun with a key of 255 visible ASCII characters got {show(answer.response)}; expected 202: "
         "1 to 255 characters from 0x21-0x7E is a valid key",
+        on=answer,
     )
-    counted = listed_problem(
-        ctx, client_id, started, "a request with an invalid key is rejected before anything is created"
+    expect_listed(
+        ctx, "IDEM-008", client_id, started, "a request with an invalid key is rejected before anything is created"
     )
-    ctx.expect("IDEM-008", counted is None, counted or "")
 
 
 @check("IDEM-011", "IDEM-008", needs=["fixture:quick"])
@@ -125,6 +132,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
             + (f", the run of {earlier}" if earlier else "")
             + "; expected 202 with a new run: keys are compared exactly, so this is another key (no case-folding, "
             "trimming, unquoting or prefix match) (IDEM-011)",
+            on=answer,
         )
         if answer.run_id is not None and earlier is None:
             runs[answer.run_id] = f"the key {near!r}"
@@ -134,9 +142,9 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         again.status_code == 202 and again.run_id == first.run_id,
         f"after its near misses, a retry with the key {key!r} itself got {show(again.response)}; expected 202 "
         f"with its own run {first.run_id!r}: a near miss must not take the key over (IDEM-011)",
+        on=again,
     )
-    counted = listed_problem(ctx, client_id, sorted(runs), "each near miss of the key starts its own run, once")
-    ctx.expect("IDEM-011", counted is None, counted or "")
+    expect_listed(ctx, "IDEM-011", client_id, sorted(runs), "each near miss of the key starts its own run, once")
     fake = look_alike(key)
     answer = ctx.post_run(raw, key=fake.encode())
     ctx.expect(
@@ -145,6 +153,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         f"startRun with the look-alike Idempotency-Key {fake!r} (a Cyrillic letter in place of a Latin one of "
         f"{key!r}, sent as UTF-8) got {show(answer.response)}; expected 400: a key is 1 to 255 characters "
         "from 0x21-0x7E, so it must not be normalised or transliterated into one (IDEM-008)",
+        on=answer,
     )
 
 
@@ -166,8 +175,13 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
         key = new_key()
         try:
             rejected = ctx.post_run(key=key, **kwargs).status_code
-        except httpx.TransportError:
-            rejected = status  # the server cut the upload short: a rejection all the same
+        except httpx.TransportError as exc:
+            # No answer is no rejection: the server dropped the exchange, which is its failure
+            # (ERR-001), and whether a rejected request keeps its key was not tried.
+            reason = f"startRun with {label} got no answer ({type(exc).__name__}: {exc})"
+            ctx.record_failure("ERR-001", f"{reason}; it must get {status}, and every request an answer (ERR-001)")
+            ctx.skip("IDEM-009", f"no answer to judge: {reason}, so no {status} rejection to retry the key after")
+            continue
         if rejected == 202:
             # The server took the request (another check reports that); this key is legitimately used,
             # and this leg's premise, a rejected request, did not happen.
@@ -184,6 +198,7 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
             f"a startRun with {label} and Idempotency-Key {key!r} was rejected with {rejected}; the valid request "
             f"with the same key then got {show(valid.response)}; expected 202 and a new run: a request rejected "
             "before a run exists must not use up its key (claim the key only once the request is valid)",
+            on=valid,
         ):
             started.append(cast(str, valid.run_id))
             replay = ctx.post_run(raw, key=key)
@@ -192,22 +207,15 @@ def rejected_requests_keep_their_key(ctx: CheckContext) -> None:
                 replay.status_code == 202 and replay.run_id == valid.run_id,
                 f"after the rejected request ({label}) and the valid one with Idempotency-Key {key!r}, a retry got "
                 f"{show(replay.response)}; expected 202 with runId {valid.run_id!r}",
+                on=replay,
             )
-    counted = listed_problem(ctx, client_id, started, "only the valid requests start runs")
-    ctx.expect("IDEM-009", counted is None, counted or "")
+    expect_listed(ctx, "IDEM-009", client_id, started, "only the valid requests start runs")
 
 
 @check("IDEM-010", needs=["fixture:quick"])
 def no_key_means_a_new_run(ctx: CheckContext) -> None:
     """Without an Idempotency-Key, each startRun starts a new run, even with a repeated body: sent one after
     another, and side by side (a server that coalesces identical requests in flight shows only there)."""
-    # Imported here: this function is the one part of the module this change may touch.
-    import concurrent.futures
-    import contextlib
-    import threading
-
-    from conformance.context import StartedRun
-
     client_id = ctx.fresh_client_id("nokey")
     raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
     answers = [ctx.post_run(raw) for _ in range(3)]
@@ -217,6 +225,7 @@ def no_key_means_a_new_run(ctx: CheckContext) -> None:
         all(a.status_code == 202 for a in answers) and None not in ids and len(set(ids)) == len(ids),
         f"three startRuns of one body without Idempotency-Key got {[show(a.response) for a in answers]}; "
         "expected 202 three times with three different runIds: only a key makes a retry a replay",
+        on=answers,
     )
     side = max(2, ctx.session.fan_out)
     barrier = threading.Barrier(side)
@@ -235,11 +244,13 @@ def no_key_means_a_new_run(ctx: CheckContext) -> None:
         f"{side} startRuns of one body without Idempotency-Key sent side by side got "
         f"{[show(a.response) for a in at_once]}; expected 202 each with a runId of its own (and none of the "
         f"three sent before, {ids}): requests in flight at once are as many requests",
+        on=at_once,
     )
     started = sorted({i for i in [*ids, *new] if i is not None})
-    counted = listed_problem(
-        ctx, client_id, started, f"{3 + side} requests without a key (3 in turn, {side} at once) make as many runs"
+    expect_listed(
+        ctx,
+        "IDEM-010",
+        client_id,
+        started,
+        f"{3 + side} requests without a key (3 in turn, {side} at once) make as many runs",
     )
-    if counted is None and len(started) != 3 + side:
-        counted = f"listRuns?clientId={client_id} shows {len(started)} run(s) after {3 + side} startRuns without a key"
-    ctx.expect("IDEM-010", counted is None, counted or "")

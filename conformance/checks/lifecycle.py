@@ -33,6 +33,7 @@ def _finish(ctx: CheckContext, fixture: str, expected: str) -> None:
         f"a run of the '{fixture}' fixture ({run_id}) ended {status}, not {expected}: "
         f"{'a workflow whose steps all succeed' if expected == 'succeeded' else 'a workflow with a failing step'} "
         f"ends {expected} (LIFE-005)",
+        on=run,
     )
     # A terminal run stays as it is: read it again through both getRun and listRuns.
     watcher.get(run_id)

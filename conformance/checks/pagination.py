@@ -11,8 +11,8 @@ cursor that counts positions repeats or drops runs every time, not by luck.
 
 from __future__ import annotations
 
-import itertools
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -21,18 +21,20 @@ from conformance.client import ApiResponse
 from conformance.context import CheckContext
 from conformance.listing import (
     MAX_PAGES,
+    created_order,
     ids_of,
     items_of,
     next_of,
     query_text,
     walk_listing,
 )
-from conformance.meaning import parse_instant
+from conformance.meaning import Instant, parse_instant
 from conformance.registry import check
 
 WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
 DEFAULT_LIMIT = 50  # the page size without limit (PAGE-002)
 DEFAULT_EXTRA = 3  # runs beyond one default page, so that a second page must follow
+INSTANT_GAP_S = 1.05  # past a whole second: the coarsest createdAt a correct server keeps
 
 
 def _check_sequence(
@@ -51,6 +53,7 @@ def _check_sequence(
                 size == limit,
                 f"page {number} of the walk {query} held {size} runs (page sizes {sizes}) and a nextCursor; a page "
                 f"holds exactly limit={limit} runs unless it is the last (PAGE-002)",
+                on=page,
             )
         elif number > 1:
             ctx.expect(
@@ -58,11 +61,13 @@ def _check_sequence(
                 size > 0,
                 f"page {number - 1} of the walk {query} had a nextCursor, but it led to an empty page ({show(page)}); "
                 "nextCursor must be null on the page after which no run follows (PAGE-004)",
+                on=page,
             )
         ctx.expect(
             "PAGE-002",
             size <= limit,
             f"page {number} of the walk {query} held {size} runs, more than limit={limit} (PAGE-002)",
+            on=page,
         )
     if complete is not None:
         ctx.expect(
@@ -70,6 +75,7 @@ def _check_sequence(
             sum(sizes) == complete,
             f"a walk {query} over {complete} runs, with none created meanwhile, gave pages of {sizes} runs; "
             "nextCursor is null exactly when no run follows, so the pages hold every run once (PAGE-004)",
+            on=pages,
         )
 
 
@@ -91,6 +97,7 @@ class _Creator(threading.Thread):
         self.refused: list[str] = []  # answers other than 202 (5xx included: ERR-001 records those centrally)
         self.not_accepted: list[str] = []  # of those, the ones that are no 5xx: SCHEMA-005's failures
         self.errors: list[str] = []  # no answer at all
+        self.answers: list[ApiResponse] = []  # every answer a startRun got
         self._cond = threading.Condition()
         self._allowed = 0
         self._done = 0
@@ -120,6 +127,7 @@ class _Creator(threading.Thread):
             if number <= self.max_runs:
                 try:
                     started = self.ctx.start_run(self.workflow, client_id=self.client_id)
+                    self.answers.append(started.response)
                     if started.run_id is not None:
                         self.created.append(started.run_id)
                         self.landed.append(number)
@@ -139,13 +147,21 @@ def _report_inserts(ctx: CheckContext, creator: _Creator, query: str, pages: int
     without one that landed before the last page the walk was an ordinary walk, so its claim under
     concurrent inserts is not verified (a skip, never a pass)."""
     tried = len(creator.created) + len(creator.refused) + len(creator.errors)
-    if tried:
-        failed = creator.not_accepted + creator.errors
+    if creator.answers:
+        failed = creator.not_accepted
         ctx.expect(
             "SCHEMA-005",
             not failed,
             f"{len(failed)} of the {tried} startRuns of the quick fixture sent during the walk {query} got no 202: "
             f"{failed[:2]}; a valid startRun gets 202 and a RunRef, also while a listing is read (SCHEMA-005)",
+            on=creator.answers,
+        )
+    if creator.errors:
+        # No answer is no rejection: the server dropped the exchange (ERR-001).
+        ctx.record_failure(
+            "ERR-001",
+            f"{len(creator.errors)} of the {tried} startRuns sent during the walk {query} got no answer: "
+            f"{creator.errors[:2]}; a server answers every request (ERR-001)",
         )
     if not any(number < pages for number in creator.landed):
         reasons = (creator.refused + creator.errors)[:2]
@@ -157,7 +173,25 @@ def _report_inserts(ctx: CheckContext, creator: _Creator, query: str, pages: int
         )
 
 
-@check("PAGE-006", "PAGE-001", "PAGE-002", "PAGE-004", "PAGE-009", needs=["fixture:quick"])
+def _created_at(ctx: CheckContext, run_id: str) -> Instant | None:
+    response = ctx.get_run(run_id)
+    data = response.json_or_none() if response.status_code == 200 else None
+    return parse_instant(data.get("createdAt")) if isinstance(data, dict) else None
+
+
+def _span_two_instants(ctx: CheckContext, client_id: str, initial: list[str]) -> None:
+    """Make sure the walked runs have two createdAt instants, so newest first (PAGE-001) has an instance.
+
+    A correct server may keep whole seconds only, and runs started in one burst then share one
+    instant: in any order they prove nothing. One more run a second later is an instance.
+    """
+    first, last = _created_at(ctx, initial[0]), _created_at(ctx, initial[-1])
+    if first is not None and first == last:
+        time.sleep(INSTANT_GAP_S)
+        initial.append(start_fixture(ctx, "quick", client_id))
+
+
+@check("PAGE-006", "PAGE-001", "PAGE-002", "PAGE-004", "PAGE-009", "SCHEMA-005", needs=["fixture:quick"])
 def walk_during_inserts(ctx: CheckContext) -> None:
     """A walk while runs are created: no run twice, every run present at the start exactly once, newest first.
 
@@ -173,6 +207,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         if number % 4 == 1:
             # Runs of another clientId in between: a clientId filter lost on a later page shows them.
             start_fixture(ctx, "quick", decoy)
+    _span_two_instants(ctx, client_id, initial)
     creator = _Creator(ctx, client_id, ctx.fixtures.workflow("quick"), max_runs=ctx.profile.walk_size)
     creator.start()
     pages: list[ApiResponse] = []
@@ -209,6 +244,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         f"the walk {query} returned {len(twice)} run(s) more than once ({twice[:5]}) while {len(creator.created)} "
         "run(s) were created during it; a walk returns no run twice, whatever is created meanwhile — position-based "
         "(offset) cursors do this; encode the last run's sort key (createdAt, runId) in the cursor (PAGE-006)",
+        on=pages,
     )
     missing = [run for run in initial if counts[run] == 0]
     ctx.expect(
@@ -217,6 +253,7 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         f"the walk {query} ({len(pages)} pages, sizes {[len(items_of(p) or []) for p in pages]}) never returned "
         f"{len(missing)} of the {len(initial)} runs that existed when it started ({missing[:5]}); a walk returns "
         "every run that matched its filters from its start to its end exactly once (PAGE-006)",
+        on=pages,
     )
     foreign = [item for item in items if item.get("clientId") != client_id]
     ctx.expect(
@@ -225,15 +262,23 @@ def walk_during_inserts(ctx: CheckContext) -> None:
         f"the walk {query} returned {len(foreign)} run(s) of other clientIds "
         f"({[(i.get('runId'), i.get('clientId')) for i in foreign[:3]]}); clientId is an exact-match filter on "
         "every page (PAGE-009)",
+        on=pages,
     )
-    for before, after in itertools.pairwise(items):
-        t1, t2 = parse_instant(before.get("createdAt")), parse_instant(after.get("createdAt"))
+    instances = created_order(items)
+    if not instances:
+        ctx.skip(
+            "PAGE-001",
+            f"the {len(items)} runs the walk {query} returned all share one createdAt instant, so their order says "
+            "nothing of newest first",
+        )
+    for before, after, newer_first in instances:
         if not ctx.expect(
             "PAGE-001",
-            t1 is None or t2 is None or t2 <= t1,
+            newer_first,
             f"the walk {query} listed {before.get('runId')} (createdAt {before.get('createdAt')}) before "
-            f"{after.get('runId')} (createdAt {after.get('createdAt')}); listRuns returns newest first, "
-            "createdAt descending across all pages (PAGE-001)",
+            f"{after.get('runId')} (createdAt {after.get('createdAt')}), an older run first; listRuns returns "
+            "newest first, createdAt descending across all pages (PAGE-001)",
+            on=pages,
         ):
             break
     _check_sequence(ctx, pages, WALK_LIMIT, query)
@@ -260,6 +305,7 @@ def page_sizes(ctx: CheckContext) -> None:
             len(got) == len(runs) and next_of(page) is None,
             f"listRuns?clientId={client_id} without limit gave {len(got)} runs and nextCursor {next_of(page)!r} for "
             f"{len(runs)} runs; without limit a page holds up to 50 (PAGE-002, PAGE-004)",
+            on=page,
         )
     _default_page_size(ctx)
     whole: tuple[int | None, ...] = (None, 200)
@@ -275,6 +321,7 @@ def page_sizes(ctx: CheckContext) -> None:
             f"listRuns{'' if whole_limit is None else f'?limit={whole_limit}'} gave {len(got)} runs with nextCursor "
             f"{next_of(page)!r}; a page holds exactly {cap} runs{' (the default)' if whole_limit is None else ''} "
             "unless it is the last (PAGE-002)",
+            on=page,
         )
 
 
@@ -293,6 +340,7 @@ def _default_page_size(ctx: CheckContext) -> None:
         f"{query} without limit, over the {len(runs)} runs of that clientId, answered {len(got or [])} runs and "
         f"nextCursor {next_of(first)!r}: {show(first)}; without limit a page holds exactly 50 runs (the default) "
         "and a nextCursor when more follow (PAGE-002)",
+        on=first,
     ):
         return
     second = ctx.list_runs(clientId=client_id, cursor=cursor)
@@ -303,10 +351,13 @@ def _default_page_size(ctx: CheckContext) -> None:
         rest is not None and len(rest) == DEFAULT_EXTRA and sorted(listed) == sorted(runs),
         f"the second page of {query} without limit held {len(rest or [])} runs ({show(second)}); after the first "
         f"50 of {len(runs)} runs it holds the other {DEFAULT_EXTRA}, and the two pages every run once (PAGE-002)",
+        on=second,
     )
     ctx.expect(
         "PAGE-004",
-        rest is None or next_of(second) is None,
+        next_of(second) is None,
         f"the second page of {query} without limit holds the last of its {len(runs)} runs but has nextCursor "
         f"{next_of(second)!r}; nextCursor is null exactly when no run follows (PAGE-004)",
+        on=second,
+        reads=(rest,),
     )

@@ -14,11 +14,15 @@ import httpx
 
 from conformance.check_helpers import show, start_fixture, start_fixtures
 from conformance.client import ApiResponse
-from conformance.context import CheckContext
+from conformance.context import RUNS, CheckContext
 from conformance.listing import ids_of, items_of, next_of, query_text, wait_listed_terminal, walk_listing
 from conformance.meaning import same_page
 from conformance.near_misses import look_alike, near_client_ids
 from conformance.registry import Skipped, check
+
+# The longest request line every ordinary front end takes (nginx, Apache, Go, Node: 8 KB); only the
+# checks about size limits send longer.
+MAX_REQUEST_LINE = 8192
 
 
 @check("PAGE-005", needs=["fixture:quick"])
@@ -48,6 +52,7 @@ def cursor_replay(ctx: CheckContext) -> None:
             f"or changed in between, gave runs {ids_of(a)} (next page: {bool(next_of(first))}) then {ids_of(b)} "
             f"(next page: {bool(next_of(second))}); a cursor names a position in the listing, not a "
             "server-side iterator that advances on each use (PAGE-005)",
+            on=[first, second],
         )
         if not same:
             return
@@ -61,17 +66,34 @@ def _tampered(cursor: str) -> str:
 
 def _send_bad(ctx: CheckContext, rid: str, what: str, **params: Any) -> ApiResponse | None:
     """listRuns with a bad value; a dropped connection is retried once (a server that crashed on the
-    previous request may have closed the pooled connection), then recorded against `rid`."""
+    previous request may have closed the pooled connection), then is the server's failure (ERR-001):
+    no answer is no 400, and `rid` is not judged on it."""
     for attempt in (1, 2):
         try:
             return ctx.list_runs(**params)
         except httpx.TransportError as exc:
             if attempt == 2:
-                ctx.expect(
-                    rid,
-                    False,
-                    f"listRuns with {what} got no answer ({type(exc).__name__}: {exc}); it must get 400 ({rid})",
-                )
+                reason = f"listRuns with {what} got no answer ({type(exc).__name__}: {exc})"
+                ctx.record_failure("ERR-001", f"{reason}; it must get 400, and every request an answer (ERR-001)")
+                ctx.skip(rid, f"no answer to judge: {reason}")
+    return None
+
+
+def request_line_bytes(ctx: CheckContext, **params: Any) -> int:
+    """The length of the request line listRuns with these parameters sends: `GET /…?… HTTP/1.1`."""
+    query = {k: v for k, v in params.items() if v is not None}
+    url = httpx.URL(ctx.client.base_url + RUNS, params=query)
+    return len(b"GET " + url.raw_path + b" HTTP/1.1")
+
+
+def _within_line_limit(ctx: CheckContext, value: str, repeat: int, **params: Any) -> str | None:
+    """`value` repeated up to `repeat` times, as often as the request line stays within 8 KB; None
+    when not even twice fits. Front ends refuse longer lines with their own, non-Problem error
+    (414, or a plain 400), which would read as the server's failure (ERR-002); no correct
+    deployment can answer them as the contract says."""
+    for times in range(repeat, 1, -1):
+        if request_line_bytes(ctx, cursor=value * times, **params) <= MAX_REQUEST_LINE:
+            return value * times
     return None
 
 
@@ -92,14 +114,14 @@ def _expect_refused(
     if response is None:
         return  # no answer at all: _send_bad recorded it
     if response.status_code == 400:
-        ctx.expect(rid, True, "")
+        ctx.expect(rid, True, "", on=response)
         return
     if (
         response.status_code == 200
         and same_as is not None
         and same_page(response.json_or_none(), same_as.json_or_none())
     ):
-        ctx.expect(rid, True, "")
+        ctx.expect(rid, True, "", on=[response, same_as])
         return
     if response.status_code >= 500:
         detail = "a 5xx; nothing a client sends may yield a 5xx"
@@ -112,7 +134,12 @@ def _expect_refused(
     else:
         detail = f"status {response.status_code}"
     allowed = "400, or exactly the original cursor's page" if same_as is not None else "400"
-    ctx.expect(rid, False, f"listRuns with {what} answered {detail}: {show(response)}; it must get {allowed} ({rid})")
+    ctx.expect(
+        rid,
+        False,
+        f"listRuns with {what} answered {detail}: {show(response)}; it must get {allowed} ({rid})",
+        on=response,
+    )
 
 
 def _issued_cursor(ctx: CheckContext, client_id: str, purpose: str) -> tuple[str, list[str]]:
@@ -142,18 +169,19 @@ def bad_cursors(ctx: CheckContext) -> None:
             f"the cursor listRuns issued ({cursor[:60]!r}) was refused: {show(original)}; there is no page to tell a "
             "tampered cursor's answer from (a nextCursor must lead to the next page: PAGE-004)",
         )
+    repeated = _within_line_limit(ctx, cursor, 20, limit=2, clientId=client_id)
     variants = {
         "a tampered cursor (one character in the middle changed)": _tampered(cursor),
         "a truncated cursor (its first half)": cursor[: len(cursor) // 2],
         "a truncated cursor (its last character dropped)": cursor[:-1],
         "a cursor with a character appended": cursor + "A",
-        "a cursor repeated 20 times": cursor * 20,
+        f"a cursor repeated {len(repeated or '') // len(cursor)} times": repeated or cursor,
         "a made-up cursor 'not a cursor!'": "not a cursor!",
         "a made-up cursor '{}'": "{}",
         "a made-up non-ASCII cursor": "éé",
     }
     for what, value in variants.items():
-        if value == cursor:
+        if value == cursor or request_line_bytes(ctx, limit=2, cursor=value, clientId=client_id) > MAX_REQUEST_LINE:
             continue
         shown = f"{what} ({value[:60]!r})"
         response = _send_bad(ctx, "PAGE-007", shown, limit=2, cursor=value, clientId=client_id)
@@ -214,7 +242,7 @@ def page_filters(ctx: CheckContext) -> None:
     for filters in walks:
         query = query_text(2, filters)
         # walk_listing stops at the first run that does not match the filters (PAGE-009).
-        _pages, items = walk_listing(ctx, "PAGE-009", 2, **filters)
+        pages, items = walk_listing(ctx, "PAGE-009", 2, **filters)
         expected = {r for r, s in mine.items() if s == filters.get("status", s)}
         got = Counter(ids_of(items))
         missing = sorted(expected - set(got))
@@ -224,6 +252,7 @@ def page_filters(ctx: CheckContext) -> None:
             not missing and not twice,
             f"the walk {query} over finished runs missed {missing[:4]} and repeated {twice[:4]}; a walk returns "
             "every matching run exactly once (PAGE-006)",
+            on=pages,
         )
         listed = [f"{run} (clientId {strays[run]})" for run in got if run in strays]
         ctx.expect(
@@ -231,9 +260,10 @@ def page_filters(ctx: CheckContext) -> None:
             not listed,
             f"the walk {query} listed runs of clientIds that only resemble {client_id!r}: {listed[:3]}; clientId "
             "is an exact match: no prefix, suffix or case-insensitive match (PAGE-009)",
+            on=pages,
         )
     for label, (value, run_id) in near.items():
-        _pages, items = walk_listing(ctx, "PAGE-009", 2, clientId=value)
+        pages, items = walk_listing(ctx, "PAGE-009", 2, clientId=value)
         got_ids = ids_of(items)
         ctx.expect(
             "PAGE-009",
@@ -241,6 +271,7 @@ def page_filters(ctx: CheckContext) -> None:
             f"the walk {query_text(2, {'clientId': value})} ({label} of {client_id!r}, whose runs are "
             f"{sorted(mine)[:4]}) returned {got_ids[:6]}; it holds exactly the one run of that clientId, {run_id}: "
             "clientId is an exact match, not by prefix, suffix or case (PAGE-009)",
+            on=pages,
         )
     # The status filter alone, over the whole listing: the first pages must all match it.
     for page in itertools.islice(ctx.walk(limit=2, status="succeeded"), 3):
@@ -251,6 +282,7 @@ def page_filters(ctx: CheckContext) -> None:
             "PAGE-009",
             not wrong_status,
             f"listRuns?status=succeeded returned runs of other statuses {wrong_status[:4]}: {show(page)} (PAGE-009)",
+            on=page,
         )
 
 
@@ -265,6 +297,7 @@ def limit_bounds(ctx: CheckContext) -> None:
             response.status_code == 400,
             f"listRuns?limit={value} answered {show(response)}; limit must be an integer from 1 to 200, anything "
             "else gets 400 (PAGE-003)",
+            on=response,
         )
     for value in ("1", "200"):
         response = ctx.list_runs(limit=value, clientId=client_id)
@@ -273,6 +306,7 @@ def limit_bounds(ctx: CheckContext) -> None:
             response.status_code == 200,
             f"listRuns?limit={value} answered {show(response)}; limit {value} is within 1–200 and must be accepted "
             "(PAGE-003)",
+            on=response,
         )
 
 
@@ -312,4 +346,5 @@ def bad_filters(ctx: CheckContext) -> None:
             response.status_code == 400,
             f"listRuns?{name}={value[:70]!r} answered {show(response)}; a {name} filter that is not a valid "
             f"{'RunStatus' if name == 'status' else 'ClientId (1–64 of A-Z a-z 0-9 . _ : -)'} gets 400 (PAGE-010)",
+            on=response,
         )

@@ -59,6 +59,7 @@ from .asgi import (
     rewrite_json,
     without,
 )
+from .faults_evidence import evidence_faults
 
 __all__ = ["SINGLE_CLIENT_FAULTS", "Fault", "one_4xx_as_text"]
 
@@ -685,6 +686,7 @@ SINGLE_CLIENT_FAULTS: list[Fault] = [
             ("LIFE-001",), _cancel_page("stale_list_status")),
     _reused("life-failures-swallowed", "lifecycle", "a failing step is logged and the run succeeds",
             ("LIFE-005",), _cancel_page("failures_swallowed")),
+    *evidence_faults(),
 ]
 # fmt: on
 from .faults_schema import SCHEMA_FAULTS  # noqa: E402
