@@ -27,6 +27,7 @@ RULE = Requirement(
     level=Level.MUST,
     area="cancel",
     statement="A cancelled run's finishedAt is not before its cancelRequestedAt.",
+    instance="a run cancelled while running, read once it is terminal with both timestamps set",
     operations=("cancelRun", "getRun"),
     spec_ref="paths./api/v1/runs/{runId}/cancel.post.description",
     rfc_ref=None,

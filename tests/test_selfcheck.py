@@ -49,7 +49,8 @@ def _assert_clean_output(run: SuiteRun) -> None:
     assert run.report is not None, f"no conformance.json was written\n{run.explain()}"
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+# The ids carry the IDs each fault breaks: `pytest -k CANCEL-006` runs every fault of a requirement.
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f"{f.name}--{'+'.join(f.breaks)}")
 def test_the_suite_catches_the_fault(fault: Fault) -> None:
     run = run_suite(fault.build(TOKENS), *quick_args(fault.select, *fault.cli_args))
     _assert_clean_output(run)

@@ -27,7 +27,7 @@ import concurrent.futures
 import itertools
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import hypothesis
 from hypothesis import Phase
@@ -45,7 +45,7 @@ from hypothesis.stateful import (
 )
 
 from conformance.check_helpers import CANCEL_ANSWERS, LIFE_IDS, TERMINAL, rule_of, show, start_fixture
-from conformance.context import EVIDENCE_EXCHANGES, CheckContext
+from conformance.context import EVIDENCE_EXCHANGES, CheckContext, Judged, StartedRun
 from conformance.fingerprints import assertion_site, raise_site
 from conformance.listing import walk_listing
 from conformance.meaning import changed_run_fields, json_equal, parse_instant, same_instant
@@ -125,18 +125,19 @@ class RunsMachine(RuleBasedStateMachine):
         cited = message if rid in message else f"{message} ({rid})"
         return ScenarioFailed(rid, f"{cited} [model scenario, clientId={self.client_id}]", site)
 
-    def judge(self, rid: str, holds: bool, message: str, *, instance: bool = True) -> None:
+    def judge(self, rid: str, holds: bool, message: str, *, on: Judged | None, instance: bool = True) -> None:
         """One assertion of a step, through the check's context; a failure stops the scenario here.
 
         The scenario's every evaluation goes through this one place: a wrong answer could have
         made `holds` false, and the message says what that would have meant. `instance=False`: the
         step may not be an instance of `rid` (a cancel of a run whose state nobody saw may hit a
-        terminal run), so a failure is one but a pass is not counted.
+        terminal run), so a failure is one but a pass is not counted. `on`: the answer judged; with
+        none (None) a holding assertion judged nothing and is not counted either.
         """
         if not holds:
             raise self.fail(rid, message, assertion_site(2))
-        if instance:
-            self.ctx.expect(rid, holds, message)
+        if instance and on is not None:
+            self.ctx.expect(rid, holds, message, on=on)
 
     def body(self, fixture: str, version: str | None, inputs: dict[str, Any]) -> dict[str, Any]:
         workflow = self.ctx.fixtures.workflow(fixture)
@@ -144,16 +145,16 @@ class RunsMachine(RuleBasedStateMachine):
             workflow["version"] = version
         return {"clientId": self.client_id, "workflow": workflow, "inputs": inputs}
 
-    def start(self, body: dict[str, Any], key: str | None) -> str:
+    def start(self, body: dict[str, Any], key: str | None) -> StartedRun:
         started = self.ctx.start_run(body=body, key=key)
         self.judge(
             "SCHEMA-005",
             started.run_id is not None,
             f"startRun of a valid body (a fixture workflow) answered {show(started.response)}; a valid "
             "request gets 202 with a RunRef (SCHEMA-005)",
+            on=started,
         )
-        assert started.run_id is not None  # judged just above
-        return started.run_id
+        return started
 
     def observe(self, run: dict[str, Any] | None, run_id: str) -> None:
         """What must hold of every observation of one of our runs."""
@@ -166,6 +167,7 @@ class RunsMachine(RuleBasedStateMachine):
                 same_instant(stamp, self.stamps[run_id]),
                 f"run {run_id}: cancelRequestedAt was {self.stamps[run_id]!r} and is now {stamp!r}; once set it "
                 "keeps its first value (CANCEL-005)",
+                on=run,
             )
         elif run_id in self.must_have_stamp:
             self.judge(
@@ -173,6 +175,7 @@ class RunsMachine(RuleBasedStateMachine):
                 stamp is not None,
                 f"run {run_id}: a cancel answered cancelling/cancelled, but the run shows cancelRequestedAt null: "
                 f"{run} (CANCEL-002)",
+                on=run,
             )
         if stamp is not None:
             self.stamps.setdefault(run_id, stamp)
@@ -184,7 +187,8 @@ class RunsMachine(RuleBasedStateMachine):
     def add(self, fixture: str, version: str | None, inputs: dict[str, Any], keyed: bool) -> str:
         body = self.body(fixture, version, inputs)
         key = f"{self.client_id}.k{len(self.keys) + 1}" if keyed else None
-        run_id = self.start(body, key)
+        started = self.start(body, key)
+        run_id = cast(str, started.run_id)  # judged in start
         # Without a key every start is a new run (IDEM-010); a key this session never sent is another key
         # than every used one, and keys are compared exactly (IDEM-011).
         self.judge(
@@ -197,6 +201,7 @@ class RunsMachine(RuleBasedStateMachine):
                 if key is None
                 else "a key is compared exactly, and a key never used starts a new run (IDEM-011)"
             ),
+            on=started,
         )
         self.started.append(run_id)
         self.workflows[run_id] = body["workflow"]
@@ -228,6 +233,7 @@ class RunsMachine(RuleBasedStateMachine):
             f"startRun replayed with Idempotency-Key {key!r} and the same body answered "
             f"{show(started.response)}; the first request with that key started {run_id}, and a replay "
             "gets 202 with the same runId (IDEM-001)",
+            on=started,
         )
 
     @rule(run_id=runs)
@@ -238,6 +244,7 @@ class RunsMachine(RuleBasedStateMachine):
             run is not None,
             f"getRun of {run_id}, a run this scenario started, did not answer 200 with a Run; a started "
             "run is readable through getRun (SCHEMA-008)",
+            on=run,
         )
         self.observe(run, run_id)
 
@@ -257,6 +264,7 @@ class RunsMachine(RuleBasedStateMachine):
             rid,
             response.status_code == 202,
             f"cancelRun of {run_id} (last seen {before}) answered {show(response)}; want 202 ({rid})",
+            on=response,
             instance=instance,
         )
         if known_terminal is not None:
@@ -265,6 +273,7 @@ class RunsMachine(RuleBasedStateMachine):
                 answered == known_terminal.get("status"),
                 f"cancelRun of {run_id}, seen {known_terminal.get('status')} before, answered status {answered!r}; "
                 "a cancel of a terminal run answers its unchanged status (CANCEL-004)",
+                on=response,
             )
         else:
             self.judge(
@@ -272,14 +281,15 @@ class RunsMachine(RuleBasedStateMachine):
                 answered in CANCEL_ANSWERS | TERMINAL,
                 f"cancelRun of {run_id} (last seen {before}) answered status {answered!r}: {show(response)}; a "
                 "cancel answers cancelling or cancelled, or a terminal run's unchanged status (CANCEL-002)",
+                on=response,
                 instance=instance,
             )
         if answered in CANCEL_ANSWERS and not known_terminal:
             self.must_have_stamp.add(run_id)
         self.watcher.note_ref(run_id, answered, response)
         self.observe(self.watcher.get(run_id), run_id)
-        if known_terminal is not None:
-            after = self.watcher.get(run_id) or {}
+        after = self.watcher.get(run_id) if known_terminal is not None else None
+        if known_terminal is not None and after is not None:  # no answer after it: nothing to compare
             changed = sorted(
                 changed_run_fields(known_terminal, after, ("status", "finishedAt", "cancelRequestedAt")),
             )
@@ -288,6 +298,7 @@ class RunsMachine(RuleBasedStateMachine):
                 not changed,
                 f"cancelRun of the {known_terminal.get('status')} run {run_id} changed {changed}: before "
                 f"{known_terminal}, after {after}; a cancel of a terminal run changes nothing (CANCEL-004)",
+                on=after,
             )
 
     @rule()
@@ -301,6 +312,7 @@ class RunsMachine(RuleBasedStateMachine):
             "CANCEL-001",
             response.status_code == 404,
             f"cancelRun of the unknown run {run_id} answered {show(response)} (CANCEL-001)",
+            on=response,
         )
 
     @rule(run_id=runs)
@@ -312,6 +324,7 @@ class RunsMachine(RuleBasedStateMachine):
             got is not None and json_equal(got, self.workflows[run_id]),
             f"getRunDefinition of {run_id} answered {show(response)}; the workflow submitted was "
             f"{self.workflows[run_id]} and the definition must be JSON-equal to it, forever (ETAG-001)",
+            on=response,
         )
 
     @rule(limit=st.integers(1, 5))
@@ -348,6 +361,7 @@ class RunsMachine(RuleBasedStateMachine):
             f"the walk listRuns?limit={limit}&clientId={self.client_id} (page sizes {sizes}) returned "
             f"{len(ids)} runs for the {len(self.started)} this scenario started: twice {twice}, missing "
             f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
+            on=pages,
         )
         for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
             t1, t2 = parse_instant(a.get("createdAt")), parse_instant(b.get("createdAt"))
@@ -359,6 +373,7 @@ class RunsMachine(RuleBasedStateMachine):
                 f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
                 f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
                 "first (PAGE-001)",
+                on=pages,
             )
         for item in items:
             if isinstance(item, dict):
