@@ -66,13 +66,6 @@ Answer: TypeAlias = "ApiResponse | StartedRun | Mapping[str, Any]"
 Judged: TypeAlias = "Answer | Sequence[Answer | None] | None"
 
 
-class _Unbound:
-    """`on` not given: only checks written before `on` existed (tests/test_architecture.py lists them)."""
-
-
-UNBOUND = _Unbound()
-
-
 class MisbookedAssertion(Exception):
     """A check asserted an ID it does not declare: a mistake in the suite, never a server's failure."""
 
@@ -154,7 +147,7 @@ class CheckContext:
         condition: bool,
         message: str,
         *,
-        on: Judged | _Unbound = UNBOUND,
+        on: Judged,
         reads: Sequence[object] = (),
     ) -> bool:
         """One evaluated assertion of `requirement_id` about the answer(s) `on`: a failure unless
@@ -185,7 +178,7 @@ class CheckContext:
         condition: bool,
         message: str,
         *,
-        on: Judged | _Unbound = UNBOUND,
+        on: Judged,
         reads: Sequence[object] = (),
     ) -> None:
         """One evaluated assertion that the rest of the check depends on: a failure stops the check.
@@ -219,13 +212,13 @@ class CheckContext:
         )
 
     @staticmethod
-    def _unjudgeable(on: Judged | _Unbound, reads: Sequence[object]) -> str | None:
+    def _unjudgeable(on: Judged, reads: Sequence[object]) -> str | None:
         """Why an assertion over `on` and `reads` cannot be evaluated, or None when it can.
 
         `on` is required of every check (tests/test_architecture.py); the default serves only the
         modules written before it, listed there until they are converted.
         """
-        return unjudgeable((True,) if isinstance(on, _Unbound) else on, reads)
+        return unjudgeable(on, reads)
 
     def record_failure(
         self,

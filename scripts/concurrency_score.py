@@ -121,8 +121,10 @@ def _servers() -> dict[str, tuple[Score, Callable[[], ASGIApp], Sequence[str]]]:
 
 def _run(name: str, seed: int, args: argparse.Namespace) -> SuiteRun:
     """One run of the concurrency checks against a fresh server `name` (in a worker process under --jobs)."""
-    _, build, cli_args = _servers()[name]
-    extra = ["--profile", args.profile, "--select", "concurrency", "--strict", "--seed", str(seed), "--quiet"]
+    score, build, cli_args = _servers()[name]
+    # The concurrency checks, and the area of any other ID the fault breaks (ERR-001 for a stall).
+    areas = sorted({"concurrency", *(catalog()[rid].area for rid in score.expected)})
+    extra = ["--profile", args.profile, "--select", *areas, "--strict", "--seed", str(seed), "--quiet"]
     if args.workload_seconds:
         extra += ["--workload-seconds", str(args.workload_seconds)]
     if args.as_ci:

@@ -195,11 +195,6 @@ def test_a_test_module_holds_tests(path: Path) -> None:
     assert tests, f"tests/{path.name} defines no test: move its helpers to tests/support"
 
 
-# Modules written before assertions named their answers, until their owners convert them: each
-# ctx.expect/require there still counts without `on=` (CheckContext's UNBOUND). Nothing new joins.
-UNBOUND_ASSERTIONS = frozenset({"conformance/checks/schema.py"})
-
-
 def unbound_assertions(path: Path) -> list[int]:
     """Lines of `path` where ctx.expect/ctx.require is called without `on=`: the answer it judges."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -219,8 +214,6 @@ def unbound_assertions(path: Path) -> list[int]:
 
 @pytest.mark.parametrize("path", modules("conformance"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_assertion_names_the_answer_it_judges(path: Path) -> None:
-    if path.relative_to(ROOT).as_posix() in UNBOUND_ASSERTIONS:
-        pytest.skip("written before on=; its owner converts it")
     lines = unbound_assertions(path)
     assert lines == [], (
         f"{path.relative_to(ROOT)}:{lines}: ctx.expect/require without on=; name the answer(s) the assertion "

@@ -71,43 +71,48 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             ok,
             f"startRun of the quick fixture answered {response.status_code} "
             f"with {str(body)[:200]!r}, not 202 and a RunRef",
+            on=response,
         ):
             continue
         run_id = str(body["runId"])
         location = response.headers.get("location")
         if location is None:
-            ctx.expect("SCHEMA-006", False, "startRun's 202 has no Location header")
+            ctx.expect("SCHEMA-006", False, "startRun's 202 has no Location header", on=response)
         else:
             target = urlsplit(urljoin(f"{ctx.session.base_url}{RUNS}", location)).path
             ctx.expect(
                 "SCHEMA-006",
                 target == f"{urlsplit(ctx.session.base_url).path.rstrip('/')}{RUNS}/{run_id}",
                 f"startRun's Location {location!r} does not resolve to {RUNS}/{run_id}",
+                on=response,
             )
         got = ctx.get_run(run_id)
         run = got.json_exact()
         if not ctx.expect(
-            "SCHEMA-008", got.status_code == 200, f"getRun right after startRun answered {got.status_code}"
+            "SCHEMA-008", got.status_code == 200, f"getRun right after startRun answered {got.status_code}", on=got
         ):
             continue
         if isinstance(run, dict):
-            ctx.expect("SCHEMA-007", run.get("runId") == run_id, f"getRun returned runId {run.get('runId')!r}")
+            ctx.expect("SCHEMA-007", run.get("runId") == run_id, f"getRun returned runId {run.get('runId')!r}", on=got)
             ctx.expect(
                 "SCHEMA-007",
                 run.get("clientId") == client_id,
                 f"getRun returned clientId {run.get('clientId')!r}, submitted {client_id!r}",
+                on=got,
             )
             expected = inputs if inputs is not None else {}
             ctx.expect(
                 "SCHEMA-007",
                 json_equal(run.get("inputs"), expected),
                 f"getRun returned inputs {run.get('inputs')!r}, submitted {expected!r}",
+                on=got,
             )
         definition = ctx.get_definition(run_id)
         ctx.expect(
             "SCHEMA-008",
             definition.status_code == 200,
             f"getRunDefinition right after startRun answered {definition.status_code}",
+            on=definition,
         )
         if definition.status_code == 200:
             wrong = _required_header_problems("/api/v1/runs/{runId}/definition", "get", definition)
@@ -116,6 +121,7 @@ def started_run_is_readable(ctx: CheckContext) -> None:
                 not wrong,
                 f"getRunDefinition {run_id} answered 200 with {'; '.join(wrong)}: the spec marks the header "
                 "required for this answer (SCHEMA-004)",
+                on=definition,
             )
         listing = ctx.list_runs(clientId=client_id)
         items = (listing.json_or_none() or {}).get("items") if listing.status_code == 200 else None
@@ -123,6 +129,7 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             "SCHEMA-008",
             isinstance(items, list) and any(isinstance(i, dict) and i.get("runId") == run_id for i in items),
             f"listRuns?clientId={client_id} right after startRun does not hold run {run_id}",
+            on=listing,
         )
 
 
