@@ -41,6 +41,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
+from conformance.catalog import catalog
 from conformance.history import PATH_KINDS, History, Observation, Operation
 from conformance.history_definitions import definition_findings
 from conformance.history_findings import RULES, Finding, Say, lifecycle_graph
@@ -61,23 +62,8 @@ __all__ = [
 ]
 
 # What one instance of each rule is: a part of the history where a wrong answer would have broken it.
-INSTANCES: dict[str, str] = {
-    "CONC-001": "each 202 of a (credential, Idempotency-Key) that got two or more answered 202s",
-    "CONC-002": "each answered startRun of a key whose body differs from the body of a 202 of that key",
-    "CONC-003": "each answered startRun with an Idempotency-Key (any of them could get a causeless key-reused 409)",
-    "CONC-004": "each answered startRun with an Idempotency-Key (any of them could get a causeless in-flight 409)",
-    "CONC-005": "each response showing a run's status sent after another response showing that run was answered",
-    "CONC-006": "each response showing a run sent after one showing it terminal, and each terminal one of a run "
-    "shown terminal twice or more",
-    "CONC-007": "each Run with cancelRequestedAt null sent after one showing it set, and each Run showing it set "
-    "of a run shown with it set twice or more",
-    "CONC-008": "each terminal response with finishedAt of a run shown terminal with finishedAt twice or more",
-    "CONC-009": "each answered getRun, getRunDefinition or cancelRun sent after a response had shown its run",
-    "CONC-010": "each walk whose answered pages (one answer per page) returned two or more runs",
-    "CONC-011": "each walk followed to a null nextCursor, every page 200, that had to return at least one run "
-    "(shown to exist, with the walk's clientId and terminal status filter, before it began)",
-    "CONC-012": "each answered getRunDefinition of a run whose definition was answered twice or more",
-}
+# Kept as data in the catalog (requirements.yaml's `instance:`), which the report and docs show too.
+INSTANCES: dict[str, str] = {rid: req.instance for rid, req in catalog().items() if req.area == "concurrency"}
 
 
 def check_history(history: History) -> list[Finding]:
