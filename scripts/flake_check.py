@@ -4,6 +4,7 @@ against the latency-jitter variant; every run must pass.
     python scripts/flake_check.py            # 20 runs each, default profile, --workers auto
     python scripts/flake_check.py -n 5 --profile quick
     python scripts/flake_check.py --args "--workers 8"     # any extra arguments of runs-conformance run
+    python scripts/flake_check.py --variants -n 1 --strict  # the reference and every correct variant, once
 
 Each run gets a fresh server and a new random seed (printed), so a flaky check shows up as a
 failure that a replay with that seed can reproduce or not. Prints "N/N passed" per server and
@@ -13,6 +14,7 @@ exits 1 on any failed run.
 from __future__ import annotations
 
 import argparse
+import functools
 import secrets
 import shlex
 import sys
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.harness import run_suite  # noqa: E402
-from support.servers import build  # noqa: E402
+from support.servers import VARIANTS, build  # noqa: E402
 from support.tokens import TOKENS  # noqa: E402
 
 from reference_impl.app import create_app  # noqa: E402
@@ -45,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="count a SHOULD warning as a flake too")
     parser.add_argument("--args", default="", help="extra arguments for every run, e.g. '--workers 8'")
     parser.add_argument("--only", choices=sorted(SERVERS), help="one server only")
+    parser.add_argument("--variants", action="store_true", help="also every correct variant of the self-check")
     args = parser.parse_args(argv)
+    servers = dict(SERVERS)
+    if args.variants:
+        servers.update({v.name: functools.partial(build, v.name) for v in VARIANTS})
 
     flaked = False
     started = time.monotonic()
-    for name, make in SERVERS.items():
+    for name, make in servers.items():
         if args.only and name != args.only:
             continue
         passed = 0
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.strict:
                 extra.append("--strict")
             run = run_suite(make(), *extra)
-            bad = run.ids_with("failed", "error", "warning" if args.strict else "failed")
+            bad = run.ids_with("failed", "error", "skipped", "not_run", "warning" if args.strict else "failed")
             ok = run.exit_code == 0 and not bad
             passed += ok
             print(

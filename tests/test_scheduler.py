@@ -35,7 +35,7 @@ class _Gauge:
             time.sleep(seconds)  # stands in for waiting on a server
             with self.lock:
                 self.now -= 1
-            ctx.expect("ERR-003", True, "")
+            ctx.expect("ERR-003", True, "", on={"status": "a stand-in answer"})
 
         return Check(name=name, requirements=("ERR-003",), func=run, needs=frozenset(), exclusive=exclusive)
 
