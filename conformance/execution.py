@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from conformance._compat.cpython import install_ast_guard
 from conformance.client import ResponseTooLarge
 from conformance.context import CheckContext
 from conformance.events import Events
@@ -64,6 +65,7 @@ def _falsifying_example(exc: BaseException) -> str | None:
 
 def run_check(check: Check, session: Session) -> CheckRun:
     """Run `check` once; never raises for what the check or the server did."""
+    install_ast_guard()  # a check alone (as the tests run one) has threads of its own too: see _compat/cpython.py
     ctx = CheckContext(session, check.name, check.requirements)
     started = time.perf_counter()
     stopped_at: str | None = None

@@ -13,7 +13,6 @@ from support.faults_cancel_page import CORRECT_VARIANTS
 from support.servers import serve
 from support.tokens import TOKENS
 
-from conformance._compat.cpython import install_ast_guard
 from conformance.checks.model import MODEL_IDS
 from conformance.outcomes import Outcome
 from conformance.profiles import PROFILES
@@ -129,9 +128,8 @@ def test_every_failing_group_is_recorded(make_session: Callable[..., Session]) -
     # Nine scenarios in three groups side by side, each group losing a run at a page edge: one finding
     # of the defect, counting every group that met it, not only the first.
     nine = dataclasses.replace(PROFILES["quick"], stateful_examples=9)
-    # Each group runs Hypothesis on a thread of its own: its ASTs take turns, as under the scheduler
-    # (issue 18 point 1; without it 3 of 5 runs broke with "AST constructor recursion depth mismatch").
-    install_ast_guard()
+    # Each group runs Hypothesis on a thread of its own: run_check makes their ASTs take turns (issue
+    # 18 point 1; without that guard 3 of 5 runs broke with "AST constructor recursion depth mismatch").
     with serve("boundary_dropped") as url:
         session = make_session(url, profile=nine)
         session.fan_out = 3
