@@ -124,15 +124,16 @@ def test_runs_created_in_one_instant_are_no_instance_of_newest_first(make_sessio
     assert run.outcomes["PAGE-006"].outcome is Outcome.PASSED, run.outcomes
 
 
-def test_every_failing_group_is_recorded(make_session: Callable[..., Session]) -> None:
-    # Nine scenarios in three groups side by side, each group losing a run at a page edge: one finding
-    # of the defect, counting every group that met it, not only the first.
+@pytest.mark.parametrize("fan_out", [1, 3])
+def test_every_failing_group_is_recorded(fan_out: int, make_session: Callable[..., Session]) -> None:
+    # Nine scenarios in three groups (one after another, or side by side), each group losing a run at
+    # a page edge: one finding of the defect, counting every group that met it, not only the first.
     nine = dataclasses.replace(PROFILES["quick"], stateful_examples=9)
     # Each group runs Hypothesis on a thread of its own: run_check makes their ASTs take turns (issue
     # 18 point 1; without that guard 3 of 5 runs broke with "AST constructor recursion depth mismatch").
     with serve("boundary_dropped") as url:
         session = make_session(url, profile=nine)
-        session.fan_out = 3
+        session.fan_out = fan_out
         run = run_named_check(NAME, session)
     (evidence,) = run.evidence["PAGE-006"]
     assert evidence.count == 3 and "(and 2 more examples the same way)" in evidence.message, evidence

@@ -409,13 +409,13 @@ def runs_state_machine(ctx: CheckContext) -> None:
     # A fixture the server refuses skips the check here, before Hypothesis sees it.
     start_fixture(ctx, "quick", ctx.fresh_client_id("model-probe"))
     shrinking = ctx.profile.name == "thorough"
-    # Scenarios are independent (each its own clientId): far from the server, groups of them run side
-    # by side, each group with a seed of its own, so a seed replays the same scenarios however many
-    # ran at once. Shrinking (thorough only) replays a failing scenario alone, in one group.
-    # Hypothesis runs the simplest scenario first (one run started, no step): a group of one scenario
-    # would run only that, and at quick with fan_out 3 the model started 4 runs instead of 14.
-    most = ctx.profile.stateful_examples // MIN_SCENARIOS_PER_GROUP
-    groups = 1 if shrinking else max(1, min(ctx.session.fan_out, most))
+    # Scenarios are independent (each its own clientId): they run in groups, each with a seed of its
+    # own, and far from the server the groups run side by side. The groups are the same at every
+    # fan_out, so a seed replays the same scenarios however many ran at once, and a group that meets
+    # a defect stops only itself: the others go on and report theirs. Shrinking (thorough only)
+    # replays a failing scenario alone, in one group. Hypothesis runs the simplest scenario first
+    # (one run started, no step): a group of one scenario would run only that.
+    groups = 1 if shrinking else max(1, ctx.profile.stateful_examples // MIN_SCENARIOS_PER_GROUP)
     per_group = -(-ctx.profile.stateful_examples // groups)
     settings = ctx.hypothesis_settings(
         max_examples=per_group,
@@ -442,10 +442,11 @@ def runs_state_machine(ctx: CheckContext) -> None:
                 return _found(found, exchanges[-EVIDENCE_EXCHANGES:], number)
         return None
 
-    if groups == 1:
-        outcomes = [group(0)]
+    side_by_side = min(groups, ctx.session.fan_out)
+    if side_by_side <= 1:
+        outcomes = [group(number) for number in range(groups)]
     else:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=groups, thread_name_prefix="rc-model") as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=side_by_side, thread_name_prefix="rc-model") as pool:
             outcomes = list(pool.map(group, range(groups)))
     # Every group that failed, one finding per defect: another group's defect is not hidden by the first's.
     record_grouped(ctx, [found for found in outcomes if found is not None])
