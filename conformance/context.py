@@ -59,6 +59,7 @@ __all__ = [
 T = TypeVar("T")
 
 RUNS = "/api/v1/runs"
+UNISSUED_PREFIX = "rc-unknown-"  # a runId drawn at random after it names no run any server issues
 EVIDENCE_EXCHANGES = 6  # exchanges attached to a failure: enough to see the story, not the whole run
 
 # What an assertion judges: a server's answer, or a Run (a body) read from one.
@@ -327,8 +328,20 @@ class CheckContext:
         """
         if like is None and self.session.started_runs:
             like = next(reversed(self.session.started_runs))
-        candidates = [*(resembling_run_ids(like) if like else []), f"rc-unknown-{secrets.token_hex(16)}"]
+        candidates = [*(resembling_run_ids(like) if like else []), f"{UNISSUED_PREFIX}{secrets.token_hex(16)}"]
         return self.absent_run_ids(candidates)
+
+    def taken_meanwhile(self, run_id: str) -> bool:
+        """Whether a runId confirmed unknown names a run now: another request created it since.
+
+        A server that numbers runs in order issues the next number to whoever starts a run next (a
+        check beside this one, another scenario), so an unknown ID drawn from a real one may be taken
+        between the read that confirmed it absent and the request about it. What that request got
+        is then no evidence about an unknown run: call this before judging an answer that is not 404.
+        """
+        if run_id.startswith(UNISSUED_PREFIX):
+            return False  # drawn at random with the suite's own prefix: no server issues it
+        return 200 <= self.get_run(run_id).status_code < 300
 
     def absent_run_ids(self, candidates: list[str]) -> list[str]:
         """The `candidates` no run has: getRun answers them with anything but a 2xx."""

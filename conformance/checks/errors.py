@@ -69,7 +69,9 @@ def every_4xx_is_a_problem(ctx: CheckContext) -> None:
         ("startRun with an empty object", ctx.client.post(RUNS, json_body={})),
         ("listRuns without a token", ctx.anonymous.get(RUNS)),
     ]
-    for what, response in samples:
+    # A resembling unknown ID another check's start took since it was drawn (sequential IDs): no 4xx to judge.
+    taken = ctx.taken_meanwhile(unknown) if not all(400 <= r.status_code < 500 for _, r in samples[:3]) else False
+    for what, response in samples[3:] if taken else samples:
         ctx.expect(
             "ERR-002",
             400 <= response.status_code < 500,

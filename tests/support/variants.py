@@ -33,6 +33,7 @@ from reference_impl.actions import DEFAULT_ACTIONS, Action
 from reference_impl.app import create_app
 from reference_impl.bodies import check_json_media_type
 from reference_impl.cursors import CursorCodec, Filters
+from reference_impl.definitions import definition_hash
 from reference_impl.endpoints import RunsApi, json_response
 from reference_impl.problems import ProblemError
 from reference_impl.store import RunRecord, RunStore
@@ -154,6 +155,29 @@ def _sequential_ids(tokens: Sequence[str]) -> ASGIApp:
     counter = itertools.count(1)
     store = RunStore(id_factory=lambda: str(next(counter)))  # called under the store's lock
     return create_app(list(tokens), store=store, api_class=IntegerRunsApi)
+
+
+_SOMEONE_ELSES_WORKFLOW = {"steps": [{"id": "s", "action": "noop"}]}
+
+
+class BusyIntegerRunsApi(IntegerRunsApi):
+    """Sequential IDs on a busy server: the moment a lookup of the next number misses, another client
+    starts a run and takes it. An ID a client confirmed unknown may name a run at its next request."""
+
+    def find_run(self, request: Request) -> RunRecord:
+        try:
+            return super().find_run(request)
+        except ProblemError:
+            if str(request.path_params["runId"]) == str(self.store.count() + 1):
+                workflow = _SOMEONE_ELSES_WORKFLOW
+                self.store.start_run("someone-else", workflow, {}, definition_hash(workflow))
+            raise
+
+
+def _sequential_ids_busy(tokens: Sequence[str]) -> ASGIApp:
+    counter = itertools.count(1)
+    store = RunStore(id_factory=lambda: str(next(counter)))
+    return create_app(list(tokens), store=store, api_class=BusyIntegerRunsApi)
 
 
 # --- numbers: exact decimals ---------------------------------------------------------------------
@@ -472,6 +496,11 @@ SINGLE_CLIENT_VARIANTS: list[Variant] = [
         _lenient_cursors,
     ),
     Variant("sequential-run-ids", 'runIds are "1", "2", ... from one counter', _sequential_ids),
+    Variant(
+        "sequential-run-ids-busy",
+        "sequential runIds, and another client takes the next one as soon as a lookup of it misses",
+        _sequential_ids_busy,
+    ),
     Variant(
         "params-per-action",
         "step params validated per action: unknown keys are 400, sleep needs seconds",
