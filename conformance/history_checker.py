@@ -16,8 +16,8 @@ A finding names the two or three operations that prove it, never the whole histo
 one finding is made per rule and part (key, run or walk): the first contradiction is the evidence,
 and a broken server would otherwise bury it under thousands of copies.
 
-What one instance of each rule is (`INSTANCES`; `evaluations` counts them; an unanswered operation
-is never part of one):
+What one instance of each rule is (`evaluations` counts them; an unanswered operation is never part
+of one; the catalog's `instance:` lines say the same, for the report and docs/requirements.md):
 
 - CONC-001: each 202 of a (credential, Idempotency-Key) that got two or more answered 202s.
 - CONC-002: each answered startRun of a key whose body differs from the body of a 202 of that key.
@@ -41,7 +41,6 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 
-from conformance.catalog import catalog
 from conformance.history import PATH_KINDS, History, Observation, Operation
 from conformance.history_definitions import definition_findings
 from conformance.history_findings import RULES, Finding, Say, lifecycle_graph
@@ -51,7 +50,6 @@ from conformance.history_walks import Demands, complete, judged_pages, returned_
 from conformance.spec import KEY_IN_FLIGHT, KEY_REUSED
 
 __all__ = [
-    "INSTANCES",
     "KEY_IN_FLIGHT",
     "KEY_REUSED",
     "RULES",
@@ -60,10 +58,6 @@ __all__ = [
     "evaluations",
     "lifecycle_graph",
 ]
-
-# What one instance of each rule is: a part of the history where a wrong answer would have broken it.
-# Kept as data in the catalog (requirements.yaml's `instance:`), which the report and docs show too.
-INSTANCES: dict[str, str] = {rid: req.instance for rid, req in catalog().items() if req.area == "concurrency"}
 
 
 def check_history(history: History) -> list[Finding]:
@@ -102,7 +96,7 @@ def _check(history: History) -> list[Finding]:
 
 
 def evaluations(history: History) -> Counter[str]:
-    """How many instances of each rule the history holds (INSTANCES says what one is): what it was judged on.
+    """How many instances of each rule the history holds (the module says what one is): what it was judged on.
 
     A rule with none was not evaluated (its premise never happened), which the check reports as
     such, never as a pass. An operation that got no answer is never part of an instance: it may or

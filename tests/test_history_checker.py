@@ -20,9 +20,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.history_model import correct_history
 
+from conformance import history_checker
+from conformance.catalog import catalog
 from conformance.history import History, Kind, Observation, Operation, precedes
 from conformance.history_checker import (
-    INSTANCES,
     KEY_IN_FLIGHT,
     KEY_REUSED,
     RULES,
@@ -925,11 +926,13 @@ def test_the_cyclic_collector_is_left_as_it_was() -> None:
         gc.enable()
 
 
-# --- what one instance of a rule is (history_checker.INSTANCES) ------------------------------------------
+# --- what one instance of a rule is (the catalog's instance lines) ---------------------------------------
 
 
 def test_every_rule_says_what_one_instance_is() -> None:
-    assert set(INSTANCES) == set(RULES)
+    defined = {rid for rid, req in catalog().items() if req.area == "concurrency" and req.instance}
+    assert defined == set(RULES)
+    assert all(f"- {rid}:" in (history_checker.__doc__ or "") for rid in RULES)  # and the checker says it too
 
 
 def test_a_lone_202_for_a_key_is_no_instance_of_one_run_or_one_body_per_key() -> None:

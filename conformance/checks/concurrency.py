@@ -5,7 +5,7 @@ conformance/workload.py drives the server with N clients for the profile's time 
 history with real-time order only, so latency and scheduling never make a finding. Each finding
 names the few operations that prove it, with their exchanges and a timeline of them and their
 neighbours; a rule whose premise never happened (no key sent twice, no walk that ended) is not
-evaluated, and says so (history_checker.INSTANCES says what one instance of each rule is).
+evaluated, and says so (the catalog's `instance:` lines say what one instance of each rule is).
 
 A request of the workload that got no answer (a timeout, a reset) is an ERR-001 failure, one
 finding per operation kind naming the first few; it is never part of an instance of a rule, since
