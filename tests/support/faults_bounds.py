@@ -10,6 +10,8 @@ from a correct server, so each is caught only by a check that goes exactly there
   `limit` runs unless it is the last (PAGE-002), and fewer than `limit` is a violation, not a choice.
 - `page-limit-max-199`: limit=200 gets 400 (`1 <= limit < 200`) (PAGE-003).
 - `idem-key-max-254`: an Idempotency-Key of 255 characters gets 400 (a VARCHAR(254)) (IDEM-008).
+- `idem-key-cut-to-64`: keys are valid up to 255 characters but stored cut to 64 (a VARCHAR(64) under
+  MySQL's non-strict mode): two keys of 255 that differ only at the end are one key (IDEM-011).
 - `errors-body-limit-one-byte-late`: the size test lets 1 MiB + 1 through and refuses from 1 MiB + 2
   (ERR-008); the other way round, 413 at exactly 1 MiB, is `errors-body-limit-off-by-one` in faults.py.
 """
@@ -78,6 +80,14 @@ class KeyMax254(IdempotencyPolicy):
         return super().key(raw)
 
 
+class KeyCutTo64(IdempotencyPolicy):
+    """Keys are validated up to 255 characters, then stored cut to 64: only their start is compared."""
+
+    def key(self, raw: str | None) -> str | None:
+        valid = super().key(raw)
+        return None if valid is None else valid[:64]
+
+
 def _page_capped(tokens: Sequence[str]) -> ASGIApp:
     return create_app(list(tokens), api_class=PageSizeCapped)
 
@@ -88,6 +98,10 @@ def _limit_max_199(tokens: Sequence[str]) -> ASGIApp:
 
 def _key_max_254(tokens: Sequence[str]) -> ASGIApp:
     return create_app(list(tokens), idempotency=KeyMax254())
+
+
+def _key_cut_to_64(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), idempotency=KeyCutTo64())
 
 
 def _body_one_byte_late(tokens: Sequence[str]) -> ASGIApp:
@@ -103,6 +117,9 @@ BOUND_FAULTS: list[Fault] = [
           ("PAGE-003",), _limit_max_199, SOURCE),
     Fault("idem-key-max-254", "idempotency", "an Idempotency-Key of 255 characters gets 400 (a VARCHAR(254))",
           ("IDEM-008",), _key_max_254, SOURCE),
+    Fault("idem-key-cut-to-64", "idempotency",
+          "keys are stored cut to 64 characters: two keys of 255 that share their start are one key",
+          ("IDEM-011",), _key_cut_to_64, SOURCE),
     Fault("errors-body-limit-one-byte-late", "errors", "a body of 1 MiB + 1 byte is taken; 413 from 1 MiB + 2",
           ("ERR-008",), _body_one_byte_late, SOURCE),
 ]
