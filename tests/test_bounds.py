@@ -24,3 +24,11 @@ def test_the_bound_fault_is_caught_alone_at_quick(rid: str, item: Fault) -> None
     assert run.report is not None, run.explain()
     assert not run.ids_with("error"), run.explain()
     assert run.status(rid) == "failed" and run.exit_code == 1, run.explain()
+
+
+def test_a_refused_longest_key_leaves_the_whole_key_comparison_unjudged() -> None:
+    # A server that refuses 255-character keys (IDEM-008's failure) gives IDEM-011's long-key leg no
+    # instance: that leg is skipped, never passed on the keys of ordinary length alone.
+    item = next(f for f in BOUND_FAULTS if f.name == "idem-key-max-254")
+    run = run_suite(item.build(TOKENS), *quick_args(("IDEM-011",)))
+    assert run.status("IDEM-011") == "skipped" and run.exit_code == 1, run.explain()
