@@ -79,6 +79,8 @@ SELFCHECK_CASES: dict[str, tuple[str, set[str]]] = {
     "idem-keys-case-folded": ("keys_are_compared_exactly", {"IDEM-011"}),
     "idem-keys-unquoted": ("keys_are_compared_exactly", {"IDEM-011"}),
     "idem-invalid-keys-accepted": ("keys_are_compared_exactly", {"IDEM-008"}),
+    "idem-key-cut-to-64": ("keys_are_compared_exactly", {"IDEM-011"}),  # only two keys of 255 show it
+    "idem-key-max-254": ("invalid_keys_are_rejected", {"IDEM-008"}),
 }
 
 

@@ -47,6 +47,8 @@ FAULT_CASES: list[tuple[str, str, set[str]]] = [
     ("filters_lost_after_first_page", "page_filters", {"PAGE-009"}),
     ("boundary_dropped", "page_filters", {"PAGE-006"}),
     ("limit_coerced", "limit_bounds", {"PAGE-003"}),
+    ("page-limit-max-199", "limit_bounds", {"PAGE-003"}),
+    ("page-size-capped-100", "largest_page", {"PAGE-002"}),  # a short page shows only over more than 100 runs
     ("filters_unvalidated", "bad_filters", {"PAGE-010"}),
 ]
 

@@ -22,6 +22,7 @@ from conformance.registry import check
 from conformance.strategies import compact_bytes
 
 MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
+KEY_MAX = 255  # CONTRACT: components.parameters.IdempotencyKey's maxLength (IDEM-008)
 
 
 @check("IDEM-007", needs=["other_token", "fixture:quick"])
@@ -76,7 +77,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
     raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
     invalid: list[tuple[str, str | bytes]] = [
         ("an empty key", ""),
-        ("a key of 256 characters", "k" * 256),
+        (f"a key of {KEY_MAX + 1} characters", "k" * (KEY_MAX + 1)),
         ("a key with a space", "rc key"),
         ("a key with a tab", "rc\tkey"),
         ("a key with non-ASCII characters (UTF-8 é)", "rc-clé".encode()),
@@ -91,7 +92,7 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
             on=answer,
         )
     # The valid boundary: 255 characters (unique, so that no other run of the suite can have used it).
-    longest = ("~" * 255 + new_key())[-255:]
+    longest = ("~" * KEY_MAX + new_key())[-KEY_MAX:]
     answer = ctx.post_run(raw, key=longest)
     started = [answer.run_id] if answer.run_id is not None else []
     ctx.expect(
@@ -112,7 +113,8 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
 
     Each is sent with the very body the key was used with: a server that folds case, trims, unquotes
     or matches a prefix replays the first run (or answers 409), where exact comparison starts a new
-    run for each. A look-alike (one letter swapped for its Cyrillic twin) is no visible-ASCII key.
+    run for each. So do two keys of the maximum length that differ only in their last character. A
+    look-alike (one letter swapped for its Cyrillic twin) is no visible-ASCII key.
     """
     client_id = ctx.fresh_client_id("nearkey")
     raw = compact_bytes({"clientId": client_id, "workflow": ctx.fixtures.workflow("quick")})
@@ -136,6 +138,7 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         )
         if answer.run_id is not None and earlier is None:
             runs[answer.run_id] = f"the key {near!r}"
+    _longest_keys_compared_whole(ctx, raw, runs)
     again = ctx.post_run(raw, key=key)
     ctx.expect(
         "IDEM-011",
@@ -154,6 +157,47 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         f"{key!r}, sent as UTF-8) got {show(answer.response)}; expected 400: a key is 1 to 255 characters "
         "from 0x21-0x7E, so it must not be normalised or transliterated into one (IDEM-008)",
         on=answer,
+    )
+
+
+def _longest_keys_compared_whole(ctx: CheckContext, raw: bytes, runs: dict[str, str]) -> None:
+    """Two keys of the maximum length, 255, that differ only in their last character, with one body:
+    two runs, and each key replays its own. A server that stores keys cut short (a VARCHAR(64) that
+    truncates, an index on a prefix) takes the second for the first, which keys of ordinary length
+    never show. Their distinct part comes first, so no other key of the suite shares their start."""
+    longest = (new_key() + "~" * KEY_MAX)[:KEY_MAX]
+    other = longest[:-1] + "!"
+    first = ctx.post_run(raw, key=longest)
+    if first.run_id is None:
+        # invalid_keys_are_rejected judges a 255-character key that is refused (IDEM-008).
+        ctx.skip(
+            "IDEM-011",
+            f"a key of {KEY_MAX} characters was not taken ({show(first.response)}), so whether "
+            "keys of the maximum length are compared whole was not tried",
+        )
+        return
+    runs[first.run_id] = f"the {KEY_MAX}-character key {longest[:12]}…"
+    second = ctx.post_run(raw, key=other)
+    earlier = runs.get(second.run_id or "")
+    ctx.expect(
+        "IDEM-011",
+        second.status_code == 202 and second.run_id is not None and earlier is None,
+        f"startRun with a {KEY_MAX}-character Idempotency-Key that differs from one used just before with this very "
+        f"body only in its last character got {show(second.response)}"
+        + (f", the run of {earlier}" if earlier else "")
+        + f"; expected 202 with a new run: a key is compared whole, all {KEY_MAX} characters (store it uncut) "
+        "(IDEM-011)",
+        on=second,
+    )
+    if second.run_id is not None and earlier is None:
+        runs[second.run_id] = f"the {KEY_MAX}-character key ending in '!'"
+    replay = ctx.post_run(raw, key=longest)
+    ctx.expect(
+        "IDEM-011",
+        replay.status_code == 202 and replay.run_id == first.run_id,
+        f"a retry with the first {KEY_MAX}-character key got {show(replay.response)}; expected 202 with its own "
+        f"run {first.run_id!r}, whatever the key that differs only in its last character did (IDEM-011)",
+        on=replay,
     )
 
 

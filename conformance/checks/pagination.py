@@ -1,5 +1,9 @@
 """listRuns pagination, walks and page sizes (PAGE-001, 002, 004, 006, 009): whole listings walked.
 
+Page sizes are tried at both bounds with more runs than the bound: limit=1 over five runs, and the
+spec's maximum (200) over one run more than that, at every profile, quick included: a server whose
+own page-size cap is below the contract's (100, say) shows only on a listing longer than its cap.
+
 Cursors, filters and limits are checks/pagination_cursors.py.
 
 Every check lists only runs of clientIds it made fresh, so other checks' runs (and whatever else
@@ -11,6 +15,8 @@ cursor that counts positions repeats or drops runs every time, not by luck.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import threading
 import time
 from collections import Counter
@@ -30,6 +36,7 @@ from conformance.listing import (
 )
 from conformance.meaning import Instant, parse_instant
 from conformance.registry import check
+from conformance.spec import load_spec, operation_of
 
 WALK_LIMIT = 5  # small, so that even the quick profile's walk spans several pages
 DEFAULT_LIMIT = 50  # the page size without limit (PAGE-002)
@@ -360,4 +367,59 @@ def _default_page_size(ctx: CheckContext) -> None:
         f"{next_of(second)!r}; nextCursor is null exactly when no run follows (PAGE-004)",
         on=second,
         reads=(rest,),
+    )
+
+
+@functools.cache
+def _max_limit() -> int:
+    """listRuns' largest limit, as the spec states it (its `maximum`)."""
+    path, method = operation_of("listRuns")
+    for parameter in load_spec()["paths"][path][method]["parameters"]:
+        if parameter.get("in") == "query" and parameter.get("name") == "limit":
+            return int(parameter["schema"]["maximum"])
+    raise KeyError("the spec gives listRuns no limit")
+
+
+def _start_many(ctx: CheckContext, count: int, client_id: str) -> list[str]:
+    """`count` runs of the quick fixture under `client_id`, sent side by side when the session may
+    (far from the server, hundreds of round trips one after another would be most of the check)."""
+    workers = max(1, ctx.session.fan_out)
+    if workers == 1:
+        return start_fixtures(ctx, count, client_id)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rc-maxpage") as pool:
+        return list(pool.map(lambda _: start_fixture(ctx, "quick", client_id), range(count)))
+
+
+@check("PAGE-002", "PAGE-004", needs=["fixture:quick"])
+def largest_page(ctx: CheckContext) -> None:
+    """limit at its maximum over one run more: a page of exactly that many and a cursor, then the last one.
+
+    The runs are the check's own (a fresh clientId), so the listing's length is known: a server that
+    caps pages below the maximum gives a short page with a cursor (or drops the rest), one that reads
+    a row too many gives a page over the limit, and either fails here whatever else the server holds.
+    """
+    limit = _max_limit()
+    client_id = ctx.fresh_client_id("maxpage")
+    runs = _start_many(ctx, limit + 1, client_id)
+    pages, items = walk_listing(ctx, "PAGE-002", limit, filter_rid="PAGE-004", clientId=client_id)
+    query = query_text(limit, {"clientId": client_id})
+    first = items_of(pages[0]) or []
+    ctx.expect(
+        "PAGE-002",
+        len(first) == limit and next_of(pages[0]) is not None,
+        f"the first page of {query}, over the {len(runs)} runs of that clientId, held {len(first)} runs with "
+        f"nextCursor {next_of(pages[0])!r}; limit={limit} is the documented maximum, and a page holds exactly "
+        "limit runs (and a nextCursor) while more follow: a page-size cap of the server's own below it breaks "
+        "clients that page by the contract's maximum (PAGE-002)",
+        on=pages[0],
+    )
+    _check_sequence(ctx, pages, limit, query, complete=len(runs))
+    listed = ids_of(items)
+    ctx.expect(
+        "PAGE-002",
+        sorted(listed) == sorted(runs),
+        f"the walk {query} ({len(pages)} pages, sizes {[len(items_of(p) or []) for p in pages]}) listed "
+        f"{len(set(listed) & set(runs))} of the {len(runs)} runs of that clientId, {len(listed)} entries in all; "
+        "the pages hold every run once (PAGE-002)",
+        on=pages,
     )
