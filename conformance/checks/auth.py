@@ -224,8 +224,8 @@ def near_miss_tokens_get_401(ctx: CheckContext) -> None:
             ctx.expect(
                 "AUTH-002",
                 response.status_code in allowed,
-                f"{op} with Authorization: Bearer and {label} answered {response.status_code}; expected {wanted}: "
-                "a bearer token is compared exactly (no case folding, no prefix or extension, nothing after it "
-                "ignored), so one that only resembles a valid token is invalid",
+                f"{op} with an Authorization header holding {label} answered {response.status_code}; "
+                f"expected {wanted}: a bearer token is compared exactly (no case folding, no prefix or extension, "
+                "nothing after it ignored), so one that only resembles a valid token is invalid (AUTH-002)",
                 on=response,
             )
