@@ -67,6 +67,8 @@ def near_keys(value: str) -> dict[str, str]:
         "its prefix (the last character dropped)": value[:-1],
         "it with a suffix": value + "-2",
         "it in double quotes": f'"{value}"',
+        # A header is no URI: a server that percent-decodes it merges two keys.
+        "its first character percent-encoded": _percent_encoded_first(value),
     }
     return _valid(near, value, KEY_MAX)
 

@@ -3,19 +3,22 @@
 Each agrees with the reference server on every value sent as it is, so only a near miss tells them
 apart: the bearer token folded to lower case, matched by its start, or cut at the first space; an
 If-None-Match list of which only the last element counts, whose tabs are kept, or that is split on
-", " only. Each goes through a seam of `create_app` (the `auth_class`, the `etags` policy).
+", " only; an Idempotency-Key percent-decoded as if it were a URL. Each goes through a seam of
+`create_app` (the `auth_class`, the `etags` or `idempotency` policy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp
 
 from reference_impl.app import create_app
 from reference_impl.auth import BearerAuth
 from reference_impl.etags import EtagPolicy
+from reference_impl.idempotency import IdempotencyPolicy
 
 from .faults import Fault
 
@@ -85,9 +88,19 @@ class SplitOnCommaSpace(EtagPolicy):
         return any(_weak_equal(element, current) for element in header.split(", "))
 
 
+class KeyPercentDecoded(IdempotencyPolicy):
+    """The key is percent-decoded as if it were part of a URL: `%38e03…` and `8e03…` are one key."""
+
+    def key(self, raw: str | None) -> str | None:
+        return super().key(None if raw is None else unquote(raw))
+
+
+_POLICIES = frozenset({"etags", "idempotency"})  # create_app takes these as instances, one per server
+
+
 def _server(**options: Any) -> Any:
     def build(tokens: Sequence[str]) -> ASGIApp:
-        made = {name: value() if name == "etags" else value for name, value in options.items()}
+        made = {name: value() if name in _POLICIES else value for name, value in options.items()}
         return create_app(list(tokens), **made)
 
     return build
@@ -108,5 +121,7 @@ NEAR_MISS_FAULTS: list[Fault] = [
           ("ETAG-005",), _server(etags=TabsNotStripped), SOURCE),
     Fault("etag-inm-split-on-comma-space", "etag", 'If-None-Match is split on ", ": "a",W/"b" is one tag',
           ("ETAG-005",), _server(etags=SplitOnCommaSpace), SOURCE),
+    Fault("idem-key-percent-decoded", "idempotency", "the Idempotency-Key is percent-decoded before it is looked up",
+          ("IDEM-011",), _server(idempotency=KeyPercentDecoded), SOURCE),
 ]
 # fmt: on
