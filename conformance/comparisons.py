@@ -52,8 +52,8 @@ class Comparison:
 class ProbeSet:
     """Near misses of one comparison that one check sends, and the requirement its answers are judged on.
 
-    `generate` names the function of conformance/near_misses.py the check calls (empty: the check
-    lists its probes by hand, `by_hand` says which); `expected` is the answer the contract gives them.
+    `generate` names the function of conformance/near_misses.py the check calls; `by_hand` says what
+    the check lists by hand (besides, or instead); `expected` is the answer the contract gives them.
     """
 
     comparison: str
@@ -185,6 +185,15 @@ PROBES: tuple[ProbeSet, ...] = (
     ProbeSet("path runId", "ERR-010", "errors:near_miss_run_ids_get_404", "404", "near_run_ids"),
     ProbeSet("query clientId", "PAGE-009", "pagination_cursors:page_filters", "not listed", "near_client_ids"),
     ProbeSet("body clientId", "PAGE-009", "pagination_cursors:page_filters", "not listed", "near_client_ids"),
+    ProbeSet("header Idempotency-Key", "IDEM-008", "idempotency_keys:keys_are_compared_exactly", "400", "look_alike"),
+    ProbeSet(
+        "query clientId",
+        "PAGE-010",
+        "pagination_cursors:bad_filters",
+        "400",
+        "look_alike",
+        by_hand="a space before or after it, 65 characters, a slash, a non-ASCII letter",
+    ),
     ProbeSet(
         "query status",
         "PAGE-010",
@@ -203,10 +212,15 @@ PROBES: tuple[ProbeSet, ...] = (
 
 
 def probe_values(probe: ProbeSet, example: str) -> dict[str, str]:
-    """The near misses `probe` sends for the value `example`, labelled (bytes shown as text); {} when listed by hand."""
+    """The near misses `probe` sends for the value `example`, labelled (bytes shown as text); {} when listed by hand.
+
+    A generator of one value (`look_alike`) gives one near miss.
+    """
     if not probe.generate:
         return {}
-    made: Mapping[str, str | bytes] = getattr(near_misses, probe.generate)(example)
+    made: Mapping[str, str | bytes] | str = getattr(near_misses, probe.generate)(example)
+    if isinstance(made, str):
+        made = {"a Unicode look-alike letter": made}
     return {label: v.decode(errors="replace") if isinstance(v, bytes) else v for label, v in made.items()}
 
 

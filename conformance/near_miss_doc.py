@@ -35,11 +35,11 @@ def _section(comparison: Comparison) -> list[str]:
     for probe in probes:
         lines += ["", f"{probe.requirement}, sent by `{probe.sender}`, expected answer: {probe.expected}.", ""]
         values = probe_values(probe, comparison.example)
-        if not values:
-            lines.append(f"Listed by hand in the check: {probe.by_hand}.")
-            continue
-        lines += [f"| near miss of {_cell(comparison.example)} | sent |", "|---|---|"]
-        lines += [f"| {label} | {_cell(value)} |" for label, value in values.items()]
+        if values:
+            lines += [f"| near miss of {_cell(comparison.example)} | sent |", "|---|---|"]
+            lines += [f"| {label} | {_cell(value)} |" for label, value in values.items()]
+        if probe.by_hand:
+            lines += [*([""] if values else []), f"Listed by hand in the check: {probe.by_hand}."]
     return lines
 
 
