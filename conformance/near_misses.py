@@ -6,6 +6,12 @@ uses as it is; only a value that differs a little tells them apart. Each functio
 one real value, the near misses that are still valid of their kind (so the server must take them
 as other values, not reject them), labelled for a failure message; `look_alike` gives one that is
 not valid (a Latin letter swapped for its Cyrillic twin), which must be refused.
+
+Two comparisons are not exact, and their near misses say so. The bearer credential: the scheme
+name is case-insensitive (RFC 9110 §11.1) and HTTP strips whitespace around a field value
+(§5.5), so neither is probed; only the token is, and it is compared exactly. If-None-Match: a
+list (§5.6.1: OWS around commas, empty elements ignored) compared weakly (§8.8.3.2), so the
+forms of a list that holds the tag must all match, and tags one edit away from it must not.
 """
 
 from __future__ import annotations
@@ -13,7 +19,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-__all__ = ["look_alike", "near_client_ids", "near_keys", "near_run_ids", "resembling_run_ids"]
+__all__ = [
+    "look_alike",
+    "malformed_credentials",
+    "matching_tag_lists",
+    "near_client_ids",
+    "near_entity_tags",
+    "near_keys",
+    "near_run_ids",
+    "near_tokens",
+    "resembling_run_ids",
+]
 
 CLIENT_ID_MAX = 64
 KEY_MAX = 255
@@ -51,6 +67,8 @@ def near_keys(value: str) -> dict[str, str]:
         "its prefix (the last character dropped)": value[:-1],
         "it with a suffix": value + "-2",
         "it in double quotes": f'"{value}"',
+        # A header is no URI: a server that percent-decodes it merges two keys.
+        "its first character percent-encoded": _percent_encoded_first(value),
     }
     return _valid(near, value, KEY_MAX)
 
@@ -89,3 +107,84 @@ def resembling_run_ids(run_id: str, tail: int = 12, longer: int = 8) -> list[str
 
     cut = max(0, len(run_id) - tail)
     return [run_id[:cut] + redraw(run_id[cut:]), run_id + redraw(run_id[-1:] * longer)]
+
+
+def _percent_encoded_first(value: str) -> str:
+    """`value` with its first character written as a percent-escape: another string unless something decodes it."""
+    return f"%{ord(value[0]):02X}{value[1:]}" if value and value[0].isascii() else "%25" + value
+
+
+def near_tokens(token: str) -> dict[str, str]:
+    """Bearer tokens (RFC 6750 b64token syntax, so well formed) one edit from `token`: each is another token.
+
+    No `=` appended: a server that verifies a signed token (a JWT) may decode base64 leniently, and
+    padding then changes nothing it compares.
+    """
+    extra = "x" if not token.endswith("x") else "y"
+    near = {
+        "the token in other case": token.swapcase(),
+        "the token's prefix (its last character dropped)": token[:-1],
+        "the token's suffix (its first character dropped)": token[1:],
+        f"the token extended by {extra!r}": token + extra,
+    }
+    return _valid(near, token, 10_000)
+
+
+def malformed_credentials(token: str) -> dict[str, bytes]:
+    """Authorization field values that hold `token` with something more: none carries the token.
+
+    None is a well-formed Bearer credential (RFC 9110 §11.4: the scheme, one or more spaces, one
+    token68), so a server may answer 400 (RFC 6750 §3.1 invalid_request) as well as 401. Bytes:
+    the look-alike is sent as UTF-8, as a client that does not check would.
+    """
+    return {
+        "the token, a space and more": f"Bearer {token} x".encode(),
+        "the token, a tab and more": f"Bearer {token}\tx".encode(),
+        "the token, a comma and more": f"Bearer {token},x".encode(),
+        "the token glued to the scheme": f"Bearer{token}".encode(),
+        "the token with its first character percent-encoded": f"Bearer {_percent_encoded_first(token)}".encode(),
+        "the token with a Unicode look-alike letter (UTF-8)": f"Bearer {look_alike(token)}".encode(),
+    }
+
+
+def matching_tag_lists(tag: str, other: str = '"rc-other"') -> dict[str, str]:
+    """If-None-Match values that match the weak `tag` (`W/"..."`): every list form RFC 9110 allows.
+
+    §5.6.1: `#element => [ element ] *( OWS "," OWS [ element ] )`, OWS being spaces and tabs,
+    empty elements ignored; §8.8.3.2: weak comparison ignores `W/`. `other` is a tag that does not match.
+    """
+    strong = tag.removeprefix("W/")
+    third = 'W/"rc-third"'
+    return {
+        "the tag itself": tag,
+        "its strong form (weak comparison ignores W/)": strong,
+        "a list with the tag first": f"{tag}, {other}",
+        "a list with the tag last": f"{other}, {tag}",
+        "a list of three with the tag in the middle": f"{other}, {tag}, {third}",
+        "a list with no whitespace after the comma": f"{other},{tag}",
+        "a list with spaces before and after the comma": f"{other} , {tag}",
+        "a list with a tab after the comma": f"{other},\t{tag}",
+        "a list with a tab before the comma": f"{other}\t,{strong}",
+        "a list with an empty element first": f", {tag}",
+        "a list with an empty element last": f"{tag},",
+        "a list with empty elements between": f"{other},, ,\t,{strong}",
+        "*": "*",
+    }
+
+
+def near_entity_tags(tag: str) -> dict[str, bytes]:
+    """If-None-Match values one edit from the weak `tag` that do not match it (opaque-tags compare exactly).
+
+    Bytes: the look-alike is obs-text, which an opaque-tag may hold (RFC 9110 §8.8.3).
+    """
+    opaque = tag.removeprefix("W/").strip('"')
+    near = {
+        "another tag": 'W/"rc-no-such-tag"',
+        "the tag in other case": f'W/"{opaque.swapcase()}"',
+        "the tag's prefix (its last character dropped)": f'W/"{opaque[:-1]}"',
+        "the tag extended by one character": f'W/"{opaque}0"',
+        "the tag with a character percent-encoded": f'W/"{_percent_encoded_first(opaque)}"',
+        "the tag with a Unicode look-alike letter (UTF-8)": f'W/"{look_alike(opaque)}"',
+        "a list of near misses": f'"{opaque[:-1]}", W/"{opaque}0"',
+    }
+    return {label: value.encode() for label, value in near.items() if value != tag}

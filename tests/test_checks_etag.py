@@ -41,6 +41,10 @@ FAULT_CASES: dict[str, tuple[str, set[str]]] = {
     "if_none_match_no_lists": ("if_none_match_is_evaluated", {"ETAG-005"}),
     "not_modified_without_etag": ("if_none_match_is_evaluated", {"ETAG-005"}),
     "if_none_match_case_insensitive": ("if_none_match_is_evaluated", {"ETAG-006"}),
+    # List syntax (RFC 9110 §5.6.1) parsed loosely: tests/support/faults_nearmiss.py.
+    "etag-inm-only-last-tag": ("if_none_match_is_evaluated", {"ETAG-005"}),
+    "etag-inm-tabs-kept": ("if_none_match_is_evaluated", {"ETAG-005"}),
+    "etag-inm-split-on-comma-space": ("if_none_match_is_evaluated", {"ETAG-005"}),
     "not_modified_before_auth": ("errors_win_over_not_modified", {"ETAG-007"}),
     "not_modified_for_unknown_run": ("errors_win_over_not_modified", {"ETAG-007"}),
 }

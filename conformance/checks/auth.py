@@ -2,19 +2,22 @@
 
 Each operation is sent without an Authorization header and with a token nobody has; both must
 get 401 with a `WWW-Authenticate: Bearer` challenge and a Problem body that reveals no data, and
-an unauthenticated startRun or cancelRun must change nothing.
+an unauthenticated startRun or cancelRun must change nothing. A token that only resembles ours
+(conformance/near_misses.py: other case, a prefix, an extension, more after it, a look-alike
+letter) is another token: it too must get 401.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import Any, cast
 
 from conformance.check_helpers import CANCEL_ANSWERS, TERMINAL
 from conformance.client import ApiClient, ApiResponse
 from conformance.context import RUNS, CheckContext
-from conformance.registry import check
+from conformance.near_misses import malformed_credentials, near_tokens
+from conformance.registry import Skipped, check
 
 # Keys of a Run, a RunList or a Workflow: a 401 body holding one of them reveals data.
 DATA_KEYS = frozenset({"items", "nextCursor", "runId", "definitionHash", "inputs", "steps", "workflow"})
@@ -186,3 +189,43 @@ def unauthenticated_requests_change_nothing(ctx: CheckContext) -> None:
         )
     finally:
         ctx.cancel_run(started.run_id)
+
+
+def _near_misses(ctx: CheckContext, token: str) -> list[tuple[str, bytes, frozenset[int]]]:
+    """(label, Authorization value, statuses allowed) for each credential one edit from `token`."""
+    # A near miss that is itself a token we were given would be a valid one.
+    given = set(ctx.session.secrets)
+    # A well-formed other token is an invalid token: 401. A malformed credential may be a 400 too (RFC 6750 §3.1).
+    near = [
+        (label, f"Bearer {value}".encode(), frozenset({401}))
+        for label, value in near_tokens(token).items()
+        if value not in given
+    ]
+    return near + [(label, value, frozenset({400, 401})) for label, value in malformed_credentials(token).items()]
+
+
+@check("AUTH-002")
+def near_miss_tokens_get_401(ctx: CheckContext) -> None:
+    """Every operation with a token one edit from a valid one: 401, as any token nobody has."""
+    token = ctx.client.token
+    if not token:
+        raise Skipped("the suite was given no token, so there is none to send near misses of")
+    control = ctx.list_runs(limit=1)
+    if control.status_code != 200:
+        # Only a server that takes the exact token shows whether it also takes a near one.
+        raise Skipped(f"listRuns with the suite's own token answered {control.status_code}, not 200")
+    run_id = _a_run(ctx)
+    for op, method, path, body in _operations(ctx, run_id):
+        for label, value, allowed in _near_misses(ctx, token):
+            # Bytes through httpx as they are: the look-alike must reach the server as UTF-8.
+            headers = cast(dict[str, str], {"Authorization": value})
+            response = ctx.client.request(method, path, json_body=body, token=None, headers=headers)
+            wanted = " or ".join(str(status) for status in sorted(allowed))
+            ctx.expect(
+                "AUTH-002",
+                response.status_code in allowed,
+                f"{op} with an Authorization header holding {label} answered {response.status_code}; "
+                f"expected {wanted}: a bearer token is compared exactly (no case folding, no prefix or extension, "
+                "nothing after it ignored), so one that only resembles a valid token is invalid (AUTH-002)",
+                on=response,
+            )

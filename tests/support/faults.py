@@ -689,12 +689,3 @@ SINGLE_CLIENT_FAULTS: list[Fault] = [
     *evidence_faults(),
 ]
 # fmt: on
-from .faults_schema import SCHEMA_FAULTS  # noqa: E402
-
-SINGLE_CLIENT_FAULTS += [Fault(*fault) for fault in SCHEMA_FAULTS]
-from .faults_stall import KEYLESS_FAULTS  # noqa: E402
-
-SINGLE_CLIENT_FAULTS += KEYLESS_FAULTS
-from .faults_bounds import BOUND_FAULTS  # noqa: E402
-
-SINGLE_CLIENT_FAULTS += BOUND_FAULTS

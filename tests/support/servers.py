@@ -25,8 +25,13 @@ from conformance.catalog import catalog
 from reference_impl.serve import serve_in_thread
 
 from . import faults_cancel_page, faults_idem_etag
-from .faults import SINGLE_CLIENT_FAULTS, Fault
+from .faults import SINGLE_CLIENT_FAULTS as _CATALOGUED
+from .faults import Fault
+from .faults_bounds import BOUND_FAULTS
 from .faults_concurrency import CONCURRENCY_FAULTS
+from .faults_nearmiss import NEAR_MISS_FAULTS
+from .faults_schema import SCHEMA_FAULTS
+from .faults_stall import KEYLESS_FAULTS
 from .tokens import TOKENS
 from .variants import SINGLE_CLIENT_VARIANTS, Variant
 from .variants_concurrency import CONCURRENCY_VARIANTS
@@ -47,6 +52,15 @@ __all__ = [
     "variant",
 ]
 
+# The single-client faults: faults.py's, and those of the files that build on faults.py (joined here,
+# not there, so that any of them can be imported first).
+SINGLE_CLIENT_FAULTS: list[Fault] = [
+    *_CATALOGUED,
+    *(Fault(*fault) for fault in SCHEMA_FAULTS),
+    *KEYLESS_FAULTS,
+    *BOUND_FAULTS,
+    *NEAR_MISS_FAULTS,
+]
 FAULTS: list[Fault] = [*SINGLE_CLIENT_FAULTS, *CONCURRENCY_FAULTS]
 VARIANTS: list[Variant] = [*SINGLE_CLIENT_VARIANTS, *CONCURRENCY_VARIANTS]
 
