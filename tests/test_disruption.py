@@ -24,6 +24,7 @@ from support.check_runs import assert_caught, assert_passed, open_session, run_n
 from support.tokens import TOKEN
 
 from conformance.config import RunConfig
+from conformance.execution import CheckRun
 from conformance.history import Disruption, History, Operation
 from conformance.history_disruption import DisruptionPlan
 from conformance.options import UsageError
@@ -76,7 +77,7 @@ def served(fault: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
-def _run(url: str, plan: DisruptionPlan | None) -> tuple[object, History]:
+def _run(url: str, plan: DisruptionPlan | None) -> tuple[CheckRun, History]:
     with open_session(url, profile="quick") as session:
         session.workload_seconds = WORKLOAD_SECONDS
         session.disruption = plan  # type: ignore[attr-defined]  # the runner's field (see the report)
@@ -112,6 +113,9 @@ def test_keys_in_memory_pass_without_a_disruption_and_fail_across_one(tmp_path: 
         disrupted, history = _run(url, DisruptionPlan(restart, at=DISRUPT_AT, grace=1.0, wait=20))
     _assert_disrupted(history)
     assert_caught(disrupted, {"CONC-001"}, cites_id=False)
+    # The restart between the key's two answers is on the finding's timeline: it is why they differ.
+    lanes = [entry for entry in disrupted.evidence["CONC-001"][0].timeline if entry.kind.startswith("disrupt: ")]
+    assert [entry.status for entry in lanes] == [0]
 
 
 def test_a_failing_command_skips_the_concurrency_ids_with_its_output(reference_url: str) -> None:

@@ -153,8 +153,7 @@ def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
     near.sort(key=lambda op: abs(op.invoked - first))
     chosen = {op.index for op in own} | {op.index for op in near[:NEIGHBOURS]}
     start = history.start
-    disrupted = [] if history.disruption is None else [_disruption_entry(history, history.disruption)]
-    return disrupted + [
+    return _disrupted(history, first, last) + [
         TimelineEntry(
             index=op.index,
             client=op.client,
@@ -167,6 +166,15 @@ def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
         for op in history.operations
         if op.index in chosen
     ]
+
+
+def _disrupted(history: History, first: float, last: float) -> list[TimelineEntry]:
+    """The disruption's lane, when it overlaps the finding's span: a restart between the two answers of a
+    key is why they differ. One far away would only squeeze the finding's own bars into a sliver."""
+    disruption = history.disruption
+    if disruption is None or not (disruption.started <= last and first <= disruption.window_end):
+        return []
+    return [_disruption_entry(history, disruption)]
 
 
 def _related(history: History, own: list[Operation], run_id: str | None) -> set[int]:
