@@ -26,6 +26,7 @@ from support.tokens import TOKEN
 from conformance.config import RunConfig
 from conformance.execution import CheckRun
 from conformance.history import Disruption, History, Operation
+from conformance.history_checker import check_history
 from conformance.history_disruption import DisruptionPlan
 from conformance.options import UsageError
 from conformance.outcomes import Outcome
@@ -151,3 +152,27 @@ def test_options_need_the_command_and_a_server_it_can_restart() -> None:
     config.validate()
     assert config.disruption_plan() == DisruptionPlan("docker restart api", at=None, grace=0.0, wait=30.0)
     assert RunConfig.from_sources({}, env={"RUNS_DISRUPT": "true"}).disruption_plan() == DisruptionPlan("true")
+
+
+def _start(index: int, t0: float, t1: float | None, run_id: str, fp: str = "A") -> Operation:
+    if t1 is None:  # lost in the disruption: no answer, and not the server's transport error
+        return Operation(index, 0, "primary", "startRun", t0, None, key="k", body_fingerprint=fp, client_id="etl",
+                         error="ConnectError: refused", indeterminate=True)  # fmt: skip
+    body = {"runId": run_id, "status": "queued"}
+    return Operation(index, 0, "primary", "startRun", t0, t1, 202, key="k", body_fingerprint=fp, client_id="etl",
+                     body=body)  # fmt: skip
+
+
+def test_a_start_whose_answer_was_lost_may_have_made_the_run_a_walk_and_a_replay_show() -> None:
+    lost = _start(0, 1.0, None, "")
+    replay = _start(1, 5.0, 5.1, "57")
+    shown = {"items": [{"runId": "57", "clientId": "etl", "status": "queued"}], "nextCursor": None}
+    page = Operation(2, 1, "primary", "listRuns", 5.2, 5.3, 200, query={"clientId": "etl"}, walk=1, page=0, body=shown)
+    assert check_history(History([lost, replay, page])) == []
+
+
+def test_a_lost_answer_excuses_nothing_about_a_key_answered_before_it() -> None:
+    first = _start(0, 0.0, 0.1, "57")
+    lost = _start(1, 1.0, None, "")
+    after = _start(2, 5.0, 5.1, "58")  # the restart forgot the key: a second run for it
+    assert {finding.requirement_id for finding in check_history(History([first, lost, after]))} == {"CONC-001"}
