@@ -15,6 +15,7 @@ wait for that server to exit.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import tempfile
 import threading
@@ -22,9 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance.history import Disruption
+from conformance.history import Disruption, Operation
 
-__all__ = ["OUTPUT_LIMIT", "PROBE_INTERVAL", "DisruptionPlan", "Disruptor"]
+__all__ = ["OUTPUT_LIMIT", "PROBE_INTERVAL", "DisruptionPlan", "Disruptor", "judged"]
 
 OUTPUT_LIMIT = 4000  # characters of the command's output kept for the report: its last ones, where errors are
 PROBE_INTERVAL = 0.1  # seconds between probes: a restarted process answers within a few of them
@@ -96,6 +97,23 @@ class Disruptor:
             if time.monotonic() > deadline:
                 return None
             time.sleep(PROBE_INTERVAL)  # polling against the deadline above
+
+
+def judged(op: Operation, disruption: Disruption, failed_at: float) -> Operation:
+    """The operation, or if it failed inside the disruption's window, the same marked indeterminate.
+
+    Failed: no answer (`failed_at` is when the client gave up), or a 5xx (failed when it came back).
+    Any other answer is an answer, inside the window too: a 404 for a run the restart forgot is the
+    very thing a disruption is there to show.
+    """
+    if op.completed is not None:
+        if op.status is None or op.status < 500:
+            return op
+        failed_at = op.completed
+    if not disruption.covers(failed_at):
+        return op
+    error = op.error or f"answered {op.status}"
+    return dataclasses.replace(op, completed=None, status=None, body=None, etag=None, error=error, indeterminate=True)
 
 
 def _shell(command: str, timeout: float) -> tuple[int | None, str]:

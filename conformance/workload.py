@@ -41,7 +41,7 @@ import rfc8785
 from conformance.client import ApiClient, ApiResponse, ResponseTooLarge
 from conformance.context import RUNS, CheckContext
 from conformance.history import Disruption, History, Kind, Operation
-from conformance.history_disruption import DisruptionPlan, Disruptor
+from conformance.history_disruption import DisruptionPlan, Disruptor, judged
 from conformance.spec import run_statuses, terminal_statuses
 
 __all__ = ["Budget", "Workload"]
@@ -153,21 +153,9 @@ class Workload:
         return response.status_code < 500
 
     def _judged(self, op: Operation, disruption: Disruption | None) -> Operation:
-        """The operation, or if it failed inside the disruption's window, the same marked indeterminate."""
         if disruption is None:
             return op
-        if op.completed is None:
-            failed_at = self._failed_at.get(op.index, op.invoked)
-        elif op.status is not None and op.status >= 500:
-            failed_at = op.completed
-        else:
-            return op  # an answer is an answer, in the window too: a 404 for a forgotten run is the point
-        if not disruption.covers(failed_at):
-            return op
-        error = op.error or f"answered {op.status}"
-        return dataclasses.replace(
-            op, completed=None, status=None, body=None, etag=None, error=error, indeterminate=True
-        )
+        return judged(op, disruption, self._failed_at.get(op.index, op.invoked))
 
     def _pause_if_disrupted(self) -> None:
         if self._disruptor is not None and self._disruptor.active.is_set():

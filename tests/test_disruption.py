@@ -27,7 +27,7 @@ from conformance.config import RunConfig
 from conformance.execution import CheckRun
 from conformance.history import Disruption, History, Operation
 from conformance.history_checker import check_history
-from conformance.history_disruption import DisruptionPlan
+from conformance.history_disruption import DisruptionPlan, judged
 from conformance.options import UsageError
 from conformance.outcomes import Outcome
 
@@ -176,3 +176,16 @@ def test_a_lost_answer_excuses_nothing_about_a_key_answered_before_it() -> None:
     lost = _start(1, 1.0, None, "")
     after = _start(2, 5.0, 5.1, "58")  # the restart forgot the key: a second run for it
     assert {finding.requirement_id for finding in check_history(History([first, lost, after]))} == {"CONC-001"}
+
+
+def test_only_failures_inside_the_window_are_indeterminate() -> None:
+    window = Disruption("x", started=10.0, ended=11.0, exit_code=0, output="", answering=12.0, grace=2.0, wait=30)
+    before, inside, after = (_op(0, 9.0, None), _op(1, 9.5, None), _op(2, 14.5, None))
+    assert not judged(before, window, failed_at=9.9).indeterminate  # ERR-001 still holds before the command
+    assert judged(inside, window, failed_at=10.5).indeterminate  # sent before, failed during: it counts
+    assert not judged(after, window, failed_at=14.6).indeterminate  # past the grace: the server's failure again
+    proxy = judged(_op(3, 11.0, 11.1, status=502), window, failed_at=11.1)
+    assert proxy.indeterminate and proxy.completed is None and proxy.error == "answered 502"
+    forgot = _op(4, 12.5, 12.6, status=404)  # an answer in the window stays one: a forgotten run is the point
+    assert judged(forgot, window, failed_at=12.6) is forgot
+    assert not judged(_op(5, 20.0, 20.1, status=503), window, failed_at=20.1).indeterminate
