@@ -169,6 +169,20 @@ class Disruption:
     def covers(self, moment: float) -> bool:
         return self.started <= moment <= self.window_end
 
+    def as_record(self, start: float) -> dict[str, Any]:
+        """What conformance.json shows of it: seconds from `start` (the history's), or durations."""
+        return {
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "started_s": round(self.started - start, 3),
+            "command_s": round(self.ended - self.started, 3),
+            "answering_after_s": None if self.answering is None else round(self.answering - self.ended, 3),
+            "window_end_s": None if self.answering is None else round(self.window_end - start, 3),
+            "grace_s": self.grace,
+            "wait_s": self.wait,
+            "output": self.output,
+        }
+
 
 @dataclass(frozen=True)
 class History:

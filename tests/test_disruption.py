@@ -189,3 +189,16 @@ def test_only_failures_inside_the_window_are_indeterminate() -> None:
     forgot = _op(4, 12.5, 12.6, status=404)  # an answer in the window stays one: a forgotten run is the point
     assert judged(forgot, window, failed_at=12.6) is forgot
     assert not judged(_op(5, 20.0, 20.1, status=503), window, failed_at=20.1).indeterminate
+
+
+def test_the_record_for_conformance_json_counts_from_the_history_start() -> None:
+    done = Disruption("x", started=10.0, ended=11.5, exit_code=0, output="ok", answering=12.0, grace=2.0, wait=30)
+    record = done.as_record(start=8.0)
+    assert (record["started_s"], record["command_s"], record["answering_after_s"], record["window_end_s"]) == (
+        2.0,
+        1.5,
+        0.5,
+        6.0,
+    )
+    lost = Disruption("x", started=10.0, ended=11.5, exit_code=None, output="", answering=None, grace=2.0, wait=30)
+    assert lost.as_record(start=8.0)["answering_after_s"] is None and lost.as_record(8.0)["exit_code"] is None
