@@ -204,18 +204,25 @@ OPTIONS: tuple[Option, ...] = (
         "around it are indeterminate (docs/disruption.md)",
         metavar="CMD",
     ),
-    Option("disrupt_at", "seconds into the concurrent workload at which --disrupt runs (default: its middle)", _moment),
+    Option(
+        "disrupt_at",
+        "seconds into the concurrent workload at which --disrupt runs (default: its middle)",
+        _moment,
+        metavar="SECONDS",
+    ),
     Option(
         "disrupt_grace",
         "seconds after the server answers again during which requests may still fail (default: twice "
         "--request-timeout)",
         _moment,
+        metavar="SECONDS",
     ),
     Option(
         "disrupt_wait",
         "seconds the --disrupt command may take, and then the server to answer again",
         _seconds,
         default=30.0,
+        metavar="SECONDS",
     ),
 )
 
