@@ -79,11 +79,16 @@ def concurrent_history(ctx: CheckContext) -> None:
 
 
 def _command_failed(disruption: Disruption) -> str:
-    how = "did not end within" if disruption.exit_code is None else f"exited {disruption.exit_code} within"
-    output = disruption.output.strip() or "(no output)"
+    # What went wrong first: a summary line cuts the reason short, and the command may be long.
+    how = (
+        f"ran past --disrupt-wait {disruption.wait:g} s"
+        if disruption.exit_code is None
+        else (f"exited {disruption.exit_code}")
+    )
+    output = " ".join(disruption.output.split()) or "no output"
     return (
-        f"the --disrupt command {disruption.command!r} {how} --disrupt-wait {disruption.wait:g} s, so the workload "
-        f"was not judged across a disruption; fix the command (its output: {output})"
+        f"the --disrupt command {how} ({output}), so the workload was not judged across a disruption; "
+        f"fix the command: {disruption.command!r}"
     )
 
 
