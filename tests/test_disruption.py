@@ -7,6 +7,7 @@ the disrupt command kills one and starts it again on the same port, as a user's 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.check_runs import assert_caught, assert_passed, open_session, run_named_check
+from support.check_runs import assert_caught, assert_passed, explain, open_session, run_named_check
 from support.tokens import TOKEN
 
 from conformance.config import RunConfig
@@ -75,7 +76,8 @@ def served(fault: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # the disrupt command's shell starts the server again
         yield url, restart
     finally:
-        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # a test's command may have stopped it for good
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
 def _run(url: str, plan: DisruptionPlan | None) -> tuple[CheckRun, History]:
@@ -117,6 +119,18 @@ def test_keys_in_memory_pass_without_a_disruption_and_fail_across_one(tmp_path: 
     # The restart between the key's two answers is on the finding's timeline: it is why they differ.
     lanes = [entry for entry in disrupted.evidence["CONC-001"][0].timeline if entry.kind.startswith("disrupt: ")]
     assert [entry.status for entry in lanes] == [0]
+
+
+@pytest.mark.slow
+def test_a_server_that_does_not_come_back_fails_err_001(tmp_path: Path) -> None:
+    with served("none", tmp_path) as (url, restart):
+        stop = restart.rsplit("; ", 1)[0]  # the kill and the wait for the process to be gone: nothing starts it again
+        run, history = _run(url, DisruptionPlan(stop, at=0.5, grace=0.5, wait=4.0))
+    assert history.disruption is not None and history.disruption.answering is None
+    assert run.statuses()["ERR-001"] is Outcome.FAILED, explain(run)
+    assert any("did not answer within --disrupt-wait 4 s" in e.message for e in run.evidence["ERR-001"])
+    # Every request after the command is indeterminate (the window never closed): none is an ERR-001 of its own.
+    assert all("got no answer" not in e.message for e in run.evidence["ERR-001"])
 
 
 def test_a_failing_command_skips_the_concurrency_ids_with_its_output(reference_url: str) -> None:

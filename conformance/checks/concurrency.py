@@ -80,11 +80,8 @@ def concurrent_history(ctx: CheckContext) -> None:
 
 def _command_failed(disruption: Disruption) -> str:
     # What went wrong first: a summary line cuts the reason short, and the command may be long.
-    how = (
-        f"ran past --disrupt-wait {disruption.wait:g} s"
-        if disruption.exit_code is None
-        else (f"exited {disruption.exit_code}")
-    )
+    waited = f"ran past --disrupt-wait {disruption.wait:g} s"
+    how = waited if disruption.exit_code is None else f"exited {disruption.exit_code}"
     output = " ".join(disruption.output.split()) or "no output"
     return (
         f"the --disrupt command {how} ({output}), so the workload was not judged across a disruption; "
