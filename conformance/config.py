@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from conformance.catalog import catalog
 from conformance.fixtures import Fixtures
+from conformance.history_disruption import DisruptionPlan
 from conformance.options import UsageError, resolve
 from conformance.profiles import PROFILES
 from conformance.registry import Check
@@ -54,6 +55,10 @@ class RunConfig:
     require_coverage: bool = False  # a documented response never observed fails the gate
     events: str | None = None  # NDJSON events to this file, or "-" for stdout
     quiet: bool = False  # no progress lines
+    disrupt: str | None = None  # a shell command run during the concurrent workload
+    disrupt_at: float | None = None  # None: the workload's middle
+    disrupt_grace: float | None = None  # None: twice request_timeout
+    disrupt_wait: float = 30.0
     deterministic: bool = False  # derandomised generation (set under CI)
     heartbeat_s: float = 10.0
 
@@ -72,6 +77,12 @@ class RunConfig:
         config = cls(**values)
         config.deterministic = env.get("CI", "").strip().lower() in {"1", "true", "yes"}
         return config
+
+    def disruption_plan(self) -> DisruptionPlan | None:
+        """What --disrupt asks of the concurrent workload, or None without it."""
+        if self.disrupt is None or not self.disrupt.strip():
+            return None
+        return DisruptionPlan(self.disrupt, at=self.disrupt_at, grace=self.disrupt_grace, wait=self.disrupt_wait)
 
     def resolved_workers(self, round_trip_s: float) -> int:
         """The number given, or for auto as many as hide the server's round trip behind the suite's work."""
@@ -112,6 +123,17 @@ class RunConfig:
             self._check_baseline(self.baseline)
         if self.token and self.other_token and self.token == self.other_token:
             raise UsageError("--other-token must be a different credential from --token")
+        self._check_disruption()
+
+    def _check_disruption(self) -> None:
+        if self.disrupt is None or not self.disrupt.strip():
+            given = (("--disrupt-at", self.disrupt_at), ("--disrupt-grace", self.disrupt_grace))
+            named = [flag for flag, value in given if value is not None]
+            if named:
+                raise UsageError(f"{' and '.join(named)} without --disrupt: give the command to run")
+        elif self.base_url is None:
+            # The bundled server runs inside the suite's own process: no command can restart it.
+            raise UsageError("--disrupt needs --base-url: a server the command can restart (docs/disruption.md)")
 
     @staticmethod
     def _check_baseline(path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple, get_args
 __all__ = [
     "KINDS",
     "PATH_KINDS",
+    "Disruption",
     "History",
     "Kind",
     "Observation",
@@ -58,6 +59,10 @@ class Operation:
     `parse_float=decimal.Decimal` so that they compare exactly), `etag` (the ETag header).
     `exchange` is the recorded HTTP exchange, kept for evidence; `error` says why an operation got
     no answer (the transport error), for the evidence too. The checker reads neither.
+
+    `indeterminate` marks a request that failed inside a declared disruption's window (see
+    Disruption): it has no answer like any other unanswered operation, and it is not a transport
+    error of the server's either, since the user said failures there are tolerable.
     """
 
     index: int
@@ -79,6 +84,7 @@ class Operation:
     etag: str | None = None
     exchange: object | None = field(default=None, compare=False, repr=False)
     error: str | None = field(default=None, compare=False)
+    indeterminate: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -136,10 +142,54 @@ class Observation(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Disruption:
+    """The user's disruption command (--disrupt) as it happened during the workload; monotonic times.
+
+    The window in which a failed request is indeterminate rather than a failure runs from the
+    command's start to `answering + grace`; if the server never answered again, to the end.
+    """
+
+    command: str
+    started: float
+    ended: float
+    exit_code: int | None  # None: the command did not end within its time and was killed
+    output: str  # stdout and stderr together, cut to a few kilobytes
+    answering: float | None  # the first answer after the command ended; None: none within `wait`
+    grace: float
+    wait: float
+
+    @property
+    def window_end(self) -> float:
+        return math.inf if self.answering is None else self.answering + self.grace
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0
+
+    def covers(self, moment: float) -> bool:
+        return self.started <= moment <= self.window_end
+
+    def as_record(self, start: float) -> dict[str, Any]:
+        """What conformance.json shows of it: seconds from `start` (the history's), or durations."""
+        return {
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "started_s": round(self.started - start, 3),
+            "command_s": round(self.ended - self.started, 3),
+            "answering_after_s": None if self.answering is None else round(self.answering - self.ended, 3),
+            "window_end_s": None if self.answering is None else round(self.window_end - start, 3),
+            "grace_s": self.grace,
+            "wait_s": self.wait,
+            "output": self.output,
+        }
+
+
+@dataclass(frozen=True)
 class History:
     """The operations in history order: `operations[i].index == i`."""
 
     operations: Sequence[Operation]
+    disruption: Disruption | None = None  # the --disrupt command run during the workload, if any
 
     def __post_init__(self) -> None:
         for position, op in enumerate(self.operations):

@@ -37,6 +37,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _moment(text: str) -> float:
+    """Seconds that may be 0: a point in time, or a margin."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"must be 0 seconds or more, not {text}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         return int(text, 0)
@@ -187,6 +198,32 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FILE",
     ),
     Option("quiet", "no progress lines", parse=_flag, default=False, kind="flag", short="-q"),
+    Option(
+        "disrupt",
+        "a shell command run while the concurrent workload runs (restart, failover, rollout); requests that fail "
+        "around it are indeterminate (docs/disruption.md)",
+        metavar="CMD",
+    ),
+    Option(
+        "disrupt_at",
+        "seconds into the concurrent workload at which --disrupt runs (default: its middle)",
+        _moment,
+        metavar="SECONDS",
+    ),
+    Option(
+        "disrupt_grace",
+        "seconds after the server answers again during which requests may still fail (default: twice "
+        "--request-timeout)",
+        _moment,
+        metavar="SECONDS",
+    ),
+    Option(
+        "disrupt_wait",
+        "seconds the --disrupt command may take, and then the server to answer again",
+        _seconds,
+        default=30.0,
+        metavar="SECONDS",
+    ),
 )
 
 

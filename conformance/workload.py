@@ -12,6 +12,11 @@ Runs are the session's own (its derived clientIds), and each credential works on
 and clientIds it created: the contract scopes keys to the credential and is silent on whether
 runs are, so the workload never needs either answer. The checker (conformance.history_checker)
 judges the history afterwards, with real-time order only.
+
+With a disruption plan (--disrupt), the user's command runs part-way through
+(conformance.history_disruption); the clients keep going, and go on for the rest of their time
+once the server answers again. A request that failed inside the disruption's window is recorded
+as indeterminate: no answer, and no transport error of the server's.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ import rfc8785
 
 from conformance.client import ApiClient, ApiResponse, ResponseTooLarge
 from conformance.context import RUNS, CheckContext
-from conformance.history import History, Kind, Operation
+from conformance.history import Disruption, History, Kind, Operation
+from conformance.history_disruption import DisruptionPlan, Disruptor, judged
 from conformance.spec import run_statuses, terminal_statuses
 
 __all__ = ["Budget", "Workload"]
@@ -50,6 +56,8 @@ MAX_POLLS_DURING_CANCEL = 50  # reads of a run by each poller while two cancels 
 POLLERS_DURING_CANCEL = 2  # a loaded server answers a read in tens of ms: two see more of the gap
 LONG_PREMISES = 6  # clients whose premise run is a long one: each is one chance to double-cancel a live run
 MAX_LONG_RUNS = 8  # long runs hold a server's workers until cancelled; a few show every cancel race
+BACKOFF_WHILE_DISRUPTED = 0.05  # a refused connection fails in microseconds: without a pause, a flood of them
+MIN_AFTER_DISRUPTION = 1.0  # seconds the clients go on once the server answers again, at the least
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,14 @@ class _Credential:
 
 
 class Workload:
-    def __init__(self, ctx: CheckContext, budget: Budget, seed: int) -> None:
+    def __init__(self, ctx: CheckContext, budget: Budget, seed: int, disruption: DisruptionPlan | None = None) -> None:
         self.ctx = ctx
         self.budget = budget
         self.seed = seed
+        self.plan = disruption
+        self._disruptor: Disruptor | None = None
+        self._deadline = 0.0
+        self._failed_at: dict[int, float] = {}  # op index -> when its request failed (no answer)
         self._ops: list[Operation] = []
         self._lock = threading.Lock()
         self._walks = 0
@@ -91,21 +103,65 @@ class Workload:
 
     # --- running ------------------------------------------------------------------------------------------
     def run(self) -> History:
-        deadline = time.monotonic() + self.budget.seconds
+        start = time.monotonic()
+        self._deadline = start + self.budget.seconds
         barrier = threading.Barrier(self.budget.clients)
         threads = [
-            threading.Thread(target=self._client, args=(number, deadline, barrier), name=f"rc-workload-{number}")
+            threading.Thread(target=self._client, args=(number, barrier), name=f"rc-workload-{number}")
             for number in range(self.budget.clients)
         ]
+        if self.plan is not None:
+            self._disruptor = Disruptor(
+                self.plan,
+                at=self.plan.at_for(self.budget.seconds),
+                grace=self.plan.grace_for(self.ctx.session.request_timeout),
+                answers=self._answers,
+                start=start,
+            )
+            self._disruptor.start()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        disruption = self._disruptor.join() if self._disruptor is not None else None
         self._settle()
-        ops = sorted(self._ops, key=lambda op: (op.invoked, op.index))
-        return History([_reindexed(op, position) for position, op in enumerate(ops)])
+        ops = sorted((self._judged(op, disruption) for op in self._ops), key=lambda op: (op.invoked, op.index))
+        return History([_reindexed(op, position) for position, op in enumerate(ops)], disruption=disruption)
 
-    def _client(self, number: int, deadline: float, barrier: threading.Barrier) -> None:
+    def _going(self) -> bool:
+        """Until the deadline; with a disruption, until it is over and the clients have had the rest of
+        their time after it (the point is what the server does once it is back)."""
+        disruptor = self._disruptor
+        if disruptor is None:
+            return time.monotonic() < self._deadline
+        done = disruptor.result
+        if done is None:
+            return True
+        if done.answering is not None:
+            at = disruptor.plan.at_for(self.budget.seconds)
+            after = max(self.budget.seconds - at, MIN_AFTER_DISRUPTION)
+            return time.monotonic() < max(self._deadline, done.answering + after)
+        return time.monotonic() < self._deadline
+
+    def _answers(self) -> bool:
+        """The server answers: any status below 500 to a listRuns (a proxy's 502 is not the server)."""
+        credential = self.credentials[0]
+        try:
+            response = credential.api.get(RUNS, params={"clientId": credential.client_ids[0], "limit": "1"})
+        except (httpx.TransportError, ResponseTooLarge):
+            return False
+        return response.status_code < 500
+
+    def _judged(self, op: Operation, disruption: Disruption | None) -> Operation:
+        if disruption is None:
+            return op
+        return judged(op, disruption, self._failed_at.get(op.index, op.invoked))
+
+    def _pause_if_disrupted(self) -> None:
+        if self._disruptor is not None and self._disruptor.active.is_set():
+            time.sleep(BACKOFF_WHILE_DISRUPTED)
+
+    def _client(self, number: int, barrier: threading.Barrier) -> None:
         rng = random.Random(f"{self.seed}:{number}")
         credential = self.credentials[number % len(self.credentials)]
         actions: list[tuple[float, Callable[[int, random.Random, _Credential], None]]] = [
@@ -121,7 +177,7 @@ class Workload:
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=30)  # all clients start together: the point is overlap
         self._premises(number, rng, credential)
-        while time.monotonic() < deadline:
+        while self._going():
             action = rng.choices(actions, weights)[0][1]
             action(number, rng, credential)
 
@@ -222,12 +278,17 @@ class Workload:
             # No answer: the request may or may not have taken effect. The check reports it (ERR-001);
             # the history checker allows both.
             error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            failed_at = time.monotonic()
             with self._lock:
+                self._failed_at[len(self._ops)] = failed_at
                 self._ops.append(
                     Operation(len(self._ops), number, credential.label, kind, invoked, None, error=error, **facts)
                 )
+            self._pause_if_disrupted()
             return None
         completed = time.monotonic()
+        if response.status_code >= 500:
+            self._pause_if_disrupted()
         body = _parse(response)
         with self._lock:
             self._ops.append(

@@ -10,6 +10,13 @@ evaluated, and says so (the catalog's `instance:` lines say what one instance of
 A request of the workload that got no answer (a timeout, a reset) is an ERR-001 failure, one
 finding per operation kind naming the first few; it is never part of an instance of a rule, since
 it may or may not have taken effect and showed nothing.
+
+With --disrupt (docs/disruption.md) the user's command runs part-way through the workload. A
+request that failed inside the disruption's window is indeterminate: no ERR-001, and for the
+rules the same as any unanswered request. A command that failed means the run did not test what
+it was asked to: every CONC ID is skipped with the command's exit code and output (a skip, not a
+usage error: the command runs minutes into a run, whose other results stand, and --strict still
+fails on the skip). A server that does not answer again within --disrupt-wait fails ERR-001.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from collections import Counter
 
 from conformance.catalog import catalog
 from conformance.context import CheckContext
-from conformance.history import History, Operation
+from conformance.history import Disruption, History, Operation
 from conformance.history_checker import RULES, Finding, check_history, evaluations
+from conformance.history_disruption import DisruptionPlan
 from conformance.registry import check
 from conformance.results import Exchange, TimelineEntry
 from conformance.workload import Budget, Workload
@@ -37,9 +45,18 @@ def concurrent_history(ctx: CheckContext) -> None:
         clients=session.workload_clients or ctx.profile.workload_clients,
         seconds=session.workload_seconds or ctx.profile.workload_seconds,
     )
-    workload = Workload(ctx, budget, ctx.seed)
+    plan = getattr(session, "disruption", None)  # set by the runner from --disrupt
+    workload = Workload(ctx, budget, ctx.seed, plan if isinstance(plan, DisruptionPlan) else None)
     history = workload.run()
     session.histories.append(history)
+    disruption = history.disruption
+    if disruption is not None and not disruption.succeeded:
+        for rid in CONC_IDS:
+            ctx.skip(rid, _command_failed(disruption))
+        _report_unanswered(ctx, history)
+        return
+    if disruption is not None and disruption.answering is None:
+        _report_not_back(ctx, history, disruption)
     counts = evaluations(history)
     for rid in CONC_IDS:
         if counts[rid]:
@@ -61,13 +78,48 @@ def concurrent_history(ctx: CheckContext) -> None:
         )
 
 
+def _command_failed(disruption: Disruption) -> str:
+    # What went wrong first: a summary line cuts the reason short, and the command may be long.
+    waited = f"ran past --disrupt-wait {disruption.wait:g} s"
+    how = waited if disruption.exit_code is None else f"exited {disruption.exit_code}"
+    output = " ".join(disruption.output.split()) or "no output"
+    return (
+        f"the --disrupt command {how} ({output}), so the workload was not judged across a disruption; "
+        f"fix the command: {disruption.command!r}"
+    )
+
+
+def _report_not_back(ctx: CheckContext, history: History, disruption: Disruption) -> None:
+    message = (
+        f"after the --disrupt command {disruption.command!r} ended (+{disruption.ended - history.start:.3f} s), "
+        f"the server did not answer within --disrupt-wait {disruption.wait:g} s; a server answers again after a "
+        "restart (ERR-001)"
+    )
+    ctx.record_failure(
+        "ERR-001", message, [], timeline=[_disruption_entry(history, disruption)], site="workload:disruption"
+    )
+
+
+def _disruption_entry(history: History, disruption: Disruption) -> TimelineEntry:
+    """The disruption as a lane of its own: from the command's start until the server answered again."""
+    return TimelineEntry(
+        index=-1,
+        client=-1,
+        kind=f"disrupt: {disruption.command}",
+        invoked=disruption.started - history.start,
+        completed=None if disruption.answering is None else disruption.answering - history.start,
+        status=disruption.exit_code,
+    )
+
+
 def _report_unanswered(ctx: CheckContext, history: History) -> None:
-    """Each kind of operation some of whose requests got no answer: an ERR-001 failure naming them."""
+    """Each kind of operation some of whose requests got no answer: an ERR-001 failure naming them.
+    Indeterminate ones (failed inside a disruption's window) are not the server's failures."""
     unanswered: dict[str, list[Operation]] = {}
     sent: Counter[str] = Counter()
     for op in history.operations:
         sent[op.kind] += 1
-        if not op.answered:
+        if not op.answered and not op.indeterminate:
             unanswered.setdefault(op.kind, []).append(op)
     for kind, ops in unanswered.items():
         named = ops[:UNANSWERED_NAMED]
@@ -103,7 +155,7 @@ def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
     near.sort(key=lambda op: abs(op.invoked - first))
     chosen = {op.index for op in own} | {op.index for op in near[:NEIGHBOURS]}
     start = history.start
-    return [
+    return _disrupted(history, first, last) + [
         TimelineEntry(
             index=op.index,
             client=op.client,
@@ -116,6 +168,15 @@ def _timeline(history: History, finding: Finding) -> list[TimelineEntry]:
         for op in history.operations
         if op.index in chosen
     ]
+
+
+def _disrupted(history: History, first: float, last: float) -> list[TimelineEntry]:
+    """The disruption's lane, when it overlaps the finding's span: a restart between the two answers of a
+    key is why they differ. One far away would only squeeze the finding's own bars into a sliver."""
+    disruption = history.disruption
+    if disruption is None or not (disruption.started <= last and first <= disruption.window_end):
+        return []
+    return [_disruption_entry(history, disruption)]
 
 
 def _related(history: History, own: list[Operation], run_id: str | None) -> set[int]:
