@@ -249,6 +249,7 @@ class RunReport:
     baseline: list[BaselineNote] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     require_coverage: bool = False  # --require-coverage: a documented response never observed fails the gate
+    disruptions: list[dict[str, Any]] = field(default_factory=list)  # --disrupt: each command run, and its window
 
     def counts(self) -> dict[str, int]:
         result = {status.value: 0 for status in Status}

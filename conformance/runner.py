@@ -150,6 +150,7 @@ def _stages(state: RunState, stack: ExitStack) -> None:
     stack.callback(session.close)
     session.workload_clients = state.config.workload_clients
     session.workload_seconds = state.config.workload_seconds
+    session.disruption = state.config.disruption_plan()
     state.session = session
     if not _preflight(state, session):
         return
@@ -223,6 +224,7 @@ def _assemble(state: RunState, session: Session, target: Target) -> RunReport:
     )
     report = _report(state, rows, session.client_id)
     report.coverage = coverage_of((x for run in state.check_runs for x in run.exchanges), rows)
+    report.disruptions = [h.disruption.as_record(h.start) for h in session.histories if h.disruption is not None]
     return report
 
 
@@ -358,6 +360,7 @@ def _write_histories(state: RunState, histories: list[History]) -> None:
                         if op.completed is None
                         else round((op.completed - history.start) * 1000, 3),
                         "status": op.status,
+                        "indeterminate": op.indeterminate,
                         "run_id": op.run_id,
                         "key": op.key,
                         "walk": op.walk,

@@ -8,6 +8,7 @@ from typing import Any
 
 from conformance.client import ApiClient, Recorder
 from conformance.fixtures import Fixtures
+from conformance.history_disruption import DisruptionPlan
 from conformance.monitor import LifecycleMonitor
 from conformance.profiles import PROFILES, Profile
 
@@ -37,6 +38,7 @@ class Session:
     fan_out: int = 1  # requests a check may send side by side (its examples, its scenarios); set by the runner
     workload_clients: int | None = None  # overrides the profile's (--workload-clients)
     workload_seconds: float | None = None  # overrides the profile's (--workload-seconds)
+    disruption: DisruptionPlan | None = None  # --disrupt: the user's command run during the workload
     histories: list[Any] = field(default_factory=list)  # concurrent histories recorded, for the transcript
 
     @classmethod

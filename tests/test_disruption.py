@@ -83,7 +83,7 @@ def served(fault: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 def _run(url: str, plan: DisruptionPlan | None) -> tuple[CheckRun, History]:
     with open_session(url, profile="quick") as session:
         session.workload_seconds = WORKLOAD_SECONDS
-        session.disruption = plan  # type: ignore[attr-defined]  # the runner's field (see the report)
+        session.disruption = plan
         run = run_named_check("concurrent_history", session)
         return run, session.histories[-1]
 
@@ -136,7 +136,7 @@ def test_a_server_that_does_not_come_back_fails_err_001(tmp_path: Path) -> None:
 def test_a_failing_command_skips_the_concurrency_ids_with_its_output(reference_url: str) -> None:
     with open_session(reference_url, profile="quick") as session:
         session.workload_seconds = 1.0
-        session.disruption = DisruptionPlan("echo no such deployment >&2; exit 3", at=0.2)  # type: ignore[attr-defined]
+        session.disruption = DisruptionPlan("echo no such deployment >&2; exit 3", at=0.2)
         run = run_named_check("concurrent_history", session)
     statuses = run.statuses()
     assert statuses["CONC-001"] is Outcome.SKIPPED

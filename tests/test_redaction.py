@@ -138,6 +138,20 @@ def test_the_writers_redact_a_token_in_a_url_when_told_the_secrets(tmp_path: Pat
     assert_clean(tmp_path)
 
 
+def test_the_writers_redact_the_disrupt_command_and_its_output(tmp_path: Path) -> None:
+    """--disrupt runs the user's text: a token in the command or what it printed stays out of the reports."""
+    from conformance.report._demo import demo_report
+    from conformance.results import TimelineEntry
+
+    report = demo_report()
+    command = f"kubectl --token={TOKEN} rollout restart deployment/runs"
+    report.disruptions = [{"command": command, "exit_code": 0, "output": f"using {OTHER}"}]
+    evidence = report.requirements[8].evidence[0]
+    evidence.timeline = [TimelineEntry(0, -1, f"disrupt: {command}", 0.0, 5.0, None)]
+    write_reports(report, tmp_path, secrets=[TOKEN, OTHER])
+    assert_clean(tmp_path)
+
+
 # --- end to end: the real command against the reference server -------------------------------------
 @pytest.fixture
 def leaky_reference_server() -> Iterator[str]:

@@ -45,7 +45,7 @@ def concurrent_history(ctx: CheckContext) -> None:
         clients=session.workload_clients or ctx.profile.workload_clients,
         seconds=session.workload_seconds or ctx.profile.workload_seconds,
     )
-    plan = getattr(session, "disruption", None)  # set by the runner from --disrupt
+    plan = session.disruption  # set by the runner from --disrupt
     workload = Workload(ctx, budget, ctx.seed, plan if isinstance(plan, DisruptionPlan) else None)
     history = workload.run()
     session.histories.append(history)

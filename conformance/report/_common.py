@@ -56,6 +56,11 @@ def scrub(report: RunReport, secrets: Iterable[str] = ()) -> RunReport:
     clean.reason = _scrub_text(clean.reason, found) or ""
     clean.base_url = _scrub_text(clean.base_url, found) or ""
     clean.cleanup.errors = [_scrub_text(e, found) or "" for e in clean.cleanup.errors]
+    # The --disrupt command and what it printed are the user's text, which may hold a token.
+    clean.disruptions = [
+        {k: _scrub_text(v, found) if isinstance(v, str) else v for k, v in record.items()}
+        for record in clean.disruptions
+    ]
     for req in clean.requirements:
         req.message = _scrub_text(req.message, found) or ""
         req.rerun = _scrub_text(req.rerun, found) or ""
@@ -65,6 +70,8 @@ def scrub(report: RunReport, secrets: Iterable[str] = ()) -> RunReport:
             ev.falsifying_example = _scrub_text(ev.falsifying_example, found)
             for x in ev.exchanges:
                 _scrub_exchange(x, found)
+            for entry in ev.timeline:
+                entry.kind = _scrub_text(entry.kind, found) or ""
     return clean
 
 
