@@ -41,7 +41,8 @@ from conformance.client import Recorder, ResponseTooLarge
 from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.coverage import coverage_of
 from conformance.events import Events, Listener, NdjsonWriter
-from conformance.execution import CheckRun
+from conformance.execution import CheckRun, guarded, report_finished
+from conformance.final_reads import final_reads_check, ledger_of
 from conformance.gate import gate_verdict
 from conformance.history import History
 from conformance.preflight import preflight
@@ -160,11 +161,31 @@ def _stages(state: RunState, stack: ExitStack) -> None:
     state.events.info(f"checks side by side: {workers} (--workers {state.config.workers})")
     session.fan_out = workers
     state.check_runs, state.interrupted = run_checks(state.checks, session, state.events, deadline, workers)
+    _final_reads(state, session)
     _write_exchanges(state)
     state.report = _assemble(state, session, target)
     state.events.info(f"cleanup: cancelling the suite's unfinished runs ({len(session.started_runs)} started)")
     state.report.cleanup = cancel_leftovers(session)
     _gate(state, state.report)
+
+
+def _final_reads(state: RunState, session: Session) -> None:
+    """Re-verify what the checks established, after them and before cleanup cancels anything
+    (conformance/final_reads.py): one more check, named final_reads in the report."""
+    if state.interrupted:
+        return  # cut short: the rest of the run is not run, and neither are its final reads
+    ledger = ledger_of(x for cr in state.check_runs for x in cr.exchanges)
+    check = final_reads_check(ledger, state.selected)
+    if check is None:
+        return
+    state.events.info(
+        f"final reads: {len(ledger.keys)} keys, {len(ledger.runs)} runs, {len(ledger.definitions)} definitions, "
+        f"{len(ledger.client_ids)} clientIds established (bounded by profile {state.config.profile})"
+    )
+    state.events.emit("check_started", check=check.name)
+    result = guarded(check, session)
+    report_finished(result, state.events)
+    state.check_runs.append(result)
 
 
 def _open_session(state: RunState, target: Target) -> Session:
