@@ -174,7 +174,10 @@ def _final_reads(state: RunState, session: Session) -> None:
     (conformance/final_reads.py): one more check, named final_reads in the report."""
     if state.interrupted:
         return  # cut short: the rest of the run is not run, and neither are its final reads
-    ledger = ledger_of(x for cr in state.check_runs for x in cr.exchanges)
+    # Roughly in time order, the earliest facts first (they are always re-read): the scheduler runs
+    # the exclusive checks first and alone, then the others as they come in the list.
+    in_order = sorted(state.check_runs, key=lambda cr: not cr.check.exclusive)
+    ledger = ledger_of(x for cr in in_order for x in cr.exchanges)
     check = final_reads_check(ledger, state.selected)
     if check is None:
         return
