@@ -42,6 +42,7 @@ from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.coverage import coverage_of
 from conformance.events import Events, Listener, NdjsonWriter
 from conformance.execution import CheckRun, guarded, report_finished
+from conformance.final_reads import REQUIREMENTS as FINAL_READS
 from conformance.final_reads import final_reads_check, ledger_of
 from conformance.gate import gate_verdict
 from conformance.history import History
@@ -122,7 +123,7 @@ def _run(
         f"{config.profile}{' (deterministic)' if config.deterministic else ''}",
         seed=state.seed,
         profile=config.profile,
-        checks=len(chosen),
+        checks=len(chosen) + (1 if selected & set(FINAL_READS) else 0),  # the final reads come last
         selected=sorted(selected),
     )
     try:

@@ -9,6 +9,8 @@ run IDs, extra and changing fields), which must pass.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,7 +84,7 @@ def test_bodies_the_record_does_not_hold_whole_bind_no_key() -> None:
 
 def test_runs_kept_are_those_seen_terminal_or_cancel_requested() -> None:
     def run(run_id: str, status: str, requested: str | None = None) -> Exchange:
-        answer = f'{{"runId": "{run_id}", "status": "{status}", "cancelRequestedAt": {requested and repr(requested).replace(chr(39), chr(34)) or "null"}}}'
+        answer = json.dumps({"runId": run_id, "status": status, "cancelRequestedAt": requested})
         return exchange("GET", f"{BASE}/{run_id}", 200, answer=answer)
 
     ledger = ledger_of(
@@ -128,8 +130,6 @@ def short_delays(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def establish_and_read_back(url: str, *, keys: int = 6, pause: float = 0.0) -> CheckRun:
     """What a run does, in small: keyed starts, terminal runs, a cancel, definitions; then the final reads."""
-    import time
-
     with open_session(url, profile="thorough") as session:
         setup = CheckContext(session, "setup")
         client_id = setup.fresh_client_id("final")

@@ -695,3 +695,6 @@ SINGLE_CLIENT_FAULTS += [Fault(*fault) for fault in SCHEMA_FAULTS]
 from .faults_stall import KEYLESS_FAULTS  # noqa: E402
 
 SINGLE_CLIENT_FAULTS += KEYLESS_FAULTS
+from .faults_final import final_faults  # noqa: E402
+
+SINGLE_CLIENT_FAULTS += final_faults()
