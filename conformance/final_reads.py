@@ -94,6 +94,7 @@ class SeenRun:
     credential: str
     run_id: str
     run: dict[str, Any]
+    read: bool  # shown by getRun, not only in a listing: that credential could read it by its runId
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,10 @@ def ledger_of(exchanges: Iterable[Exchange]) -> Ledger:
         if method == "POST" and _START.search(path) and exchange.status == 202:
             _started(ledger, keys, submitted, credential, exchange, answer)
         elif method == "GET" and _RUN.search(path) and isinstance(answer, dict):
-            _seen(runs, credential, answer)
+            _seen(runs, credential, answer, read=True)
         elif method == "GET" and _START.search(path) and isinstance(answer, dict):
             for item in answer.get("items") or []:
-                _seen(runs, credential, item)
+                _seen(runs, credential, item, read=False)
         elif method == "GET" and (match := _DEFINITION.search(path)) and exchange.status == 200:
             run_id = unquote(match.group(1))
             etag = _header(exchange.response_headers, "etag")
@@ -208,14 +209,14 @@ def _started(
     keys.setdefault((credential, key), KeyUse(credential, key, raw, content_type, run_id))
 
 
-def _seen(runs: dict[str, SeenRun], credential: str, run: Any) -> None:
+def _seen(runs: dict[str, SeenRun], credential: str, run: Any, *, read: bool) -> None:
     if not isinstance(run, dict) or not isinstance(run.get("runId"), str):
         return
     # Only what is fixed once seen: a terminal run (LIFE-002) and a requested cancel's instant (CANCEL-005).
     if run.get("status") in terminal_statuses() or run.get("cancelRequestedAt") is not None:
         previous = runs.get(run["runId"])
         if previous is None or previous.run.get("status") not in terminal_statuses():
-            runs[run["runId"]] = SeenRun(credential, run["runId"], run)
+            runs[run["runId"]] = SeenRun(credential, run["runId"], run, read)
 
 
 def earliest_first(items: Sequence[T], limit: int | None) -> list[T]:
@@ -333,6 +334,10 @@ def _reread_run(ctx: CheckContext, seen: SeenRun) -> None:
         return
     before = seen.run
     response = ctx.get_run(seen.run_id, client=client)
+    if response.status_code == 404 and not seen.read:
+        # Seen only in a listing: the contract does not say one credential may read another's run
+        # by its runId, so a 404 here may be scoping, not loss.
+        return
     now = response.json_or_none() if response.status_code == 200 else None
     now = now if isinstance(now, dict) else {}
     status = before.get("status")

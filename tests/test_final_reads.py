@@ -99,6 +99,12 @@ def test_runs_kept_are_those_seen_terminal_or_cancel_requested() -> None:
     assert {seen.run_id: seen.run["status"] for seen in ledger.runs} == {"r2": "cancelled", "r3": "succeeded"}
 
 
+def test_a_run_seen_only_in_a_listing_is_not_known_readable_by_its_id() -> None:
+    page = json.dumps({"items": [{"runId": "r1", "status": "succeeded"}], "nextCursor": None})
+    ledger = ledger_of([exchange("GET", f"{BASE}?clientId=c1", 200, answer=page)])
+    assert [(seen.run_id, seen.read) for seen in ledger.runs] == [("r1", False)]  # a 404 then may be scoping
+
+
 def test_a_definition_is_held_to_its_etag_and_the_workflow_submitted() -> None:
     body = '{"clientId": "c1", "workflow": {"name": "w", "steps": [{"id": "a", "action": "noop"}]}}'
     read = exchange("GET", f"{BASE}/r1/definition", 200, answer='{"name": "other"}', response_headers={"ETag": 'W/"x"'})
