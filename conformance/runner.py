@@ -41,7 +41,9 @@ from conformance.client import Recorder, ResponseTooLarge
 from conformance.config import RunConfig, UsageError, resolve_selection
 from conformance.coverage import coverage_of
 from conformance.events import Events, Listener, NdjsonWriter
-from conformance.execution import CheckRun
+from conformance.execution import CheckRun, guarded, report_finished
+from conformance.final_reads import REQUIREMENTS as FINAL_READS
+from conformance.final_reads import final_reads_check, ledger_of
 from conformance.gate import gate_verdict
 from conformance.history import History
 from conformance.preflight import preflight
@@ -121,7 +123,7 @@ def _run(
         f"{config.profile}{' (deterministic)' if config.deterministic else ''}",
         seed=state.seed,
         profile=config.profile,
-        checks=len(chosen),
+        checks=len(chosen) + (1 if selected & set(FINAL_READS) else 0),  # the final reads come last
         selected=sorted(selected),
     )
     try:
@@ -161,11 +163,34 @@ def _stages(state: RunState, stack: ExitStack) -> None:
     state.events.info(f"checks side by side: {workers} (--workers {state.config.workers})")
     session.fan_out = workers
     state.check_runs, state.interrupted = run_checks(state.checks, session, state.events, deadline, workers)
+    _final_reads(state, session)
     _write_exchanges(state)
     state.report = _assemble(state, session, target)
     state.events.info(f"cleanup: cancelling the suite's unfinished runs ({len(session.started_runs)} started)")
     state.report.cleanup = cancel_leftovers(session)
     _gate(state, state.report)
+
+
+def _final_reads(state: RunState, session: Session) -> None:
+    """Re-verify what the checks established, after them and before cleanup cancels anything
+    (conformance/final_reads.py): one more check, named final_reads in the report."""
+    if state.interrupted:
+        return  # cut short: the rest of the run is not run, and neither are its final reads
+    # Roughly in time order, the earliest facts first (they are always re-read): the scheduler runs
+    # the exclusive checks first and alone, then the others as they come in the list.
+    in_order = sorted(state.check_runs, key=lambda cr: not cr.check.exclusive)
+    ledger = ledger_of(x for cr in in_order for x in cr.exchanges)
+    check = final_reads_check(ledger, state.selected)
+    if check is None:
+        return
+    state.events.info(
+        f"final reads: {len(ledger.keys)} keys, {len(ledger.runs)} runs, {len(ledger.definitions)} definitions, "
+        f"{len(ledger.client_ids)} clientIds established (bounded by profile {state.config.profile})"
+    )
+    state.events.emit("check_started", check=check.name)
+    result = guarded(check, session)
+    report_finished(result, state.events)
+    state.check_runs.append(result)
 
 
 def _open_session(state: RunState, target: Target) -> Session:

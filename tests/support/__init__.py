@@ -14,6 +14,9 @@ fixtures and the Hypothesis settings. What lives where:
   variants.py and variants_concurrency.py (its correct variants), faults_cancel_page.py and
   faults_idem_etag.py (the checks' unit-test servers), faults_schema.py (answers to invalid
   requests, a deadline mid-phase), faults_stall.py (stalled reads, coalesced keyless starts),
+  faults_final.py (promises broken later: only the final reads catch them), faults_bounds.py
+  (documented bounds), faults_nearmiss.py (near misses of the token, If-None-Match lists, keys),
+  faults_disrupt.py (a server process that forgets across a restart: --disrupt),
   planted_bugs.py (bugs the runner's tests plant), hostile_servers.py (servers that hang, reset
   or send garbage), with asgi.py (middleware that rewrites requests and responses) and
   replicas.py (stale copies of the store) to build them.

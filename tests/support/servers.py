@@ -29,6 +29,7 @@ from .faults import SINGLE_CLIENT_FAULTS as _CATALOGUED
 from .faults import Fault
 from .faults_bounds import BOUND_FAULTS
 from .faults_concurrency import CONCURRENCY_FAULTS
+from .faults_final import final_faults
 from .faults_nearmiss import NEAR_MISS_FAULTS
 from .faults_schema import SCHEMA_FAULTS
 from .faults_stall import KEYLESS_FAULTS
@@ -60,6 +61,7 @@ SINGLE_CLIENT_FAULTS: list[Fault] = [
     *KEYLESS_FAULTS,
     *BOUND_FAULTS,
     *NEAR_MISS_FAULTS,
+    *final_faults(),
 ]
 FAULTS: list[Fault] = [*SINGLE_CLIENT_FAULTS, *CONCURRENCY_FAULTS]
 VARIANTS: list[Variant] = [*SINGLE_CLIENT_VARIANTS, *CONCURRENCY_VARIANTS]
@@ -90,10 +92,12 @@ def fault(name: str) -> Fault:
 def isolation_matrix(faults: Sequence[Fault] = FAULTS) -> dict[str, Fault | None]:
     """Each requirement of the catalog, in catalog order, with the fault that proves it alone: of the faults
     whose `breaks` name it, the one that breaks fewest IDs (the most specific bug), the first in `faults`
-    on a tie; None when no fault breaks it. Derived, so a new requirement or fault needs no list kept."""
+    on a tie; None when no fault breaks it. A fault that needs a `--select` of its own (its cli_args) is
+    no proof of a run selecting the requirement alone. Derived, so a new requirement or fault needs no
+    list kept."""
     matrix: dict[str, Fault | None] = {}
     for rid in catalog():
-        breaking = [item for item in faults if rid in item.breaks]
+        breaking = [item for item in faults if rid in item.breaks and "--select" not in item.cli_args]
         matrix[rid] = min(breaking, key=lambda item: len(item.breaks)) if breaking else None
     return matrix
 

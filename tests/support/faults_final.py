@@ -1,0 +1,148 @@
+"""Faults only the final reads catch (conformance/final_reads.py): promises kept at first and broken later.
+
+Every check judges a promise right after it is made, so each of these servers answers every check
+correctly; what it gets wrong shows only when the run reads back, at its end, what it established.
+
+- `keys-bounded-cache`: idempotency records live in a cache of the last KEY_CACHE keys; older
+  keys are evicted, so a retry of an early startRun makes a second run (and another body a 202).
+- `keys-expire-in-seconds`: a key is forgotten KEY_TTL_S seconds after its first use, where the
+  contract promises no expiry at all (IDEM-001 has no time limit in it).
+- `terminal-run-rewritten`: a background job "normalises" finished runs REWRITE_AFTER_S seconds
+  after they end, stamping finishedAt again, a second later: a terminal run changes (LIFE-002).
+
+The delays are chosen so that no check re-reads a promise that late (seen: each passes on main
+under `--select` of its area at the quick profile) and the final reads do (caught since).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import ASGIApp, Scope
+
+from conformance.catalog import catalog
+from reference_impl.app import create_app
+from reference_impl.store import IdempotencyClaim, RunStore, StartOutcome
+from reference_impl.timestamps import format_timestamp, parse_timestamp
+
+from .asgi import rewrite_json
+
+if TYPE_CHECKING:
+    from .faults import Fault
+
+__all__ = ["KEY_CACHE", "KEY_TTL_S", "REWRITE_AFTER_S", "final_faults"]
+
+SOURCE = "tests/support/faults_final.py"
+KEY_CACHE = 20  # keys a bounded cache remembers
+KEY_TTL_S = 5.0  # seconds a key lives in the expiring one
+REWRITE_AFTER_S = 5.0  # seconds after a run ends that its finishedAt is stamped again
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def whole_suite() -> tuple[str, ...]:
+    """--select of every area: a delay in seconds shows only in a run longer than it, and the checks of
+    one area end within a few seconds (the whole quick suite takes about 16 s on loopback)."""
+    return ("--select", *sorted({req.area for req in catalog().values()}))
+
+
+class BoundedKeyCache(RunStore):
+    """Idempotency records in an LRU-less cache of KEY_CACHE entries: the oldest are evicted first."""
+
+    def start_run(
+        self,
+        client_id: str,
+        workflow: Any,
+        inputs: Any,
+        definition_hash: str,
+        claim: IdempotencyClaim | None = None,
+    ) -> StartOutcome:
+        outcome = super().start_run(client_id, workflow, inputs, definition_hash, claim)
+        if claim is not None:
+            with self._transaction() as db:
+                db.execute(
+                    "DELETE FROM idempotency_keys WHERE rowid NOT IN "
+                    "(SELECT rowid FROM idempotency_keys ORDER BY rowid DESC LIMIT ?)",
+                    (KEY_CACHE,),
+                )
+        return outcome
+
+
+class ExpiringKeys(RunStore):
+    """A key is dropped KEY_TTL_S seconds after its first use (a cache with a short TTL)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first_use: dict[tuple[str, str], float] = {}
+        self._uses = threading.Lock()
+
+    def start_run(
+        self,
+        client_id: str,
+        workflow: Any,
+        inputs: Any,
+        definition_hash: str,
+        claim: IdempotencyClaim | None = None,
+    ) -> StartOutcome:
+        if claim is not None:
+            now = time.monotonic()
+            with self._uses:
+                born = self._first_use.setdefault((claim.scope, claim.key), now)
+                expired = now - born > KEY_TTL_S
+                if expired:
+                    self._first_use[(claim.scope, claim.key)] = now  # the key starts a new life
+            if expired:
+                with self._transaction() as db:
+                    db.execute("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", (claim.scope, claim.key))
+        return super().start_run(client_id, workflow, inputs, definition_hash, claim)
+
+
+def bounded_key_cache(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), store=BoundedKeyCache(None))
+
+
+def keys_expire_in_seconds(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), store=ExpiringKeys(None))
+
+
+def terminal_run_rewritten(tokens: Sequence[str]) -> ASGIApp:
+    """Every Run shown (getRun and listRuns) with finishedAt a second later once REWRITE_AFTER_S have
+    passed since this server first showed it terminal: the order createdAt ≤ startedAt ≤ finishedAt holds."""
+    ended: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def rewrite(scope: Scope, status: int, data: Any) -> Any:
+        runs = data.get("items") if isinstance(data, dict) and isinstance(data.get("items"), list) else [data]
+        now = time.monotonic()
+        for run in runs:
+            if not isinstance(run, dict) or run.get("status") not in TERMINAL:
+                continue
+            if not isinstance(run.get("finishedAt"), str) or not isinstance(run.get("runId"), str):
+                continue
+            with lock:
+                first = ended.setdefault(run["runId"], now)
+            if now - first > REWRITE_AFTER_S:
+                run["finishedAt"] = format_timestamp(parse_timestamp(run["finishedAt"]) + timedelta(seconds=1))
+        return data
+
+    return rewrite_json(create_app(list(tokens)), rewrite)
+
+
+def final_faults() -> list[Fault]:
+    """The faults, as faults.py's SINGLE_CLIENT_FAULTS splices them in (while it is being built)."""
+    from .faults import Fault  # late: faults.py imports this module
+
+    return [
+        Fault("keys-bounded-cache", "idempotency",
+              f"idempotency records in a cache of the last {KEY_CACHE} keys: an early key replays as a new run",
+              ("IDEM-001", "IDEM-003"), bounded_key_cache, SOURCE),
+        Fault("keys-expire-in-seconds", "idempotency",
+              f"a key is forgotten {KEY_TTL_S:g} s after its first use",
+              ("IDEM-001", "IDEM-003"), keys_expire_in_seconds, SOURCE, cli_args=whole_suite()),
+        Fault("terminal-run-rewritten", "lifecycle",
+              f"{REWRITE_AFTER_S:g} s after a run ends, its finishedAt is stamped again, a second later",
+              ("LIFE-002",), terminal_run_rewritten, SOURCE, cli_args=whole_suite()),
+    ]  # fmt: skip
