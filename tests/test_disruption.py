@@ -68,6 +68,7 @@ def served(fault: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     restart = f"kill {pid} && while kill -0 {pid} 2>/dev/null; do sleep 0.05; done; {start}"
     subprocess.run(start, shell=True, check=True, env=env)
     url = f"http://127.0.0.1:{port}"
+    before = os.environ.get("PYTHONPATH")
     try:
         deadline = time.monotonic() + 20
         while not _answers(url):
@@ -76,6 +77,10 @@ def served(fault: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # the disrupt command's shell starts the server again
         yield url, restart
     finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
         with contextlib.suppress(ProcessLookupError):  # a test's command may have stopped it for good
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
