@@ -32,6 +32,7 @@ from typing import Any, ClassVar, cast
 import hypothesis
 from hypothesis import Phase
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 from hypothesis.stateful import (
     Bundle,
     MultipleResults,
@@ -104,6 +105,9 @@ class RunsMachine(RuleBasedStateMachine):
     ctx: ClassVar[CheckContext]
     fixtures: ClassVar[list[str]]
     scenarios: ClassVar[Iterator[int]]
+    # Every failure a scenario of this class raised, as raised: Hypothesis replays a failing scenario to
+    # report it, and against a live server the replay may take another path (FlakyStrategyDefinition).
+    raised: ClassVar[list[Failed]]
     runs = Bundle("runs")
 
     def __init__(self) -> None:
@@ -123,7 +127,9 @@ class RunsMachine(RuleBasedStateMachine):
 
     def fail(self, rid: str, message: str, site: str | None = None) -> Failed:
         cited = message if rid in message else f"{message} ({rid})"
-        return ScenarioFailed(rid, f"{cited} [model scenario, clientId={self.client_id}]", site)
+        failure = ScenarioFailed(rid, f"{cited} [model scenario, clientId={self.client_id}]", site)
+        self.raised.append(failure)
+        return failure
 
     def judge(self, rid: str, holds: bool, message: str, *, on: Judged | None, instance: bool = True) -> None:
         """One assertion of a step, through the check's context; a failure stops the scenario here.
@@ -400,7 +406,13 @@ def bound_machine(ctx: CheckContext) -> type[RunsMachine]:
         inputs=_inputs,
         keyed=st.booleans(),
     )(RunsMachine.start_run)
-    attributes = {"ctx": ctx, "fixtures": fixtures, "scenarios": itertools.count(1), "start_run": start_run}
+    attributes = {
+        "ctx": ctx,
+        "fixtures": fixtures,
+        "scenarios": itertools.count(1),
+        "start_run": start_run,
+        "raised": [],
+    }
     return type("RunsMachine", (RunsMachine,), attributes)
 
 
@@ -430,7 +442,8 @@ def runs_state_machine(ctx: CheckContext) -> None:
     )
 
     def group(number: int) -> Found | None:
-        machine = hypothesis.seed(ctx.seed + number)(bound_machine(ctx))
+        bound = bound_machine(ctx)
+        machine = hypothesis.seed(ctx.seed + number)(bound)
         # Each group's own exchanges: groups side by side share the check's recorder.
         with ctx.recorder.tap() as exchanges:
             try:
@@ -442,6 +455,12 @@ def runs_state_machine(ctx: CheckContext) -> None:
                 if found is None:
                     raise
                 return _found(found, exchanges[-EVIDENCE_EXCHANGES:], number)
+            except Flaky:
+                # Replaying the failing scenario drew other steps: the server answered otherwise the
+                # second time. The failure the first time stands; only its replay is lost.
+                if not bound.raised:
+                    raise
+                return _found(bound.raised[0], exchanges[-EVIDENCE_EXCHANGES:], number)
         return None
 
     side_by_side = min(groups, ctx.session.fan_out)
