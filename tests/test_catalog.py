@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.tooling import UPDATE_ENV, keep_generated
 
 from conformance.catalog import MAX_INSTANCE_CHARS, _parse, catalog
 from conformance.report.requirements_doc import DOC, render
@@ -25,7 +26,6 @@ from conformance.report.requirements_doc import DOC, render
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "conformance" / "requirements.yaml"
 SNAPSHOT = ROOT / "tests" / "snapshots" / "requirements.txt"
-UPDATE_ENV = "RUNS_UPDATE_SNAPSHOTS"
 UPDATE_COMMAND = f"{UPDATE_ENV}=1 pytest tests/test_catalog.py"
 
 # The areas are fixed: each has its ID prefix, and reports group by them.
@@ -274,20 +274,7 @@ def test_the_typed_loader_refuses_an_entry_without_one_instance_line(instance: s
 
 
 def test_the_requirements_doc_is_generated_from_the_catalog() -> None:
-    current = render()
-    if os.environ.get(UPDATE_ENV) == "1":
-        if not DOC.is_file() or DOC.read_text(encoding="utf-8") != current:
-            DOC.write_text(current, encoding="utf-8")
-        return
-    shown = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
-    if shown != current:
-        diff = difflib.unified_diff(shown.splitlines(), current.splitlines(), "docs", "catalog", lineterm="", n=0)
-        pytest.fail(
-            f"{DOC.relative_to(ROOT)} is not the catalog's:\n"
-            + "\n".join(diff)
-            + f"\nregenerate it: `{UPDATE_COMMAND}`",
-            pytrace=False,
-        )
+    keep_generated(DOC, render(), "catalog", "tests/test_catalog.py")
 
 
 def test_the_doc_shows_each_instance_line_on_its_row() -> None:

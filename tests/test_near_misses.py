@@ -7,13 +7,12 @@ docs/near-misses.md is generated; `RUNS_UPDATE_SNAPSHOTS=1 pytest tests/test_nea
 from __future__ import annotations
 
 import copy
-import difflib
 import inspect
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tooling import keep_generated
 
 from conformance.comparisons import PROBES, implied_comparisons, probe_values, probes_of
 from conformance.near_miss_doc import DOC, render
@@ -23,7 +22,6 @@ from conformance.spec import load_spec
 from reference_impl.etags import EtagPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
-UPDATE_ENV = "RUNS_UPDATE_SNAPSHOTS"
 TAG = 'W/"sha256:5f0c8a4b0c0d5e8b2f1d1c4b2a9e8f7d6c5b4a39281706f5e4d3c2b1a0918273"'
 
 
@@ -86,17 +84,4 @@ def test_the_doc_shows_every_comparison_and_its_probes() -> None:
 
 
 def test_the_near_miss_doc_is_generated_from_the_code() -> None:
-    current = render()
-    if os.environ.get(UPDATE_ENV) == "1":
-        if not DOC.is_file() or DOC.read_text(encoding="utf-8") != current:
-            DOC.write_text(current, encoding="utf-8")
-        return
-    shown = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
-    if shown != current:
-        diff = difflib.unified_diff(shown.splitlines(), current.splitlines(), "docs", "code", lineterm="", n=0)
-        pytest.fail(
-            f"{DOC.relative_to(ROOT)} is not the code's:\n"
-            + "\n".join(diff)
-            + f"\nregenerate it: `{UPDATE_ENV}=1 pytest tests/test_near_misses.py`",
-            pytrace=False,
-        )
+    keep_generated(DOC, render(), "code", "tests/test_near_misses.py")

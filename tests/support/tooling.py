@@ -1,4 +1,4 @@
-"""External tools the tests need (Java's OpenAPI Generator, npm packages, Chromium).
+"""External tools the tests need (Java's OpenAPI Generator, npm packages, Chromium), and generated files.
 
 Under CI (CI=true) a missing tool is a failure: .ci/run installs them all. On a laptop the test
 is skipped with the reason, so `pytest` still runs everything else.
@@ -6,6 +6,7 @@ is skipped with the reason, so `pytest` still runs everything else.
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import subprocess
@@ -46,3 +47,23 @@ def node_tool(name: str) -> Path:
         if proc.returncode != 0 or not binary.exists():
             _missing(f"npm could not install {name}: {proc.stderr.strip()[-300:]}")
     return binary
+
+
+UPDATE_ENV = "RUNS_UPDATE_SNAPSHOTS"  # =1: the tests that keep generated files current rewrite them
+
+
+def keep_generated(path: Path, current: str, source: str, test_file: str) -> None:
+    """`path` must hold `current` (generated from `source`); with RUNS_UPDATE_SNAPSHOTS=1 it is rewritten."""
+    if os.environ.get(UPDATE_ENV) == "1":
+        if not path.is_file() or path.read_text(encoding="utf-8") != current:
+            path.write_text(current, encoding="utf-8")
+        return
+    shown = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if shown != current:
+        diff = difflib.unified_diff(shown.splitlines(), current.splitlines(), "docs", source, lineterm="", n=0)
+        pytest.fail(
+            f"{path.relative_to(ROOT)} is not the {source}'s:\n"
+            + "\n".join(diff)
+            + f"\nregenerate it: `{UPDATE_ENV}=1 pytest {test_file}`",
+            pytrace=False,
+        )
