@@ -109,11 +109,12 @@ def invalid_keys_are_rejected(ctx: CheckContext) -> None:
 
 @check("IDEM-011", "IDEM-008", needs=["fixture:quick"])
 def keys_are_compared_exactly(ctx: CheckContext) -> None:
-    """Near misses of a used key (other case, a prefix, a suffix, in quotes) are other keys; a look-alike is 400.
+    """Near misses of a used key (other case, a prefix, a suffix, in quotes, a character percent-encoded) are
+    other keys; a look-alike is 400.
 
-    Each is sent with the very body the key was used with: a server that folds case, trims, unquotes
-    or matches a prefix replays the first run (or answers 409), where exact comparison starts a new
-    run for each. So do two keys of the maximum length that differ only in their last character. A
+    Each is sent with the very body the key was used with: a server that folds case, trims, unquotes,
+    percent-decodes or matches a prefix replays the first run (or answers 409), where exact comparison
+    starts a new run for each. So do two keys of the maximum length that differ only in their last character. A
     look-alike (one letter swapped for its Cyrillic twin) is no visible-ASCII key.
     """
     client_id = ctx.fresh_client_id("nearkey")
