@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 from conformance.client import RECORDED_BODY_LIMIT, ApiClient, ApiResponse
 from conformance.context import CheckContext
+from conformance.listing import run_ids_for
 from conformance.meaning import json_equal, parse_json, same_instant
 from conformance.redaction import REDACTED
 from conformance.registry import Check
@@ -267,6 +268,11 @@ def final_reads(ctx: CheckContext, ledger: Ledger) -> None:
             future.result()  # a dropped connection stops the reads: the server's ERR-001, as in any check
 
 
+def _wants(ctx: CheckContext, rid: str) -> bool:
+    """Whether the run selected `rid`: the final reads evaluate only the selected IDs they can."""
+    return ctx.requirements is not None and rid in ctx.requirements
+
+
 def _bind(func: Callable[[CheckContext, T], None], ctx: CheckContext, item: T) -> Callable[[], None]:
     return lambda: func(ctx, item)
 
@@ -283,7 +289,7 @@ def _replay_key(ctx: CheckContext, use: KeyUse) -> None:
     if client is None:
         return
     # Another body first: a server that forgot the key then breaks both promises, not just the first sent.
-    if ctx.requirements is not None and "IDEM-003" in ctx.requirements:
+    if _wants(ctx, "IDEM-003"):
         other = _another_body(use.body)
         if other is not None:
             refused = ctx.post_run(other, key=use.key, client=client, content_type=use.content_type)
@@ -297,7 +303,7 @@ def _replay_key(ctx: CheckContext, use: KeyUse) -> None:
                 f"{KEY_REUSED}: the key was forgotten (IDEM-003)",
                 on=refused.response,
             )
-    if ctx.requirements is not None and "IDEM-001" in ctx.requirements:
+    if _wants(ctx, "IDEM-001"):
         again = ctx.post_run(use.body.encode("utf-8"), key=use.key, client=client, content_type=use.content_type)
         ctx.expect(
             "IDEM-001",
@@ -341,7 +347,7 @@ def _reread_run(ctx: CheckContext, seen: SeenRun) -> None:
     now = response.json_or_none() if response.status_code == 200 else None
     now = now if isinstance(now, dict) else {}
     status = before.get("status")
-    if status in terminal_statuses() and ctx.requirements is not None and "LIFE-002" in ctx.requirements:
+    if status in terminal_statuses() and _wants(ctx, "LIFE-002"):
         changed = [k for k in ("status", *_STAMPS) if not _same(k, before.get(k), now.get(k))]
         ctx.expect(
             "LIFE-002",
@@ -356,7 +362,7 @@ def _reread_run(ctx: CheckContext, seen: SeenRun) -> None:
             on=response,
         )
     requested = before.get("cancelRequestedAt")
-    if requested is not None and ctx.requirements is not None and "CANCEL-005" in ctx.requirements:
+    if requested is not None and _wants(ctx, "CANCEL-005"):
         ctx.expect(
             "CANCEL-005",
             response.status_code == 200 and same_instant(now.get("cancelRequestedAt"), requested),
@@ -376,7 +382,7 @@ def _reread_definition(ctx: CheckContext, seen: SeenDefinition) -> None:
     if client is None:
         return
     response = ctx.get_definition(seen.run_id, client=client)
-    if ctx.requirements is not None and "ETAG-004" in ctx.requirements:
+    if _wants(ctx, "ETAG-004"):
         etag = response.headers.get("etag")
         ctx.expect(
             "ETAG-004",
@@ -385,7 +391,7 @@ def _reread_definition(ctx: CheckContext, seen: SeenDefinition) -> None:
             f"{etag!r}; earlier its ETag was {seen.etag!r}, and it is identical on every request (ETAG-004)",
             on=response,
         )
-    if seen.workflow is not None and ctx.requirements is not None and "ETAG-001" in ctx.requirements:
+    if seen.workflow is not None and _wants(ctx, "ETAG-001"):
         ctx.expect(
             "ETAG-001",
             response.status_code == 200 and json_equal(response.json_exact(), seen.workflow),
@@ -400,22 +406,16 @@ def _walk_client_id(ctx: CheckContext, group: tuple[tuple[str, str], list[str]])
     client = _client(ctx, credential)
     if client is None:
         return
-    walk = ctx.walk(limit=200, client=client, clientId=client_id, what=f"the final walk of clientId {client_id!r}")
-    pages = list(walk)
-    listed: list[Any] = []  # runIds as the pages gave them (the schema checks judge a non-string)
-    for page in pages:
-        data = page.json_or_none() if page.status_code == 200 else None
-        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            return  # not a RunList: the schema and listing checks judge that page, not a walk to count
-        listed += [item.get("runId") for item in data["items"] if isinstance(item, dict)]
-    if walk.cut:
-        return  # a listing that never ends: PAGE-004's finding; no walk to count
+    pages: list[ApiResponse] = []
+    listed = run_ids_for(ctx, client_id, client, pages=pages)
+    if isinstance(listed, str):
+        return  # not a RunList, or a listing that never ends: the schema and listing checks judge that
     twice = sorted((r for r, n in Counter(listed).items() if n > 1), key=str)
     missing = [r for r in run_ids if r not in listed]
     ctx.expect(
         "PAGE-006",
         not twice and not missing,
-        f"at the end of the run, {walk.what} ({len(pages)} pages) returned "
+        f"at the end of the run, the final walk of clientId {client_id!r} ({len(pages)} pages) returned "
         + "; ".join(
             part
             for part in (

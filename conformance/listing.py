@@ -23,7 +23,6 @@ __all__ = [
     "expect_listed",
     "ids_of",
     "items_of",
-    "listed_problem",
     "next_of",
     "query_text",
     "run_ids_for",
@@ -158,19 +157,6 @@ def run_ids_for(
     if walk.cut:
         return f"listRuns?clientId={client_id} did not end after 100 pages"
     return ids
-
-
-def listed_problem(ctx: CheckContext, client_id: str, expected: list[str], why: str) -> str | None:
-    """None when listRuns shows exactly `expected` for the clientId, else a message saying what it shows."""
-    ids = run_ids_for(ctx, client_id)
-    if isinstance(ids, str):
-        return ids
-    if sorted(ids) == sorted(expected):
-        return None
-    return (
-        f"listRuns?clientId={client_id} shows {len(ids)} run(s) {ids}, expected exactly {len(expected)} "
-        f"{expected}: {why}"
-    )
 
 
 def expect_listed(
