@@ -125,20 +125,14 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
         raise ctx.fail("IDEM-011", f"startRun with a new key {key!r} got {show(first.response)}; expected 202")
     runs = {first.run_id: f"the key {key!r}"}
     for label, near in near_keys(key).items():
-        answer = ctx.post_run(raw, key=near)
-        earlier = runs.get(answer.run_id or "")
-        ctx.expect(
-            "IDEM-011",
-            answer.status_code == 202 and answer.run_id is not None and earlier is None,
-            f"startRun with Idempotency-Key {near!r} ({label} of {key!r}, used just before with this very body) "
-            f"got {show(answer.response)}"
-            + (f", the run of {earlier}" if earlier else "")
-            + "; expected 202 with a new run: keys are compared exactly, so this is another key (no case-folding, "
-            "trimming, unquoting or prefix match) (IDEM-011)",
-            on=answer,
+        _expect_own_run(
+            ctx,
+            ctx.post_run(raw, key=near),
+            runs,
+            f"startRun with Idempotency-Key {near!r} ({label} of {key!r}, used just before with this very body)",
+            "keys are compared exactly, so this is another key (no case-folding, trimming, unquoting or prefix match)",
+            f"the key {near!r}",
         )
-        if answer.run_id is not None and earlier is None:
-            runs[answer.run_id] = f"the key {near!r}"
     _longest_keys_compared_whole(ctx, raw, runs)
     again = ctx.post_run(raw, key=key)
     ctx.expect(
@@ -161,6 +155,24 @@ def keys_are_compared_exactly(ctx: CheckContext) -> None:
     )
 
 
+def _expect_own_run(
+    ctx: CheckContext, answer: StartedRun, runs: dict[str, str], sent: str, why: str, name: str
+) -> None:
+    """IDEM-011: `answer` (to what `sent` says) is 202 with a run of its own, not one of `runs` (runId -> whose),
+    where it is then kept under `name`."""
+    earlier = runs.get(answer.run_id or "")
+    ctx.expect(
+        "IDEM-011",
+        answer.status_code == 202 and answer.run_id is not None and earlier is None,
+        f"{sent} got {show(answer.response)}"
+        + (f", the run of {earlier}" if earlier else "")
+        + f"; expected 202 with a new run: {why} (IDEM-011)",
+        on=answer,
+    )
+    if answer.run_id is not None and earlier is None:
+        runs[answer.run_id] = name
+
+
 def _longest_keys_compared_whole(ctx: CheckContext, raw: bytes, runs: dict[str, str]) -> None:
     """Two keys of the maximum length, 255, that differ only in their last character, with one body:
     two runs, and each key replays its own. A server that stores keys cut short (a VARCHAR(64) that
@@ -178,20 +190,15 @@ def _longest_keys_compared_whole(ctx: CheckContext, raw: bytes, runs: dict[str, 
         )
         return
     runs[first.run_id] = f"the {KEY_MAX}-character key {longest[:12]}…"
-    second = ctx.post_run(raw, key=other)
-    earlier = runs.get(second.run_id or "")
-    ctx.expect(
-        "IDEM-011",
-        second.status_code == 202 and second.run_id is not None and earlier is None,
+    _expect_own_run(
+        ctx,
+        ctx.post_run(raw, key=other),
+        runs,
         f"startRun with a {KEY_MAX}-character Idempotency-Key that differs from one used just before with this very "
-        f"body only in its last character got {show(second.response)}"
-        + (f", the run of {earlier}" if earlier else "")
-        + f"; expected 202 with a new run: a key is compared whole, all {KEY_MAX} characters (store it uncut) "
-        "(IDEM-011)",
-        on=second,
+        "body only in its last character",
+        f"a key is compared whole, all {KEY_MAX} characters (store it uncut)",
+        f"the {KEY_MAX}-character key ending in '!'",
     )
-    if second.run_id is not None and earlier is None:
-        runs[second.run_id] = f"the {KEY_MAX}-character key ending in '!'"
     replay = ctx.post_run(raw, key=longest)
     ctx.expect(
         "IDEM-011",
