@@ -229,13 +229,15 @@ class CheckContext:
         example: str | None = None,
         timeline: list[TimelineEntry] | None = None,
         site: str | None = None,
+        count: int = 1,
     ) -> None:
         """A failure with its evidence: the exchanges given, else the check's last few.
 
         `site`: what judged it, for its fingerprint; by default the code that called (the assertion).
+        `count`: how many examples showed it, where one finding stands for several.
         """
         shown = self.recorder.last(EVIDENCE_EXCHANGES) if exchanges is None else exchanges
-        found = Evidence(self.check_name, message, shown, example, timeline or [])
+        found = Evidence(self.check_name, message, shown, example, timeline or [], count=count)
         found.fingerprint = fingerprint(
             requirement_id, site or assertion_site(), operation_of(shown[-1] if shown else None)
         )

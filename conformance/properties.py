@@ -209,9 +209,9 @@ def record_grouped(ctx: CheckContext, found: list[Found]) -> None:
         shown = min(items, key=lambda item: item.size)  # min keeps the first of equals: drawing order
         more = len(items) - 1
         message = shown.message + (f" (and {more} more example{'s' if more != 1 else ''} the same way)" if more else "")
-        ctx.record_failure(shown.requirement_id, message, shown.exchanges, shown.example, site=shown.site)
-        # The tally's newest failure is this one (recorded just above, on this thread): count its examples.
-        ctx.tally.failures[-1][1].count = len(items)
+        ctx.record_failure(
+            shown.requirement_id, message, shown.exchanges, shown.example, site=shown.site, count=len(items)
+        )
 
 
 @dataclass
