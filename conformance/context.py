@@ -333,17 +333,18 @@ class CheckContext:
         candidates = [*(resembling_run_ids(like) if like else []), f"{UNISSUED_PREFIX}{secrets.token_hex(16)}"]
         return self.absent_run_ids(candidates)
 
-    def taken_meanwhile(self, run_id: str) -> bool:
+    def taken_meanwhile(self, run_id: str, read: ApiResponse | None = None) -> bool:
         """Whether a runId confirmed unknown names a run now: another request created it since.
 
         A server that numbers runs in order issues the next number to whoever starts a run next (a
         check beside this one, another scenario), so an unknown ID drawn from a real one may be taken
         between the read that confirmed it absent and the request about it. What that request got
         is then no evidence about an unknown run: call this before judging an answer that is not 404.
+        `read`: a getRun of it made since that answer, if the caller has one (else one is made here).
         """
         if run_id.startswith(UNISSUED_PREFIX):
             return False  # drawn at random with the suite's own prefix: no server issues it
-        return 200 <= self.get_run(run_id).status_code < 300
+        return 200 <= (read or self.get_run(run_id)).status_code < 300
 
     def absent_run_ids(self, candidates: list[str]) -> list[str]:
         """The `candidates` no run has: getRun answers them with anything but a 2xx."""

@@ -77,7 +77,7 @@ def cancel_unknown_run(ctx: CheckContext) -> None:
     for run_id in unknown:
         response = ctx.cancel_run(run_id)
         after = ctx.get_run(run_id)
-        if after.status_code == 200 and ctx.taken_meanwhile(run_id):
+        if ctx.taken_meanwhile(run_id, after):
             # Someone created it since it was confirmed unknown (sequential IDs, a check beside this
             # one): a run that exists now says nothing about a cancel of an unknown one.
             continue
