@@ -27,7 +27,6 @@ from conformance.catalog import catalog
 from conformance.context import CheckContext
 from conformance.history import Disruption, History, Operation
 from conformance.history_checker import RULES, Finding, check_history, evaluations
-from conformance.history_disruption import DisruptionPlan
 from conformance.registry import check
 from conformance.results import Exchange, TimelineEntry
 from conformance.workload import Budget, Workload
@@ -45,8 +44,7 @@ def concurrent_history(ctx: CheckContext) -> None:
         clients=session.workload_clients or ctx.profile.workload_clients,
         seconds=session.workload_seconds or ctx.profile.workload_seconds,
     )
-    plan = session.disruption  # set by the runner from --disrupt
-    workload = Workload(ctx, budget, ctx.seed, plan if isinstance(plan, DisruptionPlan) else None)
+    workload = Workload(ctx, budget, ctx.seed, session.disruption)  # the plan: set by the runner from --disrupt
     history = workload.run()
     session.histories.append(history)
     disruption = history.disruption
