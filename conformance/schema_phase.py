@@ -161,6 +161,10 @@ class _Phase:
     stopped: str = ""
     cases: int = 0  # cases sent
     offered: int = 0  # cases Schemathesis generated, sent or not
+    accepted_steps: list[dict[str, Any]] = field(init=False)  # the fixtures' steps, read once per phase
+
+    def __post_init__(self) -> None:
+        self.accepted_steps = _accepted_steps(self.ctx)
 
     @property
     def session(self) -> Session:
@@ -273,7 +277,7 @@ class _Phase:
         token = self.session.client.token or ""
         request = WireRequest.of(response.request)
         method = str(case.operation.method)
-        instance = invalid_request_instance(operation_id, method, request, token, _accepted_steps(self.ctx))
+        instance = invalid_request_instance(operation_id, method, request, token, self.accepted_steps)
         status = int(response.status_code)
         if instance is None or status in instance.excused:
             return
