@@ -158,7 +158,7 @@ class CheckContext:
         reason and False comes back, so code that goes on only `if ctx.expect(...)` stops too.
         """
         self._declared(requirement_id)
-        missing = self._unjudgeable(on, reads)
+        missing = unjudgeable(on, reads)
         if missing is not None:
             self.tally.skip(requirement_id, f"{missing}: {gist(message)}")
             return False
@@ -187,7 +187,7 @@ class CheckContext:
         With nothing to judge (see `expect`), the rest cannot go on either: the check is skipped.
         """
         self._declared(requirement_id)
-        missing = self._unjudgeable(on, reads)
+        missing = unjudgeable(on, reads)
         if missing is not None:
             raise Skipped(f"{missing} ({requirement_id}): {gist(message)}")
         if not condition:
@@ -211,15 +211,6 @@ class CheckContext:
             f"check {self.check_name} asserted {requirement_id}, which it does not declare "
             f"({', '.join(sorted(self.requirements))}); name it in @check(...) or book the assertion where it belongs"
         )
-
-    @staticmethod
-    def _unjudgeable(on: Judged, reads: Sequence[object]) -> str | None:
-        """Why an assertion over `on` and `reads` cannot be evaluated, or None when it can.
-
-        `on` is required of every check (tests/test_architecture.py); the default serves only the
-        modules written before it, listed there until they are converted.
-        """
-        return unjudgeable(on, reads)
 
     def record_failure(
         self,
