@@ -48,8 +48,8 @@ from hypothesis.stateful import (
 from conformance.check_helpers import CANCEL_ANSWERS, LIFE_IDS, TERMINAL, rule_of, show, start_fixture
 from conformance.context import EVIDENCE_EXCHANGES, CheckContext, Judged, StartedRun
 from conformance.fingerprints import assertion_site, raise_site
-from conformance.listing import walk_listing
-from conformance.meaning import changed_run_fields, json_equal, parse_instant, same_instant
+from conformance.listing import created_order, walk_listing
+from conformance.meaning import changed_run_fields, json_equal, same_instant
 from conformance.outcomes import first_of
 from conformance.properties import Found, record_grouped
 from conformance.registry import Failed, check
@@ -371,13 +371,11 @@ class RunsMachine(RuleBasedStateMachine):
             f"{missing}, not started here {extra}; a walk returns each matching run exactly once (PAGE-006)",
             on=pages,
         )
-        for a, b in itertools.pairwise(item for item in items if isinstance(item, dict)):
-            t1, t2 = parse_instant(a.get("createdAt")), parse_instant(b.get("createdAt"))
-            if t1 is None or t2 is None or t1 == t2:
-                continue  # runs created in one instant may come in either order: no instance of PAGE-001
+        # Only neighbours whose createdAt differ are instances: runs of one instant come in either order.
+        for a, b, newer_first in created_order([item for item in items if isinstance(item, dict)]):
             self.judge(
                 "PAGE-001",
-                t1 > t2,
+                newer_first,
                 f"the walk listRuns?limit={limit}&clientId={self.client_id} listed {a.get('runId')} "
                 f"({a.get('createdAt')}) before the newer {b.get('runId')} ({b.get('createdAt')}); newest "
                 "first (PAGE-001)",
