@@ -184,12 +184,14 @@ class Workload:
     def _premises(self, number: int, rng: random.Random, credential: _Credential) -> None:
         """Every rule's premise once per client, whatever the budget: far from a server a few seconds hold
         few requests, and a rule with no instance is not evaluated (the run would be incomplete). A key
+        sent with two bodies at once (CONC-002: a single-flight by key answers both); a key
         sent twice with one body, one answer awaited before the next is sent (CONC-004: no overlap, no
         in-flight 409); a walk of its clientId begun right after (CONC-011: an index that lags the
         202 misses the run); the run cancelled (a long run twice, a few milliseconds apart, read all
         the while: cancelRequestedAt must not change), then read twice (two terminal reads); its
         definition read twice; its clientId walked again in pages of 2, while other clients insert
         (CONC-010: an offset cursor repeats runs)."""
+        self._duel(number, rng, credential)
         key = rng.choice(credential.keys)
         with self._lock:
             long = number < LONG_PREMISES and self._long < MAX_LONG_RUNS and self.ctx.fixtures.has("long")
@@ -217,6 +219,32 @@ class Workload:
             read = functools.partial(credential.api.get, f"{RUNS}/{run_id}/definition")
             self._send(number, credential, "getRunDefinition", read, run_id=run_id)
         self._walk_of(number, credential, {"clientId": str(body["clientId"]), "limit": "2"})
+
+    def _duel(self, number: int, rng: random.Random, credential: _Credential) -> None:
+        """One fresh key sent with two bodies at once, from two threads (two clients that derive keys
+        badly, a retry that changed its body): at most one may get 202. Left to chance, two bodies of a
+        key rarely overlap in a short workload, and a server that coalesces concurrent requests by the
+        key alone (a single-flight) answers both with the first one's run (CONC-002)."""
+        key = f"rc-w-{uuid.uuid4()}"
+        bodies = [
+            {
+                "clientId": rng.choice(credential.client_ids),
+                "workflow": self.ctx.fixtures.workflow("quick"),
+                "inputs": {"n": n},
+            }
+            for n in rng.sample(range(1_000_000), 2)
+        ]
+        together = threading.Barrier(2)
+
+        def send(body: dict[str, Any]) -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait(timeout=self.ctx.session.request_timeout)
+            self._post_start(number, credential, "quick", body, key)
+
+        helper = threading.Thread(target=send, args=(bodies[1],), name=f"rc-workload-{number}-duel")
+        helper.start()
+        send(bodies[0])
+        helper.join()
 
     def _send_get(self, number: int, credential: _Credential, run_id: str) -> None:
         self._send(number, credential, "getRun", lambda: credential.api.get(f"{RUNS}/{run_id}"), run_id=run_id)
