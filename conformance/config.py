@@ -44,6 +44,8 @@ class RunConfig:
     seed: int | None = None  # None: a random seed, printed so it can be replayed
     select: tuple[str, ...] = ()  # requirement IDs, areas or check names; empty: everything
     report_dir: Path = Path("reports")
+    summary: Path | None = None  # the Markdown summary's file
+    step_summary: Path | None = None  # GitHub's job summary ($GITHUB_STEP_SUMMARY): appended to when summary is None
     strict: bool = False
     baseline: Path | None = None
     timeout: float = 30.0  # how long a run may take to reach a status the suite waits for
@@ -76,6 +78,8 @@ class RunConfig:
         values = resolve(given or {}, env=env, config_file=config_file, cwd=cwd)
         config = cls(**values)
         config.deterministic = env.get("CI", "").strip().lower() in {"1", "true", "yes"}
+        step_summary = env.get("GITHUB_STEP_SUMMARY", "").strip()
+        config.step_summary = Path(step_summary) if step_summary else None
         return config
 
     def disruption_plan(self) -> DisruptionPlan | None:

@@ -153,6 +153,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("report_dir", "where the reports go", parse=Path, default=Path("reports"), metavar="DIR"),
     Option(
+        "summary",
+        "also write the run's Markdown summary to this file (under GitHub Actions, without it: appended to "
+        "$GITHUB_STEP_SUMMARY, the job summary)",
+        parse=Path,
+        metavar="FILE",
+    ),
+    Option(
         "strict",
         "a failed SHOULD fails the run, and so does a stale baseline entry",
         parse=_flag,

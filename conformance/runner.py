@@ -50,6 +50,7 @@ from conformance.preflight import preflight
 from conformance.progress import Progress
 from conformance.registry import Check, registered_checks
 from conformance.report import write_reports
+from conformance.report.summary import write_summary
 from conformance.results import Evidence, RequirementResult, RunReport, Status, Verdict
 from conformance.scheduler import run_checks
 from conformance.session import Session
@@ -348,6 +349,21 @@ def _write(state: RunState, report: RunReport) -> None:
         state.events.info(f"could not write the reports into {directory}: {exc}")
     else:
         state.events.info(f"report: {', '.join(str(p) for p in paths)}")
+    _write_summary(state, report)
+
+
+def _write_summary(state: RunState, report: RunReport) -> None:
+    """--summary's file, else GitHub's job summary, which earlier steps of the job also write: appended to."""
+    config = state.config
+    path, append = (config.summary, False) if config.summary is not None else (config.step_summary, True)
+    if path is None:
+        return
+    try:
+        write_summary(report, path, append=append, secrets=state.secrets)
+    except OSError as exc:
+        state.events.info(f"could not write the summary to {path}: {exc.strerror or exc}")
+    else:
+        state.events.info(f"summary: {path}")
 
 
 def _write_exchanges(state: RunState) -> None:
