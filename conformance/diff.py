@@ -7,7 +7,9 @@ including one that OLD did not have (a suite upgrade that adds a requirement the
 or one failing in both with a finding whose fingerprint OLD did not have: a new defect, not a new
 seed (two runs of one faulty server with different seeds find the same fingerprints).
 
-Exit codes: 0 no new failures, 1 new failures, 2 usage error (unreadable or invalid file).
+Exit codes: 0 no new failures, 1 new failures, 2 usage error (unreadable or invalid file), whatever
+the format: text, JSON, or Markdown for a pull request comment (`--format markdown`, cut to fit
+GitHub's limit for a comment).
 """
 
 from __future__ import annotations
@@ -19,11 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from conformance.report.markdown import code, escape, first_line, table
 from conformance.results import Evidence, RequirementResult, RunReport, Status
 
-__all__ = ["Change", "ReportDiff", "add_arguments", "diff_reports", "format_diff", "main", "run"]
+__all__ = [
+    "COMMENT_LIMIT",
+    "Change",
+    "ReportDiff",
+    "add_arguments",
+    "diff_reports",
+    "format_diff",
+    "format_markdown",
+    "main",
+    "run",
+]
 
 FAILING = frozenset({Status.FAILED, Status.ERROR})
+NOT_VERIFIED = frozenset({Status.NOT_RUN, Status.SKIPPED})
 _NEWLY_PASSING_FROM = frozenset({Status.FAILED, Status.ERROR, Status.WARNING, Status.BASELINED})
 
 
@@ -44,6 +58,8 @@ class ReportDiff:
     added: list[Change] = field(default_factory=list)  # in NEW only (also in newly_failing if failing)
     removed: list[Change] = field(default_factory=list)  # in OLD only
     still_failing: int = 0
+    still_failing_changes: list[Change] = field(default_factory=list)  # the still_failing, one each
+    newly_not_run: list[Change] = field(default_factory=list)  # not run or skipped in NEW, verified in OLD
     notes: list[str] = field(default_factory=list)  # e.g. different server or spec
 
     @property
@@ -93,14 +109,19 @@ def diff_reports(old: RunReport, new: RunReport) -> ReportDiff:
                 )
             else:
                 result.still_failing += 1
+                result.still_failing_changes.append(change)
                 if o.status is not n.status:
                     result.changed.append(change)
         elif o is None:
+            if n.status in NOT_VERIFIED:
+                result.newly_not_run.append(change)
             continue
         elif n.status is Status.PASSED and o.status in _NEWLY_PASSING_FROM:
             result.newly_passing.append(change)
         elif n.status is not o.status:
             result.changed.append(change)
+            if n.status in NOT_VERIFIED and o.status not in NOT_VERIFIED:
+                result.newly_not_run.append(change)
     for label, a, b in (
         ("server", old.base_url, new.base_url),
         ("suite version", old.suite_version, new.suite_version),
@@ -148,6 +169,92 @@ def format_diff(d: ReportDiff, old: RunReport, new: RunReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+COMMENT_LIMIT = 65_536  # GitHub's limit for the body of a comment, in characters
+_FINGERPRINTS_PER_ROW = 5
+
+
+def _word(status: Status | None) -> str:
+    return status.value.replace("_", " ") if status else "absent"
+
+
+def _fingerprints(req: RequirementResult | None, only: set[str] | None = None) -> str:
+    found = list(dict.fromkeys(e.fingerprint for e in req.evidence if e.fingerprint)) if req else []
+    found = [f for f in found if only is None or f in only]
+    shown = ", ".join(code(f) for f in found[:_FINGERPRINTS_PER_ROW])
+    return shown + (f" and {len(found) - _FINGERPRINTS_PER_ROW} more" if len(found) > _FINGERPRINTS_PER_ROW else "")
+
+
+def format_markdown(
+    d: ReportDiff, old: RunReport, new: RunReport, *, report_url: str | None = None, limit: int = COMMENT_LIMIT
+) -> str:
+    """The diff as a pull request comment: a table per kind of change, rows left out past `limit` characters."""
+    olds = {r.id: r for r in old.requirements}
+    news = {r.id: r for r in new.requirements}
+    pointer = f"[the full report]({report_url})" if report_url else "the full report (conformance.html of this run)"
+    verdict = (
+        f"**{len(d.newly_failing)} new failure{'s' if len(d.newly_failing) != 1 else ''}**"
+        if d.newly_failing
+        else "No new failures"
+    )
+    head = [
+        "## Runs API conformance: what this change does",
+        "",
+        f"{verdict}; {len(d.newly_passing)} fixed, {d.still_failing} still failing, "
+        f"{len(d.newly_not_run)} newly not run. Base {_word_verdict(old)}, this change {_word_verdict(new)}; "
+        f"see {pointer}.",
+    ]
+    head += [f"- note: {escape(n)}" for n in d.notes]
+
+    def row(c: Change, fingerprints: str, text: str) -> list[str]:
+        level = (news.get(c.id) or olds[c.id]).level
+        return [f"**{c.id}**", level, _word(c.old), _word(c.new), fingerprints, escape(first_line(text, 160))]
+
+    def new_failure(c: Change) -> list[str]:
+        known = {e.fingerprint for e in olds[c.id].evidence} if c.id in olds and c.old in FAILING else set()
+        fresh = {e.fingerprint for e in news[c.id].evidence if e.fingerprint not in known}
+        return row(c, _fingerprints(news[c.id], fresh), c.message or c.statement)
+
+    header = ["requirement", "level", "base", "this change", "fingerprints", "what"]
+    sections = [
+        ("New failures", [new_failure(c) for c in d.newly_failing]),
+        ("Fixed", [row(c, _fingerprints(olds.get(c.id)), c.statement) for c in d.newly_passing]),
+        ("Still failing", [row(c, _fingerprints(news.get(c.id)), c.message) for c in d.still_failing_changes]),
+        ("Newly not run", [row(c, "", c.message or c.statement) for c in d.newly_not_run]),
+    ]
+    lines = list(head)
+    budget = limit - 400  # what the note about rows left out takes, with room to spare
+    size = sum(len(line) + 1 for line in lines)
+    left_out = 0
+    for title, rows in sections:
+        if not rows:
+            continue
+        block = ["", f"### {title}: {len(rows)}", "", *table(header, [])]
+        block_size = sum(len(line) + 1 for line in block)
+        if size + block_size > budget:
+            left_out += len(rows)
+            continue
+        lines += block
+        size += block_size
+        for cells in rows:
+            line = table(header, [cells])[-1]
+            if size + len(line) + 1 > budget:
+                left_out += 1
+                continue
+            lines.append(line)
+            size += len(line) + 1
+    if left_out:
+        lines += [
+            "",
+            f"{left_out} more rows left out to keep this comment under GitHub's {limit:,} characters: "
+            f"every one is in {pointer}, or run `runs-conformance diff OLD.json NEW.json` on the two conformance.json.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _word_verdict(report: RunReport) -> str:
+    return report.verdict.value.replace("_", " ")
+
+
 def _read(path: Path, role: str) -> RunReport:
     try:
         return RunReport.read(path)
@@ -164,7 +271,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Compare two conformance.json files; exit 1 if NEW has failures OLD did not have."
     parser.add_argument("old", type=Path, metavar="OLD.json", help="the earlier run, e.g. the last release's")
     parser.add_argument("new", type=Path, metavar="NEW.json", help="the run to gate")
-    parser.add_argument("--json", action="store_true", help="print the differences as JSON instead of text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="text (default), json, or markdown: a pull request comment, cut to fit GitHub's 65,536 characters",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
+    parser.add_argument(
+        "--report-url", metavar="URL", help="where the full report is (a CI run's artifacts): markdown links to it"
+    )
 
 
 def _as_json(d: ReportDiff) -> str:
@@ -196,7 +312,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         print(f"runs-conformance diff: {exc}", file=err)
         return 2
     d = diff_reports(old, new)
-    out.write(_as_json(d) if args.json else format_diff(d, old, new))
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        out.write(_as_json(d))
+    elif fmt == "markdown":
+        out.write(format_markdown(d, old, new, report_url=args.report_url))
+    else:
+        out.write(format_diff(d, old, new))
     return d.exit_code
 
 
