@@ -3,7 +3,8 @@
 Only what those files use is understood: `${{ inputs.x }}` and `${{ steps.id.outputs.y }}` for
 GitHub, `$[[ inputs.x ]]` for GitLab; anything else is an error, so a file cannot start to rely on
 something the tests do not run. Bash runs each script the way each CI does: GitHub with
-`bash --noprofile --norc -eo pipefail`, GitLab's script lines one after another with `set -e`.
+`bash --noprofile --norc -eo pipefail`, GitLab's script lines one after another in one bash
+under `-eo pipefail`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class StepResult:
 def run_bash(
     script: str, env: Mapping[str, str], cwd: Path, *, gitlab: bool = False, timeout: float = 120
 ) -> StepResult:
-    flags = ["-e"] if gitlab else ["--noprofile", "--norc", "-eo", "pipefail"]
+    # GitLab's runner also runs a job's script lines as one bash script under `set -eo pipefail`.
+    flags = ["-eo", "pipefail"] if gitlab else ["--noprofile", "--norc", "-eo", "pipefail"]
     path = cwd / ".step.sh"
     path.write_text(script, encoding="utf-8")
     done = subprocess.run(
