@@ -153,3 +153,18 @@ def test_the_action_fails_the_job_on_a_faulty_server_after_writing_everything(
     assert report["profile"] == "quick"
     summary = (workspace / "github_step_summary.txt").read_text(encoding="utf-8")
     assert "**AUTH-001**" in summary and "**AUTH-004**" in summary
+
+
+def test_the_readmes_five_lines_are_a_step_this_action_accepts() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## In CI\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) == 5
+    [step] = yaml.safe_load(block)
+    spec = action()
+    assert set(step["with"]) <= set(spec["inputs"]), set(step["with"]) - set(spec["inputs"])
+    required = {name for name, item in spec["inputs"].items() if item.get("required")}
+    assert required <= set(step["with"])
+    assert step["with"]["token"] == "${{ secrets.RUNS_TOKEN }}"  # a secret, never a literal
+    for link in ("examples/github-pr-comment.yml", "ci/gitlab/runs-conformance.yml"):
+        assert f"({link})" in section and (ROOT / link).is_file()
