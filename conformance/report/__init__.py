@@ -5,6 +5,9 @@
 - conformance.html: one self-contained page for people;
 - junit.xml: one testcase per requirement, for CI test views.
 
+Besides them, summary.py writes the Markdown summary a CI job shows (--summary, $GITHUB_STEP_SUMMARY),
+and markdown.py holds what it shares with `runs-conformance diff --format markdown`.
+
 Each writer works on a scrubbed copy of the report: credentials are masked once more, whatever
 the recorder let through.
 """
