@@ -24,4 +24,7 @@ fixtures and the Hypothesis settings. What lives where:
 - history_model.py: histories of a simulated correct server, for the history checker.
 - seed_match.py: how the spec's text is matched against the seed's (tests/test_spec_fidelity.py).
 - tooling.py: the repository root and the external tools (node, java) some tests need.
+- ci_steps.py: run the shell steps of action.yml and the GitLab component as each CI would
+  (expression substitution, bash flags, an offline pip install of the checkout, the providers'
+  published schemas as check-jsonschema ships them).
 """
