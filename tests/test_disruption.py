@@ -2,7 +2,9 @@
 indeterminate; a server that keeps its key records in memory is caught only across the restart.
 
 The servers here are processes (tests/support/faults_disrupt.py), each with its SQLite file, and
-the disrupt command kills one and starts it again on the same port, as a user's script would.
+the disrupt command kills one and starts it again on the same port, as a user's script would
+(tests/support/restarts.py). The correct variants whose state crosses a restart are held to --strict
+across one too.
 """
 
 from __future__ import annotations
