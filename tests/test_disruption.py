@@ -9,6 +9,7 @@ across one too.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,21 @@ def test_the_record_for_conformance_json_counts_from_the_history_start() -> None
     )
     lost = Disruption("x", started=10.0, ended=11.5, exit_code=None, output="", answering=None, grace=2.0, wait=30)
     assert lost.as_record(start=8.0)["answering_after_s"] is None and lost.as_record(8.0)["exit_code"] is None
+
+
+def _report(directory: Path, disruptions: list[dict[str, object]], ops: list[dict[str, object]]) -> Path:
+    (directory / "conformance.json").write_text(json.dumps({"disruptions": disruptions}), encoding="utf-8")
+    (directory / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops), encoding="utf-8")
+    return directory
+
+
+def test_a_restart_is_proven_only_by_a_request_lost_around_it_and_one_answered_after(tmp_path: Path) -> None:
+    done = {"exit_code": 0, "window_end_s": 2.5}
+    lost = {"invoked_ms": 1500.0, "completed_ms": None, "indeterminate": True}
+    after = {"invoked_ms": 2600.0, "completed_ms": 2610.0, "indeterminate": False}
+    assert unproven_restart(_report(tmp_path, [done], [lost, after])) is None
+    assert unproven_restart(_report(tmp_path, [], [lost, after])) == "0 disruptions recorded, not one"
+    assert "did not come back" in str(unproven_restart(_report(tmp_path, [{**done, "window_end_s": None}], [lost])))
+    # A command that restarted nothing (`true`): every request answered, none indeterminate.
+    assert "no request failed" in str(unproven_restart(_report(tmp_path, [done], [after])))
+    assert "after the disruption" in str(unproven_restart(_report(tmp_path, [done], [lost])))
