@@ -2,87 +2,33 @@
 indeterminate; a server that keeps its key records in memory is caught only across the restart.
 
 The servers here are processes (tests/support/faults_disrupt.py), each with its SQLite file, and
-the disrupt command kills one and starts it again on the same port, as a user's script would.
+the disrupt command kills one and starts it again on the same port, as a user's script would
+(tests/support/restarts.py). The correct variants whose state crosses a restart are held to --strict
+across one too.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shlex
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import json
 from pathlib import Path
 
-import httpx
 import pytest
 from support.check_runs import assert_caught, assert_passed, explain, open_session, run_named_check
-from support.tokens import TOKEN
+from support.harness import quick_args, run_suite_at
+from support.restarts import restart_args, served, unproven_restart
 
+from conformance.catalog import catalog
 from conformance.config import RunConfig
 from conformance.execution import CheckRun
+from conformance.final_reads import REQUIREMENTS as FINAL_READS
 from conformance.history import Disruption, History, Operation
 from conformance.history_checker import check_history
 from conformance.history_disruption import DisruptionPlan, judged
 from conformance.options import UsageError
 from conformance.outcomes import Outcome
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKLOAD_SECONDS = 4.0
 DISRUPT_AT = 1.5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=1).is_success
-    except httpx.TransportError:
-        return False
-
-
-@contextmanager
-def served(fault: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """(base URL, a disrupt command that kills the server and starts it again on its port and file)."""
-    port = _free_port()
-    pid_file = tmp_path / "server.pid"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
-    launch = (
-        f"{shlex.quote(sys.executable)} -m support.faults_disrupt --fault {fault} "
-        f"--db {shlex.quote(str(tmp_path / 'runs.db'))} --port {port}"
-    )
-    log = shlex.quote(str(tmp_path / "server.log"))
-    start = f"{launch} >>{log} 2>&1 & echo $! > {shlex.quote(str(pid_file))}"
-    pid = f"$(cat {shlex.quote(str(pid_file))})"
-    # Wait for the old process to be gone before starting the new one: two would fight for the port.
-    restart = f"kill {pid} && while kill -0 {pid} 2>/dev/null; do sleep 0.05; done; {start}"
-    subprocess.run(start, shell=True, check=True, env=env)
-    url = f"http://127.0.0.1:{port}"
-    before = os.environ.get("PYTHONPATH")
-    try:
-        deadline = time.monotonic() + 20
-        while not _answers(url):
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.05)  # polling for readiness against the deadline above
-        os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # the disrupt command's shell starts the server again
-        yield url, restart
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
-        with contextlib.suppress(ProcessLookupError):  # a test's command may have stopped it for good
-            os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
 
 def _run(url: str, plan: DisruptionPlan | None) -> tuple[CheckRun, History]:
@@ -106,7 +52,7 @@ def _assert_disrupted(history: History) -> Disruption:
 
 @pytest.mark.slow
 def test_the_reference_server_restarted_mid_workload_is_conformant(tmp_path: Path) -> None:
-    with served("none", tmp_path) as (url, restart):
+    with served(["--fault", "none"], tmp_path) as (url, restart):
         run, history = _run(url, DisruptionPlan(restart, at=DISRUPT_AT, grace=1.0, wait=20))
     _assert_disrupted(history)
     assert_passed(run)
@@ -115,7 +61,7 @@ def test_the_reference_server_restarted_mid_workload_is_conformant(tmp_path: Pat
 
 @pytest.mark.slow
 def test_keys_in_memory_pass_without_a_disruption_and_fail_across_one(tmp_path: Path) -> None:
-    with served("keys-in-memory", tmp_path) as (url, restart):
+    with served(["--fault", "keys-in-memory"], tmp_path) as (url, restart):
         calm, _ = _run(url, None)
         assert_passed(calm)
         disrupted, history = _run(url, DisruptionPlan(restart, at=DISRUPT_AT, grace=1.0, wait=20))
@@ -128,7 +74,7 @@ def test_keys_in_memory_pass_without_a_disruption_and_fail_across_one(tmp_path: 
 
 @pytest.mark.slow
 def test_a_server_that_does_not_come_back_fails_err_001(tmp_path: Path) -> None:
-    with served("none", tmp_path) as (url, restart):
+    with served(["--fault", "none"], tmp_path) as (url, restart):
         stop = restart.rsplit("; ", 1)[0]  # the kill and the wait for the process to be gone: nothing starts it again
         run, history = _run(url, DisruptionPlan(stop, at=0.5, grace=0.5, wait=4.0))
     assert history.disruption is not None and history.disruption.answering is None
@@ -136,6 +82,39 @@ def test_a_server_that_does_not_come_back_fails_err_001(tmp_path: Path) -> None:
     assert any("did not answer within --disrupt-wait 4 s" in e.message for e in run.evidence["ERR-001"])
     # Every request after the command is indeterminate (the window never closed): none is an ERR-001 of its own.
     assert all("got no answer" not in e.message for e in run.evidence["ERR-001"])
+
+
+# The correct variants with state that crosses a restart, each with the areas where it differs from the
+# reference: IDs from a counter that must go on after the newest run (and their 404s), cursors signed
+# with a secret that must outlive the process, keys held while in flight, runs settled before the 202,
+# reads from replicas whose log must outlive the primary's process. Each run selects those areas, the
+# concurrency area (the workload the restart interrupts) and the final reads' IDs (what must last
+# across it): a full quick run each would cost about twice as much CI time. Every variant, the whole
+# quick profile, with and without a restart: scripts/flake_check.py --variants --restart.
+RESTARTED_VARIANTS: dict[str, tuple[str, ...]] = {
+    "sequential-run-ids": ("pagination", "ERR-010"),
+    "other-encodings": ("pagination", "ERR-010"),
+    "lenient-cursors": ("pagination",),
+    "in-flight-conflicts": ("idempotency",),
+    "settled-before-answer": ("lifecycle", "cancel"),
+    "snapshot-reads": ("pagination", "lifecycle"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RESTARTED_VARIANTS))
+def test_a_correct_variant_restarted_mid_workload_is_conformant(name: str, tmp_path: Path) -> None:
+    """--strict, quick: the workload around the restart, the variant's areas and the final reads after it,
+    against what the variant kept in its file."""
+    report_dir = tmp_path / "report"
+    select = ("concurrency", *FINAL_READS, *RESTARTED_VARIANTS[name])
+    with served(["--variant", name], tmp_path) as (url, restart):
+        run = run_suite_at(url, *quick_args(select, *restart_args(restart)), report_dir=report_dir)
+    assert unproven_restart(report_dir) is None, f"{unproven_restart(report_dir)}\n{run.explain()}"
+    bad = run.ids_with("failed", "warning", "error", "skipped", "not_run")
+    assert run.exit_code == 0 and not bad, f"{name}: {bad}\n{run.explain()}"
+    must_pass = {*FINAL_READS, *(rid for rid, item in catalog().items() if item.area == "concurrency")}
+    assert must_pass <= set(run.ids_with("passed")), run.explain()
 
 
 def test_a_failing_command_skips_the_concurrency_ids_with_its_output(reference_url: str) -> None:
@@ -221,3 +200,21 @@ def test_the_record_for_conformance_json_counts_from_the_history_start() -> None
     )
     lost = Disruption("x", started=10.0, ended=11.5, exit_code=None, output="", answering=None, grace=2.0, wait=30)
     assert lost.as_record(start=8.0)["answering_after_s"] is None and lost.as_record(8.0)["exit_code"] is None
+
+
+def _report(directory: Path, disruptions: list[dict[str, object]], ops: list[dict[str, object]]) -> Path:
+    (directory / "conformance.json").write_text(json.dumps({"disruptions": disruptions}), encoding="utf-8")
+    (directory / "history.jsonl").write_text("".join(json.dumps(op) + "\n" for op in ops), encoding="utf-8")
+    return directory
+
+
+def test_a_restart_is_proven_only_by_a_request_lost_around_it_and_one_answered_after(tmp_path: Path) -> None:
+    done = {"exit_code": 0, "window_end_s": 2.5}
+    lost = {"invoked_ms": 1500.0, "completed_ms": None, "indeterminate": True}
+    after = {"invoked_ms": 2600.0, "completed_ms": 2610.0, "indeterminate": False}
+    assert unproven_restart(_report(tmp_path, [done], [lost, after])) is None
+    assert unproven_restart(_report(tmp_path, [], [lost, after])) == "0 disruptions recorded, not one"
+    assert "did not come back" in str(unproven_restart(_report(tmp_path, [{**done, "window_end_s": None}], [lost])))
+    # A command that restarted nothing (`true`): every request answered, none indeterminate.
+    assert "no request failed" in str(unproven_restart(_report(tmp_path, [done], [after])))
+    assert "after the disruption" in str(unproven_restart(_report(tmp_path, [done], [lost])))

@@ -16,7 +16,9 @@ fixtures and the Hypothesis settings. What lives where:
   requests, a deadline mid-phase), faults_stall.py (stalled reads, coalesced keyless starts),
   faults_final.py (promises broken later: only the final reads catch them), faults_bounds.py
   (documented bounds), faults_nearmiss.py (near misses of the token, If-None-Match lists, keys),
-  faults_disrupt.py (a server process that forgets across a restart: --disrupt),
+  faults_disrupt.py (a server process that forgets across a restart: --disrupt; also the launcher
+  of any correct variant as a process on a file), restarts.py (serve one with a command that
+  restarts it, and whether a run's report proves the restart),
   planted_bugs.py (bugs the runner's tests plant), hostile_servers.py (servers that hang, reset
   or send garbage), with asgi.py (middleware that rewrites requests and responses) and
   replicas.py (stale copies of the store) to build them.

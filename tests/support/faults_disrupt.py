@@ -6,9 +6,13 @@
   another body gets 202 instead of 409 (CONC-002, IDEM-002).
 
 These are processes, not apps: `python -m support.faults_disrupt --fault keys-in-memory --db FILE
---port P` (tests/ on sys.path) serves one, and the disrupt command of tests/test_disruption.py kills
+--port P` (tests/ on sys.path) serves one, and the disrupt command of support/restarts.py kills
 and starts it again. They are not in servers.py's registry: the self-check serves its faults in
 threads, without a disruption, where this one is correct.
+
+The same launcher serves any correct variant of servers.py on the file (`--variant NAME`), so that
+the variants too are held to the contract across a restart (tests/test_disruption.py,
+scripts/flake_check.py --restart).
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from reference_impl.app import create_app
 from reference_impl.store import IdempotencyClaim, IdempotencyKeyReused, RunStore, StartOutcome
 
+from .servers import VARIANTS, variant
 from .tokens import TOKENS
 
 __all__ = ["FAULTS", "KeysInMemoryStore", "main"]
@@ -67,11 +73,17 @@ FAULTS: dict[str, Callable[[str], RunStore]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fault", choices=sorted(FAULTS), required=True)
+    served = parser.add_mutually_exclusive_group(required=True)
+    served.add_argument("--fault", choices=sorted(FAULTS))
+    served.add_argument("--variant", choices=[item.name for item in VARIANTS])
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    app = create_app(list(TOKENS), store=FAULTS[args.fault](args.db))
+    app: ASGIApp
+    if args.variant is not None:
+        app = variant(args.variant).build(TOKENS, args.db)
+    else:
+        app = create_app(list(TOKENS), store=FAULTS[args.fault](args.db))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
     return 0
 

@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -370,19 +370,23 @@ def _rewrite_response(
 
 # --- the catalogue ---------------------------------------------------------------------------------
 
-AppFactory = Callable[[], ASGIApp]
+
+class AppFactory(Protocol):
+    """Builds the server: in memory, or on the SQLite file `db_path`, whose state a restart keeps."""
+
+    def __call__(self, db_path: str | None = None, /) -> ASGIApp: ...
 
 
 def _app(**kwargs: Any) -> AppFactory:
-    return lambda: create_app(TOKENS, **kwargs)
+    return lambda db_path=None: create_app(TOKENS, db_path, **kwargs)
 
 
 def _store(cls: type[RunStore]) -> AppFactory:
-    return lambda: create_app(TOKENS, store=cls(None, MonotonicTimestamps()))
+    return lambda db_path=None: create_app(TOKENS, store=cls(db_path, MonotonicTimestamps()))
 
 
 def _wrapped(middleware: Callable[[ASGIApp], ASGIApp]) -> AppFactory:
-    return lambda: middleware(create_app(TOKENS))
+    return lambda db_path=None: middleware(create_app(TOKENS, db_path))
 
 
 FAULTS: dict[str, AppFactory] = {

@@ -16,6 +16,8 @@ serves one at a time, however many clients wait.)
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import json
 import time
 from typing import Any
 
@@ -37,25 +39,47 @@ class VersionedStore(RunStore):
     are `time.monotonic_ns()`.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, path: str | None = None) -> None:
+        super().__init__(path)
         self.active: dict[Any, int] = {}  # client address -> when it last sent a request (see tracking_load)
         self._times: dict[str, list[int]] = {}
         self._versions: dict[str, list[RunRecord]] = {}
         self._created: list[tuple[int, int, str]] = []  # (commit time, seq, runId) of each insert, in seq order
+        if path is not None:
+            self._replay_log()
+
+    def _replay_log(self) -> None:
+        """With a file the log is kept in it, as replicas outlive a restart of the primary; CLOCK_MONOTONIC
+        is the machine's, so its times still order the versions against reads after the restart. Then
+        ship what the file holds and the log does not (a process killed between a commit and its ship)."""
+        with self._transaction() as db:
+            db.execute(_LOG_SCHEMA)
+            rows = db.execute("SELECT at_ns, record FROM replica_log ORDER BY rowid").fetchall()
+        for at, text in rows:
+            self._append(RunRecord(*json.loads(text)), at)
+        for record in super().list_runs(None, None, None, 1 << 62)[0]:
+            self._ship(record.run_id)
+
+    def _append(self, record: RunRecord, at: int) -> None:
+        versions = self._versions.setdefault(record.run_id, [])
+        if not versions:
+            self._created.append((at, record.seq, record.run_id))
+        self._times.setdefault(record.run_id, []).append(at)
+        versions.append(record)
 
     def _ship(self, run_id: str) -> None:
         record = super().get(run_id)
         if record is None:
             return
         now = time.monotonic_ns()
-        versions = self._versions.setdefault(run_id, [])
+        versions = self._versions.get(run_id)
         if versions and versions[-1] == record:
             return
-        if not versions:
-            self._created.append((now, record.seq, run_id))
-        self._times.setdefault(run_id, []).append(now)
-        versions.append(record)
+        self._append(record, now)
+        if self.path is not None:
+            with self._transaction() as db:
+                text = json.dumps(dataclasses.astuple(record))
+                db.execute("INSERT INTO replica_log (at_ns, record) VALUES (?, ?)", (now, text))
 
     def start_run(
         self,
@@ -132,6 +156,7 @@ class VersionedStore(RunStore):
         return found[:limit], len(found) > limit
 
 
+_LOG_SCHEMA = "CREATE TABLE IF NOT EXISTS replica_log (at_ns INTEGER NOT NULL, record TEXT NOT NULL)"
 _NO_SEQ = 1 << 62  # sorts after every seq: (moment, _NO_SEQ) bounds the inserts committed by `moment`
 
 

@@ -17,7 +17,7 @@ each requirement of the catalog with the fault that must be caught by a run sele
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from starlette.types import ASGIApp
 
@@ -67,7 +67,7 @@ FAULTS: list[Fault] = [*SINGLE_CLIENT_FAULTS, *CONCURRENCY_FAULTS]
 VARIANTS: list[Variant] = [*SINGLE_CLIENT_VARIANTS, *CONCURRENCY_VARIANTS]
 
 
-def _joined(*tables: dict[str, Callable[[], ASGIApp]]) -> dict[str, Callable[[], ASGIApp]]:
+def _joined(*tables: Mapping[str, Callable[[], ASGIApp]]) -> dict[str, Callable[[], ASGIApp]]:
     joined: dict[str, Callable[[], ASGIApp]] = {}
     for table in tables:
         clash = set(joined) & set(table)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,7 +44,14 @@ from .asgi import Headers, ResponseRewrite, header, is_json, operation, rewrite_
 
 __all__ = ["SINGLE_CLIENT_VARIANTS", "JitterLatency", "LenientCursorCodec", "Variant"]
 
-AppFactory = Callable[[Sequence[str]], ASGIApp]
+
+class AppFactory(Protocol):
+    """Builds a variant for these tokens: in memory, or on the SQLite file `db_path`, from which it comes
+    back after a restart with everything a real deployment keeps (runs, keys, cursor secret, ID counter)."""
+
+    def __call__(self, tokens: Sequence[str], db_path: str | None = None, /) -> ASGIApp: ...
+
+
 JITTER_SEED = 20260214
 
 
@@ -88,13 +95,13 @@ class UuidRunsApi(RunsApi):
         return run
 
 
-def _other_encodings(tokens: Sequence[str]) -> ASGIApp:
-    store = RunStore(id_factory=lambda: str(uuid.uuid4()))
-    codec = faults_cancel_page.HexCursorCodec(secrets.token_bytes(32))
+def _other_encodings(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    store = RunStore(db_path, id_factory=lambda: str(uuid.uuid4()))
+    codec = faults_cancel_page.HexCursorCodec(store.cursor_secret())  # in the file: cursors outlive a restart
     return create_app(list(tokens), store=store, api_class=UuidRunsApi, cursor_codec=codec)
 
 
-def _problem_extensions(tokens: Sequence[str]) -> ASGIApp:
+def _problem_extensions(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     """Extension members on Problems (RFC 9457 §3.2) and extra members on every success body but the definition."""
 
     def extend(scope: Scope, status: int, data: Any) -> Any:
@@ -109,14 +116,14 @@ def _problem_extensions(tokens: Sequence[str]) -> ASGIApp:
                 data["links"] = {"self": f"/api/v1/runs/{data['runId']}"}
         return data
 
-    return rewrite_json(create_app(list(tokens)), extend)
+    return rewrite_json(create_app(list(tokens), db_path), extend)
 
 
-def _connection_close(tokens: Sequence[str]) -> ASGIApp:
+def _connection_close(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     def close(scope: Scope, status: int, headers: Headers) -> tuple[int, Headers]:
         return status, [*headers, (b"connection", b"close")]
 
-    return rewrite_headers(create_app(list(tokens)), close)
+    return rewrite_headers(create_app(list(tokens), db_path), close)
 
 
 def _gzip(app: ASGIApp) -> ASGIApp:
@@ -151,10 +158,19 @@ class IntegerRunsApi(RunsApi):
         return run
 
 
-def _sequential_ids(tokens: Sequence[str]) -> ASGIApp:
+def _integer_id_store(db_path: str | None) -> RunStore:
+    """IDs from one counter (called under the store's lock) that goes on after the newest run in the
+    file, as an autoincrement column does after a restart: an ID is never handed out twice."""
     counter = itertools.count(1)
-    store = RunStore(id_factory=lambda: str(next(counter)))  # called under the store's lock
-    return create_app(list(tokens), store=store, api_class=IntegerRunsApi)
+    store = RunStore(db_path, id_factory=lambda: str(next(counter)))
+    newest, _ = store.list_runs(None, None, None, 1)
+    if newest:
+        counter = itertools.count(int(newest[0].run_id) + 1)  # the lambda reads `counter` at each call
+    return store
+
+
+def _sequential_ids(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    return create_app(list(tokens), store=_integer_id_store(db_path), api_class=IntegerRunsApi)
 
 
 _SOMEONE_ELSES_WORKFLOW = {"steps": [{"id": "s", "action": "noop"}]}
@@ -174,10 +190,8 @@ class BusyIntegerRunsApi(IntegerRunsApi):
             raise
 
 
-def _sequential_ids_busy(tokens: Sequence[str]) -> ASGIApp:
-    counter = itertools.count(1)
-    store = RunStore(id_factory=lambda: str(next(counter)))
-    return create_app(list(tokens), store=store, api_class=BusyIntegerRunsApi)
+def _sequential_ids_busy(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    return create_app(list(tokens), store=_integer_id_store(db_path), api_class=BusyIntegerRunsApi)
 
 
 # --- numbers: exact decimals ---------------------------------------------------------------------
@@ -194,14 +208,14 @@ def _exact_number_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _exact_decimals(tokens: Sequence[str]) -> ASGIApp:
+def _exact_decimals(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     def rewrite(scope: Scope, status: int, headers: Headers, body: bytes) -> tuple[int, Headers, bytes]:
         if not body or not is_json(headers):
             return status, headers, body
         value = json.loads(body, parse_float=Decimal)  # the number as the text says, not a double
         return status, headers, _exact_number_text(value).encode("utf-8")
 
-    return ResponseRewrite(create_app(list(tokens)), rewrite)
+    return ResponseRewrite(create_app(list(tokens), db_path), rewrite)
 
 
 # --- cursors: a lenient decoder --------------------------------------------------------------------
@@ -238,8 +252,10 @@ class LenientCursorCodec(CursorCodec):
         return after
 
 
-def _lenient_cursors(tokens: Sequence[str]) -> ASGIApp:
-    return create_app(list(tokens), cursor_codec=LenientCursorCodec(secrets.token_bytes(32)))
+def _lenient_cursors(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    store = RunStore(db_path)
+    # The secret is kept in the store (its file, with one): a cursor issued before a restart still reads.
+    return create_app(list(tokens), store=store, cursor_codec=LenientCursorCodec(store.cursor_secret()))
 
 
 # --- timestamps: other offsets, milliseconds, lower case ---------------------------------------------
@@ -263,7 +279,7 @@ def _timestamp_forms() -> list[Callable[[datetime], str]]:
     ]
 
 
-def _other_timestamp_forms(tokens: Sequence[str]) -> ASGIApp:
+def _other_timestamp_forms(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     """Millisecond instants, each response in the next of several RFC 3339 forms: the same run read
     twice shows its timestamps in two different spellings of the same instants."""
     forms = _timestamp_forms()
@@ -288,7 +304,7 @@ def _other_timestamp_forms(tokens: Sequence[str]) -> ASGIApp:
             form = forms[next(turn) % len(forms)]
         return respell(data, form)
 
-    return rewrite_json(create_app(list(tokens), clock=_millisecond_clock), transform)
+    return rewrite_json(create_app(list(tokens), db_path, clock=_millisecond_clock), transform)
 
 
 # --- validation: params per action ------------------------------------------------------------------
@@ -314,8 +330,8 @@ def _strict_actions() -> dict[str, Action]:
     }
 
 
-def _params_per_action(tokens: Sequence[str]) -> ASGIApp:
-    return create_app(list(tokens), actions=_strict_actions())
+def _params_per_action(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    return create_app(list(tokens), db_path, actions=_strict_actions())
 
 
 # --- strings: I-JSON only ---------------------------------------------------------------------------
@@ -355,8 +371,8 @@ class IJsonOnlyApi(RunsApi):
         return await super().start_run(request)
 
 
-def _ijson_only(tokens: Sequence[str]) -> ASGIApp:
-    return create_app(list(tokens), api_class=IJsonOnlyApi)
+def _ijson_only(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    return create_app(list(tokens), db_path, api_class=IJsonOnlyApi)
 
 
 # --- timing: runs settled before the 202 -----------------------------------------------------------
@@ -384,12 +400,12 @@ class SettledBeforeAnswerApi(RunsApi):
         return json_response(self.run_ref(run), status=202, headers={"Location": response.headers["location"]})
 
 
-def _settled_before_answer(tokens: Sequence[str]) -> ASGIApp:
-    return create_app(list(tokens), api_class=SettledBeforeAnswerApi)
+def _settled_before_answer(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    return create_app(list(tokens), db_path, api_class=SettledBeforeAnswerApi)
 
 
 # --- HTTP: an absolute Location --------------------------------------------------------------------
-def _absolute_location(tokens: Sequence[str]) -> ASGIApp:
+def _absolute_location(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     def absolute(scope: Scope, status: int, headers: Headers) -> tuple[int, Headers]:
         location = header(headers, b"location")
         if location is None:
@@ -397,11 +413,11 @@ def _absolute_location(tokens: Sequence[str]) -> ASGIApp:
         host = header(list(scope["headers"]), b"host") or b"localhost"
         return status, [*without(headers, b"location"), (b"location", b"http://" + host + location)]
 
-    return rewrite_headers(create_app(list(tokens)), absolute)
+    return rewrite_headers(create_app(list(tokens), db_path), absolute)
 
 
 # --- objects: volatile extra fields, Problems in other words -----------------------------------------
-def _volatile_fields(tokens: Sequence[str]) -> ASGIApp:
+def _volatile_fields(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     """Every Run carries fields that change on every read (a poll time, a queue estimate); every
     Problem has its own title and detail text and an extension member."""
 
@@ -428,23 +444,27 @@ def _volatile_fields(tokens: Sequence[str]) -> ASGIApp:
             }
         return decorate(data)
 
-    return rewrite_json(create_app(list(tokens)), transform)
+    return rewrite_json(create_app(list(tokens), db_path), transform)
 
 
 def _reused(module: Any, name: str) -> AppFactory:
     factory = module.CORRECT_VARIANTS[name]
 
-    def build(tokens: Sequence[str]) -> ASGIApp:
+    def build(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
         if list(tokens) != list(module.TOKENS):
             raise ValueError(f"{module.__name__}.{name} serves the tokens {module.TOKENS}, not these")
-        app: ASGIApp = factory()
+        app: ASGIApp = factory(db_path)
         return app
 
     return build
 
 
 SINGLE_CLIENT_VARIANTS: list[Variant] = [
-    Variant("latency-jitter", "every request delayed 0–30 ms (seeded)", lambda t: JitterLatency(create_app(list(t)))),
+    Variant(
+        "latency-jitter",
+        "every request delayed 0–30 ms (seeded)",
+        lambda t, db=None: JitterLatency(create_app(list(t), db)),
+    ),
     Variant(
         "reordered-keys-whitespace",
         "JSON re-serialised: keys reversed, indented, ASCII escapes; extra members; ETag header in upper case",
@@ -461,7 +481,7 @@ SINGLE_CLIENT_VARIANTS: list[Variant] = [
     Variant(
         "gzip",
         "gzip-compressed bodies when the client accepts gzip",
-        lambda t: _gzip(create_app(list(t))),
+        lambda t, db=None: _gzip(create_app(list(t), db)),
     ),
     Variant(
         "exact-decimal-numbers",

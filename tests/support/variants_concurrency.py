@@ -35,10 +35,10 @@ LAG_SEED = 20261201
 _SNAPSHOT_SHIFT = 40  # a cursor's position packs the walk's snapshot time above the seq (seqs stay below 2**40)
 
 
-def _in_flight_conflicts(tokens: Sequence[str]) -> ASGIApp:
+def _in_flight_conflicts(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     if list(tokens) != list(faults_idem_etag.TOKENS):
         raise ValueError(f"faults_idem_etag serves the tokens {faults_idem_etag.TOKENS}, not these")
-    app: ASGIApp = faults_idem_etag.CORRECT_VARIANTS["in_flight_conflicts"]()
+    app: ASGIApp = faults_idem_etag.CORRECT_VARIANTS["in_flight_conflicts"](db_path)
     return app
 
 
@@ -83,8 +83,8 @@ class SnapshotReadsApi(RunsApi):
         return json_response({"items": [run.to_api() for run in runs], "nextCursor": next_cursor})
 
 
-def _snapshot_reads(tokens: Sequence[str]) -> ASGIApp:
-    return create_app(list(tokens), store=VersionedStore(), api_class=SnapshotReadsApi)
+def _snapshot_reads(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    return create_app(list(tokens), store=VersionedStore(db_path), api_class=SnapshotReadsApi)
 
 
 CONCURRENCY_VARIANTS: list[Variant] = [
