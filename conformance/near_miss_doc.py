@@ -34,7 +34,7 @@ def _section(comparison: Comparison) -> list[str]:
         return [*lines, "", "**No probes**: no check sends near misses of it."]
     for probe in probes:
         lines += ["", f"{probe.requirement}, sent by `{probe.sender}`, expected answer: {probe.expected}.", ""]
-        values = probe_values(probe, comparison.example)
+        values = probe_values(probe, comparison)
         if values:
             lines += [f"| near miss of {_cell(comparison.example)} | sent |", "|---|---|"]
             lines += [f"| {label} | {_cell(value)} |" for label, value in values.items()]
