@@ -209,6 +209,13 @@ PROBES: tuple[ProbeSet, ...] = (
     ProbeSet("query clientId", "PAGE-009", "pagination_cursors:page_filters", "not listed", "near_client_ids"),
     ProbeSet("body clientId", "PAGE-009", "pagination_cursors:page_filters", "not listed", "near_client_ids"),
     ProbeSet("header Idempotency-Key", "IDEM-008", "idempotency_keys:keys_are_compared_exactly", "400", "look_alike"),
+    ProbeSet(
+        "header Authorization",
+        "AUTH-006",
+        "auth:bearer_scheme_in_any_case_accepted",
+        "accepted, as with `Bearer` and the same token",
+        "scheme_cases",
+    ),
     ProbeSet("query clientId", "PAGE-010", "pagination_cursors:bad_filters", "400", "refused_values"),
     ProbeSet("query status", "PAGE-010", "pagination_cursors:bad_filters", "400", "refused_values"),
     ProbeSet("query cursor", "PAGE-007", "pagination_cursors:bad_cursors", "400 or that cursor's page", "near_cursors"),

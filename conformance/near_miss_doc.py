@@ -59,10 +59,12 @@ def render() -> str:
         " value; the checks send them on the values of their own runs and credentials.",
         "",
         "Not near misses, because the standards make them equal: the scheme name `Bearer` in any case"
-        " (RFC 9110 §11.1), more than one space after it (§11.4, `1*SP`), whitespace around a field value"
-        " (§5.5, HTTP strips it); `W/` on a tag compared weakly, whitespace and empty elements in an"
-        " If-None-Match list (§8.8.3.2, §5.6.1). Not comparisons: integer parameters (their near misses are"
-        " their bounds) and body fields no request names again.",
+        " (RFC 9110 §11.1: sent with the valid token, AUTH-006 requires it accepted; the token's near misses"
+        " keep the scheme as `Bearer`), more than one space after it (§11.4, `1*SP`), whitespace around a"
+        " field value (§5.5, HTTP strips it); `W/` on a tag compared weakly, whitespace and empty elements in"
+        " an If-None-Match list (§8.8.3.2, §5.6.1). Not comparisons: integer parameters (their near misses"
+        " are their bounds) and body fields no request names again. Invalid near misses (PAGE-010's) are kept"
+        " only when the parameter's own schema refuses them.",
     ]
     for comparison in comparisons:
         lines += _section(comparison)
