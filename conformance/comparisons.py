@@ -110,7 +110,7 @@ def _example(document: Mapping[str, Any], name: str, parameter: Mapping[str, Any
         for example in component.get("examples", []) if isinstance(component, Mapping) else []:
             if isinstance(example, Mapping) and isinstance(example.get(name), str):
                 return str(example[name])
-    return "x"
+    return f"rc-example-{name}"  # no example in the spec (an opaque cursor): a stand-in to show probes on
 
 
 def _kind(document: Mapping[str, Any], location: str, name: str, schema: Any) -> tuple[str, str]:

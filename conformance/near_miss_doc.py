@@ -36,7 +36,9 @@ def _section(comparison: Comparison) -> list[str]:
         lines += ["", f"{probe.requirement}, sent by `{probe.sender}`, expected answer: {probe.expected}.", ""]
         values = probe_values(probe, comparison)
         if values:
-            lines += [f"| near miss of {_cell(comparison.example)} | sent |", "|---|---|"]
+            # The scheme's cases are no near miss: the same credential, to be accepted.
+            heading = "same credential as" if probe.generate == "scheme_cases" else "near miss of"
+            lines += [f"| {heading} {_cell(comparison.example)} | sent |", "|---|---|"]
             lines += [f"| {label} | {_cell(value)} |" for label, value in values.items()]
         if probe.by_hand:
             lines += [*([""] if values else []), f"Listed by hand in the check: {probe.by_hand}."]
