@@ -20,6 +20,8 @@ import secrets
 import string
 from collections.abc import Callable, Sequence
 
+from conformance.spec import load_spec
+
 __all__ = [
     "look_alike",
     "malformed_credentials",
@@ -35,8 +37,9 @@ __all__ = [
     "scheme_cases",
 ]
 
-CLIENT_ID_MAX = 64
-KEY_MAX = 255
+# The longest valid values, as the spec bounds them: a near miss longer is invalid, not a near miss.
+CLIENT_ID_MAX = int(load_spec()["components"]["schemas"]["ClientId"]["maxLength"])
+KEY_MAX = int(load_spec()["components"]["parameters"]["IdempotencyKey"]["schema"]["maxLength"])
 # Characters tried, in this order, as the one a value's schema does not allow: a slash and a space
 # first (a path separator, a word break), then the rest of ASCII's punctuation, then a letter beyond it.
 _FOREIGN = "/ " + "".join(c for c in string.punctuation if c != "/") + "\u00e9"
