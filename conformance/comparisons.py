@@ -8,6 +8,12 @@ schemes, every operation's parameters, and the body fields a query parameter fil
 parameter added to the spec is a comparison without probes until a check sends some;
 `PROBES` says which check sends which near misses of each, judged on which requirement.
 
+The near misses are generated, never listed in a check: of the values the check holds (its token,
+clientIds, the cursor a server gave it) by conformance/near_misses.py, and of what the spec
+allows by `refused_values`, which reads the parameter's schema (every value of an enum, a
+pattern's characters, a maxLength) and keeps only what that schema refuses. A status added to
+RunStatus' enum is probed with no code changed.
+
 Not comparisons: an integer parameter (`limit`) is compared as a number, and its near misses are
 its bounds; a body field no request names again (the workflow, the inputs) is stored, not compared
 (the idempotency fingerprint compares whole bodies, JSON-equal: IDEM-002's strategies).
@@ -21,9 +27,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance import near_misses
-from conformance.spec import load_spec
+from conformance.spec import load_spec, pattern_matches
 
-__all__ = ["PROBES", "Comparison", "ProbeSet", "implied_comparisons", "probe_values", "probes_of"]
+__all__ = [
+    "BEARER",
+    "PROBES",
+    "Comparison",
+    "ProbeSet",
+    "implied_comparisons",
+    "probe_values",
+    "probes_of",
+    "refused_values",
+    "schema_accepts",
+]
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # How RFC 9110 has a header of its own compared; any other string is compared exactly.
@@ -31,6 +47,7 @@ _HTTP_HEADERS = {
     "if-none-match": ("entity-tag list", "by weak comparison with each listed tag, or `*` (RFC 9110 §13.1.2, §5.6.1)"),
 }
 _EXAMPLE_TOKEN = "rc-example-token"  # the spec shows no token: the bearer scheme's tokens are the server's
+BEARER = "Bearer"  # the scheme as RFC 6750 §2.1 spells it, and as the suite's client sends it
 
 
 @dataclass(frozen=True)
@@ -47,20 +64,26 @@ class Comparison:
     def location(self) -> str:
         return self.key.split(" ", 1)[0]
 
+    @property
+    def name(self) -> str:
+        return self.key.split(" ", 1)[1]
+
 
 @dataclass(frozen=True)
 class ProbeSet:
     """Near misses of one comparison that one check sends, and the requirement its answers are judged on.
 
-    `generate` names the function of conformance/near_misses.py the check calls; `by_hand` says what
-    the check lists by hand (besides, or instead); `expected` is the answer the contract gives them.
+    `generate` names the function the check calls: one of conformance/near_misses.py, or
+    `refused_values` here (the spec's schema of the value decides); `by_hand` says what the check
+    lists by hand (nothing today), and why it cannot be derived; `expected` is the answer the
+    contract gives them.
     """
 
     comparison: str
     requirement: str
     sender: str  # "module:function" of the check
     expected: str
-    generate: str = ""  # the name of a function of conformance/near_misses.py
+    generate: str = ""  # the name of a function of conformance/near_misses.py, or "refused_values"
     by_hand: str = ""
 
 
@@ -87,7 +110,7 @@ def _example(document: Mapping[str, Any], name: str, parameter: Mapping[str, Any
         for example in component.get("examples", []) if isinstance(component, Mapping) else []:
             if isinstance(example, Mapping) and isinstance(example.get(name), str):
                 return str(example[name])
-    return "x"
+    return f"rc-example-{name}"  # no example in the spec (an opaque cursor): a stand-in to show probes on
 
 
 def _kind(document: Mapping[str, Any], location: str, name: str, schema: Any) -> tuple[str, str]:
@@ -187,38 +210,91 @@ PROBES: tuple[ProbeSet, ...] = (
     ProbeSet("body clientId", "PAGE-009", "pagination_cursors:page_filters", "not listed", "near_client_ids"),
     ProbeSet("header Idempotency-Key", "IDEM-008", "idempotency_keys:keys_are_compared_exactly", "400", "look_alike"),
     ProbeSet(
-        "query clientId",
-        "PAGE-010",
-        "pagination_cursors:bad_filters",
-        "400",
-        "look_alike",
-        by_hand="a space before or after it, 65 characters, a slash, a non-ASCII letter",
+        "header Authorization",
+        "AUTH-006",
+        "auth:bearer_scheme_in_any_case_accepted",
+        "accepted, as with `Bearer` and the same token",
+        "scheme_cases",
     ),
-    ProbeSet(
-        "query status",
-        "PAGE-010",
-        "pagination_cursors:bad_filters",
-        "400",
-        by_hand="other case, cut short, extended, a space around it, a look-alike letter, a list",
-    ),
-    ProbeSet(
-        "query cursor",
-        "PAGE-007",
-        "pagination_cursors:bad_cursors",
-        "400 or that cursor's page",
-        by_hand="one character in its middle changed",
-    ),
+    ProbeSet("query clientId", "PAGE-010", "pagination_cursors:bad_filters", "400", "refused_values"),
+    ProbeSet("query status", "PAGE-010", "pagination_cursors:bad_filters", "400", "refused_values"),
+    ProbeSet("query cursor", "PAGE-007", "pagination_cursors:bad_cursors", "400 or that cursor's page", "near_cursors"),
 )
 
 
-def probe_values(probe: ProbeSet, example: str) -> dict[str, str]:
-    """The near misses `probe` sends for the value `example`, labelled (bytes shown as text); {} when listed by hand.
+def _parameter_schema(document: Mapping[str, Any], operation_id: str, location: str, name: str) -> Mapping[str, Any]:
+    for found_id, operation in _operations(document):
+        if found_id != operation_id:
+            continue
+        for parameter in operation.get("parameters", []):
+            found = _resolved(document, parameter)
+            if found.get("in") == location and str(found.get("name", "")).lower() == name.lower():
+                schema = _resolved(document, found.get("schema", {}))
+                return schema if isinstance(schema, Mapping) else {}
+    raise KeyError(f"the spec's {operation_id} has no {location} parameter {name}")
 
-    A generator of one value (`look_alike`) gives one near miss.
+
+def schema_accepts(schema: Mapping[str, Any]) -> Callable[[str], bool]:
+    """Whether a string is valid by `schema`'s enum, length bounds and pattern.
+
+    Only these keywords are read; a value refused by none of them counts as accepted, so a value
+    called refused is refused by the spec for certain (a keyword read here says so).
+    """
+
+    def accepts(value: str) -> bool:
+        if "enum" in schema and value not in schema["enum"]:
+            return False
+        if len(value) < int(schema.get("minLength", 0)):
+            return False
+        if "maxLength" in schema and len(value) > int(schema["maxLength"]):
+            return False
+        return "pattern" not in schema or pattern_matches(str(schema["pattern"]), value)
+
+    return accepts
+
+
+def refused_values(
+    operation_id: str,
+    location: str,
+    name: str,
+    value: str | None = None,
+    document: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """Near misses that the spec's schema of this parameter refuses, labelled: those of `value`, or
+    (without one) of every value of its enum, or of the spec's example of it."""
+    spec = load_spec() if document is None else document
+    schema = _parameter_schema(spec, operation_id, location, name)
+    enum = [str(v) for v in schema.get("enum", [])]
+    if value is not None:
+        values = [value]
+    elif enum:
+        values = enum
+    else:
+        values = [_example(spec, name, {}, schema)]
+    longest = int(schema["maxLength"]) if "maxLength" in schema else None
+    made: dict[str, str] = {}
+    for each in values:
+        found = near_misses.refused_near_misses(each, schema_accepts(schema), longest=longest, others=enum)
+        made.update((label, v) for label, v in found.items() if v not in made.values())
+    return made
+
+
+def probe_values(probe: ProbeSet, comparison: Comparison, document: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The near misses `probe` sends, shown on the spec's example of the value, labelled (bytes shown
+    as text); {} when listed by hand.
+
+    `refused_values` reads the spec (`document`, by default the contract); `scheme_cases` varies the
+    scheme, not the token; a generator of one value (`look_alike`) gives one near miss.
     """
     if not probe.generate:
         return {}
-    made: Mapping[str, str | bytes] | str = getattr(near_misses, probe.generate)(example)
+    made: Mapping[str, str | bytes] | str
+    if probe.generate == "refused_values":
+        made = refused_values(comparison.operations[0], comparison.location, comparison.name, document=document)
+    elif probe.generate == "scheme_cases":
+        made = {label: f"{scheme} {comparison.example}" for label, scheme in near_misses.scheme_cases(BEARER).items()}
+    else:
+        made = getattr(near_misses, probe.generate)(comparison.example)
     if isinstance(made, str):
         made = {"a Unicode look-alike letter": made}
     return {label: v.decode(errors="replace") if isinstance(v, bytes) else v for label, v in made.items()}

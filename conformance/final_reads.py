@@ -5,8 +5,9 @@ terminal run re-read a few times. A server that keeps idempotency records in a s
 rewrites a finished run a while later, passes all of that. So the run ends as Jepsen's tests do,
 with final reads of what it wrote: every key it used (bounded by profile, the earliest always
 included: a bounded cache forgets those first) replays to its runId and still refuses another
-body; every terminal run it saw reads back the same; every definition keeps its ETag and
-workflow; a walk of each of its clientIds returns each of its runs once.
+body; every terminal run it saw is still there (LIFE-006: a retention job run too eagerly, a
+run forgotten) and reads back the same (LIFE-002); every definition keeps its ETag and workflow;
+a walk of each of its clientIds returns each of its runs once.
 
 What the run established is read from the exchanges the checks recorded (`ledger_of`): nothing
 in a check has to remember it, and a check added later is covered without a word. Only answers
@@ -49,7 +50,7 @@ __all__ = ["CHECK_NAME", "REQUIREMENTS", "Budget", "Ledger", "final_reads_check"
 
 CHECK_NAME = "final_reads"
 # The catalog's rules the final reads evaluate again, late: each is a promise with no expiry.
-REQUIREMENTS = ("IDEM-001", "IDEM-003", "LIFE-002", "CANCEL-005", "ETAG-001", "ETAG-004", "PAGE-006")
+REQUIREMENTS = ("IDEM-001", "IDEM-003", "LIFE-002", "LIFE-006", "CANCEL-005", "ETAG-001", "ETAG-004", "PAGE-006")
 
 MAIN, OTHER = "main", "other"  # which of the session's credentials an exchange was sent with
 _START = re.compile(r"/api/v1/runs$")
@@ -250,7 +251,7 @@ def final_reads(ctx: CheckContext, ledger: Ledger) -> None:
     tasks: list[Callable[[], None]] = []
     if wanted & {"IDEM-001", "IDEM-003"}:
         tasks += [_bind(_replay_key, ctx, use) for use in earliest_first(ledger.keys, budget.keys)]
-    if wanted & {"LIFE-002", "CANCEL-005"}:
+    if wanted & {"LIFE-002", "LIFE-006", "CANCEL-005"}:
         tasks += [_bind(_reread_run, ctx, seen) for seen in earliest_first(ledger.runs, budget.runs)]
     if wanted & {"ETAG-001", "ETAG-004"}:
         tasks += [_bind(_reread_definition, ctx, d) for d in earliest_first(ledger.definitions, budget.definitions)]
@@ -344,30 +345,37 @@ def _reread_run(ctx: CheckContext, seen: SeenRun) -> None:
         # Seen only in a listing: the contract does not say one credential may read another's run
         # by its runId, so a 404 here may be scoping, not loss.
         return
-    now = response.json_or_none() if response.status_code == 200 else None
-    now = now if isinstance(now, dict) else {}
     status = before.get("status")
+    if _wants(ctx, "LIFE-006"):
+        ctx.expect(
+            "LIFE-006",
+            response.status_code == 200,
+            f"at the end of the run, getRun {seen.run_id} (seen {status} earlier in this run"
+            + (f", cancel requested at {before.get('cancelRequestedAt')}" if before.get("cancelRequestedAt") else "")
+            + f") answered HTTP {response.status_code}: the run is gone (a retention job run too eagerly? a run "
+            "forgotten?); a run startRun accepted stays readable, and the contract sets no retention limit (LIFE-006)",
+            on=response,
+        )
+    now = response.json_or_none() if response.status_code == 200 else None
+    if not isinstance(now, dict):
+        return  # no run read back: nothing to compare (a run that is gone is LIFE-006's finding)
     if status in terminal_statuses() and _wants(ctx, "LIFE-002"):
         changed = [k for k in ("status", *_STAMPS) if not _same(k, before.get(k), now.get(k))]
         ctx.expect(
             "LIFE-002",
-            response.status_code == 200 and not changed,
+            not changed,
             f"at the end of the run, run {seen.run_id}, seen {status} earlier, read back as "
-            + (
-                ", ".join(f"{k} {now.get(k)!r} (was {before.get(k)!r})" for k in changed)
-                if response.status_code == 200
-                else f"HTTP {response.status_code}"
-            )
-            + "; a terminal run never changes, nor do its timestamps, nor does it disappear (LIFE-002)",
+            + ", ".join(f"{k} {now.get(k)!r} (was {before.get(k)!r})" for k in changed)
+            + "; a terminal run never changes, nor do its timestamps (LIFE-002)",
             on=response,
         )
     requested = before.get("cancelRequestedAt")
     if requested is not None and _wants(ctx, "CANCEL-005"):
         ctx.expect(
             "CANCEL-005",
-            response.status_code == 200 and same_instant(now.get("cancelRequestedAt"), requested),
-            f"at the end of the run, run {seen.run_id} had cancelRequestedAt {now.get('cancelRequestedAt')!r} "
-            f"(HTTP {response.status_code}), earlier {requested!r}; it keeps the first cancel's instant (CANCEL-005)",
+            same_instant(now.get("cancelRequestedAt"), requested),
+            f"at the end of the run, run {seen.run_id} had cancelRequestedAt {now.get('cancelRequestedAt')!r}, "
+            f"earlier {requested!r}; it keeps the first cancel's instant (CANCEL-005)",
             on=response,
             reads=(requested,),
         )

@@ -34,9 +34,11 @@ def _section(comparison: Comparison) -> list[str]:
         return [*lines, "", "**No probes**: no check sends near misses of it."]
     for probe in probes:
         lines += ["", f"{probe.requirement}, sent by `{probe.sender}`, expected answer: {probe.expected}.", ""]
-        values = probe_values(probe, comparison.example)
+        values = probe_values(probe, comparison)
         if values:
-            lines += [f"| near miss of {_cell(comparison.example)} | sent |", "|---|---|"]
+            # The scheme's cases are no near miss: the same credential, to be accepted.
+            heading = "same credential as" if probe.generate == "scheme_cases" else "near miss of"
+            lines += [f"| {heading} {_cell(comparison.example)} | sent |", "|---|---|"]
             lines += [f"| {label} | {_cell(value)} |" for label, value in values.items()]
         if probe.by_hand:
             lines += [*([""] if values else []), f"Listed by hand in the check: {probe.by_hand}."]
@@ -59,10 +61,12 @@ def render() -> str:
         " value; the checks send them on the values of their own runs and credentials.",
         "",
         "Not near misses, because the standards make them equal: the scheme name `Bearer` in any case"
-        " (RFC 9110 §11.1), more than one space after it (§11.4, `1*SP`), whitespace around a field value"
-        " (§5.5, HTTP strips it); `W/` on a tag compared weakly, whitespace and empty elements in an"
-        " If-None-Match list (§8.8.3.2, §5.6.1). Not comparisons: integer parameters (their near misses are"
-        " their bounds) and body fields no request names again.",
+        " (RFC 9110 §11.1: sent with the valid token, AUTH-006 requires it accepted; the token's near misses"
+        " keep the scheme as `Bearer`), more than one space after it (§11.4, `1*SP`), whitespace around a"
+        " field value (§5.5, HTTP strips it); `W/` on a tag compared weakly, whitespace and empty elements in"
+        " an If-None-Match list (§8.8.3.2, §5.6.1). Not comparisons: integer parameters (their near misses"
+        " are their bounds) and body fields no request names again. Invalid near misses (PAGE-010's) are kept"
+        " only when the parameter's own schema refuses them.",
     ]
     for comparison in comparisons:
         lines += _section(comparison)

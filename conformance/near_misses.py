@@ -17,22 +17,35 @@ forms of a list that holds the tag must all match, and tags one edit away from i
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Sequence
+
+from conformance.spec import load_spec
 
 __all__ = [
     "look_alike",
     "malformed_credentials",
     "matching_tag_lists",
     "near_client_ids",
+    "near_cursors",
     "near_entity_tags",
     "near_keys",
     "near_run_ids",
     "near_tokens",
+    "refused_near_misses",
     "resembling_run_ids",
+    "scheme_cases",
 ]
 
-CLIENT_ID_MAX = 64
-KEY_MAX = 255
+# The longest valid values, as the spec bounds them: a near miss longer is invalid, not a near miss.
+CLIENT_ID_MAX = int(load_spec()["components"]["schemas"]["ClientId"]["maxLength"])
+KEY_MAX = int(load_spec()["components"]["parameters"]["IdempotencyKey"]["schema"]["maxLength"])
+# Characters tried, in this order, as the one a value's schema does not allow: a slash and a space
+# first (a path separator, a word break), then the rest of ASCII's punctuation, then a letter beyond it.
+_FOREIGN = "/ " + "".join(c for c in string.punctuation if c != "/") + "\u00e9"
+# Cursors no server issues, whatever its encoding: they must be refused as well as the edited ones.
+_MADE_UP_CURSORS = {"a made-up cursor 'not a cursor!'": "not a cursor!", "a made-up cursor '{}'": "{}",
+                    "a made-up non-ASCII cursor": "\u00e9\u00e9"}  # fmt: skip
 # Cyrillic letters drawn like these Latin ones in most fonts.
 _CYRILLIC_TWINS = {"a": "\u0430", "c": "\u0441", "e": "\u0435", "o": "\u043e", "p": "\u0440", "x": "\u0445"}
 
@@ -58,6 +71,86 @@ def near_client_ids(value: str) -> dict[str, str]:
         "it in other case": value.swapcase(),
     }
     return _valid(near, value, CLIENT_ID_MAX)
+
+
+def refused_near_misses(
+    value: str, accepts: Callable[[str], bool], *, longest: int | None = None, others: Sequence[str] = ()
+) -> dict[str, str]:
+    """Near misses of the valid `value` that `accepts` (the spec's schema of it) refuses, labelled.
+
+    Tried: other case, cut short at either end, extended at either end, a space before or after it,
+    a Unicode look-alike letter, a character the schema does not allow in its middle, one
+    character more than `longest`, and a list of it and the first of `others` (a server that
+    splits on commas). Only what `accepts` refuses is kept, so a near miss is refused by the spec
+    itself: a value the schema allows ("nightly-etlx" for a ClientId) is a comparison's near miss
+    (`near_client_ids`), not an invalid one, and never sent here.
+    """
+    middle = len(value) // 2
+    foreign = next((c for c in _FOREIGN if not accepts(value[:middle] + c + value[middle:])), None)
+    near = {
+        "in upper case": value.upper(),
+        "capitalised": value[:1].upper() + value[1:],
+        "in other case": value.swapcase(),
+        "cut short (its last character dropped)": value[:-1],
+        "cut short (its first character dropped)": value[1:],
+        "extended by one character": value + "x",
+        "with a character before it": "x" + value,
+        "with a space after it": value + " ",
+        "with a space before it": " " + value,
+        "with a Unicode look-alike letter": look_alike(value),
+    }
+    if foreign is not None:
+        near[f"with {foreign!r} in its middle"] = value[:middle] + foreign + value[middle:]
+    if longest is not None and value:
+        near[f"repeated to {longest + 1} characters (the longest allowed is {longest})"] = (
+            value * (longest // len(value) + 2)
+        )[: longest + 1]
+    other = next((o for o in others if o != value), None)
+    if other is not None:
+        near[f"and {other!r} as a comma-separated list"] = f"{value},{other}"
+    made: dict[str, str] = {}
+    for label, candidate in near.items():
+        if candidate not in made.values() and not accepts(candidate):
+            made[f"{value!r} {label}"] = candidate
+    return made
+
+
+def near_cursors(cursor: str, times: int = 20) -> dict[str, str]:
+    """Cursors one edit from the one a server issued (and a few it never could): none names a page.
+
+    `times`: how often to repeat it in one (the caller keeps the request line within what front
+    ends take). A server may decode leniently and read an edited cursor as the very same one,
+    so its answer is 400 or exactly that cursor's page (PAGE-007).
+    """
+    middle = len(cursor) // 2
+    replacement = "A" if cursor[middle : middle + 1] != "A" else "B"
+    near = {
+        "a tampered cursor (one character in the middle changed)": cursor[:middle] + replacement + cursor[middle + 1 :],
+        "a truncated cursor (its first half)": cursor[:middle],
+        "a truncated cursor (its last character dropped)": cursor[:-1],
+        "a cursor with a character appended": cursor + "A",
+        **({f"a cursor repeated {times} times": cursor * times} if times > 1 else {}),
+        **_MADE_UP_CURSORS,
+    }
+    return {label: value for label, value in near.items() if value and value != cursor}
+
+
+def scheme_cases(scheme: str) -> dict[str, str]:
+    """The auth-scheme name in other cases than `scheme`'s own: the same scheme (RFC 9110 §11.1).
+
+    A valid token sent under each must be accepted as under the scheme as the spec names it.
+    """
+    near = {
+        "the scheme in lower case": scheme.lower(),
+        "the scheme in upper case": scheme.upper(),
+        "the scheme in other case": scheme.swapcase(),
+        "the scheme capitalised": scheme[:1].upper() + scheme[1:].lower(),
+    }
+    made: dict[str, str] = {}
+    for label, value in near.items():
+        if value != scheme and value not in made.values():
+            made[label] = value
+    return made
 
 
 def near_keys(value: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ __all__ = [
     "load_spec",
     "operation_of",
     "parameter_pointer",
+    "pattern_matches",
     "required_response_headers",
     "run_fields",
     "run_statuses",
@@ -104,6 +105,11 @@ def _python_pattern(pattern: str) -> re.Pattern[str]:
             continue
         out.append(char)
     return re.compile("".join(out))
+
+
+def pattern_matches(pattern: str, value: str) -> bool:
+    """Whether `value` matches the spec's (ECMA-262) `pattern`, as the schema validators read it."""
+    return bool(_python_pattern(pattern).search(value))
 
 
 def _pattern(

@@ -42,3 +42,28 @@ def test_malformed_credentials_all_carry_the_token_and_none_is_it() -> None:
         assert value != f"Bearer {token}".encode(), label
         # Not the scheme, one or more spaces and the token: what HTTP would make equal to ours.
         assert not re.fullmatch(rb"Bearer +" + re.escape(token.encode()), value), label
+
+
+SCHEME_CHECK = "bearer_scheme_in_any_case_accepted"
+
+
+def test_the_scheme_in_any_case_passes_the_reference_server(
+    reference_url: str, make_session: Callable[..., Session]
+) -> None:
+    run = run_named_check(SCHEME_CHECK, make_session(reference_url))
+    assert_passed(run)
+    assert run.outcomes["AUTH-006"].evaluations == 15  # five operations, three other cases of the scheme
+
+
+def test_a_case_sensitive_scheme_is_caught(make_session: Callable[..., Session]) -> None:
+    with serve("auth-scheme-case-sensitive") as url:
+        run = run_named_check(SCHEME_CHECK, make_session(url))
+    assert_caught(run, {"AUTH-006"})
+
+
+@pytest.mark.parametrize("fault", ["auth-token-case-insensitive", "auth-token-prefix-accepted"])
+def test_a_loose_token_is_not_mistaken_for_a_loose_scheme(fault: str, make_session: Callable[..., Session]) -> None:
+    # Faults in the token's comparison accept the scheme in any case, as they should: AUTH-006 passes them,
+    # and AUTH-002 catches them (above). The scheme's case and the token's are judged apart.
+    with serve(fault) as url:
+        assert_passed(run_named_check(SCHEME_CHECK, make_session(url)))

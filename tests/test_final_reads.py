@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from support import faults_final
 from support.check_runs import assert_caught, assert_passed, explain, open_session
-from support.servers import serve, variant
+from support.harness import quick_args, run_suite
+from support.servers import fault, serve, variant
 from support.tokens import TOKENS
 
 from conformance.client import RECORDED_BODY_LIMIT
@@ -132,6 +133,7 @@ def test_nothing_established_or_nothing_selected_is_no_check() -> None:
 def short_delays(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faults_final, "KEY_TTL_S", 0.3)
     monkeypatch.setattr(faults_final, "REWRITE_AFTER_S", 0.3)
+    monkeypatch.setattr(faults_final, "PURGE_AFTER_S", 0.3)
 
 
 def establish_and_read_back(url: str, *, keys: int = 6, pause: float = 0.0) -> CheckRun:
@@ -166,7 +168,8 @@ def test_a_correct_server_passes_the_final_reads(server: str) -> None:
     assert_passed(run)
     counts = evaluated(run)
     assert counts["IDEM-001"] == counts["IDEM-003"] == 6, explain(run)
-    assert counts["LIFE-002"] == 7 and counts["CANCEL-005"] == 1 and counts["PAGE-006"] == 1, counts
+    assert counts["LIFE-002"] == counts["LIFE-006"] == 7, counts
+    assert counts["CANCEL-005"] == 1 and counts["PAGE-006"] == 1, counts
     assert counts["ETAG-001"] == counts["ETAG-004"] == 6, counts
 
 
@@ -197,3 +200,35 @@ def test_a_terminal_run_rewritten_later_is_caught() -> None:
         run = establish_and_read_back(url, pause=0.4)
     assert_caught(run, {"LIFE-002"})
     assert run.outcomes["IDEM-001"].outcome is Outcome.PASSED
+
+
+@pytest.mark.usefixtures("short_delays")
+def test_a_run_purged_after_it_ends_is_caught_as_gone_not_as_changed() -> None:
+    with serve(faults_final.runs_purged_after_ending(TOKENS)) as url:
+        run = establish_and_read_back(url, pause=0.4)
+    assert_caught(run, {"LIFE-006"})
+    # A run that is gone is no observation of a changed one: LIFE-002 and CANCEL-005 are not judged on it.
+    for rid in ("LIFE-002", "CANCEL-005"):
+        found = run.outcomes.get(rid)
+        assert found is None or found.outcome is not Outcome.FAILED, explain(run)
+
+
+def test_a_run_purged_later_is_not_caught_before_its_delay() -> None:
+    # The same server read back at once (the delay is 5 s): every run is there, as every check sees it.
+    with serve(faults_final.runs_purged_after_ending(TOKENS)) as url:
+        run = establish_and_read_back(url)
+    assert_passed(run)
+    assert evaluated(run)["LIFE-006"] == 7
+
+
+@pytest.mark.slow
+def test_only_the_final_reads_catch_a_run_purged_after_it_ends() -> None:
+    # The whole quick suite (about 15 s): every failure's evidence is the final reads', so without
+    # them the run would pass; LIFE-006 is among the failures.
+    item = fault("runs-purged-after-ending")
+    suite = run_suite(item.build(TOKENS), *quick_args((), *item.cli_args))
+    assert suite.report is not None, suite.explain()
+    failed = {req["id"]: req for req in suite.report["requirements"] if req["status"] == "failed"}
+    assert "LIFE-006" in failed, suite.explain()
+    checks = {evidence["check"] for req in failed.values() for evidence in req.get("evidence") or []}
+    assert checks == {"final_reads"}, {rid: [e["check"] for e in req["evidence"]] for rid, req in failed.items()}

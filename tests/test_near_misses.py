@@ -14,11 +14,17 @@ from typing import Any
 import pytest
 from support.tooling import keep_generated
 
-from conformance.comparisons import PROBES, implied_comparisons, probe_values, probes_of
+from conformance.comparisons import PROBES, implied_comparisons, probe_values, probes_of, refused_values
 from conformance.near_miss_doc import DOC, render
-from conformance.near_misses import matching_tag_lists, near_entity_tags
+from conformance.near_misses import (
+    malformed_credentials,
+    matching_tag_lists,
+    near_entity_tags,
+    near_tokens,
+    scheme_cases,
+)
 from conformance.registry import registered_checks
-from conformance.spec import load_spec
+from conformance.spec import load_spec, parameter_pointer, schema_validator
 from reference_impl.etags import EtagPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +70,50 @@ def test_each_probe_set_is_sent_by_its_check_on_its_requirement(probe: Any) -> N
         assert probe.by_hand, probe
 
 
+def test_no_near_miss_is_listed_by_hand() -> None:
+    # Every probe is generated (from the spec or the value the check holds); one that truly cannot be
+    # would say why in its by_hand.
+    assert [probe for probe in PROBES if probe.by_hand or not probe.generate] == []
+
+
+def test_a_status_added_to_the_spec_enum_gets_its_probes() -> None:
+    spec: dict[str, Any] = copy.deepcopy(load_spec())
+    spec["components"]["schemas"]["RunStatus"]["enum"].append("paused")
+    made = refused_values("listRuns", "query", "status", document=spec)
+    added = {label: value for label, value in made.items() if label.startswith("'paused'")}
+    assert {"PAUSED", "Paused", "pause", "pausedx", " paused", "paused "} <= set(added.values()), added
+    assert "paused" not in made.values() and not set(spec["components"]["schemas"]["RunStatus"]["enum"]) & set(
+        made.values()
+    )
+    # And through the comparison, as the doc and the check see it: no code names the statuses.
+    status = next(c for c in implied_comparisons(spec) if c.key == "query status")
+    probe = next(p for p in probes_of()["query status"] if p.requirement == "PAGE-010")
+    assert set(added.values()) <= set(probe_values(probe, status, spec).values())
+
+
+@pytest.mark.parametrize("name", ["status", "clientId"])
+def test_every_refused_value_is_invalid_by_the_spec_validator(name: str) -> None:
+    # Never cry wolf: a value sent for a 400 must be one the spec's own schema refuses.
+    pointer = parameter_pointer("listRuns", "query", name)
+    assert pointer is not None
+    validator = schema_validator(pointer)
+    made = refused_values("listRuns", "query", name, None if name == "status" else "rc-badfilter-1a2b3c")
+    assert len(made) >= (60 if name == "status" else 5), made
+    for label, value in made.items():
+        assert not validator.is_valid(value), (label, value)
+
+
+def test_the_scheme_varies_in_case_the_token_never() -> None:
+    token = "rc-Token-1"
+    # The scheme's case forms: the same scheme (RFC 9110 §11.1), none the spelling the client sends.
+    assert set(scheme_cases("Bearer").values()) == {"bearer", "BEARER", "bEARER"}
+    # The token's near misses: each another token, sent under the scheme exactly as the client spells it.
+    for label, value in near_tokens(token).items():
+        assert value != token and value.lower() != "bearer", label
+    for label, raw in malformed_credentials(token).items():
+        assert raw.startswith(b"Bearer"), label
+
+
 def test_every_list_form_matches_and_every_near_tag_does_not_by_the_reference_parser() -> None:
     # The reference server is RFC 9110's reading: a probe it disagrees with would cry wolf.
     policy = EtagPolicy()
@@ -78,7 +128,7 @@ def test_the_doc_shows_every_comparison_and_its_probes() -> None:
     for comparison in implied_comparisons():
         assert f"## {comparison.key}" in page
         for probe in probes_of()[comparison.key]:
-            for label in probe_values(probe, comparison.example):
+            for label in probe_values(probe, comparison):
                 assert f"| {label} |" in page, (comparison.key, label)
     assert "**No probes**" not in page
 

@@ -34,7 +34,7 @@ def test_plugin_mirrors_the_runner_per_requirement(pytester: pytest.Pytester) ->
         pytester, "--runs-conformance", "--runs-profile", "quick",
         "--runs-select", "auth", "--runs-select", "ERR-010", "-v",
     )  # fmt: skip
-    result.assert_outcomes(passed=7)  # own test + AUTH-001..005 + ERR-010
+    result.assert_outcomes(passed=8)  # own test + AUTH-001..006 + ERR-010
     result.stdout.fnmatch_lines(["*runs-conformance::AUTH-003 PASSED*", "*runs-conformance: conformant*"])
     report = json.loads((pytester.path / "reports" / "conformance.json").read_text())
     assert report["verdict"] == "conformant"

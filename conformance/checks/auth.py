@@ -1,10 +1,12 @@
-"""Bearer authentication on all five operations (AUTH-001..005).
+"""Bearer authentication on all five operations (AUTH-001..006).
 
 Each operation is sent without an Authorization header and with a token nobody has; both must
 get 401 with a `WWW-Authenticate: Bearer` challenge and a Problem body that reveals no data, and
 an unauthenticated startRun or cancelRun must change nothing. A token that only resembles ours
 (conformance/near_misses.py: other case, a prefix, an extension, more after it, a look-alike
-letter) is another token: it too must get 401.
+letter) is another token: it too must get 401. The scheme name is not the token: `bearer` and
+`BEARER` are the same scheme as `Bearer` (RFC 9110 §11.1), so our own token under them must be
+accepted (AUTH-006). The token never varies in case there, and the scheme never does in AUTH-002's.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any, cast
 
 from conformance.check_helpers import CANCEL_ANSWERS, TERMINAL
 from conformance.client import ApiClient, ApiResponse
+from conformance.comparisons import BEARER
 from conformance.context import RUNS, CheckContext
-from conformance.near_misses import malformed_credentials, near_tokens
+from conformance.near_misses import malformed_credentials, near_tokens, scheme_cases
 from conformance.registry import Skipped, check
 
 # Keys of a Run, a RunList or a Workflow: a 401 body holding one of them reveals data.
@@ -25,6 +28,8 @@ UNKNOWN_RUN = "run_rc_unknown_0000000000000000"
 # A run in one of these statuses no longer shows whether a cancel took effect.
 _SETTLED = TERMINAL | CANCEL_ANSWERS
 _BEARER = re.compile(r"^\s*bearer(\s|,|$)", re.IGNORECASE)
+# What each operation answers a valid request of _operations with: the scheme's case must not change it.
+_ACCEPTED = {"startRun": 202, "listRuns": 200, "getRun": 200, "getRunDefinition": 200, "cancelRun": 202}
 _ERROR_PARAM = re.compile(r"""error\s*=\s*"?([A-Za-z_]+)"?""", re.IGNORECASE)
 
 
@@ -227,5 +232,32 @@ def near_miss_tokens_get_401(ctx: CheckContext) -> None:
                 f"{op} with an Authorization header holding {label} answered {response.status_code}; "
                 f"expected {wanted}: a bearer token is compared exactly (no case folding, no prefix or extension, "
                 "nothing after it ignored), so one that only resembles a valid token is invalid (AUTH-002)",
+                on=response,
+            )
+
+
+@check("AUTH-006")
+def bearer_scheme_in_any_case_accepted(ctx: CheckContext) -> None:
+    """Every operation with the suite's own token under `bearer`, `BEARER`, ...: answered as under `Bearer`."""
+    token = ctx.client.token
+    if not token:
+        raise Skipped("the suite was given no token, so there is none to send under another scheme case")
+    control = ctx.list_runs(limit=1)
+    if control.status_code != 200:
+        raise Skipped(f"listRuns with the suite's own token answered {control.status_code}, not 200")
+    run_id = _a_run(ctx)
+    if run_id == UNKNOWN_RUN:
+        raise Skipped("startRun with the suite's own token made no run, so there is none to read under other cases")
+    for op, method, path, body in _operations(ctx, run_id):
+        for label, scheme in scheme_cases(BEARER).items():
+            # The token exactly as given: only the scheme's case differs from an accepted request.
+            headers = {"Authorization": f"{scheme} {token}"}
+            response = ctx.client.request(method, path, json_body=body, token=None, headers=headers)
+            ctx.expect(
+                "AUTH-006",
+                response.status_code == _ACCEPTED[op],
+                f"{op} with our valid token under {label} ({scheme!r}) answered {response.status_code}; expected "
+                f"{_ACCEPTED[op]}, as with {BEARER!r}: the auth-scheme name is case-insensitive (RFC 9110 §11.1), "
+                "only the token is compared exactly (AUTH-006)",
                 on=response,
             )

@@ -1,4 +1,4 @@
-"""The run lifecycle (LIFE-001..005): runs driven through their states, every observation checked.
+"""The run lifecycle (LIFE-001..006): runs driven through their states, every observation checked.
 
 The session's LifecycleMonitor already watches every Run the suite sees. The checks here drive
 runs on purpose (a quick run to `succeeded`, a failing one to `failed`, a long one through
@@ -9,7 +9,7 @@ that show it (through a RunWatcher, conformance/watcher.py).
 
 from __future__ import annotations
 
-from conformance.check_helpers import LIFE_IDS, TERMINAL, start_fixture
+from conformance.check_helpers import LIFE_IDS, TERMINAL, show, start_fixture
 from conformance.context import CheckContext
 from conformance.registry import check
 from conformance.watcher import RunWatcher
@@ -35,19 +35,30 @@ def _finish(ctx: CheckContext, fixture: str, expected: str) -> None:
         f"ends {expected} (LIFE-005)",
         on=run,
     )
-    # A terminal run stays as it is: read it again through both getRun and listRuns.
-    watcher.get(run_id)
+    # A terminal run stays, and stays as it is: read it again through both getRun and listRuns. The
+    # final reads read it once more at the end of the run (conformance/final_reads.py).
+    again = ctx.get_run(run_id)
+    ctx.expect(
+        "LIFE-006",
+        again.status_code == 200,
+        f"run {run_id}, just seen {status}, read again at once got {show(again)}; a run startRun accepted stays "
+        "readable (LIFE-006)",
+        on=again,
+    )
+    data = again.json_exact() if again.status_code == 200 else None
+    if isinstance(data, dict):
+        watcher.note(data, again)
     watcher.listed(client_id)
     watcher.report()
 
 
-@check("LIFE-005", *LIFE_IDS, needs=["fixture:quick"])
+@check("LIFE-005", "LIFE-006", *LIFE_IDS, needs=["fixture:quick"])
 def quick_run_succeeds(ctx: CheckContext) -> None:
     """A run of the quick fixture reaches succeeded within the timeout, along allowed moves."""
     _finish(ctx, "quick", "succeeded")
 
 
-@check("LIFE-005", *LIFE_IDS, needs=["fixture:failing"])
+@check("LIFE-005", "LIFE-006", *LIFE_IDS, needs=["fixture:failing"])
 def failing_run_fails(ctx: CheckContext) -> None:
     """A run of the failing fixture reaches failed within the timeout, along allowed moves."""
     _finish(ctx, "failing", "failed")

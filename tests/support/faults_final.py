@@ -9,9 +9,17 @@ correctly; what it gets wrong shows only when the run reads back, at its end, wh
   contract promises no expiry at all (IDEM-001 has no time limit in it).
 - `terminal-run-rewritten`: a background job "normalises" finished runs REWRITE_AFTER_S seconds
   after they end, stamping finishedAt again, a second later: a terminal run changes (LIFE-002).
+- `runs-purged-after-ending`: a retention job meant to keep finished runs for days is set in
+  seconds: a run is deleted (with its definition and keys) PURGE_AFTER_S after it ends, where the
+  contract sets no retention limit (LIFE-006).
 
 The delays are chosen so that no check re-reads a promise that late (seen: each passes on main
 under `--select` of its area at the quick profile) and the final reads do (caught since).
+
+One more, `runs-consumed-when-read-finished`, is not late but the proof that a run selecting
+LIFE-006 alone catches a forgotten run (tests/test_isolation_matrix.py): its checks read a run
+right after it ends, in a run too short for any delay above. A run is consumed by the lookup that
+shows it finished (a consume-once result backend): the very next getRun finds nothing.
 """
 
 from __future__ import annotations
@@ -19,14 +27,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Scope
 
 from conformance.catalog import catalog
 from reference_impl.app import create_app
-from reference_impl.store import IdempotencyClaim, RunStore, StartOutcome
+from reference_impl.store import IdempotencyClaim, RunRecord, RunStore, StartOutcome
 from reference_impl.timestamps import format_timestamp, parse_timestamp
 
 from .asgi import rewrite_json
@@ -34,12 +42,13 @@ from .asgi import rewrite_json
 if TYPE_CHECKING:
     from .faults import Fault
 
-__all__ = ["KEY_CACHE", "KEY_TTL_S", "REWRITE_AFTER_S", "final_faults"]
+__all__ = ["KEY_CACHE", "KEY_TTL_S", "PURGE_AFTER_S", "REWRITE_AFTER_S", "final_faults"]
 
 SOURCE = "tests/support/faults_final.py"
 KEY_CACHE = 20  # keys a bounded cache remembers
 KEY_TTL_S = 5.0  # seconds a key lives in the expiring one
 REWRITE_AFTER_S = 5.0  # seconds after a run ends that its finishedAt is stamped again
+PURGE_AFTER_S = 5.0  # seconds after a run ends that the eager retention job deletes it
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -100,6 +109,57 @@ class ExpiringKeys(RunStore):
         return super().start_run(client_id, workflow, inputs, definition_hash, claim)
 
 
+class EagerRetention(RunStore):
+    """`DELETE FROM runs WHERE finished_at < now() - retention`, with the retention PURGE_AFTER_S seconds
+    (days were meant), run before every read: a finished run, its definition and its keys vanish."""
+
+    def _purge(self) -> None:
+        # finishedAt is fixed width (reference_impl.timestamps), so timestamps compare as strings.
+        cutoff = format_timestamp(datetime.now(UTC) - timedelta(seconds=PURGE_AFTER_S))
+        with self._transaction() as db:
+            gone = "SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?"
+            db.execute(f"DELETE FROM idempotency_keys WHERE run_id IN ({gone})", (cutoff,))
+            db.execute(f"DELETE FROM runs WHERE run_id IN ({gone})", (cutoff,))
+
+    def get(self, run_id: str) -> RunRecord | None:
+        self._purge()
+        return super().get(run_id)
+
+    def list_runs(
+        self, status: str | None, client_id: str | None, before_seq: int | None, limit: int
+    ) -> tuple[list[RunRecord], bool]:
+        self._purge()
+        return super().list_runs(status, client_id, before_seq, limit)
+
+
+class ConsumedWhenReadFinished(RunStore):
+    """A finished run is consumed by the read that shows it finished (a result backend that pops
+    results): from then on no lookup by its runId finds it, though listRuns still shows it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._consumed: set[str] = set()
+        self._consuming = threading.Lock()
+
+    def get(self, run_id: str) -> RunRecord | None:
+        with self._consuming:
+            if run_id in self._consumed:
+                return None
+        record = super().get(run_id)
+        if record is not None and record.status in TERMINAL:
+            with self._consuming:
+                self._consumed.add(run_id)
+        return record
+
+
+def runs_purged_after_ending(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), store=EagerRetention(None))
+
+
+def runs_consumed_when_read_finished(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), store=ConsumedWhenReadFinished(None))
+
+
 def bounded_key_cache(tokens: Sequence[str]) -> ASGIApp:
     return create_app(list(tokens), store=BoundedKeyCache(None))
 
@@ -145,4 +205,12 @@ def final_faults() -> list[Fault]:
         Fault("terminal-run-rewritten", "lifecycle",
               f"{REWRITE_AFTER_S:g} s after a run ends, its finishedAt is stamped again, a second later",
               ("LIFE-002",), terminal_run_rewritten, SOURCE, cli_args=whole_suite()),
+        Fault("runs-purged-after-ending", "lifecycle",
+              f"a retention job deletes a run {PURGE_AFTER_S:g} s after it ends (days were meant)",
+              ("LIFE-006",), runs_purged_after_ending, SOURCE, cli_args=whole_suite()),
+        Fault("runs-consumed-when-read-finished", "lifecycle",
+              "a finished run is deleted once getRun has shown it finished (a consume-once result backend)",
+              ("LIFE-006",), runs_consumed_when_read_finished, SOURCE,
+              # The cancel checks wait for runs they can no longer look up: the default 30 s each, else.
+              cli_args=("--timeout", "3")),
     ]  # fmt: skip

@@ -1,7 +1,8 @@
 """Faults that compare loosely where the contract compares exactly (or parse a list too strictly).
 
 Each agrees with the reference server on every value sent as it is, so only a near miss tells them
-apart: the bearer token folded to lower case, matched by its start, or cut at the first space; an
+apart: the bearer token folded to lower case, matched by its start, or cut at the first space; the
+scheme name matched case-sensitively (so `bearer TOKEN`, the same credential, is refused); an
 If-None-Match list of which only the last element counts, whose tabs are kept, or that is split on
 ", " only; an Idempotency-Key percent-decoded as if it were a URL. Each goes through a seam of
 `create_app` (the `auth_class`, the `etags` or `idempotency` policy).
@@ -50,6 +51,17 @@ class TokenCutAtWhitespace(BearerAuth):
         if len(words) < 2 or words[0].lower() != "bearer":
             return None
         return words[1]
+
+
+class SchemeCaseSensitive(BearerAuth):
+    """`header.startswith("Bearer ")`: the scheme matched as RFC 6750's examples spell it, where RFC 9110
+    §11.1 makes it case-insensitive: `bearer TOKEN` and `BEARER TOKEN` are refused as invalid tokens."""
+
+    @staticmethod
+    def bearer_token(values: list[bytes]) -> str | None:
+        if len(values) != 1 or not values[0].startswith(b"Bearer "):
+            return None
+        return BearerAuth.bearer_token(values)
 
 
 def _weak_equal(candidate: str, current: str) -> bool:
@@ -115,6 +127,8 @@ NEAR_MISS_FAULTS: list[Fault] = [
     Fault("auth-token-cut-at-whitespace", "auth",
           "the token is the second word of Authorization: anything after a space or tab is ignored",
           ("AUTH-002",), _server(auth_class=TokenCutAtWhitespace), SOURCE),
+    Fault("auth-scheme-case-sensitive", "auth", "the scheme must be spelled `Bearer`: `bearer TOKEN` gets 401",
+          ("AUTH-006",), _server(auth_class=SchemeCaseSensitive), SOURCE),
     Fault("etag-inm-only-last-tag", "etag", "only the last element of an If-None-Match list is compared",
           ("ETAG-005",), _server(etags=OnlyLastTagHonoured), SOURCE),
     Fault("etag-inm-tabs-kept", "etag", "If-None-Match elements are trimmed of spaces but not of tabs",
