@@ -1,0 +1,50 @@
+"""`runs-conformance observe TRAFFIC...`: the command line of observe mode (conformance/observe.py).
+
+Exit codes: 0 no violation seen (never "conformant": the summary says what was observed), 1 a
+violation was seen, 2 a usage error or nothing at all readable in the files given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "traffic",
+        nargs="+",
+        metavar="TRAFFIC",
+        help="recorded traffic: a HAR 1.2 file, the suite's exchanges.jsonl, or NDJSON (docs/observe.md)",
+    )
+    parser.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        default=os.environ.get("RUNS_REPORT_DIR", "reports"),
+        help="where the reports go ($RUNS_REPORT_DIR; default reports)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from conformance.config import UsageError
+    from conformance.observe import observe
+
+    paths = [Path(p) for p in args.traffic]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such file: {', '.join(missing)}")
+    command = "runs-conformance observe " + " ".join(shlex.quote(p) for p in args.traffic)
+    report, seen = observe(paths, Path(args.report_dir), command)
+    for error in seen.errors:
+        print(f"runs-conformance: unreadable: {error}", file=sys.stderr)
+    for row in report.requirements:
+        if row.evidence:
+            print(f"{row.status.value.upper():8} {row.id}: {row.message}")
+    print(f"observe: {report.reason}")
+    print(f"report: {Path(args.report_dir) / 'conformance.json'}")
+    return report.exit_code

@@ -1,0 +1,139 @@
+"""What one recorded answer alone is held to: the judges a run applies to every answer, on traffic.
+
+Each function judges one exchange and returns, per requirement, None (no instance here: nothing to
+judge) or the reason it is broken ("" when it holds). Nothing is judged on a body the recording
+does not hold: an absent body is unknown, not empty.
+
+- ERR-001: no 5xx. ERR-002: every 4xx a Problem whose status is the HTTP status.
+- SCHEMA-001: the status is one the spec documents for the operation.
+- SCHEMA-002: the body validates against the spec's schema for its status and media type.
+- SCHEMA-003: a body's Content-Type is one the spec documents for its status.
+- SCHEMA-004: the headers the spec marks required are present (their values are not judged here).
+- AUTH-003: every 401 carries a Bearer challenge.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any
+
+from conformance.observe_traffic import Recorded
+from conformance.spec import load_spec, operation_of, required_response_headers, schema_validator
+
+__all__ = ["JUDGED", "ResponseJudge"]
+
+JUDGED = ("ERR-001", "ERR-002", "SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "SCHEMA-004", "AUTH-003")
+
+
+def _pointer(*parts: str) -> str:
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+@functools.cache
+def _responses(operation_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """status key ("202", "4XX", "default") → (JSON pointer of the response object, the object), $refs followed."""
+    path, method = operation_of(operation_id)
+    spec = load_spec()
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for key, node in spec["paths"][path][method].get("responses", {}).items():
+        pointer = _pointer("paths", path, method, "responses", str(key))
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            pointer = node["$ref"][1:]
+            node = spec
+            for part in pointer[1:].split("/"):
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+        if isinstance(node, dict):
+            found[str(key)] = (pointer, node)
+    return found
+
+
+def _documented(operation_id: str, status: int) -> tuple[str, dict[str, Any]] | None:
+    responses = _responses(operation_id)
+    return responses.get(str(status)) or responses.get(f"{status // 100}XX") or responses.get("default")
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+class ResponseJudge:
+    """Judges answers one at a time; caches schema verdicts by body, as a run's judge does (polls repeat)."""
+
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple[str, bytes], str | None] = {}
+
+    def judge(self, operation_id: str, rec: Recorded) -> dict[str, str]:
+        """Requirement → "" (holds) or why it is broken, for every requirement this answer is an instance of."""
+        status = rec.status
+        if status is None:
+            return {}
+        out: dict[str, str] = {
+            "ERR-001": "" if status < 500 else f"answered {status}; nothing a client sends may yield a 5xx"
+        }
+        documented = _documented(operation_id, status)
+        out["SCHEMA-001"] = "" if documented is not None else f"answered {status}, a status the spec does not document"
+        media = _media_type(rec.header("content-type"))
+        data, parsed = self._json(rec)
+        if 400 <= status < 500 and rec.response_body_known:
+            out["ERR-002"] = self._problem(status, media, data, parsed, rec)
+        if status == 401:
+            challenge = rec.header("www-authenticate") or ""
+            out["AUTH-003"] = (
+                "" if challenge.strip().lower().startswith("bearer") else f"a 401 with WWW-Authenticate {challenge!r}"
+            )
+        if documented is None:
+            return out
+        pointer, response = documented
+        required = [h for h in required_response_headers(operation_id, status) if rec.header(h) is None]
+        if required_response_headers(operation_id, status):
+            out["SCHEMA-004"] = f"no {', '.join(required)} header on a {status}" if required else ""
+        content = response.get("content") or {}
+        if rec.response_body_known and rec.response_body and content:
+            shown = rec.header("content-type") or "no Content-Type"
+            out["SCHEMA-003"] = (
+                "" if media in content else f"a {status} with {shown}; the spec documents {', '.join(content)} for it"
+            )
+            if media in content and "schema" in content[media]:
+                schema = pointer + _pointer("content", media, "schema")
+                out["SCHEMA-002"] = (
+                    f"the body is not JSON: {_short(rec.response_body)}"
+                    if not parsed
+                    else self._schema(schema, rec, data)
+                )
+        return out
+
+    def _json(self, rec: Recorded) -> tuple[Any, bool]:
+        if not rec.response_body_known or not rec.response_body:
+            return None, False
+        try:
+            return json.loads(rec.response_body), True
+        except ValueError:
+            return None, False
+
+    def _problem(self, status: int, media: str, data: Any, parsed: bool, rec: Recorded) -> str:
+        if media != "application/problem+json":
+            return f"a {status} with Content-Type {rec.header('content-type') or 'missing'}, not a Problem"
+        if not parsed:
+            return f"a {status} whose body is not JSON"
+        verdict = self._schema("/components/schemas/Problem", rec, data)
+        if verdict:
+            return verdict
+        if data.get("status") != status:
+            return f"a {status} whose Problem says status {data.get('status')!r}"
+        return ""
+
+    def _schema(self, pointer: str, rec: Recorded, data: Any) -> str:
+        key = (pointer, hashlib.blake2b((rec.response_body or "").encode("utf-8"), digest_size=16).digest())
+        if key not in self._verdicts:
+            error = next(iter(schema_validator(pointer).iter_errors(data)), None)
+            where = ("/".join(str(p) for p in error.absolute_path) or "the body") if error else ""
+            name = pointer.rsplit("/", 1)[-1] if pointer.startswith("/components/schemas/") else "documented"
+            self._verdicts[key] = f"{where} does not match the {name} schema: {error.message}" if error else None
+        return self._verdicts[key] or ""
+
+
+def _short(text: str | None, limit: int = 120) -> str:
+    body = (text or "").replace("\n", " ")
+    return body[:limit] + "…" if len(body) > limit else body
