@@ -268,7 +268,10 @@ def _har_entries(stream: TextIO, source: str) -> Iterator[Any]:
         except json.JSONDecodeError as exc:
             if not eof and more():
                 continue  # the entry goes on in the next chunk
-            yield ReadError(source, f"entry {number + 1}", f"not JSON ({exc.msg}); entries after it are not read")
+            if exc.pos >= len(buffer.rstrip()):
+                yield ReadError(source, f"entry {number + 1}", "the file ends inside log.entries (cut short?)")
+            else:
+                yield ReadError(source, f"entry {number + 1}", f"not JSON ({exc.msg}); entries after it are not read")
             return
         number += 1
         at = end

@@ -1,0 +1,199 @@
+"""Observe mode: recorded traffic judged against the catalog (conformance/observe.py).
+
+The recordings are the suite's own: its quick run against the reference server and against faults
+of the self-check (tests/support/traffic.py), as exchanges.jsonl and as HAR made from it. A few
+small recordings are written here by hand where a test needs times the suite does not record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.servers import fault
+from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
+from support.traffic import record, to_har
+
+from conformance.cli import main
+from conformance.observe import NOT_OBSERVED, observe
+from conformance.observe_traffic import ReadError, Recorded, read_traffic
+from conformance.results import RunReport, Status, Verdict
+
+
+def _violated(report: RunReport) -> set[str]:
+    return {r.id for r in report.requirements if r.status in (Status.FAILED, Status.WARNING)}
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's quick run against the reference server, recorded (about 10 s)."""
+    return record(None, tmp_path_factory.mktemp("clean"))
+
+
+def test_a_clean_recording_of_the_reference_server_shows_no_violation(clean: Path, tmp_path: Path) -> None:
+    report, seen = observe([clean], tmp_path)
+    assert _violated(report) == set(), [r.message for r in report.requirements if r.evidence]
+    assert report.exit_code == 0 and report.verdict is Verdict.INCOMPLETE  # never conformant
+    assert "no violation seen" in report.reason and f"observed {seen.exchanges} exchanges" in report.reason
+    rows = {r.id: r for r in report.requirements}
+    # Judged on what the traffic held: the answers alone, and the history's order-free rules.
+    for rid in ("SCHEMA-002", "ERR-001", "ERR-002", "AUTH-003", "CONC-001", "CONC-002", "CONC-012"):
+        assert rows[rid].status is Status.PASSED and rows[rid].evaluations > 0, rows[rid]
+    # Never passed without an instance, and never judged where a probe is needed.
+    assert rows["ERR-008"].status is Status.NOT_RUN and rows["ERR-008"].message.startswith(NOT_OBSERVED)
+    assert all(r.evaluations > 0 for r in report.requirements if r.status is Status.PASSED)
+
+
+# Faults of different areas, each caught from its recording alone on the rule that sees its defect in traffic.
+CAUGHT = [
+    ("idem-key-ignored", {"CONC-001"}),  # idempotency: a replay got another run
+    ("etag-unstable", {"CONC-012"}),  # etag: one definition, two ETags
+    ("conc-single-flight-ignores-body", {"CONC-002"}),  # concurrency: two bodies accepted under one key
+    ("cancel-requested-at-overwritten", {"CONC-007"}),  # cancel: cancelRequestedAt moved
+    ("schema-misspelled-status", {"SCHEMA-002"}),  # schema: a status outside RunStatus
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), CAUGHT, ids=[name for name, _ in CAUGHT])
+def test_a_recorded_fault_is_caught_on_its_ids(name: str, expected: set[str], tmp_path: Path) -> None:
+    item = fault(name)
+    recording = record(item.build(TOKENS), tmp_path / "run", *item.select)
+    report, _ = observe([recording], tmp_path / "observe")
+    assert expected <= _violated(report), (name, _violated(report), report.reason)
+    assert report.exit_code == 1 and report.verdict is Verdict.NOT_CONFORMANT
+    evidence = next(r for r in report.requirements if r.id in expected).evidence[0]
+    assert f"{recording}, line " in evidence.message and evidence.exchanges  # names the recorded exchanges
+
+
+def test_a_har_made_from_a_recording_is_read_and_hides_the_tokens(clean: Path, tmp_path: Path) -> None:
+    har = tmp_path / "clean.har"
+    entries = to_har(clean, har)
+    report, seen = observe([har], tmp_path / "out")
+    assert seen.exchanges == entries and not seen.errors
+    assert _violated(report) == set(), report.reason
+    assert seen.credentials == 2  # the two tokens, told apart
+    for name in ("conformance.json", "conformance.html", "junit.xml"):
+        text = (tmp_path / "out" / name).read_text(encoding="utf-8")
+        assert TOKEN not in text and OTHER_TOKEN not in text, name
+
+
+def test_a_har_without_bodies_is_read_for_what_it_has(clean: Path, tmp_path: Path) -> None:
+    har = tmp_path / "bare.har"
+    to_har(clean, har, bodies=False)
+    report, seen = observe([har], tmp_path / "out")
+    assert seen.exchanges > 0 and not seen.errors and _violated(report) == set()
+    rows = {r.id: r for r in report.requirements}
+    assert rows["ERR-001"].status is Status.PASSED  # the status alone says it
+    # No body, no judgement of one: neither a schema nor a key's body (a replay would look like a conflict).
+    assert rows["SCHEMA-002"].status is Status.NOT_RUN and rows["CONC-002"].status is Status.NOT_RUN
+
+
+def test_a_malformed_line_is_named_and_the_rest_still_judged(tmp_path: Path) -> None:
+    item = fault("etag-unstable")
+    recording = record(item.build(TOKENS), tmp_path / "run", *item.select)
+    lines = recording.read_text(encoding="utf-8").splitlines(keepends=True)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("".join([*lines[:4], '{"method": "GET", "url": \n', '["not", "an", "object"]\n', *lines[4:]]))
+    report, seen = observe([broken], tmp_path / "out")
+    assert [e.where for e in seen.errors] == ["line 5", "line 6"], seen.errors
+    assert f"{broken}, line 5: not JSON" in report.reason
+    assert "line 5" in (tmp_path / "out" / "unreadable.txt").read_text(encoding="utf-8")
+    assert "CONC-012" in _violated(report) and report.exit_code == 1  # the good lines still judged
+
+
+def test_nothing_readable_exits_2_with_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.har"
+    junk.write_text('{"log": {"version": "1.2", "entries": [{"request": ', encoding="utf-8")
+    code = main(["observe", str(junk), "--report-dir", str(tmp_path / "out")])
+    assert code == 2
+    assert f"{junk}, entry 1: the file ends inside log.entries" in capsys.readouterr().err
+
+
+# --- time, from recordings written here: the suite records none -------------------------------------------------
+RUN = "run_01JDQ4Y7V9K2M3N4P5Q6R7S8T9"
+
+
+def _har_entry(started: str, ms: float, method: str, path: str, status: int, body: Any) -> dict[str, Any]:
+    return {
+        "startedDateTime": started,
+        "time": ms,
+        "request": {
+            "method": method,
+            "url": f"http://api.test{path}",
+            "headers": [{"name": "Authorization", "value": "Bearer tok-a"}],
+        },
+        "response": {
+            "status": status,
+            "headers": [{"name": "Content-Type", "value": "application/json"}],
+            "content": {"size": len(json.dumps(body)), "mimeType": "application/json", "text": json.dumps(body)},
+        },
+    }
+
+
+def _started_then_lost(tmp_path: Path, second_start: str) -> RunReport:
+    """startRun answered 202 within [12:00:00.000, 12:00:00.005] ms, then a getRun of that run answered 404."""
+    problem = {"type": "about:blank", "title": "Not Found", "status": 404}
+    entries = [
+        _har_entry("2026-12-06T12:00:00.000Z", 5, "POST", "/api/v1/runs", 202, {"runId": RUN, "status": "queued"}),
+        _har_entry(second_start, 2, "GET", f"/api/v1/runs/{RUN}", 404, problem),
+    ]
+    entries[1]["response"]["headers"] = [{"name": "Content-Type", "value": "application/problem+json"}]
+    har = tmp_path / "t.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "entries": entries}}), encoding="utf-8")
+    report, _ = observe([har], tmp_path / "out")
+    return report
+
+
+def test_a_har_orders_exchanges_only_beyond_its_millisecond_precision(tmp_path: Path) -> None:
+    # Sent 3 ms after the 202 ended: beyond the recording's precision, so the 404 follows a shown run.
+    assert "CONC-009" in _violated(_started_then_lost(tmp_path, "2026-12-06T12:00:00.008Z"))
+    # Sent 1 ms after: within a millisecond either way, the two may have overlapped, so no order and no finding.
+    assert "CONC-009" not in _violated(_started_then_lost(tmp_path, "2026-12-06T12:00:00.006Z"))
+
+
+def _ndjson(tmp_path: Path, lines: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "gateway.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_ndjson_whole_second_times_order_nothing_within_their_second(tmp_path: Path) -> None:
+    def line(time: str, method: str, path: str, status: int, body: Any, client: str) -> dict[str, Any]:
+        return {
+            "time": time,
+            "duration_ms": 3,
+            "method": method,
+            "path": path,
+            "status": status,
+            "client": client,
+            "request_headers": {"Authorization": "Bearer secret-gateway-token"},
+            "response_headers": {"Content-Type": "application/json"},
+            "response_body": json.dumps(body),
+        }
+
+    run = {"runId": RUN, "clientId": "c", "status": "running", "definitionHash": "sha256:" + "0" * 64}
+    earlier = {**run, "status": "queued"}
+
+    def observed(second_time: str, name: str) -> set[str]:
+        lines = [line("2026-12-06T12:00:01Z", "GET", f"/api/v1/runs/{RUN}", 200, run, "a")]
+        lines.append(line(second_time, "GET", f"/api/v1/runs/{RUN}", 200, earlier, "b"))
+        report, seen = observe([_ndjson(tmp_path, lines)], tmp_path / name)
+        written = (tmp_path / name / "conformance.json").read_text(encoding="utf-8")
+        assert "secret-gateway-token" not in written and seen.credentials == 1
+        return _violated(report)
+
+    # Queued, read three seconds after a read showed the run running: the status went backwards.
+    assert "CONC-005" in observed("2026-12-06T12:00:04Z", "later")
+    # In the same whole second, the two reads may have gone either way: no order, no finding.
+    assert not {"CONC-005", "CONC-006"} & observed("2026-12-06T12:00:01Z", "same")
+
+
+def test_the_readers_stream_and_name_what_they_cannot_read(tmp_path: Path) -> None:
+    har = tmp_path / "big.har"
+    entry = _har_entry("2026-12-06T12:00:00.000Z", 5, "GET", f"/api/v1/runs/{RUN}", 200, {"pad": "x" * 70000})
+    har.write_text(json.dumps({"log": {"version": "1.2", "pages": [], "entries": [entry, {"request": 1}, entry]}}))
+    items = list(read_traffic(har))
+    assert [type(i) for i in items] == [Recorded, ReadError, Recorded]  # an entry larger than the reader's chunk too
+    assert isinstance(items[1], ReadError) and items[1].where == "entry 2"
