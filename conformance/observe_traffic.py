@@ -13,7 +13,8 @@ never orders two exchanges the recording does not order. A body the recording do
 (stripped from a HAR, cut by the suite's recorder) is None with `*_body_known` False: nothing is
 judged on it, rather than judging an absent body as empty.
 
-The NDJSON shape (docs/observe.md), one object a line; only method, a url or path, and status are required:
+The NDJSON shape (docs/observe.md), one object a line; only method and a url or path are required
+(status null or 0: no answer):
 
     {"time": "2026-12-06T22:53:28.123Z", "duration_ms": 4.5, "method": "POST", "url": "/api/v1/runs",
      "status": 202, "client": "pod-7", "connection": "10.0.0.5:51234",
@@ -178,6 +179,8 @@ def _ndjson(data: dict[str, Any], source: str, where: str) -> Recorded:
     url = data.get("url", data.get("path"))
     started, precision = (None, 0.0) if data.get("time") is None else _instant(data["time"], "time")
     duration = data.get("duration_ms")
+    if duration is None and data.get("duration_s") is not None:
+        duration = _number(data["duration_s"], "duration_s") * 1000  # nginx's $request_time is seconds
     request_headers = _headers(data.get("request_headers"), "request_headers")
     request_body, request_known = _body(data, "request_body")
     response_body, response_known = _body(data, "response_body")
@@ -190,7 +193,7 @@ def _ndjson(data: dict[str, Any], source: str, where: str) -> Recorded:
         url=_text(url, "url or path"),
         request_headers=request_headers,
         request_body=request_body,
-        status=_status(data.get("status"), allow_none=False),
+        status=_status(data.get("status"), allow_none=True) or None,  # null or 0: no answer came
         response_headers=_headers(data.get("response_headers"), "response_headers"),
         response_body=response_body,
         started=started,
