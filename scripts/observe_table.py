@@ -11,7 +11,8 @@ judges other IDs than the run for the same defect (CONC-001 where the run says I
 defect seen from the traffic rather than from a probe), so a fault counts as caught by observe
 when observation found any violation in a recording of it; the reference server's recording must
 show none. The suite's recording has no send times, so only the rules that need no order can fire
-(see docs/observe.md). Exits 1 if the reference server's recording shows a violation.
+(see docs/observe.md). Each correct variant of the self-check is recorded and observed too. Exits 1
+if the reference server's or a correct variant's recording shows a violation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.harness import quick_args, run_suite  # noqa: E402
-from support.servers import FAULTS, Fault  # noqa: E402
+from support.servers import FAULTS, VARIANTS, Fault  # noqa: E402
 from support.tokens import TOKENS  # noqa: E402
 
 from conformance.observe import observe  # noqa: E402
@@ -58,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     faults = [f for f in FAULTS if not args.only or f.name in args.only]
     _, clean = recorded_and_observed(create_app(tokens=TOKENS), (), ())
+    # Never cry wolf: each correct variant's recording (the whole quick suite) must show no violation.
+    cried = {}
+    for variant in [] if args.only else VARIANTS:
+        _, found = recorded_and_observed(variant.build(TOKENS), (), ())
+        print(f"variant {variant.name}: {', '.join(sorted(found)) or 'no violation'}", flush=True)
+        if found:
+            cried[variant.name] = sorted(found)
     lines = [
         "# Observe mode against the self-check's faults",
         "",
@@ -66,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         "times, so only the rules that need no order can fire; see docs/observe.md.",
         "",
         f"Reference server's recording: {', '.join(sorted(clean)) or 'no violation'}.",
+        f"Correct variants' recordings ({len(VARIANTS)}, the whole quick suite each): "
+        + ("; ".join(f"{name}: {', '.join(ids)}" for name, ids in cried.items()) or "no violation")
+        + ".",
         "",
         "| fault | breaks | caught by `run` | found by `observe` |",
         "|---|---|---|---|",
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.only:
         OUTPUT.write_text(text, encoding="utf-8")
     print(text)
-    return 1 if clean else 0
+    return 1 if clean or cried else 0
 
 
 if __name__ == "__main__":

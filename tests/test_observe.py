@@ -197,3 +197,15 @@ def test_the_readers_stream_and_name_what_they_cannot_read(tmp_path: Path) -> No
     items = list(read_traffic(har))
     assert [type(i) for i in items] == [Recorded, ReadError, Recorded]  # an entry larger than the reader's chunk too
     assert isinstance(items[1], ReadError) and items[1].where == "entry 2"
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "observe"
+
+
+@pytest.mark.parametrize(("name", "code"), [("session.har", 0), ("gateway.ndjson", 0), ("gateway-violation.ndjson", 1)])
+def test_the_readme_examples_run_as_written(name: str, code: int, tmp_path: Path) -> None:
+    # One client's session against the reference server, recorded with times (HAR and gateway NDJSON), and
+    # a copy whose last read shows the finished run running again.
+    assert main(["observe", str(EXAMPLES / name), "--report-dir", str(tmp_path)]) == code
+    report = RunReport.read(tmp_path / "conformance.json")
+    assert _violated(report) == ({"CONC-006"} if code else set()), report.reason
