@@ -48,6 +48,8 @@ from conformance.catalog import Level, catalog
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
 from conformance.observe_judges import JUDGED, ResponseJudge
+from conformance.observe_semantics import RULES as CONDITIONAL
+from conformance.observe_semantics import conditional_findings
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
 from conformance.redaction import redact_headers, redact_text
 from conformance.report import write_reports
@@ -58,7 +60,7 @@ __all__ = ["DECIDED", "Observation", "observe", "observe_records"]
 
 # What observe mode judges: each answer alone, and the history's rules. Every other requirement
 # needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
-DECIDED = frozenset(JUDGED) | {f"CONC-{n:03d}" for n in range(1, 13)}
+DECIDED = frozenset(JUDGED) | frozenset(CONDITIONAL) | {f"CONC-{n:03d}" for n in range(1, 13)}
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
 UNREADABLE_NAME = "unreadable.txt"
@@ -272,7 +274,9 @@ def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str]) -> O
     history = History(builder.operations)
     seen.operations_judged = len(history)
     seen.evaluations.update(evaluations(history))
-    for found in check_history(history):
+    conditional, conditional_found = conditional_findings(history)
+    seen.evaluations.update(conditional)
+    for found in [*check_history(history), *conditional_found]:
         seen.findings.setdefault(found.requirement_id, []).append(
             _history_evidence(found.message, found.operations, history, builder.records, identities)
         )

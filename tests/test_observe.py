@@ -18,6 +18,7 @@ from support.traffic import record, to_har
 
 from conformance.cli import main
 from conformance.observe import NOT_OBSERVED, observe
+from conformance.observe_semantics import if_none_match_tags
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
 from conformance.results import RunReport, Status, Verdict
 
@@ -53,6 +54,9 @@ CAUGHT = [
     ("conc-single-flight-ignores-body", {"CONC-002"}),  # concurrency: two bodies accepted under one key
     ("cancel-requested-at-overwritten", {"CONC-007"}),  # cancel: cancelRequestedAt moved
     ("schema-misspelled-status", {"SCHEMA-002"}),  # schema: a status outside RunStatus
+    ("etag-strong", {"ETAG-004"}),  # conditional GETs: the ETag is not W/"<definitionHash>"
+    ("etag-if-none-match-ignored", {"ETAG-005"}),  # a matching If-None-Match got 200
+    ("etag-if-none-match-case-insensitive", {"ETAG-006"}),  # a tag in other case got 304
 ]
 
 
@@ -209,3 +213,11 @@ def test_the_readme_examples_run_as_written(name: str, code: int, tmp_path: Path
     assert main(["observe", str(EXAMPLES / name), "--report-dir", str(tmp_path)]) == code
     report = RunReport.read(tmp_path / "conformance.json")
     assert _violated(report) == ({"CONC-006"} if code else set()), report.reason
+
+
+def test_if_none_match_lists_are_read_as_rfc_9110_says() -> None:
+    assert if_none_match_tags('W/"a", "b"') == ["a", "b"]
+    assert if_none_match_tags(' ,\tW/"a",, "b" ,') == ["a", "b"]  # empty elements and OWS
+    assert if_none_match_tags("*") == ["*"]
+    assert if_none_match_tags('W/"a" "b"') is None  # no comma between two tags
+    assert if_none_match_tags("a") is None and if_none_match_tags("") is None
