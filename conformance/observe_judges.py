@@ -10,24 +10,44 @@ does not hold: an absent body is unknown, not empty.
 - SCHEMA-003: a body's Content-Type is one the spec documents for its status.
 - SCHEMA-004: the headers the spec marks required are present (their values are not judged here).
 - AUTH-003: every 401 carries a Bearer challenge.
+- LIFE-003, LIFE-004 on every Run shown (getRun, listRuns items), as a run's lifecycle monitor
+  judges each one alone: finishedAt set exactly when terminal; startedAt set when running;
+  createdAt <= startedAt <= finishedAt as instants. (Moves between Runs are the history's: CONC-*.)
+- PAGE-009: every run on a listRuns page matches the request's status and clientId filters exactly.
+
+A judge returns at most one verdict per requirement for an answer: a page of fifty runs is fifty
+instances of PAGE-009 in a run, one here (the first run that breaks it, or none).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import jsonschema_rs  # Schemathesis' own validator, so present wherever the suite is
 
+from conformance.meaning import parse_instant
 from conformance.observe_traffic import Recorded
-from conformance.spec import load_spec, operation_of, required_response_headers, schema_validator
+from conformance.spec import load_spec, operation_of, required_response_headers, schema_validator, terminal_statuses
 
 __all__ = ["JUDGED", "ResponseJudge"]
 
-JUDGED = ("ERR-001", "ERR-002", "SCHEMA-001", "SCHEMA-002", "SCHEMA-003", "SCHEMA-004", "AUTH-003")
+JUDGED = (
+    "ERR-001",
+    "ERR-002",
+    "SCHEMA-001",
+    "SCHEMA-002",
+    "SCHEMA-003",
+    "SCHEMA-004",
+    "AUTH-003",
+    "LIFE-003",
+    "LIFE-004",
+    "PAGE-009",
+)
 
 
 def _pointer(*parts: str) -> str:
@@ -106,6 +126,8 @@ class ResponseJudge:
             out["AUTH-003"] = (
                 "" if challenge.strip().lower().startswith("bearer") else f"a 401 with WWW-Authenticate {challenge!r}"
             )
+        if parsed and status == 200 and operation_id in ("getRun", "listRuns"):
+            out.update(_runs_judged(operation_id, rec, data))
         if documented is None:
             return out
         pointer, response = documented
@@ -182,6 +204,52 @@ def _spec_verdict(pointer: str, data: Any) -> str | None:
     where = "/".join(str(p) for p in error.absolute_path) or "the body"
     name = pointer.rsplit("/", 1)[-1] if pointer.startswith("/components/schemas/") else "documented"
     return f"{where} does not match the {name} schema: {error.message}"
+
+
+def _runs_judged(operation_id: str, rec: Recorded, data: Any) -> dict[str, str]:
+    if operation_id == "getRun":
+        runs = [data] if isinstance(data, dict) else []
+    else:
+        items = data.get("items") if isinstance(data, dict) else None
+        runs = [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+    runs = [run for run in runs if isinstance(run.get("runId"), str)]
+    if not runs:
+        return {}
+    out = {"LIFE-003": "", "LIFE-004": ""}
+    for run in runs:
+        for rid, broken in _lifecycle_alone(run).items():
+            out[rid] = out[rid] or broken
+    if operation_id == "listRuns":
+        query = parse_qsl(urlsplit(rec.url).query, keep_blank_values=True)
+        names = [name for name, _ in query]
+        filters = {n: v for n, v in query if n in ("status", "clientId") and names.count(n) == 1}
+        if filters:  # a filter sent twice: which one the server applies is not the contract's
+            wrong = [run for run in runs if any(run.get(name) != value for name, value in filters.items())]
+            out["PAGE-009"] = (
+                f"a page filtered by {filters} held run {wrong[0].get('runId')} with clientId "
+                f"{wrong[0].get('clientId')!r} and status {wrong[0].get('status')!r}"
+                if wrong
+                else ""
+            )
+    return out
+
+
+def _lifecycle_alone(run: dict[str, Any]) -> dict[str, str]:
+    """LIFE-003 and LIFE-004 of one Run, as the lifecycle monitor (conformance/monitor.py) judges it."""
+    run_id, status, finished = run["runId"], run.get("status"), run.get("finishedAt")
+    found: dict[str, str] = {}
+    if status in terminal_statuses() and finished is None:
+        found["LIFE-003"] = f"run {run_id}: status {status} is terminal but finishedAt is null"
+    elif status not in terminal_statuses() and status is not None and finished is not None:
+        found["LIFE-003"] = f"run {run_id}: status {status} is not terminal but finishedAt is {finished!r}"
+    if status == "running" and run.get("startedAt") is None:
+        found["LIFE-004"] = f"run {run_id}: status is running but startedAt is null"
+    stamps = [(k, run.get(k)) for k in ("createdAt", "startedAt", "finishedAt") if run.get(k) is not None]
+    parsed = [(k, parse_instant(v)) for k, v in stamps]
+    for (k1, t1), (k2, t2) in itertools.pairwise(parsed):
+        if t1 is not None and t2 is not None and t1 > t2 and "LIFE-004" not in found:
+            found["LIFE-004"] = f"run {run_id}: {k1} {run.get(k1)} is after {k2} {run.get(k2)}"
+    return found
 
 
 def _short(text: str | None, limit: int = 120) -> str:

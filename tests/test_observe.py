@@ -40,7 +40,7 @@ def test_a_clean_recording_of_the_reference_server_shows_no_violation(clean: Pat
     assert "no violation seen" in report.reason and f"observed {seen.exchanges} exchanges" in report.reason
     rows = {r.id: r for r in report.requirements}
     # Judged on what the traffic held: the answers alone, and the history's order-free rules.
-    for rid in ("SCHEMA-002", "ERR-001", "ERR-002", "AUTH-003", "CONC-001", "CONC-002", "CONC-012"):
+    for rid in ("SCHEMA-002", "ERR-002", "AUTH-003", "LIFE-003", "PAGE-009", "ETAG-005", "CONC-001", "CONC-012"):
         assert rows[rid].status is Status.PASSED and rows[rid].evaluations > 0, rows[rid]
     # Never passed without an instance, and never judged where a probe is needed.
     assert rows["ERR-008"].status is Status.NOT_RUN and rows["ERR-008"].message.startswith(NOT_OBSERVED)
@@ -57,6 +57,8 @@ CAUGHT = [
     ("etag-strong", {"ETAG-004"}),  # conditional GETs: the ETag is not W/"<definitionHash>"
     ("etag-if-none-match-ignored", {"ETAG-005"}),  # a matching If-None-Match got 200
     ("etag-if-none-match-case-insensitive", {"ETAG-006"}),  # a tag in other case got 304
+    ("life-failed-without-finished-at", {"LIFE-003"}),  # lifecycle: a failed run without finishedAt
+    ("page-client-id-prefix-filter", {"PAGE-009"}),  # pagination: a clientId filter matched a prefix
 ]
 
 
@@ -212,7 +214,8 @@ def test_the_readme_examples_run_as_written(name: str, code: int, tmp_path: Path
     # a copy whose last read shows the finished run running again.
     assert main(["observe", str(EXAMPLES / name), "--report-dir", str(tmp_path)]) == code
     report = RunReport.read(tmp_path / "conformance.json")
-    assert _violated(report) == ({"CONC-006"} if code else set()), report.reason
+    # Running again after succeeded (CONC-006), and running with its finishedAt still set (LIFE-003).
+    assert _violated(report) == ({"CONC-006", "LIFE-003"} if code else set()), report.reason
 
 
 def test_if_none_match_lists_are_read_as_rfc_9110_says() -> None:
