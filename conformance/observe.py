@@ -244,7 +244,9 @@ def observe_records(items: Iterable[Recorded | ReadError], sources: Sequence[str
 def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str]) -> Observation:
     seen = Observation(list(sources))
     identities = _Identities()
-    builder = _Builder(identities)
+    # One history per origin: two deployments in one recording (staging and production, two suite runs)
+    # may both have a run "57", and rules across them would compare unrelated runs.
+    builders: dict[str, _Builder] = {}
     judge = ResponseJudge()
     reported: set[tuple[str, str]] = set()
     for item in items:
@@ -268,18 +270,21 @@ def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str]) -> O
                 message = f"{operation_id} recorded in {item.source}, {item.where}: {broken} ({rid})"
                 seen.findings.setdefault(rid, []).append(Evidence("observe", message, [_exchange(item, identities)]))
         if operation_id in KINDS:  # the spec's five operations: what the history is made of
+            origin = urlsplit(item.url).netloc.lower()
+            builder = builders.get(origin) or builders.setdefault(origin, _Builder(identities))
             builder.add(item, operation_id, run_id)
     seen.credentials = len(identities.labels)
     seen.secrets = sorted(identities.secrets)
-    history = History(builder.operations)
-    seen.operations_judged = len(history)
-    seen.evaluations.update(evaluations(history))
-    conditional, conditional_found = conditional_findings(history)
-    seen.evaluations.update(conditional)
-    for found in [*check_history(history), *conditional_found]:
-        seen.findings.setdefault(found.requirement_id, []).append(
-            _history_evidence(found.message, found.operations, history, builder.records, identities)
-        )
+    for builder in builders.values():
+        history = History(builder.operations)
+        seen.operations_judged += len(history)
+        seen.evaluations.update(evaluations(history))
+        conditional, conditional_found = conditional_findings(history)
+        seen.evaluations.update(conditional)
+        for found in [*check_history(history), *conditional_found]:
+            seen.findings.setdefault(found.requirement_id, []).append(
+                _history_evidence(found.message, found.operations, history, builder.records, identities)
+            )
     return seen
 
 

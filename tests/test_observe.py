@@ -121,13 +121,15 @@ def test_nothing_readable_exits_2_with_the_error(tmp_path: Path, capsys: pytest.
 RUN = "run_01JDQ4Y7V9K2M3N4P5Q6R7S8T9"
 
 
-def _har_entry(started: str, ms: float, method: str, path: str, status: int, body: Any) -> dict[str, Any]:
+def _har_entry(
+    started: str, ms: float, method: str, path: str, status: int, body: Any, host: str = "api.test"
+) -> dict[str, Any]:
     return {
         "startedDateTime": started,
         "time": ms,
         "request": {
             "method": method,
-            "url": f"http://api.test{path}",
+            "url": f"http://{host}{path}",
             "headers": [{"name": "Authorization", "value": "Bearer tok-a"}],
         },
         "response": {
@@ -224,3 +226,28 @@ def test_if_none_match_lists_are_read_as_rfc_9110_says() -> None:
     assert if_none_match_tags("*") == ["*"]
     assert if_none_match_tags('W/"a" "b"') is None  # no comma between two tags
     assert if_none_match_tags("a") is None and if_none_match_tags("") is None
+
+
+def test_two_deployments_in_one_recording_are_judged_apart(tmp_path: Path) -> None:
+    run = {"runId": "57", "clientId": "c", "status": "succeeded"}
+
+    def violated(second_host: str) -> set[str]:
+        entries = [
+            _har_entry("2026-12-06T12:00:00.000Z", 5, "GET", "/api/v1/runs/57", 200, run, host="staging.test"),
+            _har_entry(
+                "2026-12-06T12:00:05.000Z",
+                5,
+                "GET",
+                "/api/v1/runs/57",
+                200,
+                {**run, "status": "queued"},
+                host=second_host,
+            ),
+        ]
+        har = tmp_path / f"{second_host}.har"
+        har.write_text(json.dumps({"log": {"version": "1.2", "entries": entries}}), encoding="utf-8")
+        report, _ = observe([har], tmp_path / second_host)
+        return _violated(report)
+
+    assert "CONC-006" in violated("staging.test")  # one server: its succeeded run read queued later
+    assert "CONC-006" not in violated("production.test")  # another server's run "57" is another run
