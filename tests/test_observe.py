@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from support.servers import fault
 from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
+from support.tooling import _missing, require_command
 from support.traffic import record, to_har
 
 from conformance.cli import main
@@ -21,6 +22,8 @@ from conformance.observe import NOT_OBSERVED, observe
 from conformance.observe_semantics import if_none_match_tags
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
 from conformance.results import RunReport, Status, Verdict
+from reference_impl.app import create_app
+from reference_impl.serve import serve_in_thread
 
 
 def _violated(report: RunReport) -> set[str]:
@@ -251,3 +254,53 @@ def test_two_deployments_in_one_recording_are_judged_apart(tmp_path: Path) -> No
 
     assert "CONC-006" in violated("staging.test")  # one server: its succeeded run read queued later
     assert "CONC-006" not in violated("production.test")  # another server's run "57" is another run
+
+
+# --- a HAR written by a recorder nobody here wrote: Chromium's, through Playwright ------------------------------
+BROWSER_SESSION = """async () => {
+  const workflow = {name: "w", version: "1", steps: [{id: "a", action: "noop"}]};
+  const body = JSON.stringify({clientId: "browser", workflow});
+  const post = () => fetch("/api/v1/runs", {method: "POST", body,
+    headers: {"Content-Type": "application/json", "Idempotency-Key": "browser-key-1"}});
+  const first = await (await post()).json();
+  await post();
+  for (let i = 0; i < 3; i++) { await fetch(`/api/v1/runs/${first.runId}`); }
+  const definition = await fetch(`/api/v1/runs/${first.runId}/definition`);
+  await fetch(`/api/v1/runs/${first.runId}/definition`, {headers: {"If-None-Match": definition.headers.get("etag")}});
+  await fetch("/api/v1/runs?clientId=browser");
+  await fetch(`/api/v1/runs/${first.runId}/cancel`, {method: "POST"});
+}"""
+
+
+def _browser_har(app: Any, har: Path) -> None:
+    """One page's fetches against `app`, recorded by Chromium into a HAR (Playwright's record_har_path)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[test]')")
+    chromium = require_command("chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    with serve_in_thread(app) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=flags)
+        context = browser.new_context(
+            record_har_path=str(har),
+            record_har_content="embed",
+            extra_http_headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        page = context.new_page()
+        page.goto(f"{url}/api/v1/runs?limit=1")
+        page.evaluate(BROWSER_SESSION)
+        context.close()  # writes the HAR
+        browser.close()
+
+
+@pytest.mark.parametrize(("server", "expected"), [(None, set()), ("etag-if-none-match-ignored", {"ETAG-005"})])
+def test_a_browser_har_is_read_and_judged(server: str | None, expected: set[str], tmp_path: Path) -> None:
+    har = tmp_path / "browser.har"
+    _browser_har(create_app(tokens=TOKENS) if server is None else fault(server).build(TOKENS), har)
+    report, seen = observe([har], tmp_path / "out")
+    assert seen.exchanges >= 10 and not seen.errors and seen.untimed == 0
+    assert _violated(report) == expected, report.reason
+    rows = {r.id: r for r in report.requirements}
+    assert rows["ETAG-005"].evaluations == 1 and rows["CONC-001"].evaluations == 2  # the revalidation, the replay
+    assert TOKEN not in (tmp_path / "out" / "conformance.json").read_text(encoding="utf-8")
