@@ -118,12 +118,19 @@ class _Identities:
     def credential(self, raw: str | None) -> str:
         if raw is None:
             return "no credential"
-        if raw not in self.labels:
-            self.labels[raw] = f"credential {len(self.labels) + 1}"
-            token = raw.split(" ", 1)[1].strip() if " " in raw else raw
+        # The scheme is case-insensitive and whitespace around the token is not part of it (RFC 9110 §11.4):
+        # "bearer t" and "Bearer  t" are one credential, and one split in two would leave a key's 409 without
+        # the request that caused it.
+        scheme, _, token = raw.strip().partition(" ")
+        if not token:
+            scheme, token = ("", scheme) if scheme.lower() not in ("bearer", "basic") else (scheme, "")
+        token = token.strip(" \t")
+        identity = f"{scheme.lower()} {token}"
+        if identity not in self.labels:
+            self.labels[identity] = f"credential {len(self.labels) + 1}"
             if token and not token.startswith("$") and "[redacted]" not in token:
-                self.secrets.update({raw, token})
-        return self.labels[raw]
+                self.secrets.update({raw.strip(), token})
+        return self.labels[identity]
 
     def client(self, credential: str, connection: str | None) -> int:
         return self.clients.setdefault((credential, connection), len(self.clients))
