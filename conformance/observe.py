@@ -45,6 +45,7 @@ import rfc8785
 
 import conformance
 from conformance.catalog import Level, catalog
+from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
 from conformance.observe_judges import JUDGED, ResponseJudge
@@ -360,7 +361,9 @@ def rows(seen: Observation) -> list[RequirementResult]:
         elif count == 0:
             row = RequirementResult.of(req, Status.NOT_RUN, f"{NOT_OBSERVED}: no instance in the traffic")
         else:
-            row = RequirementResult.of(req, Status.PASSED, f"{count} instances observed, no violation")
+            row = RequirementResult.of(
+                req, Status.PASSED, f"{count} instance{'s' if count != 1 else ''} observed, no violation"
+            )
         row.evaluations = count
         row.evidence = evidence
         row.checks = ["observe"] if req.id in DECIDED else []
@@ -412,8 +415,14 @@ def report_of(seen: Observation, command: str, started_at: str, duration_s: floa
     return report
 
 
-def observe(paths: Sequence[Path], report_dir: Path, command: str = "") -> tuple[RunReport, Observation]:
-    """Read, judge and report. exit_code: 1 on a violation, 0 otherwise, 2 when nothing at all was readable."""
+def observe(
+    paths: Sequence[Path], report_dir: Path, command: str = "", events: Events | None = None
+) -> tuple[RunReport, Observation]:
+    """Read, judge and report. exit_code: 1 on a violation, 0 otherwise, 2 when nothing at all was readable.
+
+    `events` hears what a run's --events stream says (run_started, info, finding, requirement,
+    run_finished), once the recording is judged, with every token seen scrubbed from its text.
+    """
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     clock = time.monotonic()
     sources = [str(p) for p in paths]
@@ -430,4 +439,42 @@ def observe(paths: Sequence[Path], report_dir: Path, command: str = "") -> tuple
         unreadable.write_text("".join(f"{e}\n" for e in seen.errors), encoding="utf-8")
     elif unreadable.exists():
         unreadable.unlink()  # a previous observation's, not this one's
+    if events is not None:
+        _tell(events, report, seen)
     return report, seen
+
+
+def _tell(events: Events, report: RunReport, seen: Observation) -> None:
+    secrets = tuple(sorted(seen.secrets, key=len, reverse=True))
+    events.emit(
+        "run_started",
+        banner=f"runs-conformance {conformance.__version__}, spec {spec_version()}: observe {', '.join(seen.sources)}",
+        seed=0,
+        profile="observe",
+        checks=1,
+        selected=sorted(DECIDED),
+    )
+    for error in seen.errors:
+        events.info(f"unreadable: {error}")
+    for row in report.requirements:
+        for evidence in row.evidence:
+            events.emit("finding", requirement=row.id, check="observe", message=redact_text(evidence.message, secrets))
+    for row in report.requirements:
+        events.emit(
+            "requirement",
+            id=row.id,
+            level=row.level,
+            status=row.status.value,
+            evaluations=row.evaluations,
+            message=redact_text(row.message, secrets),
+        )
+    events.emit(
+        "run_finished",
+        report=report,
+        verdict=report.verdict.value,
+        exit_code=report.exit_code,
+        reason=redact_text(report.reason, secrets),
+        counts=report.counts(),
+        duration_s=report.duration_s,
+        seed=0,
+    )

@@ -7,10 +7,12 @@ violation was seen, 2 a usage error or nothing at all readable in the files give
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TextIO
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,10 +30,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("RUNS_REPORT_DIR", "reports"),
         help="where the reports go ($RUNS_REPORT_DIR; default reports)",
     )
+    parser.add_argument(
+        "--events",
+        metavar="FILE",
+        help="also write the events (run_started, finding, requirement, run_finished) as NDJSON to FILE (- for stdout)",
+    )
+
+
+def _open(path: Path) -> TextIO:
+    from conformance.config import UsageError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the events to {path}: {exc.strerror or exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     from conformance.config import UsageError
+    from conformance.events import Events, NdjsonWriter
     from conformance.observe import observe
 
     paths = [Path(p) for p in args.traffic]
@@ -39,12 +57,18 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
     command = "runs-conformance observe " + " ".join(shlex.quote(p) for p in args.traffic)
-    report, seen = observe(paths, Path(args.report_dir), command)
+    with contextlib.ExitStack() as outputs:
+        events = None
+        if args.events is not None:
+            stream = sys.stdout if args.events == "-" else outputs.enter_context(_open(Path(args.events)))
+            events = Events([NdjsonWriter(stream)])
+        report, seen = observe(paths, Path(args.report_dir), command, events)
     for error in seen.errors:
         print(f"runs-conformance: unreadable: {error}", file=sys.stderr)
+    people = sys.stderr if args.events == "-" else sys.stdout  # stdout is the events' then
     for row in report.requirements:
         if row.evidence:
-            print(f"{row.status.value.upper():8} {row.id}: {row.message}")
-    print(f"observe: {report.reason}")
-    print(f"report: {Path(args.report_dir) / 'conformance.json'}")
+            print(f"{row.status.value.upper():8} {row.id}: {row.message}", file=people)
+    print(f"observe: {report.reason}", file=people)
+    print(f"report: {Path(args.report_dir) / 'conformance.json'}", file=people)
     return report.exit_code

@@ -223,6 +223,26 @@ def test_the_readme_examples_run_as_written(name: str, code: int, tmp_path: Path
     assert _violated(report) == ({"CONC-006", "LIFE-003"} if code else set()), report.reason
 
 
+def test_the_events_say_what_was_found_and_never_the_token(tmp_path: Path) -> None:
+    events = tmp_path / "events.ndjson"
+    code = main(
+        ["observe", str(EXAMPLES / "gateway-violation.ndjson"), "--report-dir", str(tmp_path), "--events", str(events)]
+    )
+    text = events.read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert code == 1 and lines[0]["event"] == "run_started" and lines[-1]["event"] == "run_finished"
+    assert {line["requirement"] for line in lines if line["event"] == "finding"} == {"CONC-006", "LIFE-003"}
+    assert lines[-1]["exit_code"] == 1 and lines[-1]["verdict"] == "not_conformant"
+    recorded = (EXAMPLES / "gateway-violation.ndjson").read_text(encoding="utf-8")
+    token = "example-token-0001"  # the example's server's token, in every recorded request
+    assert token in recorded
+    for written in [
+        text,
+        *((tmp_path / name).read_text(encoding="utf-8") for name in ("conformance.json", "junit.xml")),
+    ]:
+        assert token not in written
+
+
 def test_if_none_match_lists_are_read_as_rfc_9110_says() -> None:
     assert if_none_match_tags('W/"a", "b"') == ["a", "b"]
     assert if_none_match_tags(' ,\tW/"a",, "b" ,') == ["a", "b"]  # empty elements and OWS
