@@ -161,7 +161,8 @@ class _Builder:
         self.identities = identities
         self.operations: list[Operation] = []
         self.records: list[Recorded] = []
-        self.cursors: dict[tuple[str, str], tuple[int, int]] = {}  # (credential, nextCursor) → (walk, its page)
+        # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
+        self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
         self.walks = 0
 
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
@@ -203,18 +204,21 @@ class _Builder:
         self.records.append(rec)
 
     def _walk(self, credential: str, query: dict[str, str], body: Any, answered: bool) -> dict[str, Any]:
-        """A page without a cursor starts a walk; one whose cursor an earlier page returned continues that walk."""
+        """A page without a cursor starts a walk; one whose cursor an earlier page returned, sent with that
+        page's filters, continues that walk. A cursor sent with other filters is PAGE-008's business: what
+        the server then walks is not the walk the rules hold it to, so that page belongs to no walk."""
         cursor = query.get("cursor")
+        filters = (query.get("status"), query.get("clientId"))
         if cursor is None:
             walk, page = self.walks, 0
             self.walks += 1
-        elif (credential, cursor) in self.cursors:
-            walk, before = self.cursors[(credential, cursor)]
+        elif self.cursors.get((credential, cursor), (None, None, None))[2] == filters:
+            walk, before, _ = self.cursors[(credential, cursor)]
             page = before + 1
         else:
             return {}  # a page of a walk the recording does not hold from its start
         if answered and isinstance(body, dict) and isinstance(body.get("nextCursor"), str):
-            self.cursors[(credential, body["nextCursor"])] = (walk, page)
+            self.cursors[(credential, body["nextCursor"])] = (walk, page, filters)
         return {"walk": walk, "page": page}
 
 

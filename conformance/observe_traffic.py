@@ -227,6 +227,8 @@ def _read_har(stream: TextIO, source: str) -> Iterator[Recorded | ReadError]:
             yield entry
             return
         where = f"entry {number}"
+        if isinstance(entry, dict) and entry.get("_fromCache"):
+            continue  # Chromium's: served from the browser's cache, so the server never saw it
         try:
             yield _har_entry(entry, source, where)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

@@ -324,3 +324,34 @@ def test_a_browser_har_is_read_and_judged(server: str | None, expected: set[str]
     rows = {r.id: r for r in report.requirements}
     assert rows["ETAG-005"].evaluations == 1 and rows["CONC-001"].evaluations == 2  # the revalidation, the replay
     assert TOKEN not in (tmp_path / "out" / "conformance.json").read_text(encoding="utf-8")
+
+
+def test_a_cursor_sent_with_other_filters_continues_no_walk(tmp_path: Path) -> None:
+    def page(query: str, ids: list[str], next_cursor: str | None) -> dict[str, Any]:
+        items = [{"runId": i, "clientId": "a", "status": "queued"} for i in ids]
+        return {
+            "method": "GET",
+            "path": f"/api/v1/runs?{query}",
+            "status": 200,
+            "request_headers": {"Authorization": "Bearer walker-token"},
+            "response_headers": {"Content-Type": "application/json"},
+            "response_body": json.dumps({"items": items, "nextCursor": next_cursor}),
+        }
+
+    def violated(second_query: str) -> set[str]:
+        path = _ndjson(tmp_path, [page("clientId=a&limit=2", ["1", "2"], "c1"), page(second_query, ["2"], None)])
+        report, _ = observe([path], tmp_path / second_query.replace("&", "_"))
+        return _violated(report)
+
+    assert "CONC-010" in violated("clientId=a&limit=2&cursor=c1")  # one walk returned run 2 twice
+    # The same cursor with another clientId: the server should refuse it (PAGE-008), and whatever it walked
+    # then is not the first page's walk, so run 2 again is no duplicate of that walk.
+    assert "CONC-010" not in violated("clientId=b&limit=2&cursor=c1")
+
+
+def test_entries_the_browser_served_from_its_cache_are_not_exchanges(tmp_path: Path) -> None:
+    entry = _har_entry("2026-12-06T12:00:00.000Z", 5, "GET", f"/api/v1/runs/{RUN}", 200, {"runId": RUN})
+    cached = {**entry, "_fromCache": "memory"}
+    har = tmp_path / "cache.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "entries": [entry, cached]}}), encoding="utf-8")
+    assert len([i for i in read_traffic(har) if isinstance(i, Recorded)]) == 1
