@@ -157,8 +157,9 @@ def _response_json(rec: Recorded) -> Any:
 class _Builder:
     """Turns recorded exchanges of the spec's operations into the history's Operations, in recording order."""
 
-    def __init__(self, identities: _Identities) -> None:
+    def __init__(self, identities: _Identities, skew: float) -> None:
         self.identities = identities
+        self.skew = skew
         self.operations: list[Operation] = []
         self.records: list[Recorded] = []
         # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
@@ -168,7 +169,7 @@ class _Builder:
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
         credential = self.identities.credential(rec.credential)
         index = len(self.operations)
-        invoked, completed = _interval(rec)
+        invoked, completed = _interval(rec, self.skew)
         answered = rec.status is not None and rec.error is None
         body = _response_json(rec) if answered else None
         query = dict(parse_qsl(urlsplit(rec.url).query, keep_blank_values=True))
@@ -230,30 +231,33 @@ def _client_id(body: str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _interval(rec: Recorded) -> tuple[float, float]:
-    """[invoked, completed] wide enough to hold the real one: the recording's times widened by their precision."""
+def _interval(rec: Recorded, skew: float = 0.0) -> tuple[float, float]:
+    """[invoked, completed] wide enough to hold the real one: the recording's times widened by their precision,
+    and by `skew`, how far the clocks of the recorders (several gateway nodes) may be apart."""
     if rec.started is None:
         return 0.0, _UNTIMED_END
-    invoked = rec.started - rec.precision
+    invoked = rec.started - rec.precision - skew
     if rec.duration is None:
         return invoked, _UNTIMED_END
-    return invoked, rec.started + rec.duration + rec.precision
+    return invoked, rec.started + rec.duration + rec.precision + skew
 
 
-def observe_records(items: Iterable[Recorded | ReadError], sources: Sequence[str]) -> Observation:
+def observe_records(
+    items: Iterable[Recorded | ReadError], sources: Sequence[str], clock_skew: float = 0.0
+) -> Observation:
     """Judge every answer alone as it streams by, build the history of the spec's operations, and check it."""
     # Only acyclic data is built, which reference counting frees; the cyclic collector would walk the
     # growing history again and again (a third of the time at 100k exchanges), as in check_history.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _observe(items, sources)
+        return _observe(items, sources, clock_skew)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str]) -> Observation:
+def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str], skew: float) -> Observation:
     seen = Observation(list(sources))
     identities = _Identities()
     # One history per origin: two deployments in one recording (staging and production, two suite runs)
@@ -283,7 +287,7 @@ def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str]) -> O
                 seen.findings.setdefault(rid, []).append(Evidence("observe", message, [_exchange(item, identities)]))
         if operation_id in KINDS:  # the spec's five operations: what the history is made of
             origin = urlsplit(item.url).netloc.lower()
-            builder = builders.get(origin) or builders.setdefault(origin, _Builder(identities))
+            builder = builders.get(origin) or builders.setdefault(origin, _Builder(identities, skew))
             builder.add(item, operation_id, run_id)
     seen.credentials = len(identities.labels)
     seen.secrets = sorted(identities.secrets)
@@ -420,7 +424,11 @@ def report_of(seen: Observation, command: str, started_at: str, duration_s: floa
 
 
 def observe(
-    paths: Sequence[Path], report_dir: Path, command: str = "", events: Events | None = None
+    paths: Sequence[Path],
+    report_dir: Path,
+    command: str = "",
+    events: Events | None = None,
+    clock_skew: float = 0.0,
 ) -> tuple[RunReport, Observation]:
     """Read, judge and report. exit_code: 1 on a violation, 0 otherwise, 2 when nothing at all was readable.
 
@@ -430,7 +438,7 @@ def observe(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     clock = time.monotonic()
     sources = [str(p) for p in paths]
-    seen = observe_records((item for path in paths for item in read_traffic(path)), sources)
+    seen = observe_records((item for path in paths for item in read_traffic(path)), sources, clock_skew)
     report = report_of(
         seen, command or "runs-conformance observe " + " ".join(map(shlex.quote, sources)), started_at, 0.0
     )

@@ -31,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the reports go ($RUNS_REPORT_DIR; default reports)",
     )
     parser.add_argument(
+        "--clock-skew",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="how far apart the clocks that stamped the recording may be (several gateway nodes): no order "
+        "closer than this is trusted (default 0: one clock)",
+    )
+    parser.add_argument(
         "--events",
         metavar="FILE",
         help="also write the events (run_started, finding, requirement, run_finished) as NDJSON to FILE (- for stdout)",
@@ -56,13 +64,15 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
+    if not 0 <= args.clock_skew < 3600:
+        raise UsageError(f"--clock-skew {args.clock_skew} is not a number of seconds from 0 to 3600")
     command = "runs-conformance observe " + " ".join(shlex.quote(p) for p in args.traffic)
     with contextlib.ExitStack() as outputs:
         events = None
         if args.events is not None:
             stream = sys.stdout if args.events == "-" else outputs.enter_context(_open(Path(args.events)))
             events = Events([NdjsonWriter(stream)])
-        report, seen = observe(paths, Path(args.report_dir), command, events)
+        report, seen = observe(paths, Path(args.report_dir), command, events, args.clock_skew)
     for error in seen.errors:
         print(f"runs-conformance: unreadable: {error}", file=sys.stderr)
     people = sys.stderr if args.events == "-" else sys.stdout  # stdout is the events' then
