@@ -3,7 +3,7 @@
     python bench/run_all.py [--quick] [--latency] [--latency-only] [--summary-only]
 
 Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py,
-bench_reference_server.py and bench_history_checker.py, each in its own process (never at the
+bench_reference_server.py, bench_history_checker.py and bench_observe.py, each in its own process (never at the
 same time: they would measure each other), each merging its figures into reports/bench.json.
 --quick repeats less and skips the default profile's wall time; --latency also runs
 bench_latency.py (the suite behind a proxy adding 0, 20 and 50 ms per round trip).
@@ -134,6 +134,7 @@ def main() -> None:
             run("bench_request_rate.py", "--repeat", repeat)
             run("bench_reference_server.py")
             run("bench_history_checker.py", "--repeat", repeat)
+            run("bench_observe.py", "--repeat", repeat)
         if args.latency or args.latency_only:
             # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
             # Workers 1 (every check in turn) against auto (the default): what running side by side buys.

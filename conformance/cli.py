@@ -99,6 +99,28 @@ register(
 )
 
 
+def _observe_arguments(parser: argparse.ArgumentParser) -> None:
+    from conformance import observe_cli
+
+    observe_cli.add_arguments(parser)
+
+
+def _observe_handler(args: argparse.Namespace) -> int:
+    from conformance import observe_cli
+
+    return observe_cli.run(args)
+
+
+register(
+    Subcommand(
+        "observe",
+        "judge recorded traffic (HAR, exchanges.jsonl, NDJSON); exit 1 if a violation was seen",
+        add_arguments=_observe_arguments,
+        handler=_observe_handler,
+    )
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="runs-conformance", description="Conformance suite for the Runs API.")
     parser.add_argument("--version", action="version", version=f"runs-conformance {conformance.__version__}")

@@ -24,6 +24,7 @@ fixtures and the Hypothesis settings. What lives where:
   replicas.py (stale copies of the store) to build them.
 - reference_server.py: the reference server's own tests' helpers (serve it, a client, workflows, polling).
 - history_model.py: histories of a simulated correct server, for the history checker.
+- traffic.py: the suite's run against a server, recorded (`record`), and HAR made from that recording (`to_har`).
 - seed_match.py: how the spec's text is matched against the seed's (tests/test_spec_fidelity.py).
 - tooling.py: the repository root and the external tools (node, java) some tests need.
 - ci_steps.py: run the shell steps of action.yml and the GitLab component as each CI would

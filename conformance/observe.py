@@ -1,0 +1,492 @@
+"""Observe mode: recorded traffic judged against the catalog, one answer at a time and as a history.
+
+    report = observe([Path("traffic.har")], report_dir=Path("reports"))
+    report.exit_code   # 1 when a violation was seen, 0 otherwise (2: nothing at all was readable)
+
+The pipeline: read (conformance/observe_traffic.py, streaming) → classify each exchange by the
+spec's paths and methods → judge every answer alone (conformance/observe_judges.py) → rebuild the
+history (one Operation per exchange of the spec's five operations) → `check_history` → one row per
+requirement → the same reports as a run (conformance.json, HTML, JUnit).
+
+What observation can and cannot say:
+
+- A requirement with no instance in the traffic is `not_run`, "not observed"; one observe mode
+  never judges (it needs a request the suite makes on purpose) is `not_run` too, and says so.
+- The verdict is never `conformant`: traffic shows what it shows. With a violation it is
+  `not_conformant` (exit 1); without, `incomplete` with exit code 0 and a reason that says what was
+  observed and that no violation was seen.
+- Order comes only from the recording's times, widened by their precision: an exchange with no time
+  (the suite's exchanges.jsonl records none) overlaps every other, so the history checker never
+  infers an order the recording does not prove; the rules that need no order (one key one run,
+  one definition one ETag) still judge it.
+- Clients are told apart by credential (each token becomes "credential N"; no token is written
+  anywhere) and, where the format has one, by client or connection id.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import gc
+import hashlib
+import json
+import re
+import shlex
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import rfc8785
+
+import conformance
+from conformance.catalog import Level, catalog
+from conformance.events import Events
+from conformance.history import KINDS, History, Kind, Operation
+from conformance.history_checker import check_history, evaluations
+from conformance.observe_judges import JUDGED, ResponseJudge
+from conformance.observe_semantics import RULES as CONDITIONAL
+from conformance.observe_semantics import conditional_findings
+from conformance.observe_traffic import ReadError, Recorded, read_traffic
+from conformance.redaction import redact_headers, redact_text
+from conformance.report import write_reports
+from conformance.results import Evidence, Exchange, RequirementResult, RunReport, Status, TimelineEntry, Verdict
+from conformance.spec import load_spec, spec_sha256, spec_version
+
+__all__ = ["DECIDED", "Observation", "observe", "observe_records"]
+
+# What observe mode judges: each answer alone, and the history's rules. Every other requirement
+# needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
+DECIDED = frozenset(JUDGED) | frozenset(CONDITIONAL) | {f"CONC-{n:03d}" for n in range(1, 13)}
+NOT_OBSERVED = "not observed"
+_UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
+UNREADABLE_NAME = "unreadable.txt"
+
+
+@dataclass
+class Observation:
+    """What was read and what was found: the report's inputs, kept apart from the report for tests."""
+
+    sources: list[str]
+    exchanges: int = 0
+    operations: Counter[str] = field(default_factory=Counter)
+    not_in_spec: Counter[str] = field(default_factory=Counter)  # "METHOD /path" of undocumented requests
+    errors: list[ReadError] = field(default_factory=list)
+    evaluations: Counter[str] = field(default_factory=Counter)
+    findings: dict[str, list[Evidence]] = field(default_factory=dict)
+    credentials: int = 0
+    untimed: int = 0  # exchanges the recording gives no time: they order nothing
+    operations_judged: int = 0
+    secrets: list[str] = field(default_factory=list)  # the tokens seen: kept out of every file written
+
+
+@functools.cache
+def _templates() -> tuple[tuple[re.Pattern[str], dict[str, str]], ...]:
+    """Each of the spec's paths as a pattern (anywhere under a base path) capturing its runId, with its methods."""
+    found = []
+    for template, methods in load_spec()["paths"].items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)) + "$"
+        ops = {
+            m.upper(): str(d["operationId"]) for m, d in methods.items() if isinstance(d, dict) and "operationId" in d
+        }
+        found.append((re.compile(pattern), ops))
+    return tuple(found)
+
+
+def classify(method: str, url: str) -> tuple[str | None, str | None, bool]:
+    """(operationId, the path's runId, whether the path is the spec's): operationId None when not in the spec."""
+    path = urlsplit(url).path.rstrip("/") or "/"
+    for pattern, ops in _templates():
+        found = pattern.search(path)
+        if found:
+            run_id = unquote(found.group(1)) if found.groups() else None
+            return ops.get(method), run_id, True
+    return None, None, False
+
+
+class _Identities:
+    """Credentials as "credential 1, 2, ..." in order of first use, and clients by (credential, connection)."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, str] = {}
+        self.clients: dict[tuple[str, str | None], int] = {}
+        self.secrets: set[str] = set()
+
+    def credential(self, raw: str | None) -> str:
+        if raw is None:
+            return "no credential"
+        # The scheme is case-insensitive and whitespace around the token is not part of it (RFC 9110 §11.4):
+        # "bearer t" and "Bearer  t" are one credential, and one split in two would leave a key's 409 without
+        # the request that caused it.
+        scheme, _, token = raw.strip().partition(" ")
+        if not token:
+            scheme, token = ("", scheme) if scheme.lower() not in ("bearer", "basic") else (scheme, "")
+        token = token.strip(" \t")
+        identity = f"{scheme.lower()} {token}"
+        if identity not in self.labels:
+            self.labels[identity] = f"credential {len(self.labels) + 1}"
+            if token and not token.startswith("$") and "[redacted]" not in token:
+                self.secrets.update({raw.strip(), token})
+        return self.labels[identity]
+
+    def client(self, credential: str, connection: str | None) -> int:
+        return self.clients.setdefault((credential, connection), len(self.clients))
+
+
+def _fingerprint(body: str) -> str:
+    """Equal for bodies equal as JSON (RFC 8785), as the workload's; a body that is not JSON by its bytes."""
+    try:
+        return hashlib.sha256(bytes(rfc8785.dumps(json.loads(body)))).hexdigest()
+    except (ValueError, TypeError, rfc8785.CanonicalizationError):
+        return "bytes:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _response_json(rec: Recorded) -> Any:
+    if not rec.response_body_known or not rec.response_body:
+        return None
+    try:
+        return json.loads(rec.response_body, parse_float=decimal.Decimal)
+    except ValueError:
+        return None
+
+
+class _Builder:
+    """Turns recorded exchanges of the spec's operations into the history's Operations, in recording order."""
+
+    def __init__(self, identities: _Identities, skew: float) -> None:
+        self.identities = identities
+        self.skew = skew
+        self.operations: list[Operation] = []
+        self.records: list[Recorded] = []
+        # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
+        self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
+        self.walks = 0
+
+    def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
+        credential = self.identities.credential(rec.credential)
+        index = len(self.operations)
+        invoked, completed = _interval(rec, self.skew)
+        answered = rec.status is not None and rec.error is None
+        body = _response_json(rec) if answered else None
+        query = dict(parse_qsl(urlsplit(rec.url).query, keep_blank_values=True))
+        facts: dict[str, Any] = {}
+        if kind == "startRun":
+            key = rec.header("idempotency-key", response=False)
+            # A key judged on an unknown body would call a replay a conflict: leave such a request keyless.
+            if key is not None and rec.request_body_known:
+                facts["key"] = key
+                facts["body_fingerprint"] = _fingerprint(rec.request_body or "")
+            facts["client_id"] = _client_id(rec.request_body)
+        elif kind == "listRuns":
+            facts.update(self._walk(credential, query, body, answered))
+        elif kind == "getRunDefinition":
+            facts["if_none_match"] = rec.header("if-none-match", response=False)
+        self.operations.append(
+            Operation(
+                index=index,
+                client=self.identities.client(credential, rec.connection),
+                credential=credential,
+                kind=kind,
+                invoked=invoked,
+                completed=completed if answered else None,
+                status=rec.status if answered else None,
+                run_id=run_id if kind in ("getRun", "getRunDefinition", "cancelRun") else None,
+                query=query,
+                body=body,
+                etag=rec.header("etag") if answered else None,
+                error=None if answered else (rec.error or "no answer recorded"),
+                **facts,
+            )
+        )
+        self.records.append(rec)
+
+    def _walk(self, credential: str, query: dict[str, str], body: Any, answered: bool) -> dict[str, Any]:
+        """A page without a cursor starts a walk; one whose cursor an earlier page returned, sent with that
+        page's filters, continues that walk. A cursor sent with other filters is PAGE-008's business: what
+        the server then walks is not the walk the rules hold it to, so that page belongs to no walk."""
+        cursor = query.get("cursor")
+        filters = (query.get("status"), query.get("clientId"))
+        if cursor is None:
+            walk, page = self.walks, 0
+            self.walks += 1
+        elif self.cursors.get((credential, cursor), (None, None, None))[2] == filters:
+            walk, before, _ = self.cursors[(credential, cursor)]
+            page = before + 1
+        else:
+            return {}  # a page of a walk the recording does not hold from its start
+        if answered and isinstance(body, dict) and isinstance(body.get("nextCursor"), str):
+            self.cursors[(credential, body["nextCursor"])] = (walk, page, filters)
+        return {"walk": walk, "page": page}
+
+
+def _client_id(body: str | None) -> str | None:
+    try:
+        value = json.loads(body or "").get("clientId")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _interval(rec: Recorded, skew: float = 0.0) -> tuple[float, float]:
+    """[invoked, completed] wide enough to hold the real one: the recording's times widened by their precision,
+    and by `skew`, how far the clocks of the recorders (several gateway nodes) may be apart."""
+    if rec.started is None:
+        return 0.0, _UNTIMED_END
+    invoked = rec.started - rec.precision - skew
+    if rec.duration is None:
+        return invoked, _UNTIMED_END
+    return invoked, rec.started + rec.duration + rec.precision + skew
+
+
+def observe_records(
+    items: Iterable[Recorded | ReadError], sources: Sequence[str], clock_skew: float = 0.0
+) -> Observation:
+    """Judge every answer alone as it streams by, build the history of the spec's operations, and check it."""
+    # Only acyclic data is built, which reference counting frees; the cyclic collector would walk the
+    # growing history again and again (a third of the time at 100k exchanges), as in check_history.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _observe(items, sources, clock_skew)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str], skew: float) -> Observation:
+    seen = Observation(list(sources))
+    identities = _Identities()
+    # One history per origin: two deployments in one recording (staging and production, two suite runs)
+    # may both have a run "57", and rules across them would compare unrelated runs.
+    builders: dict[str, _Builder] = {}
+    judge = ResponseJudge()
+    reported: set[tuple[str, str]] = set()
+    for item in items:
+        if isinstance(item, ReadError):
+            seen.errors.append(item)
+            continue
+        seen.exchanges += 1
+        if item.started is None:
+            seen.untimed += 1
+        operation_id, run_id, in_spec = classify(item.method, item.url)
+        if operation_id is None:
+            path = urlsplit(item.url).path if in_spec else "(a path not in the spec)"
+            seen.not_in_spec[f"{item.method} {path}"] += 1
+            continue
+        seen.operations[operation_id] += 1
+        for rid, broken in judge.judge(operation_id, item).items():
+            seen.evaluations[rid] += 1
+            # Each kind of finding once, as a run's judge does: a poll repeats one wrong answer many times.
+            if broken and (rid, f"{operation_id} {broken}") not in reported:
+                reported.add((rid, f"{operation_id} {broken}"))
+                message = f"{operation_id} recorded in {item.source}, {item.where}: {broken} ({rid})"
+                seen.findings.setdefault(rid, []).append(Evidence("observe", message, [_exchange(item, identities)]))
+        if operation_id in KINDS:  # the spec's five operations: what the history is made of
+            origin = urlsplit(item.url).netloc.lower()
+            builder = builders.get(origin) or builders.setdefault(origin, _Builder(identities, skew))
+            builder.add(item, operation_id, run_id)
+    seen.credentials = len(identities.labels)
+    seen.secrets = sorted(identities.secrets)
+    for builder in builders.values():
+        history = History(builder.operations)
+        seen.operations_judged += len(history)
+        seen.evaluations.update(evaluations(history))
+        conditional, conditional_found = conditional_findings(history)
+        seen.evaluations.update(conditional)
+        for found in [*check_history(history), *conditional_found]:
+            seen.findings.setdefault(found.requirement_id, []).append(
+                _history_evidence(found.message, found.operations, history, builder.records, identities)
+            )
+    return seen
+
+
+def _history_evidence(
+    message: str, indices: Sequence[int], history: History, records: Sequence[Recorded], identities: _Identities
+) -> Evidence:
+    """A history finding with the recorded exchanges that prove it, each named by file and line or entry."""
+    where = "; ".join(f"op #{i} is {records[i].source}, {records[i].where}" for i in indices)
+    timed = all(records[i].started is not None for i in indices)
+    start = min((history[i].invoked for i in indices), default=0.0)
+    timeline = [_entry(history[i], start) for i in indices] if timed else []  # untimed: no place on a time axis
+    return Evidence(
+        "observe",
+        f"{message} [recorded: {where}]",
+        [_exchange(records[i], identities) for i in indices],
+        timeline=timeline,
+    )
+
+
+def _entry(op: Operation, start: float) -> TimelineEntry:
+    ended = op.completed if op.completed is not None and op.completed < _UNTIMED_END else None
+    return TimelineEntry(
+        index=op.index,
+        client=op.client,
+        kind=op.kind,
+        invoked=op.invoked - start,
+        completed=None if ended is None else ended - start,
+        status=op.status,
+        highlight=True,
+    )
+
+
+def _exchange(rec: Recorded, identities: _Identities) -> Exchange:
+    """The recorded exchange as a report shows it: credentials redacted, and where it was recorded."""
+    secrets = tuple(sorted(identities.secrets, key=len, reverse=True))
+    headers = redact_headers(dict(rec.request_headers), secrets)
+    return Exchange(
+        method=rec.method,
+        url=redact_text(rec.url, secrets),
+        request_headers=headers,
+        request_body=None if rec.request_body is None else redact_text(rec.request_body[:4096], secrets),
+        status=rec.status,
+        response_headers=redact_headers(dict(rec.response_headers), secrets),
+        response_body=None if rec.response_body is None else redact_text(rec.response_body[:4096], secrets),
+        elapsed_ms=round((rec.duration or 0.0) * 1000, 3),
+        error=rec.error,
+        curl=f"# recorded in {rec.source}, {rec.where}",
+    )
+
+
+# --- the report ---------------------------------------------------------------------------------------
+def rows(seen: Observation) -> list[RequirementResult]:
+    """One row per requirement: failed (warning for a SHOULD) on a finding, passed on instances with none,
+    not_run ("not observed") without an instance."""
+    found: list[RequirementResult] = []
+    for req in catalog().values():
+        count = seen.evaluations.get(req.id, 0)
+        evidence = seen.findings.get(req.id, [])
+        if evidence:
+            status = Status.FAILED if req.level is Level.MUST else Status.WARNING
+            row = RequirementResult.of(req, status, evidence[0].message)
+        elif req.id not in DECIDED:
+            row = RequirementResult.of(
+                req, Status.NOT_RUN, f"{NOT_OBSERVED}: observe mode does not judge it from traffic"
+            )
+        elif count == 0:
+            row = RequirementResult.of(req, Status.NOT_RUN, f"{NOT_OBSERVED}: no instance in the traffic")
+        else:
+            row = RequirementResult.of(
+                req, Status.PASSED, f"{count} instance{'s' if count != 1 else ''} observed, no violation"
+            )
+        row.evaluations = count
+        row.evidence = evidence
+        row.checks = ["observe"] if req.id in DECIDED else []
+        found.append(row)
+    return found
+
+
+def summary(seen: Observation, violated: Sequence[str]) -> str:
+    """The one line that says what was observed and whether a violation was seen."""
+    ops = sum(seen.operations.values())
+    judged = sum(1 for rid in DECIDED if seen.evaluations.get(rid))
+    parts = [
+        f"observed {seen.exchanges} exchanges in {len(seen.sources)} file(s): {ops} of the spec's operations, "
+        f"{sum(seen.not_in_spec.values())} not in the spec; {seen.credentials} credential(s)"
+    ]
+    if seen.untimed:
+        parts.append(f"{seen.untimed} exchanges without times (they order nothing)")
+    if seen.errors:
+        parts.append(f"{len(seen.errors)} unreadable (first: {seen.errors[0]})")
+    if violated:
+        parts.append(f"violations of {', '.join(violated)}")
+    else:
+        parts.append(
+            f"no violation seen on the {judged} requirements observed (an observation never proves conformance)"
+        )
+    return "; ".join(parts)
+
+
+def report_of(seen: Observation, command: str, started_at: str, duration_s: float) -> RunReport:
+    results = rows(seen)
+    violated = [r.id for r in results if r.status in (Status.FAILED, Status.WARNING)]
+    failed = any(r.status is Status.FAILED for r in results)
+    report = RunReport(
+        verdict=Verdict.NOT_CONFORMANT if failed else Verdict.INCOMPLETE,
+        exit_code=1 if violated else 0,
+        reason=summary(seen, violated),
+        suite_version=conformance.__version__,
+        spec_version=spec_version(),
+        spec_sha256=spec_sha256(),
+        base_url="observed: " + ", ".join(seen.sources),
+        profile="observe",
+        strict=False,
+        seed=0,
+        command=command,
+        started_at=started_at,
+        duration_s=duration_s,
+        requirements=results,
+    )
+    return report
+
+
+def observe(
+    paths: Sequence[Path],
+    report_dir: Path,
+    command: str = "",
+    events: Events | None = None,
+    clock_skew: float = 0.0,
+) -> tuple[RunReport, Observation]:
+    """Read, judge and report. exit_code: 1 on a violation, 0 otherwise, 2 when nothing at all was readable.
+
+    `events` hears what a run's --events stream says (run_started, info, finding, requirement,
+    run_finished), once the recording is judged, with every token seen scrubbed from its text.
+    """
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    clock = time.monotonic()
+    sources = [str(p) for p in paths]
+    seen = observe_records((item for path in paths for item in read_traffic(path)), sources, clock_skew)
+    report = report_of(
+        seen, command or "runs-conformance observe " + " ".join(map(shlex.quote, sources)), started_at, 0.0
+    )
+    if seen.exchanges == 0:
+        report.exit_code = 2
+    report.duration_s = round(time.monotonic() - clock, 3)
+    write_reports(report, report_dir, secrets=seen.secrets)
+    unreadable = report_dir / UNREADABLE_NAME
+    if seen.errors:
+        unreadable.write_text("".join(f"{e}\n" for e in seen.errors), encoding="utf-8")
+    elif unreadable.exists():
+        unreadable.unlink()  # a previous observation's, not this one's
+    if events is not None:
+        _tell(events, report, seen)
+    return report, seen
+
+
+def _tell(events: Events, report: RunReport, seen: Observation) -> None:
+    secrets = tuple(sorted(seen.secrets, key=len, reverse=True))
+    events.emit(
+        "run_started",
+        banner=f"runs-conformance {conformance.__version__}, spec {spec_version()}: observe {', '.join(seen.sources)}",
+        seed=0,
+        profile="observe",
+        checks=1,
+        selected=sorted(DECIDED),
+    )
+    for error in seen.errors:
+        events.info(f"unreadable: {error}")
+    for row in report.requirements:
+        for evidence in row.evidence:
+            events.emit("finding", requirement=row.id, check="observe", message=redact_text(evidence.message, secrets))
+    for row in report.requirements:
+        events.emit(
+            "requirement",
+            id=row.id,
+            level=row.level,
+            status=row.status.value,
+            evaluations=row.evaluations,
+            message=redact_text(row.message, secrets),
+        )
+    events.emit(
+        "run_finished",
+        report=report,
+        verdict=report.verdict.value,
+        exit_code=report.exit_code,
+        reason=redact_text(report.reason, secrets),
+        counts=report.counts(),
+        duration_s=report.duration_s,
+        seed=0,
+    )
