@@ -7,7 +7,9 @@ with final reads of what it wrote: every key it used (bounded by profile, the ea
 included: a bounded cache forgets those first) replays to its runId and still refuses another
 body; every terminal run it saw is still there (LIFE-006: a retention job run too eagerly, a
 run forgotten) and reads back the same (LIFE-002); every definition keeps its ETag and workflow;
-a walk of each of its clientIds returns each of its runs once.
+a walk of each of its clientIds returns each of its runs once; and the earliest pages a cursor
+the server issued led to are asked for again with that cursor (PAGE-011: cursors that expire, or
+are signed with a secret drawn per process, pass every check, which follows a cursor at once).
 
 What the run established is read from the exchanges the checks recorded (`ledger_of`): nothing
 in a check has to remember it, and a check added later is covered without a word. Only answers
@@ -21,7 +23,10 @@ and a key is replayed at most the run's duration after its first use. The Idempo
 (draft-ietf-httpapi-idempotency-key-header, "Idempotency Key Validity and Expiry") lets a
 server expire keys and asks it to publish how long it keeps them; this contract's IDEM-001 and
 IDEM-003 name no expiry, so they hold for at least as long as a run of this suite, which is what
-the final reads verify: a server may forget a key after a day, never within minutes.
+the final reads verify: a server may forget a key after a day, never within minutes. The contract
+gives a cursor no lifetime either (CONTRACT, Listing: re-requesting one gives the same page while
+nothing changed), so PAGE-011 holds one to its page for as long, across a restart too; a page is
+re-requested only when nothing that could change it happened since (see `cursor_pages_of`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from conformance.client import RECORDED_BODY_LIMIT, ApiClient, ApiResponse
 from conformance.context import CheckContext
@@ -46,11 +51,23 @@ from conformance.registry import Check
 from conformance.results import Exchange
 from conformance.spec import KEY_REUSED, terminal_statuses
 
-__all__ = ["CHECK_NAME", "REQUIREMENTS", "Budget", "Ledger", "final_reads_check", "ledger_of"]
+__all__ = [
+    "CHECK_NAME",
+    "REQUIREMENTS",
+    "Budget",
+    "CursorPage",
+    "Ledger",
+    "cursor_pages_of",
+    "final_reads_check",
+    "ledger_of",
+]
 
 CHECK_NAME = "final_reads"
 # The catalog's rules the final reads evaluate again, late: each is a promise with no expiry.
-REQUIREMENTS = ("IDEM-001", "IDEM-003", "LIFE-002", "LIFE-006", "CANCEL-005", "ETAG-001", "ETAG-004", "PAGE-006")
+REQUIREMENTS = (
+    *("IDEM-001", "IDEM-003", "LIFE-002", "LIFE-006", "CANCEL-005"),
+    *("ETAG-001", "ETAG-004", "PAGE-006", "PAGE-011"),
+)
 
 MAIN, OTHER = "main", "other"  # which of the session's credentials an exchange was sent with
 _START = re.compile(r"/api/v1/runs$")
@@ -69,12 +86,13 @@ class Budget:
     runs: int | None
     definitions: int | None
     client_ids: int | None
+    cursors: int | None
 
 
 BUDGETS = {
-    "quick": Budget(keys=10, runs=40, definitions=20, client_ids=5),
-    "default": Budget(keys=60, runs=200, definitions=80, client_ids=20),
-    "thorough": Budget(keys=None, runs=None, definitions=None, client_ids=None),
+    "quick": Budget(keys=10, runs=40, definitions=20, client_ids=5, cursors=5),
+    "default": Budget(keys=60, runs=200, definitions=80, client_ids=20, cursors=20),
+    "thorough": Budget(keys=None, runs=None, definitions=None, client_ids=None, cursors=None),
 }
 
 
@@ -107,6 +125,16 @@ class SeenDefinition:
     workflow: Any  # the workflow submitted (or first read), None when no whole copy was recorded
 
 
+@dataclass(frozen=True)
+class CursorPage:
+    """A 200 page that a cursor the server issued (a nextCursor it answered) led to, under a clientId filter."""
+
+    credential: str
+    query: tuple[tuple[str, str], ...]  # the request's query as sent, the cursor among it
+    client_id: str
+    run_ids: tuple[str, ...]  # the page's runIds, in its order
+
+
 @dataclass
 class Ledger:
     """What the run established, in the order the checks recorded it (earliest first)."""
@@ -116,9 +144,10 @@ class Ledger:
     definitions: list[SeenDefinition] = field(default_factory=list)
     # (credential, clientId) -> the runIds a 202 gave under it, in order
     client_ids: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    cursors: list[CursorPage] = field(default_factory=list)  # by check (cursor_pages_of), not by ledger_of
 
     def empty(self) -> bool:
-        return not (self.keys or self.runs or self.definitions or self.client_ids)
+        return not (self.keys or self.runs or self.definitions or self.client_ids or self.cursors)
 
 
 # --- what the run established --------------------------------------------------------------------
@@ -221,6 +250,96 @@ def _seen(runs: dict[str, SeenRun], credential: str, run: Any, *, read: bool) ->
             runs[run["runId"]] = SeenRun(credential, run["runId"], run, read)
 
 
+_CLIENT_ID_TEXT = re.compile(r'"clientId"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_ANY = object()  # the clientId of a start whose recorded body does not say it: it may be any
+
+
+def _start_client_id(exchange: Exchange) -> object:
+    """The clientId a startRun was sent with, read from the text where the record cut the body short."""
+    body = _json(exchange.request_body)
+    if isinstance(body, dict):
+        value = body.get("clientId")
+        return value if isinstance(value, str) else None  # no string, no run: a 400
+    match = _CLIENT_ID_TEXT.search(exchange.request_body or "")
+    if match is None:
+        return _ANY
+    try:
+        value = json.loads(f'"{match.group(1)}"')
+    except ValueError:
+        return _ANY
+    return value if isinstance(value, str) else _ANY
+
+
+def cursor_pages_of(checks: Iterable[Sequence[Exchange]]) -> list[CursorPage]:
+    """The pages cursors the server issued led to that must read the same at the end of the run.
+
+    `checks`: each check's exchanges in the order they were answered. A page counts when it got 200,
+    had a clientId filter and no status filter (a status filter's runs change as runs move), and its
+    cursor was a nextCursor answered earlier in the same check, to the same credential, with the
+    same filters (a cursor edited or made up is PAGE-007's). Never cry wolf: a run of that clientId
+    created after the cursor's page was read would change it where createdAt ties (whole seconds);
+    so every startRun of that clientId the run sent, in any check and with any answer but a 4xx,
+    must have been answered before the page that issued the cursor, in the same check (answered
+    before it, it was answered before the page it led to was asked for). Checks ran side by side,
+    so a start in another check has no order with the page.
+    """
+    groups = [list(exchanges) for exchanges in checks]
+    starts: dict[object, list[tuple[int, int, bool]]] = {}  # clientId -> (check, position, answered)
+    for g, exchanges in enumerate(groups):
+        for i, exchange in enumerate(exchanges):
+            path = urlsplit(exchange.url).path
+            if exchange.method.upper() != "POST" or not _START.search(path):
+                continue
+            if exchange.status is not None and 400 <= exchange.status < 500:
+                continue  # refused: no run made
+            starts.setdefault(_start_client_id(exchange), []).append((g, i, exchange.status is not None))
+
+    def settled(client_id: str, g: int, before: int) -> bool:
+        made = [*starts.get(client_id, []), *starts.get(_ANY, [])]
+        return all(group == g and i < before and answered for group, i, answered in made)
+
+    pages: list[CursorPage] = []
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for g, exchanges in enumerate(groups):
+        issued: dict[tuple[str, str], tuple[int, tuple[str | None, str | None]]] = {}
+        for i, exchange in enumerate(exchanges):
+            credential = _credential(exchange)
+            split = urlsplit(exchange.url)
+            if credential is None or exchange.method.upper() != "GET" or not _START.search(split.path):
+                continue
+            answer = _json(exchange.response_body) if exchange.status == 200 else None
+            if not isinstance(answer, dict) or REDACTED in exchange.url:
+                continue
+            query = tuple(parse_qsl(split.query, keep_blank_values=True))
+            params = dict(query)
+            filters = (params.get("clientId"), params.get("status"))
+            cursor, client_id = params.get("cursor"), params.get("clientId")
+            if cursor is not None and client_id and "status" not in params and len(params) == len(query):
+                issuer = issued.get((credential, cursor))
+                run_ids = _page_run_ids(answer)
+                if (
+                    issuer is not None
+                    and issuer[1] == filters
+                    and run_ids is not None
+                    and settled(client_id, g, issuer[0])
+                    and (credential, query) not in seen
+                ):
+                    seen.add((credential, query))
+                    pages.append(CursorPage(credential, query, client_id, run_ids))
+            following = answer.get("nextCursor")
+            if isinstance(following, str) and following:
+                issued.setdefault((credential, following), (i, filters))
+    return pages
+
+
+def _page_run_ids(answer: dict[str, Any]) -> tuple[str, ...] | None:
+    items = answer.get("items")
+    if not isinstance(items, list):
+        return None
+    run_ids = [item.get("runId") if isinstance(item, dict) else None for item in items]
+    return tuple(r for r in run_ids if isinstance(r, str)) if all(isinstance(r, str) for r in run_ids) else None
+
+
 def earliest_first(items: Sequence[T], limit: int | None) -> list[T]:
     """At most `limit` items: the earliest half of the budget, the rest spread evenly over the others.
 
@@ -248,6 +367,11 @@ def final_reads(ctx: CheckContext, ledger: Ledger) -> None:
     """Replay, re-read and re-walk what `ledger` holds, side by side (the session's fan_out)."""
     budget = BUDGETS.get(ctx.profile.name, BUDGETS["default"])
     wanted = ctx.requirements or frozenset()
+    # The cursors first, before anything else is sent: a replayed key a faulty server takes for a
+    # new start would add a run to a clientId, and a page is judged only while none was added.
+    first: list[Callable[[], None]] = []
+    if "PAGE-011" in wanted:
+        first += [_bind(_rerequest_cursor, ctx, page) for page in earliest_first(ledger.cursors, budget.cursors)]
     tasks: list[Callable[[], None]] = []
     if wanted & {"IDEM-001", "IDEM-003"}:
         tasks += [_bind(_replay_key, ctx, use) for use in earliest_first(ledger.keys, budget.keys)]
@@ -265,8 +389,9 @@ def final_reads(ctx: CheckContext, ledger: Ledger) -> None:
             task()
 
     with ThreadPoolExecutor(max_workers=max(1, ctx.session.fan_out), thread_name_prefix="final-read") as pool:
-        for future in [pool.submit(run, task) for task in tasks]:
-            future.result()  # a dropped connection stops the reads: the server's ERR-001, as in any check
+        for batch in (first, tasks):
+            for future in [pool.submit(run, task) for task in batch]:
+                future.result()  # a dropped connection stops the reads: the server's ERR-001, as in any check
 
 
 def _wants(ctx: CheckContext, rid: str) -> bool:
@@ -438,3 +563,33 @@ def _walk_client_id(ctx: CheckContext, group: tuple[tuple[str, str], list[str]])
         + "; a walk returns every run of its clientId exactly once (PAGE-006)",
         on=pages,
     )
+
+
+def _rerequest_cursor(ctx: CheckContext, page: CursorPage) -> None:
+    client = _client(ctx, page.credential)
+    if client is None:
+        return
+    response = ctx.list_runs(client=client, **dict(page.query))
+    data = response.json_or_none() if response.status_code == 200 else None
+    items = data.get("items") if isinstance(data, dict) else None
+    now = [item.get("runId") if isinstance(item, dict) else None for item in items] if isinstance(items, list) else None
+    shown = "&".join(f"{k}={v if len(v) <= 40 else v[:37] + '...'}" for k, v in page.query)
+    if response.status_code == 400:
+        got = "400: does the cursor expire, or is it signed with a secret each process draws anew?"
+    elif now is None:
+        got = f"HTTP {response.status_code} with no RunList"
+    else:
+        got = f"runIds {_ids(now)}"
+    ctx.expect(
+        "PAGE-011",
+        now is not None and now == list(page.run_ids),  # runIds compared as the opaque strings they are
+        f"at the end of the run, listRuns?{shown}, a cursor this server issued earlier in the run, answered {got}; "
+        f"the same request gave runIds {_ids(page.run_ids)} then, and no run of clientId {page.client_id!r} was "
+        "started since. A cursor stays valid with no time limit, across restarts too, and gives the same runs in "
+        "the same order: runs are never deleted and newer ones come before its position (PAGE-011)",
+        on=response,
+    )
+
+
+def _ids(run_ids: Sequence[Any]) -> str:
+    return "[" + ", ".join(map(str, run_ids[:6])) + (f", … ({len(run_ids)} in all)]" if len(run_ids) > 6 else "]")

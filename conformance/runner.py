@@ -43,7 +43,7 @@ from conformance.coverage import coverage_of
 from conformance.events import Events, Listener, NdjsonWriter
 from conformance.execution import CheckRun, guarded, report_finished
 from conformance.final_reads import REQUIREMENTS as FINAL_READS
-from conformance.final_reads import final_reads_check, ledger_of
+from conformance.final_reads import cursor_pages_of, final_reads_check, ledger_of
 from conformance.gate import gate_verdict
 from conformance.history import History
 from conformance.preflight import preflight
@@ -181,12 +181,14 @@ def _final_reads(state: RunState, session: Session) -> None:
     # the exclusive checks first and alone, then the others as they come in the list.
     in_order = sorted(state.check_runs, key=lambda cr: not cr.check.exclusive)
     ledger = ledger_of(x for cr in in_order for x in cr.exchanges)
+    ledger.cursors = cursor_pages_of(cr.exchanges for cr in in_order)  # ordered within each check only
     check = final_reads_check(ledger, state.selected)
     if check is None:
         return
     state.events.info(
         f"final reads: {len(ledger.keys)} keys, {len(ledger.runs)} runs, {len(ledger.definitions)} definitions, "
-        f"{len(ledger.client_ids)} clientIds established (bounded by profile {state.config.profile})"
+        f"{len(ledger.client_ids)} clientIds, "
+        f"{len(ledger.cursors)} cursor pages established (bounded by profile {state.config.profile})"
     )
     state.events.emit("check_started", check=check.name)
     result = guarded(check, session)

@@ -49,10 +49,15 @@ def _schedule(
     results: list[CheckRun | None] = [None] * len(checks)
     interrupted = False
     # Exclusive checks first: one in the middle would make every worker wait for the slowest running
-    # check to finish before it could start. The results keep the checks' order all the same.
-    order = (
-        sorted(range(len(checks)), key=lambda i: not checks[i].exclusive) if workers > 1 else list(range(len(checks)))
-    )
+    # check to finish before it could start. With --disrupt they come last instead (the workload is
+    # where the command runs): then everything the other checks established (keys, runs, cursors) was
+    # established before the restart, and the final reads after it find out what the server lost.
+    # The results keep the checks' order all the same.
+    last = session.disruption is not None
+    if workers > 1 or last:
+        order = sorted(range(len(checks)), key=lambda i: checks[i].exclusive == last)
+    else:
+        order = list(range(len(checks)))
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="rc-check")
     running: dict[Future[CheckRun], int] = {}
     cut = False

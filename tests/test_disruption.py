@@ -73,6 +73,22 @@ def test_keys_in_memory_pass_without_a_disruption_and_fail_across_one(tmp_path: 
 
 
 @pytest.mark.slow
+def test_a_cursor_secret_per_process_passes_without_a_disruption_and_fails_across_one(tmp_path: Path) -> None:
+    # page_sizes walks (cursors issued), then the workload with the restart (--disrupt puts it after the
+    # other checks), then the final reads: the cursors issued before the restart are 400 after it.
+    select = ("PAGE-011", "concurrent_history")
+    with served(["--fault", "cursor-secret-per-process"], tmp_path) as (url, restart):
+        calm = run_suite_at(url, *quick_args(select), report_dir=tmp_path / "calm")
+        disrupted = run_suite_at(url, *quick_args(select, *restart_args(restart)), report_dir=tmp_path / "r")
+    assert calm.exit_code == 0 and calm.status("PAGE-011") == "passed", calm.explain()
+    assert unproven_restart(tmp_path / "r") is None, f"{unproven_restart(tmp_path / 'r')}\n{disrupted.explain()}"
+    assert disrupted.ids_with("failed") == ["PAGE-011"], disrupted.explain()
+    assert disrupted.report is not None
+    (page_011,) = (req for req in disrupted.report["requirements"] if req["id"] == "PAGE-011")
+    assert {evidence["check"] for evidence in page_011["evidence"]} == {"final_reads"}, disrupted.explain()
+
+
+@pytest.mark.slow
 def test_a_server_that_does_not_come_back_fails_err_001(tmp_path: Path) -> None:
     with served(["--fault", "none"], tmp_path) as (url, restart):
         stop = restart.rsplit("; ", 1)[0]  # the kill and the wait for the process to be gone: nothing starts it again

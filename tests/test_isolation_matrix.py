@@ -6,7 +6,7 @@ of the catalog is paired with one fault that breaks it (`support.servers.isolati
 the catalog and the faults' `breaks`, no list kept by hand), and `runs-conformance run --select R
 --profile quick --strict --seed 1` (plus the fault's own arguments) must report R failed.
 
-The 76 runs take about 110 s on a shared two-core machine (2026-12-06), one after another: the cancel
+The 77 runs take about 110 s on a shared two-core machine (2026-12-06), one after another: the cancel
 faults (10 s each, the runs that never end) and the concurrency ones (4 s, the workload) are most of it.
 """
 

@@ -291,7 +291,9 @@ def walk_during_inserts(ctx: CheckContext) -> None:
     _check_sequence(ctx, pages, WALK_LIMIT, query)
 
 
-@check("PAGE-002", "PAGE-004", needs=["fixture:quick"])
+# PAGE-011 is the final reads' (conformance/final_reads.py): they ask again for pages these walks'
+# cursors led to. Named here so that a run selecting it alone has cursors to ask for.
+@check("PAGE-002", "PAGE-004", "PAGE-011", needs=["fixture:quick"])
 def page_sizes(ctx: CheckContext) -> None:
     """Pages are full but the last, nextCursor is null exactly on the last, and absent limit means 50.
 

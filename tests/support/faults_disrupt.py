@@ -4,6 +4,10 @@
   records are a dict of the process. Between restarts it is the reference server to the byte; after
   one, a replay of a key with its body makes a second run (CONC-001, IDEM-001) and a replay with
   another body gets 202 instead of 409 (CONC-002, IDEM-002).
+- `cursor-secret-per-process`: runs and keys in the file, but the HMAC secret that signs cursors is
+  drawn when the process starts (the reference server's in-memory default, shipped with a
+  database). Between restarts it is the reference server; after one, every cursor issued before it
+  is a 400 (PAGE-011, in the final reads: with --disrupt the workload runs after the other checks).
 
 These are processes, not apps: `python -m support.faults_disrupt --fault keys-in-memory --db FILE
 --port P` (tests/ on sys.path) serves one, and the disrupt command of support/restarts.py kills
@@ -18,6 +22,7 @@ scripts/flake_check.py --restart).
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +31,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from reference_impl.app import create_app
+from reference_impl.cursors import CursorCodec
 from reference_impl.store import IdempotencyClaim, IdempotencyKeyReused, RunStore, StartOutcome
 
 from .servers import VARIANTS, variant
@@ -65,9 +71,18 @@ class KeysInMemoryStore(RunStore):
             return outcome
 
 
-FAULTS: dict[str, Callable[[str], RunStore]] = {
-    "none": RunStore,  # the reference server itself, served the same way
-    "keys-in-memory": KeysInMemoryStore,
+def _on_file(store: Callable[[str], RunStore]) -> Callable[[str], ASGIApp]:
+    return lambda db: create_app(list(TOKENS), store=store(db))
+
+
+def cursor_secret_per_process(db: str) -> ASGIApp:
+    return create_app(list(TOKENS), store=RunStore(db), cursor_codec=CursorCodec(secrets.token_bytes(32)))
+
+
+FAULTS: dict[str, Callable[[str], ASGIApp]] = {
+    "none": _on_file(RunStore),  # the reference server itself, served the same way
+    "keys-in-memory": _on_file(KeysInMemoryStore),
+    "cursor-secret-per-process": cursor_secret_per_process,
 }
 
 
@@ -79,11 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    app: ASGIApp
-    if args.variant is not None:
-        app = variant(args.variant).build(TOKENS, args.db)
-    else:
-        app = create_app(list(TOKENS), store=FAULTS[args.fault](args.db))
+    app = variant(args.variant).build(TOKENS, args.db) if args.variant is not None else FAULTS[args.fault](args.db)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
     return 0
 

@@ -12,6 +12,9 @@ correctly; what it gets wrong shows only when the run reads back, at its end, wh
 - `runs-purged-after-ending`: a retention job meant to keep finished runs for days is set in
   seconds: a run is deleted (with its definition and keys) PURGE_AFTER_S after it ends, where the
   contract sets no retention limit (LIFE-006).
+- `cursor-expires-in-seconds`: a cursor carries the instant it was issued (signed with it) and is
+  refused with 400 CURSOR_TTL_S seconds later ("page tokens expire", as some APIs document), where
+  the contract gives a cursor no lifetime (PAGE-011).
 
 The delays are chosen so that no check re-reads a promise that late (seen: each passes on main
 under `--select` of its area at the quick profile) and the final reads do (caught since).
@@ -19,11 +22,14 @@ under `--select` of its area at the quick profile) and the final reads do (caugh
 One more, `runs-consumed-when-read-finished`, is not late but the proof that a run selecting
 LIFE-006 alone catches a forgotten run (tests/test_isolation_matrix.py): its checks read a run
 right after it ends, in a run too short for any delay above. A run is consumed by the lookup that
-shows it finished (a consume-once result backend): the very next getRun finds nothing.
+shows it finished (a consume-once result backend): the very next getRun finds nothing. So is
+`cursors-single-use` for PAGE-011: a cursor is a server-side token deleted when a page is read with
+it, so a second request with it (a client retrying a page, the final reads) gets 400.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +40,8 @@ from starlette.types import ASGIApp, Scope
 
 from conformance.catalog import catalog
 from reference_impl.app import create_app
+from reference_impl.cursors import CursorCodec, Filters
+from reference_impl.problems import ProblemError
 from reference_impl.store import IdempotencyClaim, RunRecord, RunStore, StartOutcome
 from reference_impl.timestamps import format_timestamp, parse_timestamp
 
@@ -42,13 +50,15 @@ from .asgi import rewrite_json
 if TYPE_CHECKING:
     from .faults import Fault
 
-__all__ = ["KEY_CACHE", "KEY_TTL_S", "PURGE_AFTER_S", "REWRITE_AFTER_S", "final_faults"]
+__all__ = ["CURSOR_TTL_S", "KEY_CACHE", "KEY_TTL_S", "PURGE_AFTER_S", "REWRITE_AFTER_S", "final_faults"]
 
 SOURCE = "tests/support/faults_final.py"
 KEY_CACHE = 20  # keys a bounded cache remembers
 KEY_TTL_S = 5.0  # seconds a key lives in the expiring one
 REWRITE_AFTER_S = 5.0  # seconds after a run ends that its finishedAt is stamped again
 PURGE_AFTER_S = 5.0  # seconds after a run ends that the eager retention job deletes it
+CURSOR_TTL_S = 3.0  # seconds a cursor is accepted after it was issued
+_ISSUED_SHIFT = 64  # a cursor's position packs its issue time (ms), or a token id, above the run's seq
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -191,6 +201,48 @@ def terminal_run_rewritten(tokens: Sequence[str]) -> ASGIApp:
     return rewrite_json(create_app(list(tokens)), rewrite)
 
 
+class ExpiringCursors(CursorCodec):
+    """The reference codec with the issue time signed into the position: refused CURSOR_TTL_S later."""
+
+    def encode(self, after: int, filters: Filters) -> str:
+        return super().encode((int(time.time() * 1000) << _ISSUED_SHIFT) | after, filters)
+
+    def decode(self, cursor: str, filters: Filters) -> int:
+        issued, after = divmod(super().decode(cursor, filters), 1 << _ISSUED_SHIFT)
+        if time.time() * 1000 - issued > CURSOR_TTL_S * 1000:
+            raise ProblemError("invalid-cursor", "The cursor has expired; list again from the first page.")
+        return after
+
+
+class SingleUseCursors(CursorCodec):
+    """The reference codec, but a cursor read once is spent: the token table deletes it on use."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(secret)
+        self._spent: set[str] = set()
+        self._lock = threading.Lock()
+
+    def encode(self, after: int, filters: Filters) -> str:
+        # A token per page served (a random id above the seq): two walks never share one.
+        return super().encode((secrets.randbits(64) << _ISSUED_SHIFT) | after, filters)
+
+    def decode(self, cursor: str, filters: Filters) -> int:
+        after = super().decode(cursor, filters) % (1 << _ISSUED_SHIFT)  # refused for its filters: not spent
+        with self._lock:
+            if cursor in self._spent:
+                raise ProblemError("invalid-cursor", "The cursor was already used.")
+            self._spent.add(cursor)
+        return after
+
+
+def cursor_expires_in_seconds(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), cursor_codec=ExpiringCursors(secrets.token_bytes(32)))
+
+
+def cursors_single_use(tokens: Sequence[str]) -> ASGIApp:
+    return create_app(list(tokens), cursor_codec=SingleUseCursors(secrets.token_bytes(32)))
+
+
 def final_faults() -> list[Fault]:
     """The faults, as faults.py's SINGLE_CLIENT_FAULTS splices them in (while it is being built)."""
     from .faults import Fault  # late: faults.py imports this module
@@ -213,4 +265,10 @@ def final_faults() -> list[Fault]:
               ("LIFE-006",), runs_consumed_when_read_finished, SOURCE,
               # The cancel checks wait for runs they can no longer look up: the default 30 s each, else.
               cli_args=("--timeout", "3")),
+        Fault("cursor-expires-in-seconds", "pagination",
+              f"a cursor is refused with 400 {CURSOR_TTL_S:g} s after it was issued",
+              ("PAGE-011",), cursor_expires_in_seconds, SOURCE, cli_args=whole_suite()),
+        Fault("cursors-single-use", "pagination",
+              "a cursor is a server-side token deleted on use: asked for again, its page is a 400",
+              ("PAGE-011",), cursors_single_use, SOURCE),
     ]  # fmt: skip
