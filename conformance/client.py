@@ -216,6 +216,7 @@ class ApiClient:
             curl=redact_text(
                 curl_line(method, str(request.url), request.headers, content, self.token_var), self._secrets()
             ),
+            started=time.time(),
         )
         try:
             response = self._http.send(request, stream=True)

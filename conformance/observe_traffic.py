@@ -45,6 +45,7 @@ _CURL_TOKEN = re.compile(r"Authorization: Bearer \$([A-Za-z_][A-Za-z0-9_]*)")
 _FRACTION = re.compile(r"T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,]([0-9]+))?")
 _ENTRIES = re.compile(r'(?<!\\)"entries"\s*:\s*\[')
 _CHUNK = 1 << 16
+SUITE_CLOCK_PRECISION = 1e-6  # the suite stamps `started` with time.time(): microseconds on Linux
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ def _read_lines(stream: TextIO, source: str) -> Iterator[Recorded | ReadError]:
 
 
 def _suite_record(data: dict[str, Any], source: str, where: str) -> Recorded:
-    """One line of the suite's exchanges.jsonl: no send time, the token redacted, bodies cut at 4 KiB."""
+    """One line of the suite's exchanges.jsonl: the token redacted, bodies cut at 4 KiB."""
     request_body, request_known = _cut(data.get("request_body"))
     response_body, response_known = _cut(data.get("response_body"))
     headers = _headers(data.get("request_headers"), "request_headers")
@@ -158,6 +159,9 @@ def _suite_record(data: dict[str, Any], source: str, where: str) -> Recorded:
         response_headers=_headers(data.get("response_headers"), "response_headers"),
         response_body=response_body,
         duration=_number(data.get("elapsed_ms"), "elapsed_ms") / 1000 if data.get("elapsed_ms") is not None else None,
+        # The suite's clock: time.time() when sent, to the microsecond (older recordings have none).
+        started=None if data.get("started") is None else _number(data["started"], "started"),
+        precision=SUITE_CLOCK_PRECISION,
         credential=credential,
         request_body_known=request_known,
         response_body_known=response_known,

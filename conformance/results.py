@@ -77,6 +77,9 @@ class Exchange:
     elapsed_ms: float
     error: str | None = None
     curl: str = ""
+    # When the request was sent, in seconds since the epoch (None: not known, as for Schemathesis'
+    # requests): what lets `observe` order a recording's exchanges in real time.
+    started: float | None = None
 
 
 @dataclass
