@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
+from support.markdown import headings, table_rows
 from support.tooling import ROOT
 
 from conformance.cli import main
@@ -23,22 +23,6 @@ DATA = ROOT / "tests" / "data" / "reports"
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 OLD = DATA / "auth-401-without-challenge.json"
 NEW = DATA / "auth-missing-token-accepted.json"
-
-
-def table_rows(text: str) -> list[list[str]]:
-    tokens = MarkdownIt("commonmark").enable("table").parse(text)
-    rows: list[list[str]] = []
-    for i, token in enumerate(tokens):
-        if token.type == "tr_open":
-            rows.append([])
-        elif token.type == "inline" and i and tokens[i - 1].type in {"th_open", "td_open"}:
-            rows[-1].append(token.content)
-    return rows
-
-
-def headings(text: str) -> list[str]:
-    tokens = MarkdownIt("commonmark").parse(text)
-    return [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
 
 
 def report(path: Path) -> RunReport:

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 import pytest
-from markdown_it import MarkdownIt
 from support.harness import quick_args, run_suite
+from support.markdown import html_of, markdown, table_rows
 from support.servers import build
 from support.tokens import TOKEN
 from support.tooling import ROOT
@@ -46,34 +46,6 @@ REPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "auth-missing-token-accepted": ("auth-missing-token-accepted", ()),
     "auth-missing-token-accepted-baselined": ("auth-missing-token-accepted", ("--baseline",)),
 }
-
-
-def markdown() -> MarkdownIt:
-    return MarkdownIt("gfm-like") if _has_linkify() else MarkdownIt("commonmark").enable("table")
-
-
-def _has_linkify() -> bool:
-    try:
-        import linkify_it  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def table_rows(text: str) -> list[list[str]]:
-    """Every table row the parser found (header rows included), as the text of its cells."""
-    tokens = markdown().parse(text)
-    rows: list[list[str]] = []
-    for i, token in enumerate(tokens):
-        if token.type == "tr_open":
-            rows.append([])
-        elif token.type == "inline" and i and tokens[i - 1].type in {"th_open", "td_open"}:
-            rows[-1].append(token.content)
-    return rows
-
-
-def html_of(text: str) -> str:
-    return str(markdown().render(text))
 
 
 def _normalised(data: dict[str, object]) -> dict[str, object]:

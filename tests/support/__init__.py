@@ -27,6 +27,8 @@ fixtures and the Hypothesis settings. What lives where:
 - traffic.py: the suite's run against a server, recorded (`record`), and HAR made from that recording (`to_har`).
 - seed_match.py: how the spec's text is matched against the seed's (tests/test_spec_fidelity.py).
 - tooling.py: the repository root and the external tools (node, java) some tests need.
+- markdown.py: Markdown parsed as GitHub and GitLab would (tables, headings, HTML), for the summary
+  and diff tests.
 - ci_steps.py: run the shell steps of action.yml and the GitLab component as each CI would
   (expression substitution, bash flags, an offline pip install of the checkout, the providers'
   published schemas as check-jsonschema ships them).
