@@ -10,11 +10,14 @@ locally, fail in CI.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from support.foreign import build_ts_driver, recording_proxy, run_checked
 from support.servers import serve
@@ -22,6 +25,7 @@ from support.tokens import TOKEN, TOKENS
 from support.tooling import ROOT
 
 from conformance.cli import main
+from conformance.observe_traffic import ReadError, Recorded, read_traffic
 from reference_impl.app import create_app
 from reference_impl.serve import serve_in_thread
 
@@ -100,3 +104,65 @@ def test_the_typescript_clients_traffic_through_mitmproxy_catches_a_fault(
     assert code == 1
     evidence = rows[next(iter(expected))]["evidence"][0]
     assert f"{har}, entry " in evidence["message"], evidence  # names the recorded exchanges
+
+
+@pytest.mark.slow  # mitmdump: the first use installs it (tests/support/foreign.py), which only CI's main job should
+def test_mitmproxys_compressed_har_export_and_a_gzipped_har_are_read(tmp_path: Path) -> None:
+    """mitmdump compresses its HAR export with zlib when the name ends in .zhar; a HAR (or NDJSON log) kept
+    gzipped is as common. Both are read as the document they hold, not as lines of binary."""
+    zhar = tmp_path / "reference.zhar"
+    run = {"clientId": "zhar", "workflow": {"name": "zhar", "steps": [{"id": "a", "action": "noop"}]}}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        serve_in_thread(create_app(tokens=TOKENS)) as url,
+        recording_proxy(url, zhar) as proxy,
+        httpx.Client(base_url=proxy, headers=auth, timeout=10) as client,
+    ):
+        first = client.post("/api/v1/runs", json=run, headers={"Idempotency-Key": "zhar-1"})
+        replay = client.post("/api/v1/runs", json=run, headers={"Idempotency-Key": "zhar-1"})
+        client.get(f"/api/v1/runs/{first.json()['runId']}")
+    assert first.status_code == 202 and replay.json()["runId"] == first.json()["runId"]
+    document = zlib.decompress(zhar.read_bytes())  # what mitmdump wrote is zlib, not JSON text
+    gzipped = tmp_path / "reference.har.gz"
+    gzipped.write_bytes(gzip.compress(document))
+
+    for recording in (zhar, gzipped):
+        code, rows = _observe(recording, tmp_path / recording.name.replace(".", "-"))
+        assert code == 0, recording
+        report = json.loads((tmp_path / recording.name.replace(".", "-") / "conformance.json").read_text())
+        assert report["reason"].startswith("observed 3 exchanges") and "unreadable" not in report["reason"], report
+        assert rows["CONC-001"]["status"] == "passed" and rows["CONC-001"]["evaluations"] > 0, rows["CONC-001"]
+
+
+def _entry(number: int) -> dict[str, Any]:
+    body = json.dumps({"runId": f"run-{number}", "status": "queued", "padding": "x" * (number % 97)})
+    return {
+        "startedDateTime": f"2026-12-06T12:{number // 60 % 60:02}:{number % 60:02}.{number % 1000:03}Z",
+        "time": 3.5,
+        "request": {"method": "GET", "url": f"http://127.0.0.1:9/api/v1/runs/run-{number}", "headers": []},
+        "response": {"status": 200, "headers": [], "content": {"mimeType": "application/json", "text": body}},
+    }
+
+
+def test_compressed_recordings_stream_in_chunks_and_a_cut_one_keeps_what_came_before(tmp_path: Path) -> None:
+    """A recording many times the reader's chunk, compressed: zlib and gzip give every entry the plain file
+    gives, in order; a compressed file cut short yields the entries before the cut, then one error."""
+    document = json.dumps({"log": {"version": "1.2", "entries": [_entry(n) for n in range(3000)]}}, indent=4)
+    plain, zhar, gzipped = tmp_path / "t.har", tmp_path / "t.zhar", tmp_path / "t.har.gz"
+    plain.write_text(document, encoding="utf-8")
+    zhar.write_bytes(zlib.compress(document.encode(), 9))
+    gzipped.write_bytes(gzip.compress(document.encode()))
+    # Many chunks of the reader's 64 KiB out, each input chunk yielding more than one: the tail is fed back.
+    assert len(document) > 8 * (1 << 16) and len(document) > 4 * len(zhar.read_bytes())
+    expected = list(read_traffic(plain, "t"))
+    assert len(expected) == 3000 and all(isinstance(item, Recorded) for item in expected)
+    assert list(read_traffic(zhar, "t")) == expected
+    assert list(read_traffic(gzipped, "t")) == expected
+
+    for name, data in (("cut.zhar", zhar.read_bytes()), ("cut.har.gz", gzipped.read_bytes())):
+        cut = tmp_path / name
+        cut.write_bytes(data[: len(data) // 2])
+        read = list(read_traffic(cut, "t"))
+        *good, last = read
+        assert 0 < len(good) < 3000 and good == expected[: len(good)], (name, len(good))
+        assert isinstance(last, ReadError) and last.where == "the file", (name, last)
