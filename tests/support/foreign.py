@@ -3,6 +3,7 @@
 `build_ts_driver` has OpenAPI Generator write the typescript-axios client from the spec and compiles a
 script of tests/ts_client/ against it; `recording_proxy` runs `mitmdump` as a reverse proxy in front
 of a server and, when the block ends, stops it with SIGINT so that its HAR export writes the file.
+The command it runs is docs/observe.md's recipe, read from the doc, so the doc's works as written.
 
 mitmproxy is not in the `test` extra: mitmproxy 11.0.2 (the last for Python 3.11) pins
 ruamel.yaml<=0.18.6, and check-jsonschema 0.39 needs >=0.18.10, so pip cannot install both into one
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -29,15 +31,16 @@ import pytest
 
 from conformance.spec import spec_path
 
-from .tooling import TOOLS, _missing, node_tool, require_command
+from .tooling import ROOT, TOOLS, _missing, node_tool, require_command
 
-__all__ = ["build_ts_driver", "mitmdump", "recording_proxy", "run_checked"]
+__all__ = ["build_ts_driver", "documented_mitmdump", "mitmdump", "recording_proxy", "run_checked"]
 
 TS_CLIENT = Path(__file__).resolve().parents[1] / "ts_client"
 MITM_PIN = TOOLS / "mitmproxy" / "requirements.txt"
 MITM_VENV = TOOLS / "mitmproxy" / "venv"  # ignored by git, as every venv/ is
 # mitmdump's first line once it listens, e.g. "[23:35:04.387] reverse proxy to http://... listening at 127.0.0.1:60779."
 _LISTENING = re.compile(r"listening at ([0-9.]+):([0-9]+)")
+_RECIPE = re.compile(r"^    (mitmdump --mode reverse:.*)$", re.MULTILINE)
 
 
 def run_checked(args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> str:
@@ -91,28 +94,33 @@ def mitmdump() -> str:
     return str(binary)
 
 
+def documented_mitmdump(upstream: str, har: Path) -> list[str]:
+    """docs/observe.md's mitmdump command, in front of `upstream`, on a port the system picks, writing `har`."""
+    found = _RECIPE.search((ROOT / "docs" / "observe.md").read_text(encoding="utf-8"))
+    assert found, "docs/observe.md has no indented `mitmdump --mode reverse:...` command"
+    args = shlex.split(found.group(1))
+    replaced = 0
+    for at, arg in enumerate(args):
+        if arg.startswith("reverse:"):
+            args[at], replaced = f"reverse:{upstream}", replaced + 1
+        elif arg.startswith("hardump="):
+            args[at], replaced = f"hardump={har}", replaced + 1
+        elif at and args[at - 1] == "--listen-port":
+            args[at], replaced = "0", replaced + 1  # the system's pick, announced on mitmdump's first line
+    assert replaced == 3, f"docs/observe.md's command lacks its upstream, port or file: {found.group(1)}"
+    return args
+
+
 @contextlib.contextmanager
 def recording_proxy(upstream: str, har: Path, timeout: float = 20.0) -> Iterator[str]:
     """`mitmdump` in reverse mode in front of `upstream`, recording to the HAR file `har`; yields its base URL.
 
     It listens on a port the system picks and says which on its first line: that line, polled against
     a deadline, is the readiness signal. On exit, SIGINT: mitmdump's shutdown is what writes the HAR."""
-    program = mitmdump()
     log = har.with_suffix(".mitmdump.log")
     confdir = har.parent / "mitmproxy-conf"  # its CA files, kept out of the home folder
-    args = [
-        program,
-        "--mode",
-        f"reverse:{upstream}",
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        "0",
-        "--set",
-        f"confdir={confdir}",
-        "--set",
-        f"hardump={har}",
-    ]
+    # The doc says `mitmdump`; this one may be tools/mitmproxy's.
+    args = [mitmdump(), *documented_mitmdump(upstream, har)[1:], "--set", f"confdir={confdir}"]
     with log.open("w", encoding="utf-8") as output:
         proc = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT)
     try:
