@@ -5,7 +5,9 @@ time (`_har_entries` decodes one entry, drops it, decodes the next), so a file o
 the memory of one entry. A reader yields `Recorded` exchanges and `ReadError`s in file order: a
 malformed line or entry is one error naming the file and the line or entry, and reading goes on
 with the next. Only a HAR whose JSON itself breaks mid-file stops there (what follows cannot be
-found again), after yielding every entry before it.
+found again), after yielding every entry before it. A file compressed with gzip (a rotated access
+log, `x.har.gz`) or zlib (mitmproxy's HAR export to a `.zhar` name) is known by its first bytes and
+decompressed as it is read.
 
 What a recording says of time is kept with its precision (`started`, `duration`, `precision`): the
 history rebuilt from it (conformance/observe.py) widens each interval by the precision, so that it
@@ -26,13 +28,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
+import io
 import json
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 __all__ = ["ReadError", "Recorded", "read_traffic", "traffic_format"]
 
@@ -95,7 +100,7 @@ class ReadError:
 
 def traffic_format(path: Path) -> str:
     """ "har" for a HAR document, "jsonl" for one JSON object a line (exchanges.jsonl or NDJSON), by content."""
-    with path.open("r", encoding="utf-8", errors="replace") as stream:
+    with _open_text(path) as stream:
         head = stream.read(4096).lstrip()
     if head.startswith("{") and re.match(r'\{\s*"log"\s*:', head):
         return "har"
@@ -107,13 +112,59 @@ def read_traffic(path: Path, source: str | None = None) -> Iterator[Recorded | R
     name = source or str(path)
     try:
         kind = traffic_format(path)
-        with path.open("r", encoding="utf-8", errors="replace") as stream:
+        with _open_text(path) as stream:
             if kind == "har":
                 yield from _read_har(stream, name)
             else:
                 yield from _read_lines(stream, name)
-    except OSError as exc:
-        yield ReadError(name, "the file", f"cannot read it: {exc.strerror or exc}")
+    except (OSError, EOFError, zlib.error) as exc:  # a compressed file cut short or corrupt ends here
+        yield ReadError(name, "the file", f"cannot read it: {getattr(exc, 'strerror', None) or exc}")
+
+
+def _open_text(path: Path) -> TextIO:
+    """The file as text, decompressed as it is read when its first bytes say gzip or zlib."""
+    with path.open("rb") as head:
+        magic = head.read(2)
+    binary: io.BufferedIOBase  # returned open, inside the text stream its caller closes
+    if magic == b"\x1f\x8b":
+        binary = gzip.GzipFile(path, "rb")
+    elif len(magic) == 2 and magic[0] & 0x0F == 8 and not magic[1] & 0x20 and (magic[0] << 8 | magic[1]) % 31 == 0:
+        # RFC 1950's header: deflate, no preset dictionary, a multiple of 31; no text a reader takes begins so.
+        binary = io.BufferedReader(_ZlibReader(path.open("rb")))
+    else:
+        binary = path.open("rb")
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
+
+
+class _ZlibReader(io.RawIOBase):
+    """A zlib stream (RFC 1950) decompressed a chunk at a time: the memory of a chunk, not of the file."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._inflate = zlib.decompressobj()
+        self._out = b""
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._at >= len(self._out):
+            if self._inflate.eof:
+                return 0
+            # At most _CHUNK bytes out of each call: what it did not take yet (unconsumed_tail) goes in first.
+            data = self._inflate.unconsumed_tail or self._raw.read(_CHUNK)
+            if not data:
+                raise EOFError("the file ends before its zlib stream does")
+            self._out, self._at = self._inflate.decompress(data, _CHUNK), 0
+        size = min(len(buffer), len(self._out) - self._at)
+        buffer[:size] = self._out[self._at : self._at + size]
+        self._at += size
+        return size
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 # --- JSON lines: the suite's exchanges.jsonl and NDJSON ---------------------------------------------
