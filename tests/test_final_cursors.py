@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,11 +82,11 @@ def test_a_refused_start_changes_nothing() -> None:
 
 
 # --- against servers -------------------------------------------------------------------------------
-def walk_then_read_back(url: str, *, pause: float = 0.0) -> tuple[CheckRun, CheckRun]:
+def walk_then_read_back(url: str, *, between: Callable[[], None] = lambda: None) -> tuple[CheckRun, CheckRun]:
     """page_sizes (walks of fresh clientIds, with cursors), then the final reads of what it established."""
     with open_session(url, profile="quick") as session:
         walked = run_named_check("page_sizes", session)
-        time.sleep(pause)
+        between()
         ledger = ledger_of(walked.exchanges)
         ledger.cursors = cursor_pages_of([walked.exchanges])
         check = final_reads_check(ledger, ["PAGE-011"])
@@ -103,16 +104,30 @@ def test_a_correct_server_gives_the_same_page_again(server: str) -> None:
     assert read.outcomes["PAGE-011"].evaluations == 5  # the quick profile's budget
 
 
+class FrozenClock:
+    """The expiring fault's clock, stopped: a cursor ages only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def short_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faults_final, "CURSOR_TTL_S", 0.3)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    clock = FrozenClock()
+    monkeypatch.setattr(faults_final, "cursor_clock", clock)
+    return clock
 
 
-@pytest.mark.usefixtures("short_expiry")
-def test_a_cursor_that_expires_passes_the_walks_and_is_caught_later() -> None:
+def test_a_cursor_that_expires_passes_the_walks_and_is_caught_later(frozen_clock: FrozenClock) -> None:
+    def age() -> None:
+        frozen_clock.now += faults_final.CURSOR_TTL_S + 1
+
     with serve(faults_final.cursor_expires_in_seconds(TOKENS)) as url:
         at_once = walk_then_read_back(url)
-        later = walk_then_read_back(url, pause=0.4)
+        later = walk_then_read_back(url, between=age)
     assert_passed(at_once[0])
     assert_passed(at_once[1])
     assert_passed(later[0])
