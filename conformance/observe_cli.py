@@ -198,6 +198,7 @@ def _run_live(args: argparse.Namespace) -> int:
                 except KeyboardInterrupt:
                     pass
                 except OSError as exc:
+                    live.discard()
                     raise UsageError(str(exc)) from None
             report = live.close()
     finally:

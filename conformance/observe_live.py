@@ -164,11 +164,12 @@ class _Tap:
 def serve_proxy(live: LiveObserver, host: str, port: int, ready_timeout: float = 20.0) -> Iterator[str]:
     """Run the reverse proxy to `live.upstream` on HOST:PORT (0: any free port) until the block ends; yields
     the proxy's URL. Raises OSError when it cannot listen."""
-    from mitmproxy import addons, options
-    from mitmproxy.addons import errorcheck
+    from mitmproxy import options
+    from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
     from mitmproxy.master import Master
 
     tap = _Tap(live)
+    check = errorcheck.ErrorCheck()
     holder: dict[str, Any] = {}
     failed: list[BaseException] = []
 
@@ -180,12 +181,17 @@ def serve_proxy(live: LiveObserver, host: str, port: int, ready_timeout: float =
         )
         # mitmproxy's own calls are untyped: held as Any, what they return is checked by use.
         master: Any = Master(opts)
-        defaults: Any = addons.default_addons
-        master.addons.add(*defaults())
-        master.addons.add(tap, errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
-        # The user chose where to listen: clients from any address are the traffic to observe (mitmproxy
-        # would turn away public addresses, a guard for a forward proxy open to the world).
-        master.options.update(block_global=False)
+        server: Any = proxyserver.Proxyserver
+        # Only what a reverse proxy needs: every addon is called on every flow, and mitmdump's thirty
+        # (blocking, replay, header rewriting, Alt-Svc rewriting...) would cost time and could change traffic.
+        master.addons.add(
+            core.Core(),
+            server(),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            tap,
+            check,
+        )
         holder["master"] = master
         await master.run()
 
@@ -202,7 +208,9 @@ def serve_proxy(live: LiveObserver, host: str, port: int, ready_timeout: float =
     tap.ready.wait(ready_timeout)
     if not tap.listening:
         thread.join(1.0)
-        raise OSError(f"the proxy could not listen on {host}:{port} ({failed[0] if failed else 'it never started'})")
+        logged = [r.getMessage().splitlines()[0] for r in check.logger.has_errored]
+        why = logged[0] if logged else repr(failed[0]) if failed else "it never started"
+        raise OSError(f"the proxy could not listen on {host}:{port}: {why}")
     try:
         bound_host, bound_port = tap.listening[0]
         shown = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
@@ -264,6 +272,15 @@ class LiveObserver:
     def put(self, item: Recorded) -> None:
         """Called on the proxy's thread: only a queue put, so no answer waits for judging."""
         self._queue.put(item)
+
+    def discard(self) -> None:
+        """Stop without a report: the proxy never ran (its address was taken), so there is nothing to say."""
+        self._closed = self.report or report_of(self.observer.observation(), self.command, self.started_at, 0.0)
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._record is not None:
+            self._record.close()
 
     def close(self) -> RunReport:
         """Judge what is queued, check the history, write the final report and tell its rows (once)."""
