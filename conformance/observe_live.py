@@ -12,7 +12,7 @@ it judges each answer alone at once and tells its findings (stdout lines and the
 and checks the history of everything seen so far, writing the same report files as offline observe,
 every `report_every` seconds and on close (Ctrl-C, SIGTERM).
 
-Why mitmproxy: HTTP/1.1 and HTTP/2 parsing, keep-alive, chunked and compressed bodies and
+Why mitmproxy: HTTP parsing, keep-alive, chunked and compressed bodies and
 upstream errors are handled by a proxy people run in front of real traffic every day, not by code
 written here; its addon hooks (`response`, `error`) hand over each flow with its timestamps.
 
@@ -192,6 +192,10 @@ def serve_proxy(live: LiveObserver, host: str, port: int, ready_timeout: float =
             tap,
             check,
         )
+        # Connect upstream when a request has come, not when a client connects: a request the upstream
+        # never answers (down, refusing) is then an exchange recorded without an answer, and the client
+        # gets mitmproxy's 502, as behind any gateway, not a connection closed on it.
+        master.options.update(connection_strategy="lazy")
         holder["master"] = master
         await master.run()
 

@@ -168,11 +168,12 @@ def test_a_fault_is_told_while_the_proxy_runs_and_reported_on_exit(
 
 
 def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_violation(tmp_path: Path) -> None:
-    # About 8 s: the quick profile's idempotency, ETag, pagination and lifecycle checks through the proxy.
+    # About 5 to 8 s: the quick profile's idempotency, ETag, pagination and lifecycle checks through the proxy.
     with serve_in_thread(create_app(tokens=TOKENS)) as upstream:
         live = LiveObserver(upstream, tmp_path / "observed")
         with live, serve_proxy(live, "127.0.0.1", 0) as url:
-            run = run_suite_at(url, *quick_args(["idempotency", "etag", "pagination", "lifecycle"]), report_dir=tmp_path / "run")
+            areas = ["idempotency", "etag", "pagination", "lifecycle"]
+            run = run_suite_at(url, *quick_args(areas), report_dir=tmp_path / "run")
         report = live.close()
     assert run.exit_code == 0 and run.report is not None and run.report["verdict"] == "conformant", run.explain()
     assert _violated(report) == set(), [r.message for r in report.requirements if r.evidence]
@@ -248,3 +249,16 @@ def _wait_listening(base: str, proxy: subprocess.Popen[str], timeout: float = 20
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError("the proxy never listened")
+
+
+def test_a_request_the_upstream_never_answers_is_recorded_without_an_answer(tmp_path: Path) -> None:
+    # Nothing listens upstream: the client gets mitmproxy's 502, which is the proxy's, not the server's
+    # (no ERR-001 5xx finding), and the request is still an exchange, with no answer.
+    live = LiveObserver(f"http://127.0.0.1:{_free_port()}", tmp_path, record=tmp_path / "recorded.ndjson")
+    with live, serve_proxy(live, "127.0.0.1", 0) as url:
+        answer = httpx.get(f"{url}/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    report = live.close()
+    assert answer.status_code == 502
+    assert live.observer.seen.exchanges == 1 and _violated(report) == set(), report.reason
+    line = json.loads((tmp_path / "recorded.ndjson").read_text(encoding="utf-8"))
+    assert line["status"] is None and line["request_headers"]["Authorization"] == "Bearer [redacted] credential 1"
