@@ -27,12 +27,13 @@ from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
 from conformance.cli import main
 from conformance.events import Event, Events
 from conformance.observe import observe
-from conformance.observe_live import LiveObserver, serve_proxy
+from conformance.observe_live import LiveObserver, mitmproxy_missing, serve_proxy
 from conformance.results import RunReport, Status, Verdict
 from reference_impl.app import create_app
 from reference_impl.serve import serve_in_thread
 
-pytest.importorskip("mitmproxy", reason="the live proxy needs the observe extra")
+# The proxy's tests need the observe extra (mitmproxy); the message for its absence is tested either way.
+needs_mitmproxy = pytest.mark.skipif(mitmproxy_missing(), reason="the live proxy needs the observe extra (mitmproxy)")
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"clientId": "live-test", "workflow": {"name": "etl", "version": "1", "steps": [{"id": "a", "action": "noop"}]}}
@@ -104,6 +105,7 @@ def _session(client: httpx.Client, base: str) -> list[tuple[int, Any, str | None
     return seen
 
 
+@needs_mitmproxy
 def test_answers_through_the_proxy_are_the_servers_and_a_clean_session_shows_no_violation(
     proxied: tuple[str, str, LiveObserver, _Heard], tmp_path: Path
 ) -> None:
@@ -139,6 +141,7 @@ def test_answers_through_the_proxy_are_the_servers_and_a_clean_session_shows_no_
     assert seen.untimed == 0 and not seen.errors
 
 
+@needs_mitmproxy
 @pytest.mark.parametrize(
     ("proxied", "rid"),
     [
@@ -167,6 +170,7 @@ def test_a_fault_is_told_while_the_proxy_runs_and_reported_on_exit(
     assert rid in _violated(saved)
 
 
+@needs_mitmproxy
 def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_violation(tmp_path: Path) -> None:
     # About 5 to 8 s: the quick profile's idempotency, ETag, pagination and lifecycle checks through the proxy.
     with serve_in_thread(create_app(tokens=TOKENS)) as upstream:
@@ -192,6 +196,7 @@ def test_without_mitmproxy_listen_names_the_extra_and_exits_2(
     assert code == 2 and "pip install 'runs-conformance[observe]'" in err and len(err.strip().splitlines()) == 1
 
 
+@needs_mitmproxy
 def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: Path) -> None:
     # The README's command, as a user runs it: findings on stdout as they come, the report on SIGTERM.
     app = fault("schema-missing-field").build(TOKENS)
@@ -251,6 +256,7 @@ def _wait_listening(base: str, proxy: subprocess.Popen[str], timeout: float = 20
     raise AssertionError("the proxy never listened")
 
 
+@needs_mitmproxy
 def test_a_request_the_upstream_never_answers_is_recorded_without_an_answer(tmp_path: Path) -> None:
     # Nothing listens upstream: the client gets mitmproxy's 502, which is the proxy's, not the server's
     # (no ERR-001 5xx finding), and the request is still an exchange, with no answer.
