@@ -151,6 +151,7 @@ def _run_live(args: argparse.Namespace) -> int:
     from conformance.config import UsageError
     from conformance.events import Events, NdjsonWriter
     from conformance.observe_live import INSTALL_HINT, LiveObserver, mitmproxy_missing, serve_proxy
+    from conformance.redaction import redact_text
 
     if args.listen is None:
         raise UsageError("--upstream is for --listen HOST:PORT")
@@ -168,7 +169,9 @@ def _run_live(args: argparse.Namespace) -> int:
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # SIGTERM ends the proxy as Ctrl-C does: the report is written first
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too: a shell starts a background job with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; `kill -INT` must still end the proxy with its report.
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         with contextlib.ExitStack() as outputs:
             events = None
@@ -202,10 +205,12 @@ def _run_live(args: argparse.Namespace) -> int:
                     raise UsageError(str(exc)) from None
             report = live.close()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    secrets = tuple(sorted(live.observer.identities.secrets, key=len, reverse=True))
     for row in report.requirements:
         if row.evidence:
-            print(f"{row.status.value.upper():8} {row.id}: {row.message}", file=people)
-    print(f"observe: {report.reason}", file=people)
+            print(f"{row.status.value.upper():8} {row.id}: {redact_text(row.message, secrets)}", file=people)
+    print(f"observe: {redact_text(report.reason, secrets)}", file=people)
     print(f"report: {Path(args.report_dir) / 'conformance.json'}", file=people)
     return report.exit_code
