@@ -83,6 +83,7 @@ class Observation:
     untimed: int = 0  # exchanges the recording gives no time: they order nothing
     operations_judged: int = 0
     secrets: list[str] = field(default_factory=list)  # the tokens seen: kept out of every file written
+    read_from: str = ""  # where the exchanges came from, when not files ("live traffic to URL")
 
 
 @functools.cache
@@ -416,7 +417,8 @@ def summary(seen: Observation, violated: Sequence[str]) -> str:
     ops = sum(seen.operations.values())
     judged = sum(1 for rid in DECIDED if seen.evaluations.get(rid))
     parts = [
-        f"observed {seen.exchanges} exchanges in {len(seen.sources)} file(s): {ops} of the spec's operations, "
+        f"observed {seen.exchanges} exchanges in {seen.read_from or f'{len(seen.sources)} file(s)'}: "
+        f"{ops} of the spec's operations, "
         f"{sum(seen.not_in_spec.values())} not in the spec; {seen.credentials} credential(s)"
     ]
     if seen.untimed:

@@ -245,6 +245,7 @@ class LiveObserver:
         self.report_every = report_every
         self.command = command or f"runs-conformance observe --upstream {shlex.quote(self.upstream)}"
         self.observer = Observer([f"{SOURCE} ({self.upstream})"])
+        self.observer.seen.read_from = f"live traffic to {self.upstream}"
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.clock = time.monotonic()
         self.report: RunReport | None = None
