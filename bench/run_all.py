@@ -3,8 +3,8 @@
     python bench/run_all.py [--quick] [--latency] [--latency-only] [--summary-only]
 
 Runs bench_suite_profiles.py, bench_schema_phase.py, bench_request_rate.py,
-bench_reference_server.py, bench_history_checker.py and bench_observe.py, each in its own process (never at the
-same time: they would measure each other), each merging its figures into reports/bench.json.
+bench_reference_server.py, bench_history_checker.py, bench_observe.py and bench_observe_live.py, each in its
+own process (never at the same time: they would measure each other), each merging its figures into reports/bench.json.
 --quick repeats less and skips the default profile's wall time; --latency also runs
 bench_latency.py (the suite behind a proxy adding 0, 20 and 50 ms per round trip).
 """
@@ -115,6 +115,18 @@ def summary(data: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
         )
         rows.append(("  per-op cost vs the smallest history", scaling, "~1", ""))
+    if "observe_live" in data:
+        live = data["observe_live"]
+        rows.append(
+            (
+                f"observe --listen, added per request at {live['rate']:g} req/s (p50 / p99)",
+                f"{live['added_p50_ms']:.1f} / {live['added_p99_ms']:.1f} ms",
+                "",
+                "",
+            )
+        )
+        rows.append(("  proxy CPU per request (mitmdump alone)", f"{live['proxy_cpu_ms_per_request']:.2f} ms "
+                     f"({live['mitmdump_cpu_ms_per_request']:.2f} ms)", "", ""))  # fmt: skip
     return rows
 
 
@@ -135,6 +147,7 @@ def main() -> None:
             run("bench_reference_server.py")
             run("bench_history_checker.py", "--repeat", repeat)
             run("bench_observe.py", "--repeat", repeat)
+            run("bench_observe_live.py", "--repeat", "1" if args.quick else "2")
         if args.latency or args.latency_only:
             # One run per delay: at 50 ms the added time (~requests x 50 ms) dwarfs the machine's noise.
             # Workers 1 (every check in turn) against auto (the default): what running side by side buys.

@@ -25,6 +25,7 @@ What observation can and cannot say:
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import functools
 import gc
@@ -57,7 +58,7 @@ from conformance.report import write_reports
 from conformance.results import Evidence, Exchange, RequirementResult, RunReport, Status, TimelineEntry, Verdict
 from conformance.spec import load_spec, spec_sha256, spec_version
 
-__all__ = ["DECIDED", "Observation", "observe", "observe_records"]
+__all__ = ["DECIDED", "Observation", "Observer", "observe", "observe_records"]
 
 # What observe mode judges: each answer alone, and the history's rules. Every other requirement
 # needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
@@ -82,6 +83,7 @@ class Observation:
     untimed: int = 0  # exchanges the recording gives no time: they order nothing
     operations_judged: int = 0
     secrets: list[str] = field(default_factory=list)  # the tokens seen: kept out of every file written
+    read_from: str = ""  # where the exchanges came from, when not files ("live traffic to URL")
 
 
 @functools.cache
@@ -251,24 +253,37 @@ def observe_records(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _observe(items, sources, clock_skew)
+        observer = Observer(sources, clock_skew)
+        for item in items:
+            observer.add(item)
+        return observer.observation()
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str], skew: float) -> Observation:
-    seen = Observation(list(sources))
-    identities = _Identities()
-    # One history per origin: two deployments in one recording (staging and production, two suite runs)
-    # may both have a run "57", and rules across them would compare unrelated runs.
-    builders: dict[str, _Builder] = {}
-    judge = ResponseJudge()
-    reported: set[tuple[str, str]] = set()
-    for item in items:
+class Observer:
+    """Observe mode fed one exchange at a time, so that a live proxy (conformance/observe_live.py) can tell
+    each answer's findings as it comes, and check the history whenever it writes a report.
+
+    `add` judges one answer alone and returns its new findings; `observation()` checks the history of
+    everything added so far and may be called again later: each call starts from the answers' findings."""
+
+    def __init__(self, sources: Sequence[str], clock_skew: float = 0.0) -> None:
+        self.seen = Observation(list(sources))
+        self.identities = _Identities()
+        self.skew = clock_skew
+        # One history per origin: two deployments in one recording (staging and production, two suite runs)
+        # may both have a run "57", and rules across them would compare unrelated runs.
+        self.builders: dict[str, _Builder] = {}
+        self.judge = ResponseJudge()
+        self.reported: set[tuple[str, str]] = set()
+
+    def add(self, item: Recorded | ReadError) -> list[tuple[str, Evidence]]:
+        seen = self.seen
         if isinstance(item, ReadError):
             seen.errors.append(item)
-            continue
+            return []
         seen.exchanges += 1
         if item.started is None:
             seen.untimed += 1
@@ -276,32 +291,50 @@ def _observe(items: Iterable[Recorded | ReadError], sources: Sequence[str], skew
         if operation_id is None:
             path = urlsplit(item.url).path if in_spec else "(a path not in the spec)"
             seen.not_in_spec[f"{item.method} {path}"] += 1
-            continue
+            return []
         seen.operations[operation_id] += 1
-        for rid, broken in judge.judge(operation_id, item).items():
+        found: list[tuple[str, Evidence]] = []
+        for rid, broken in self.judge.judge(operation_id, item).items():
             seen.evaluations[rid] += 1
             # Each kind of finding once, as a run's judge does: a poll repeats one wrong answer many times.
-            if broken and (rid, f"{operation_id} {broken}") not in reported:
-                reported.add((rid, f"{operation_id} {broken}"))
+            if broken and (rid, f"{operation_id} {broken}") not in self.reported:
+                self.reported.add((rid, f"{operation_id} {broken}"))
                 message = f"{operation_id} recorded in {item.source}, {item.where}: {broken} ({rid})"
-                seen.findings.setdefault(rid, []).append(Evidence("observe", message, [_exchange(item, identities)]))
+                evidence = Evidence("observe", message, [_exchange(item, self.identities)])
+                seen.findings.setdefault(rid, []).append(evidence)
+                found.append((rid, evidence))
         if operation_id in KINDS:  # the spec's five operations: what the history is made of
             origin = urlsplit(item.url).netloc.lower()
-            builder = builders.get(origin) or builders.setdefault(origin, _Builder(identities, skew))
-            builder.add(item, operation_id, run_id)
-    seen.credentials = len(identities.labels)
-    seen.secrets = sorted(identities.secrets)
-    for builder in builders.values():
-        history = History(builder.operations)
-        seen.operations_judged += len(history)
-        seen.evaluations.update(evaluations(history))
-        conditional, conditional_found = conditional_findings(history)
-        seen.evaluations.update(conditional)
-        for found in [*check_history(history), *conditional_found]:
-            seen.findings.setdefault(found.requirement_id, []).append(
-                _history_evidence(found.message, found.operations, history, builder.records, identities)
+            builder = self.builders.get(origin) or self.builders.setdefault(
+                origin, _Builder(self.identities, self.skew)
             )
-    return seen
+            builder.add(item, operation_id, run_id)
+        return found
+
+    def observation(self) -> Observation:
+        """What was seen so far, with the history's findings: the answers' own are kept apart, so a later
+        call does not count the history's findings twice."""
+        seen = self.seen
+        result = dataclasses.replace(
+            seen,
+            evaluations=Counter(seen.evaluations),
+            findings={rid: list(found) for rid, found in seen.findings.items()},
+            errors=list(seen.errors),
+            credentials=len(self.identities.labels),
+            secrets=sorted(self.identities.secrets),
+            operations_judged=0,
+        )
+        for builder in self.builders.values():
+            history = History(builder.operations)
+            result.operations_judged += len(history)
+            result.evaluations.update(evaluations(history))
+            conditional, conditional_found = conditional_findings(history)
+            result.evaluations.update(conditional)
+            for found in [*check_history(history), *conditional_found]:
+                result.findings.setdefault(found.requirement_id, []).append(
+                    _history_evidence(found.message, found.operations, history, builder.records, self.identities)
+                )
+        return result
 
 
 def _history_evidence(
@@ -384,7 +417,8 @@ def summary(seen: Observation, violated: Sequence[str]) -> str:
     ops = sum(seen.operations.values())
     judged = sum(1 for rid in DECIDED if seen.evaluations.get(rid))
     parts = [
-        f"observed {seen.exchanges} exchanges in {len(seen.sources)} file(s): {ops} of the spec's operations, "
+        f"observed {seen.exchanges} exchanges in {seen.read_from or f'{len(seen.sources)} file(s)'}: "
+        f"{ops} of the spec's operations, "
         f"{sum(seen.not_in_spec.values())} not in the spec; {seen.credentials} credential(s)"
     ]
     if seen.untimed:

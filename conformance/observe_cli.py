@@ -1,7 +1,9 @@
-"""`runs-conformance observe TRAFFIC...`: the command line of observe mode (conformance/observe.py).
+"""`runs-conformance observe TRAFFIC...` and `observe --listen HOST:PORT --upstream URL`: the command line of
+observe mode (conformance/observe.py; live: conformance/observe_live.py).
 
 Exit codes: 0 no violation seen (never "conformant": the summary says what was observed), 1 a
-violation was seen, 2 a usage error or nothing at all readable in the files given.
+violation was seen, 2 a usage error, nothing at all readable in the files given, or (live) mitmproxy
+not installed or the address not free.
 """
 
 from __future__ import annotations
@@ -20,9 +22,29 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "traffic",
-        nargs="+",
+        nargs="*",
         metavar="TRAFFIC",
         help="recorded traffic: a HAR 1.2 file, the suite's exchanges.jsonl, or NDJSON (docs/observe.md)",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="judge live: a reverse proxy listening here that forwards every request to --upstream "
+        "(needs pip install 'runs-conformance[observe]')",
+    )
+    parser.add_argument("--upstream", metavar="URL", help="with --listen: the server the proxy forwards to")
+    parser.add_argument(
+        "--report-every",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="with --listen: check the history and write the reports this often (default 60); also on exit",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="with --listen: also write the exchanges as NDJSON (docs/observe.md; tokens replaced by "
+        "'credential N'), to observe them again offline",
     )
     parser.add_argument(
         "--report-dir",
@@ -57,6 +79,18 @@ def _open(path: Path) -> TextIO:
 
 def run(args: argparse.Namespace) -> int:
     from conformance.config import UsageError
+
+    if args.listen is not None or args.upstream is not None:
+        return _run_live(args)
+    if not args.traffic:
+        raise UsageError("give the recorded traffic (TRAFFIC...), or --listen HOST:PORT --upstream URL to judge live")
+    if args.record is not None:
+        raise UsageError("--record is for --listen: recorded files are already recorded")
+    return _run_files(args)
+
+
+def _run_files(args: argparse.Namespace) -> int:
+    from conformance.config import UsageError
     from conformance.events import Events, NdjsonWriter
     from conformance.observe import observe
 
@@ -80,5 +114,103 @@ def run(args: argparse.Namespace) -> int:
         if row.evidence:
             print(f"{row.status.value.upper():8} {row.id}: {row.message}", file=people)
     print(f"observe: {report.reason}", file=people)
+    print(f"report: {Path(args.report_dir) / 'conformance.json'}", file=people)
+    return report.exit_code
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    from conformance.config import UsageError
+
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"--listen {text!r} is not HOST:PORT")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _upstream(text: str | None) -> str:
+    from urllib.parse import urlsplit
+
+    from conformance.config import UsageError
+
+    if text is None:
+        raise UsageError("--listen needs --upstream URL: the server to forward to")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--upstream {text!r} is not an http or https URL")
+    if parts.path.strip("/") or parts.query:
+        # mitmproxy's reverse mode forwards each path as it came, to the upstream's origin only.
+        raise UsageError(f"--upstream {text!r}: give the origin only (scheme, host, port); paths go as requested")
+    return text.rstrip("/")
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    """Serve the proxy until Ctrl-C or SIGTERM, then write the report; exit as offline observe does."""
+    import signal
+    import threading
+
+    from conformance.config import UsageError
+    from conformance.events import Events, NdjsonWriter
+    from conformance.observe_live import INSTALL_HINT, LiveObserver, mitmproxy_missing, serve_proxy
+    from conformance.redaction import redact_text
+
+    if args.listen is None:
+        raise UsageError("--upstream is for --listen HOST:PORT")
+    if args.traffic:
+        raise UsageError("--listen judges live traffic: give no TRAFFIC files with it")
+    host, port = _listen_address(args.listen)
+    upstream = _upstream(args.upstream)
+    if not 0 < args.report_every <= 86400:
+        raise UsageError(f"--report-every {args.report_every} is not a number of seconds from 0 to 86400")
+    if mitmproxy_missing():
+        raise UsageError(INSTALL_HINT)
+    people = sys.stderr if args.events == "-" else sys.stdout
+    command = f"runs-conformance observe --listen {shlex.quote(args.listen)} --upstream {shlex.quote(upstream)}"
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM ends the proxy as Ctrl-C does: the report is written first
+
+    # SIGINT too: a shell starts a background job with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt; `kill -INT` must still end the proxy with its report.
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with contextlib.ExitStack() as outputs:
+            events = None
+            if args.events is not None:
+                stream = sys.stdout if args.events == "-" else outputs.enter_context(_open(Path(args.events)))
+                events = Events([NdjsonWriter(stream)])
+            live = LiveObserver(
+                upstream,
+                Path(args.report_dir),
+                events=events,
+                out=people,
+                record=None if args.record is None else Path(args.record),
+                report_every=args.report_every,
+                command=command,
+            )
+            with live:
+                try:
+                    with serve_proxy(live, host, port) as url:
+                        print(f"observe: {url} forwards to {upstream}; Ctrl-C or SIGTERM stops it", file=people)
+                        print(
+                            f"observe: the report is written to {args.report_dir} every {args.report_every:g} s "
+                            "and on exit",
+                            file=people,
+                            flush=True,
+                        )
+                        threading.Event().wait()
+                except KeyboardInterrupt:
+                    pass
+                except OSError as exc:
+                    live.discard()
+                    raise UsageError(str(exc)) from None
+            report = live.close()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    secrets = tuple(sorted(live.observer.identities.secrets, key=len, reverse=True))
+    for row in report.requirements:
+        if row.evidence:
+            print(f"{row.status.value.upper():8} {row.id}: {redact_text(row.message, secrets)}", file=people)
+    print(f"observe: {redact_text(report.reason, secrets)}", file=people)
     print(f"report: {Path(args.report_dir) / 'conformance.json'}", file=people)
     return report.exit_code

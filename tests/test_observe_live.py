@@ -1,0 +1,270 @@
+"""Observe mode, live: the reverse proxy (conformance/observe_live.py) between a client and a server.
+
+Each test serves an app on a loopback port, puts the proxy in front of it and drives it with httpx
+(or the suite itself): answers through the proxy must be the server's, and what the proxy judges must
+be what offline observe would: nothing against the reference server, the fault's ID against a fault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.harness import quick_args, run_suite_at
+from support.servers import fault
+from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
+
+from conformance.cli import main
+from conformance.events import Event, Events
+from conformance.observe import observe
+from conformance.observe_live import LiveObserver, mitmproxy_missing, serve_proxy
+from conformance.results import RunReport, Status, Verdict
+from reference_impl.app import create_app
+from reference_impl.serve import serve_in_thread
+
+# The proxy's tests need the observe extra (mitmproxy); the message for its absence is tested either way.
+needs_mitmproxy = pytest.mark.skipif(mitmproxy_missing(), reason="the live proxy needs the observe extra (mitmproxy)")
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = {"clientId": "live-test", "workflow": {"name": "etl", "version": "1", "steps": [{"id": "a", "action": "noop"}]}}
+
+
+def _violated(report: RunReport) -> set[str]:
+    return {r.id for r in report.requirements if r.status in (Status.FAILED, Status.WARNING)}
+
+
+class _Heard:
+    """The events the live observer emits, kept in order with the time each came."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def findings(self) -> set[str]:
+        return {str(e.data["requirement"]) for e in self.events if e.kind == "finding"}
+
+    def wait_for(self, rid: str, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if rid in self.findings():
+                return True
+            time.sleep(0.05)
+        return False
+
+
+@pytest.fixture
+def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
+    """(server URL, proxy URL, observer, events heard) for the app the test names (None: the reference)."""
+    app = getattr(request, "param", None) or create_app(tokens=TOKENS)
+    heard = _Heard()
+    with serve_in_thread(app) as upstream:
+        live = LiveObserver(
+            upstream,
+            tmp_path / "reports",
+            events=Events([heard]),
+            record=tmp_path / "recorded.ndjson",
+            report_every=0.3,
+        )
+        with live, serve_proxy(live, "127.0.0.1", 0) as url:
+            yield upstream, url, live, heard
+
+
+def _session(client: httpx.Client, base: str) -> list[tuple[int, Any, str | None]]:
+    """One client's short session: start a run, replay its key, read it, revalidate its definition, list."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    key = {"Idempotency-Key": f"live-{uuid.uuid4()}", **auth}
+    seen: list[tuple[int, Any, str | None]] = []
+
+    def keep(answer: httpx.Response) -> httpx.Response:
+        seen.append((answer.status_code, answer.json() if answer.content else None, answer.headers.get("etag")))
+        return answer
+
+    started = keep(client.post(f"{base}/api/v1/runs", json=BODY, headers=key))
+    run_id = started.json()["runId"]
+    keep(client.post(f"{base}/api/v1/runs", json=BODY, headers=key))
+    keep(client.get(f"{base}/api/v1/runs/{run_id}", headers=auth))
+    definition = keep(client.get(f"{base}/api/v1/runs/{run_id}/definition", headers=auth))
+    revalidate = {"If-None-Match": definition.headers["etag"], **auth}
+    keep(client.get(f"{base}/api/v1/runs/{run_id}/definition", headers=revalidate))
+    keep(client.get(f"{base}/api/v1/runs", params={"clientId": "live-test", "limit": 2}, headers=auth))
+    keep(client.get(f"{base}/api/v1/runs/no-such-run-{uuid.uuid4()}", headers=auth))
+    keep(client.get(f"{base}/api/v1/runs", headers={"Authorization": f"Bearer {OTHER_TOKEN}"}))
+    keep(client.get(f"{base}/api/v1/runs"))  # no credential: 401
+    return seen
+
+
+@needs_mitmproxy
+def test_answers_through_the_proxy_are_the_servers_and_a_clean_session_shows_no_violation(
+    proxied: tuple[str, str, LiveObserver, _Heard], tmp_path: Path
+) -> None:
+    upstream, url, live, heard = proxied
+    with httpx.Client() as client:
+        direct = _session(client, upstream)
+        through = _session(client, url)
+    # What can differ between two sessions of a correct server is the run itself (its ID, its times):
+    # the statuses and ETags' presence and every body's members must be the server's.
+    assert [s for s, _, _ in through] == [s for s, _, _ in direct] == [202, 202, 200, 200, 304, 200, 404, 200, 401]
+    assert [sorted(b) if isinstance(b, dict) else b for _, b, _ in through] == [
+        sorted(b) if isinstance(b, dict) else b for _, b, _ in direct
+    ]
+    assert through[0][1]["runId"] == through[1][1]["runId"]  # the replay reached the server with its key
+    assert through[3][2] == through[4][2] is not None  # the 304 carries the definition's ETag
+    report = live.close()
+    assert _violated(report) == set(), [r.message for r in report.requirements if r.evidence]
+    assert report.exit_code == 0 and report.verdict is Verdict.INCOMPLETE
+    rows = {r.id: r for r in report.requirements}
+    for rid in ("SCHEMA-002", "ERR-002", "AUTH-003", "ETAG-005", "CONC-001"):
+        assert rows[rid].status is Status.PASSED and rows[rid].evaluations > 0, rows[rid]
+    assert f"observed {len(through)} exchanges" in report.reason and "2 credential" in report.reason
+    assert heard.events[0].kind == "run_started" and heard.events[-1].kind == "run_finished"
+    assert not heard.findings()
+    written = [(tmp_path / "reports" / n).read_text(encoding="utf-8") for n in ("conformance.json", "junit.xml")]
+    events = json.dumps([e.data for e in heard.events], default=str)
+    recorded = (tmp_path / "recorded.ndjson").read_text(encoding="utf-8")
+    for text in [*written, events, recorded]:
+        assert TOKEN not in text and OTHER_TOKEN not in text
+    # The recording is docs/observe.md's NDJSON: observed again offline, it shows what the proxy saw.
+    again, seen = observe([tmp_path / "recorded.ndjson"], tmp_path / "again")
+    assert _violated(again) == set() and seen.exchanges == len(through) and seen.credentials == 2, again.reason
+    assert seen.untimed == 0 and not seen.errors
+
+
+@needs_mitmproxy
+@pytest.mark.parametrize(
+    ("proxied", "rid"),
+    [
+        # One answer alone shows it: told as the answer passes.
+        (fault("schema-missing-field").build(TOKENS), "SCHEMA-002"),
+        # Two answers together show it: told at the next history check (every 0.3 s here).
+        (fault("idem-key-ignored").build(TOKENS), "CONC-001"),
+        (fault("etag-unstable").build(TOKENS), "CONC-012"),
+    ],
+    indirect=["proxied"],
+    ids=["schema-missing-field", "idem-key-ignored", "etag-unstable"],
+)
+def test_a_fault_is_told_while_the_proxy_runs_and_reported_on_exit(
+    proxied: tuple[str, str, LiveObserver, _Heard], rid: str, tmp_path: Path
+) -> None:
+    _, url, live, heard = proxied
+    with httpx.Client() as client:
+        _session(client, url)
+    assert heard.wait_for(rid), heard.findings()  # before close: streamed, not only in the final report
+    report = live.close()
+    assert rid in _violated(report) and report.exit_code == 1, report.reason
+    evidence = next(r for r in report.requirements if r.id == rid).evidence[0]
+    assert "live" in evidence.message and "exchange " in evidence.message and evidence.exchanges
+    assert all(TOKEN not in json.dumps(x.request_headers) for x in evidence.exchanges)
+    saved = RunReport.read(tmp_path / "reports" / "conformance.json")
+    assert rid in _violated(saved)
+
+
+@needs_mitmproxy
+def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_violation(tmp_path: Path) -> None:
+    # About 5 to 8 s: the quick profile's idempotency, ETag, pagination and lifecycle checks through the proxy.
+    with serve_in_thread(create_app(tokens=TOKENS)) as upstream:
+        live = LiveObserver(upstream, tmp_path / "observed")
+        with live, serve_proxy(live, "127.0.0.1", 0) as url:
+            areas = ["idempotency", "etag", "pagination", "lifecycle"]
+            run = run_suite_at(url, *quick_args(areas), report_dir=tmp_path / "run")
+        report = live.close()
+    assert run.exit_code == 0 and run.report is not None and run.report["verdict"] == "conformant", run.explain()
+    assert _violated(report) == set(), [r.message for r in report.requirements if r.evidence]
+    rows = {r.id: r for r in report.requirements}
+    assert rows["CONC-001"].evaluations > 0 and rows["ETAG-005"].evaluations > 0 and rows["PAGE-009"].evaluations > 0
+
+
+def test_without_mitmproxy_listen_names_the_extra_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [m for m in sys.modules if m == "mitmproxy" or m.startswith("mitmproxy.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mitmproxy", None)  # import mitmproxy fails, as when not installed
+    code = main(["observe", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'runs-conformance[observe]'" in err and len(err.strip().splitlines()) == 1
+
+
+@needs_mitmproxy
+def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: Path) -> None:
+    # The README's command, as a user runs it: findings on stdout as they come, the report on SIGTERM.
+    app = fault("schema-missing-field").build(TOKENS)
+    with serve_in_thread(app) as upstream:
+        port = _free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "observe",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--upstream",
+            upstream,
+            "--report-dir",
+            str(tmp_path),
+            "--record",
+            str(tmp_path / "live.ndjson"),
+        ]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_listening(base, proxy)
+            with httpx.Client() as client:
+                _session(client, base)
+            time.sleep(0.5)
+            proxy.send_signal(signal.SIGTERM)
+            out, err = proxy.communicate(timeout=20)
+        finally:
+            if proxy.poll() is None:
+                proxy.kill()
+    assert proxy.returncode == 1, (out, err)
+    assert "SCHEMA-002" in out and "observe:" in out and TOKEN not in out + err, (out, err)
+    assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
+    assert TOKEN not in (tmp_path / "live.ndjson").read_text(encoding="utf-8")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(base: str, proxy: subprocess.Popen[str], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proxy.poll() is not None:
+            raise AssertionError(f"the proxy ended: {proxy.communicate()}")
+        try:
+            httpx.get(f"{base}/api/v1/runs", timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the proxy never listened")
+
+
+@needs_mitmproxy
+def test_a_request_the_upstream_never_answers_is_recorded_without_an_answer(tmp_path: Path) -> None:
+    # Nothing listens upstream: the client gets mitmproxy's 502, which is the proxy's, not the server's
+    # (no ERR-001 5xx finding), and the request is still an exchange, with no answer.
+    live = LiveObserver(f"http://127.0.0.1:{_free_port()}", tmp_path, record=tmp_path / "recorded.ndjson")
+    with live, serve_proxy(live, "127.0.0.1", 0) as url:
+        answer = httpx.get(f"{url}/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    report = live.close()
+    assert answer.status_code == 502
+    assert live.observer.seen.exchanges == 1 and _violated(report) == set(), report.reason
+    line = json.loads((tmp_path / "recorded.ndjson").read_text(encoding="utf-8"))
+    assert line["status"] is None and line["request_headers"]["Authorization"] == "Bearer [redacted] credential 1"
