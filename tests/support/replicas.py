@@ -54,11 +54,15 @@ class VersionedStore(RunStore):
         ship what the file holds and the log does not (a process killed between a commit and its ship)."""
         with self._transaction() as db:
             db.execute(_LOG_SCHEMA)
-            rows = db.execute("SELECT at_ns, record FROM replica_log ORDER BY rowid").fetchall()
+            rows = db.execute("SELECT at_ns, record FROM replica_log ORDER BY at_ns, rowid").fetchall()
         for at, text in rows:
             self._append(RunRecord(*json.loads(text)), at)
+        # What was committed but not shipped was committed before the restart: shipped at the log's end,
+        # not now, so a read just after the restart (at a snapshot up to 100 ms old) cannot see a run
+        # older than a read before it did.
+        shipped_by = rows[-1][0] + 1 if rows else time.monotonic_ns()
         for record in super().list_runs(None, None, None, 1 << 62)[0]:
-            self._ship(record.run_id)
+            self._ship(record.run_id, at=shipped_by)
 
     def _append(self, record: RunRecord, at: int) -> None:
         versions = self._versions.setdefault(record.run_id, [])
@@ -67,11 +71,11 @@ class VersionedStore(RunStore):
         self._times.setdefault(record.run_id, []).append(at)
         versions.append(record)
 
-    def _ship(self, run_id: str) -> None:
+    def _ship(self, run_id: str, at: int | None = None) -> None:
         record = super().get(run_id)
         if record is None:
             return
-        now = time.monotonic_ns()
+        now = time.monotonic_ns() if at is None else at
         versions = self._versions.get(run_id)
         if versions and versions[-1] == record:
             return
