@@ -57,6 +57,7 @@ class RunConfig:
     require_coverage: bool = False  # a documented response never observed fails the gate
     events: str | None = None  # NDJSON events to this file, or "-" for stdout
     quiet: bool = False  # no progress lines
+    final_reads_after: float = 0.0  # seconds the final reads wait after the checks
     disrupt: str | None = None  # a shell command run during the concurrent workload
     disrupt_at: float | None = None  # None: the workload's middle
     disrupt_grace: float | None = None  # None: twice request_timeout

@@ -206,6 +206,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("quiet", "no progress lines", parse=_flag, default=False, kind="flag", short="-q"),
     Option(
+        "final_reads_after",
+        "seconds the final reads wait after the checks, so that what a server keeps only for a while (a "
+        "cache's TTL, a retention job) has had that long to lapse (default: 0, at once)",
+        _moment,
+        default=0.0,
+        metavar="SECONDS",
+    ),
+    Option(
         "disrupt",
         "a shell command run while the concurrent workload runs (restart, failover, rollout); requests that fail "
         "around it are indeterminate (docs/disruption.md)",

@@ -190,6 +190,15 @@ def _final_reads(state: RunState, session: Session) -> None:
         f"{len(ledger.client_ids)} clientIds, "
         f"{len(ledger.cursors)} cursor pages established (bounded by profile {state.config.profile})"
     )
+    if state.config.final_reads_after > 0:
+        state.events.info(f"final reads: waiting {state.config.final_reads_after:g} s first (--final-reads-after)")
+        try:
+            # The wait is the point (what a server keeps for a while must have lapsed), not a poll for a
+            # condition; Ctrl-C ends it at once, and the run is interrupted as it would be in a check.
+            time.sleep(state.config.final_reads_after)
+        except KeyboardInterrupt:
+            state.interrupted = True
+            return
     state.events.emit("check_started", check=check.name)
     result = guarded(check, session)
     report_finished(result, state.events)

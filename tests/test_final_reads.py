@@ -232,3 +232,16 @@ def test_only_the_final_reads_catch_a_run_purged_after_it_ends() -> None:
     assert "LIFE-006" in failed, suite.explain()
     checks = {evidence["check"] for req in failed.values() for evidence in req.get("evidence") or []}
     assert checks == {"final_reads"}, {rid: [e["check"] for e in req["evidence"]] for rid, req in failed.items()}
+
+
+@pytest.mark.usefixtures("short_delays")
+def test_final_reads_after_waits_so_a_short_lived_promise_lapses() -> None:
+    # Keys forgotten 0.3 s after their first use: with the final reads 0.5 s after the checks, every key
+    # the checks used is older than that, however quickly they ran, so the replays find them gone.
+    run = run_suite(
+        faults_final.keys_expire_in_seconds(TOKENS), *quick_args(("IDEM-001",), "--final-reads-after", "0.5")
+    )
+    assert "final reads: waiting 0.5 s first (--final-reads-after)" in run.stderr + run.stdout, run.explain()
+    assert run.status("IDEM-001") == "failed", run.explain()
+    finals = [e for r in run.report["requirements"] if r["id"] == "IDEM-001" for e in r["evidence"]]  # type: ignore[index]
+    assert finals and all(e["check"] == "final_reads" for e in finals), run.explain()
