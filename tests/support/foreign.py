@@ -15,6 +15,7 @@ node_tool installs npm's.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import re
 import shlex
@@ -81,16 +82,23 @@ def mitmdump() -> str:
     if found:
         return found
     binary = MITM_VENV / "bin" / "mitmdump"
-    if not binary.exists():
-        venv.create(MITM_VENV, with_pip=True, clear=True)
-        proc = subprocess.run(
-            [str(MITM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(MITM_PIN)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0 or not binary.exists():
-            _missing(f"pip could not install mitmproxy into {MITM_VENV}: {proc.stderr.strip()[-300:]}")
+    if binary.exists():
+        return str(binary)
+    # CI's fast jobs on Python 3.12 and 3.13 run at once in one checkout: one installs while the other
+    # waits on the lock, then finds the program there, rather than both clearing one venv under each other.
+    MITM_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with (MITM_VENV.parent / "venv.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            venv.create(MITM_VENV, with_pip=True, clear=True)
+            proc = subprocess.run(
+                [str(MITM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(MITM_PIN)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if proc.returncode != 0 or not binary.exists():
+                _missing(f"pip could not install mitmproxy into {MITM_VENV}: {proc.stderr.strip()[-300:]}")
     return str(binary)
 
 
