@@ -3,7 +3,8 @@ observe mode (conformance/observe.py; live: conformance/observe_live.py).
 
 Exit codes: 0 no violation seen (never "conformant": the summary says what was observed), 1 a
 violation was seen, 2 a usage error, nothing at all readable in the files given, or (live) no
-`mitmdump` program found or the address not free.
+`mitmdump` program found, the address not free, or mitmdump ending by itself (the report of what
+was seen before is still written).
 """
 
 from __future__ import annotations
@@ -152,7 +153,6 @@ def _upstream(text: str | None) -> str:
 def _run_live(args: argparse.Namespace) -> int:
     """Serve the proxy until Ctrl-C or SIGTERM, then write the report; exit as offline observe does."""
     import signal
-    import threading
 
     from conformance.config import UsageError
     from conformance.events import Events, NdjsonWriter
@@ -205,7 +205,8 @@ def _run_live(args: argparse.Namespace) -> int:
                             file=people,
                             flush=True,
                         )
-                        threading.Event().wait()
+                        live.proxy_ended.wait()
+                        print(f"runs-conformance: {live.proxy_ended_why}", file=sys.stderr, flush=True)
                 except KeyboardInterrupt:
                     pass
                 except OSError as exc:
@@ -221,4 +222,5 @@ def _run_live(args: argparse.Namespace) -> int:
             print(f"{row.status.value.upper():8} {row.id}: {redact_text(row.message, secrets)}", file=people)
     print(f"observe: {redact_text(report.reason, secrets)}", file=people)
     print(f"report: {Path(args.report_dir) / 'conformance.json'}", file=people)
-    return report.exit_code
+    # The proxy dying is no clean end of an observation, whatever was seen before it did.
+    return max(report.exit_code, 2) if live.proxy_ended.is_set() else report.exit_code

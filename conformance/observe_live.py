@@ -111,8 +111,11 @@ def mitmdump_command(mitmdump: str, upstream: str, host: str, port: int, traffic
 class _Tail:
     """The thread that reads the addon's file as it grows and hands each exchange to the observer."""
 
-    def __init__(self, live: LiveObserver, path: Path) -> None:
+    def __init__(self, live: LiveObserver, path: Path, log: Path) -> None:
         self.live = live
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = False  # set before we stop mitmdump ourselves: its end is then no news
         self.count = 0
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -128,9 +131,20 @@ class _Tail:
                 if self.stop.is_set():
                     self.drain()  # mitmdump has ended: what it wrote last is read before the file goes
                     return
+                self._watch()
                 self.stop.wait(_POLL)
         finally:
             self.stream.close()
+
+    def _watch(self) -> None:
+        """mitmdump ending by itself (killed, crashed) ends the command: serving nothing, it would judge nothing."""
+        if self.stopping or self.process is None or self.live.proxy_ended.is_set():
+            return
+        code = self.process.poll()
+        if code is not None:
+            said = [x.strip() for x in self.log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+            self.live.proxy_ended_why = f"mitmdump ended by itself (exit {code})" + (f": {said[-1]}" if said else "")
+            self.live.proxy_ended.set()
 
     def drain(self) -> bool:
         """Read the file to its current end and hand over each whole line; False when there was nothing new.
@@ -175,7 +189,7 @@ def serve_proxy(
     try:
         traffic, ready, log = private / "traffic.ndjson", private / "ready.json", private / "mitmdump.log"
         os.close(os.open(traffic, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        tail = _Tail(live, traffic)
+        tail = _Tail(live, traffic, log)
         tail.thread.start()
         live.drain = tail.drain
         with log.open("wb") as output:
@@ -185,12 +199,14 @@ def serve_proxy(
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
+        tail.process = process
         try:
             listening = _wait_ready(process, ready, log, ready_timeout, f"{host}:{port}")
             bound_host, bound_port = listening[0]
             shown = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
             yield f"http://{shown if port else bound_host}:{bound_port}"
         finally:
+            tail.stopping = True
             _stop(process)
             tail.stop.set()
             tail.thread.join()
@@ -261,6 +277,9 @@ class LiveObserver:
         self._closed: RunReport | None = None
         # Set by serve_proxy while the proxy runs: reads what the proxy has written and not yet been handed over.
         self.drain: Callable[[], bool] | None = None
+        # Set when mitmdump ends while it should serve, with why (its last words): the command stops then.
+        self.proxy_ended = threading.Event()
+        self.proxy_ended_why = ""
         self._thread = threading.Thread(target=self._loop, name="observe-judge", daemon=True)
 
     def __enter__(self) -> LiveObserver:

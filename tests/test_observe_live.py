@@ -201,35 +201,47 @@ def test_without_mitmdump_listen_names_how_to_install_it_and_exits_2(
     assert code == 2 and "'/no/such'" in err and "pipx install mitmproxy" in err and len(err.strip().splitlines()) == 1
 
 
+def _command(upstream: str, port: int, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The README's command and its environment: mitmdump via $RUNS_MITMDUMP, temporary files under tmp_path/tmp."""
+    (tmp_path / "tmp").mkdir()
+    command = [
+        sys.executable,
+        "-m",
+        "conformance.cli",
+        "observe",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--upstream",
+        upstream,
+        "--report-dir",
+        str(tmp_path),
+        "--record",
+        str(tmp_path / "live.ndjson"),
+    ]
+    env = {
+        **os.environ,
+        "RUNS_MITMDUMP": mitmdump(),
+        "TMPDIR": str(tmp_path / "tmp"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return command, env
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()]
+
+
 def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: Path) -> None:
     # The README's command, as a user runs it: findings on stdout as they come, the report on SIGTERM.
     app = fault("schema-missing-field").build(TOKENS)
-    program = mitmdump()
     with serve_in_thread(app) as upstream:
         port = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "conformance.cli",
-            "observe",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            upstream,
-            "--report-dir",
-            str(tmp_path),
-            "--record",
-            str(tmp_path / "live.ndjson"),
-        ]
-        env = {
-            **os.environ,
-            "RUNS_MITMDUMP": program,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
+        command, env = _command(upstream, port, tmp_path)
         proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_listening(base, proxy)
+            (child,) = _children(proxy.pid)  # mitmdump
             with httpx.Client() as client:
                 _session(client, base)
             time.sleep(0.5)
@@ -242,6 +254,31 @@ def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: P
     assert "SCHEMA-002" in out and "observe:" in out and TOKEN not in out + err, (out, err)
     assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
     assert TOKEN not in (tmp_path / "live.ndjson").read_text(encoding="utf-8")
+    # mitmdump was stopped with it, and its traffic file (real tokens) is not left behind.
+    assert not Path(f"/proc/{child}").exists() and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_when_mitmdump_dies_the_command_says_so_writes_what_it_saw_and_exits_2(tmp_path: Path) -> None:
+    # A proxy that serves nothing judges nothing: the command must not sit there as if it were observing.
+    with serve_in_thread(fault("schema-missing-field").build(TOKENS)) as upstream:
+        port = _free_port()
+        command, env = _command(upstream, port, tmp_path)
+        proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_listening(base, proxy)
+            with httpx.Client() as client:
+                _session(client, base)
+            (child,) = _children(proxy.pid)
+            os.kill(child, signal.SIGKILL)
+            out, err = proxy.communicate(timeout=20)
+        finally:
+            if proxy.poll() is None:
+                proxy.kill()
+    assert proxy.returncode == 2, (out, err)
+    assert "mitmdump ended by itself" in err and "SCHEMA-002" in out, (out, err)
+    assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def _free_port() -> int:
