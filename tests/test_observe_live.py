@@ -10,6 +10,7 @@ these at the same time in one checkout); where it cannot be had they skip, and f
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -185,6 +186,16 @@ def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_viol
     assert _violated(report) == set(), [r.message for r in report.requirements if r.evidence]
     rows = {r.id: r for r in report.requirements}
     assert rows["CONC-001"].evaluations > 0 and rows["ETAG-005"].evaluations > 0 and rows["PAGE-009"].evaluations > 0
+
+
+def test_the_addon_imports_only_the_standard_library_and_mitmproxy() -> None:
+    # It runs in mitmdump's own Python (pipx, mitmproxy.org's binaries), where neither the suite nor its
+    # dependencies are installed: one import of either would stop mitmdump from loading it.
+    tree = ast.parse((ROOT / "conformance" / "observe_addon.py").read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "." for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    foreign = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names | {"__future__", "mitmproxy"}}
+    assert imported and foreign == set(), foreign
 
 
 def test_without_mitmdump_listen_names_how_to_install_it_and_exits_2(
