@@ -9,7 +9,7 @@ mitmproxy is not in the `test` extra: mitmproxy 11.0.2 (the last for Python 3.11
 ruamel.yaml<=0.18.6, and check-jsonschema 0.39 needs >=0.18.10, so pip cannot install both into one
 environment. `mitmdump` is a program here, not a library, so it gets a virtualenv of its own
 (tools/mitmproxy/venv, from the pin in tools/mitmproxy/requirements.txt), installed on first use as
-node_tool installs npm's.
+node_tool installs npm's; tests/test_observe_live.py runs the live proxy's mitmdump from here too.
 """
 
 from __future__ import annotations
