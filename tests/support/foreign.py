@@ -82,10 +82,9 @@ def mitmdump() -> str:
     if found:
         return found
     binary = MITM_VENV / "bin" / "mitmdump"
-    if binary.exists():
-        return str(binary)
     # CI's fast jobs on Python 3.12 and 3.13 run at once in one checkout: one installs while the other
     # waits on the lock, then finds the program there, rather than both clearing one venv under each other.
+    # Looked for under the lock too: pip writes the script before it has finished the install.
     MITM_VENV.parent.mkdir(parents=True, exist_ok=True)
     with (MITM_VENV.parent / "venv.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
