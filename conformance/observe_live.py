@@ -37,6 +37,7 @@ import dataclasses
 import json
 import os
 import queue
+import re
 import shlex
 import shutil
 import signal
@@ -67,6 +68,7 @@ SOURCE = "live"
 ADDON = Path(__file__).resolve().with_name("observe_addon.py")
 # mitmdump's clock is read to the microsecond; a millisecond more is room for the read itself.
 _PRECISION = 0.001
+_LOGGED = re.compile(r"^\[[0-9:.]+\] (.+)$")
 _POLL = 0.005  # how often the tail looks for new lines when there were none: what a finding may wait
 
 
@@ -142,8 +144,8 @@ class _Tail:
             return
         code = self.process.poll()
         if code is not None:
-            said = [x.strip() for x in self.log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
-            self.live.proxy_ended_why = f"mitmdump ended by itself (exit {code})" + (f": {said[-1]}" if said else "")
+            said = _last_words(self.log)
+            self.live.proxy_ended_why = f"mitmdump ended by itself (exit {code})" + (f": {said}" if said else "")
             self.live.proxy_ended.set()
 
     def drain(self) -> bool:
@@ -226,10 +228,18 @@ def _wait_ready(
             return [(str(h), int(p)) for h, p, *_ in found]
         ended = process.poll()
         if ended is not None or time.monotonic() > deadline:
-            said = [x.strip() for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
-            why = said[-1] if said else f"it ended with {ended}" if ended is not None else f"not within {timeout:g} s"
+            said = _last_words(log)
+            why = said or (f"mitmdump ended with {ended}" if ended is not None else f"not within {timeout:g} s")
             raise OSError(f"the proxy could not listen on {where}: {why}")
         time.sleep(0.01)
+
+
+def _last_words(log: Path) -> str:
+    """What mitmdump logged last: its own log lines ("[12:00:00.123] ...") before the generic farewell on
+    stderr ("Error logged during startup, exiting..."), which says nothing of why."""
+    lines = [x.strip() for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    logged = [found.group(1) for x in lines if (found := _LOGGED.match(x))]
+    return logged[-1] if logged else lines[-1] if lines else ""
 
 
 def _stop(process: subprocess.Popen[bytes], patience: float = 10.0) -> None:

@@ -14,6 +14,7 @@ import ast
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -238,6 +239,33 @@ def _command(upstream: str, port: int, tmp_path: Path) -> tuple[list[str], dict[
     return command, env
 
 
+def test_an_address_taken_is_one_line_naming_why_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # mitmdump says why on its log line and ends with a farewell that says nothing: the line must be the why.
+    monkeypatch.setenv("RUNS_MITMDUMP", mitmdump())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            [
+                "observe",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--report-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"could not listen on 127.0.0.1:{port}" in err and "address already in use" in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no traffic folder left behind
+
+
 def _children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()]
 
@@ -293,8 +321,6 @@ def test_when_mitmdump_dies_the_command_says_so_writes_what_it_saw_and_exits_2(t
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
