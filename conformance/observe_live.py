@@ -188,6 +188,8 @@ def serve_proxy(
     if program is None:
         raise FileNotFoundError(INSTALL_HINT)
     private = Path(tempfile.mkdtemp(prefix="rc-observe-"))  # 0700: the traffic holds real tokens
+    tail: _Tail | None = None
+    process: subprocess.Popen[bytes] | None = None
     try:
         traffic, ready, log = private / "traffic.ndjson", private / "ready.json", private / "mitmdump.log"
         os.close(os.open(traffic, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -202,18 +204,20 @@ def serve_proxy(
                 stderr=subprocess.STDOUT,
             )
         tail.process = process
-        try:
-            listening = _wait_ready(process, ready, log, ready_timeout, f"{host}:{port}")
-            bound_host, bound_port = listening[0]
-            shown = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-            yield f"http://{shown if port else bound_host}:{bound_port}"
-        finally:
+        listening = _wait_ready(process, ready, log, ready_timeout, f"{host}:{port}")
+        bound_host, bound_port = listening[0]
+        shown = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        yield f"http://{shown if port else bound_host}:{bound_port}"
+    finally:
+        # Whatever ended the block (a failed start too): mitmdump stopped, its last lines read, the file gone.
+        if tail is not None:
             tail.stopping = True
+        if process is not None:
             _stop(process)
+        if tail is not None:
             tail.stop.set()
             tail.thread.join()
-            live.drain = None
-    finally:
+        live.drain = None
         shutil.rmtree(private, ignore_errors=True)
 
 
