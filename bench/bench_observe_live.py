@@ -9,7 +9,10 @@ open-loop load (request i leaves at start + i/rate, whether or not earlier ones 
 slow answer does not slow the load down): nine reads of a run (getRun, getRunDefinition, listRuns)
 for every startRun with a fresh Idempotency-Key. The same load goes first straight to the server,
 then through mitmproxy's own `mitmdump` as a plain reverse proxy (nothing judged: what mitmproxy costs
-by itself), then through the observe proxy, `--repeat` times in turn. The figures: p50 and p99
+by itself), then through the observe proxy (the same mitmdump with the suite's addon writing each flow
+to a file, and the suite's process tailing and judging it), `--repeat` times in turn. mitmdump is
+`--mitmdump PATH`, else $RUNS_MITMDUMP, else the one on PATH (or beside this Python).
+The CPU time per request of the observe proxy is both processes': mitmdump's and the suite's. The figures: p50 and p99
 latency of each, and the differences from direct, what each proxy adds per request; the observe
 proxy's own report must show no violation (the server is the reference: a finding would be a false
 alarm). Also the CPU time each proxy process spent per request (from /proc): 1 s over it is the
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -38,6 +42,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import PYTHON, TOKEN, env, reference_server, write_figures
+
+from conformance.observe_live import INSTALL_HINT, find_mitmdump
 
 BODY = {"clientId": "bench-live", "workflow": {"name": "etl", "version": "1", "steps": [{"id": "a", "action": "noop"}]}}
 
@@ -108,19 +114,30 @@ async def _load(base: str, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-def _observe_proxy(upstream: str, report_dir: Path, report_every: float) -> tuple[subprocess.Popen[str], str]:
+def _observe_proxy(
+    upstream: str, report_dir: Path, report_every: float, mitmdump: str
+) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     return _started([
         PYTHON, "-m", "conformance.cli", "observe", "--listen", f"127.0.0.1:{port}", "--upstream", upstream,
-        "--report-dir", str(report_dir), "--report-every", str(report_every),
+        "--report-dir", str(report_dir), "--report-every", str(report_every), "--mitmdump", mitmdump,
     ], port)  # fmt: skip
 
 
-def _mitmdump(upstream: str) -> tuple[subprocess.Popen[str], str]:
+def _mitmdump(upstream: str, mitmdump: str) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
-    mitmdump = str(Path(PYTHON).parent / "mitmdump")
     return _started([mitmdump, "-q", "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1",
                      "--listen-port", str(port)], port)  # fmt: skip
+
+
+def _cpu_tree(pid: int) -> float:
+    """CPU time of a process and its children (the observe proxy's mitmdump), from /proc."""
+    total = _cpu_seconds(pid)
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split():
+            with contextlib.suppress(OSError):
+                total += _cpu_tree(int(child))
+    return total
 
 
 def _started(command: list[str], port: int) -> tuple[subprocess.Popen[str], str]:
@@ -147,7 +164,11 @@ def main() -> None:
     parser.add_argument(
         "--report-every", type=float, default=60.0, help="the proxy's history checks (default 60, the command's)"
     )
+    parser.add_argument("--mitmdump", metavar="PATH", help="the mitmdump program ($RUNS_MITMDUMP; default: on PATH)")
     args = parser.parse_args()
+    mitmdump = find_mitmdump(args.mitmdump) or find_mitmdump(str(Path(PYTHON).parent / "mitmdump"))
+    if mitmdump is None:
+        raise SystemExit(INSTALL_HINT)
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="rc-bench-live-") as tmp:
         for _ in range(args.repeat):
@@ -159,15 +180,15 @@ def main() -> None:
                     if name == "direct":
                         process, target = None, server.base_url
                     elif name == "mitmdump":
-                        process, target = _mitmdump(server.base_url)
+                        process, target = _mitmdump(server.base_url, mitmdump)
                     else:
-                        process, target = _observe_proxy(server.base_url, Path(tmp), args.report_every)
+                        process, target = _observe_proxy(server.base_url, Path(tmp), args.report_every, mitmdump)
                     try:
                         asyncio.run(_load(target, args.rate, 1.0))  # warm up, not measured
-                        cpu = _cpu_seconds(process.pid) if process is not None else 0.0
+                        cpu = _cpu_tree(process.pid) if process is not None else 0.0
                         row[name] = asyncio.run(_load(target, args.rate, args.seconds))
                         if process is not None:
-                            spent = _cpu_seconds(process.pid) - cpu
+                            spent = _cpu_tree(process.pid) - cpu
                             row[name]["proxy_cpu_ms_per_request"] = round(spent * 1000 / row[name]["requests"], 3)
                     finally:
                         if process is not None:

@@ -2,8 +2,9 @@
 observe mode (conformance/observe.py; live: conformance/observe_live.py).
 
 Exit codes: 0 no violation seen (never "conformant": the summary says what was observed), 1 a
-violation was seen, 2 a usage error, nothing at all readable in the files given, or (live) mitmproxy
-not installed or the address not free.
+violation was seen, 2 a usage error, nothing at all readable in the files given, or (live) no
+`mitmdump` program found, the address not free, or mitmdump ending by itself (the report of what
+was seen before is still written).
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--listen",
         metavar="HOST:PORT",
         help="judge live: a reverse proxy listening here that forwards every request to --upstream "
-        "(needs pip install 'runs-conformance[observe]')",
+        "(needs mitmproxy's mitmdump program: pipx install mitmproxy)",
+    )
+    parser.add_argument(
+        "--mitmdump",
+        metavar="PATH",
+        default=os.environ.get("RUNS_MITMDUMP"),
+        help="with --listen: the mitmdump program to run ($RUNS_MITMDUMP; default: mitmdump on PATH)",
     )
     parser.add_argument("--upstream", metavar="URL", help="with --listen: the server the proxy forwards to")
     parser.add_argument(
@@ -146,11 +153,10 @@ def _upstream(text: str | None) -> str:
 def _run_live(args: argparse.Namespace) -> int:
     """Serve the proxy until Ctrl-C or SIGTERM, then write the report; exit as offline observe does."""
     import signal
-    import threading
 
     from conformance.config import UsageError
     from conformance.events import Events, NdjsonWriter
-    from conformance.observe_live import INSTALL_HINT, LiveObserver, mitmproxy_missing, serve_proxy
+    from conformance.observe_live import INSTALL_HINT, LiveObserver, find_mitmdump, serve_proxy
     from conformance.redaction import redact_text
 
     if args.listen is None:
@@ -161,8 +167,10 @@ def _run_live(args: argparse.Namespace) -> int:
     upstream = _upstream(args.upstream)
     if not 0 < args.report_every <= 86400:
         raise UsageError(f"--report-every {args.report_every} is not a number of seconds from 0 to 86400")
-    if mitmproxy_missing():
-        raise UsageError(INSTALL_HINT)
+    mitmdump = find_mitmdump(args.mitmdump)
+    if mitmdump is None:
+        named = f"{args.mitmdump!r} (--mitmdump, $RUNS_MITMDUMP) is not a program; " if args.mitmdump else ""
+        raise UsageError(named + INSTALL_HINT)
     people = sys.stderr if args.events == "-" else sys.stdout
     command = f"runs-conformance observe --listen {shlex.quote(args.listen)} --upstream {shlex.quote(upstream)}"
 
@@ -189,7 +197,7 @@ def _run_live(args: argparse.Namespace) -> int:
             )
             with live:
                 try:
-                    with serve_proxy(live, host, port) as url:
+                    with serve_proxy(live, host, port, mitmdump) as url:
                         print(f"observe: {url} forwards to {upstream}; Ctrl-C or SIGTERM stops it", file=people)
                         print(
                             f"observe: the report is written to {args.report_dir} every {args.report_every:g} s "
@@ -197,7 +205,8 @@ def _run_live(args: argparse.Namespace) -> int:
                             file=people,
                             flush=True,
                         )
-                        threading.Event().wait()
+                        live.proxy_ended.wait()
+                        print(f"runs-conformance: {live.proxy_ended_why}", file=sys.stderr, flush=True)
                 except KeyboardInterrupt:
                     pass
                 except OSError as exc:
@@ -213,4 +222,5 @@ def _run_live(args: argparse.Namespace) -> int:
             print(f"{row.status.value.upper():8} {row.id}: {redact_text(row.message, secrets)}", file=people)
     print(f"observe: {redact_text(report.reason, secrets)}", file=people)
     print(f"report: {Path(args.report_dir) / 'conformance.json'}", file=people)
-    return report.exit_code
+    # The proxy dying is no clean end of an observation, whatever was seen before it did.
+    return max(report.exit_code, 2) if live.proxy_ended.is_set() else report.exit_code

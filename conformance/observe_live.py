@@ -3,225 +3,259 @@
     with LiveObserver(upstream, report_dir, events=events) as live, serve_proxy(live, "127.0.0.1", 0) as url:
         ...  # clients talk to `url`; each answer is judged as it comes, the history at each report
 
-A reverse proxy built on mitmproxy (its addon API, run in-process on its own asyncio loop and
-thread): mitmproxy forwards every request to the upstream as it came (the Host header names the
-upstream, as any reverse proxy's) and the answer back as it came; a small addon (`_Tap`) turns each
-finished flow into a `Recorded` exchange and queues it, which is all the proxy's own thread does for
-us, so that judging never holds an answer up. One observer thread (`LiveObserver`) takes the queue:
-it judges each answer alone at once and tells its findings (stdout lines and the `--events` stream),
-and checks the history of everything seen so far, writing the same report files as offline observe,
-every `report_every` seconds and on close (Ctrl-C, SIGTERM).
+The reverse proxy is mitmproxy's own program, `mitmdump`, run as a process of its own with a small
+addon script (conformance/observe_addon.py, loaded with `-s`): mitmdump forwards every request to
+the upstream as it came (the Host header names the upstream, as any reverse proxy's) and the answer
+back as it came, and the addon appends each finished flow to a private file as one line of
+docs/observe.md's NDJSON. A thread here tails that file, reads each line with the offline NDJSON
+reader (conformance/observe_traffic.py) and hands the exchange to the observer thread
+(`LiveObserver`): it judges each answer alone at once and tells its findings (stdout lines and the
+`--events` stream), and checks the history of everything seen so far, writing the same report files
+as offline observe, every `report_every` seconds and on close (Ctrl-C, SIGTERM).
 
-Why mitmproxy: HTTP parsing, keep-alive, chunked and compressed bodies and
-upstream errors are handled by a proxy people run in front of real traffic every day, not by code
-written here; its addon hooks (`response`, `error`) hand over each flow with its timestamps.
+Why mitmproxy: HTTP parsing, keep-alive, chunked and compressed bodies and upstream errors are
+handled by a proxy people run in front of real traffic every day, not by code written here. Why as a
+program and not a library: mitmproxy pins its own dependencies (11.0.2, the last for Python 3.11,
+pins h11<=0.14, whose request smuggling CVE-2025-43859 the suite's uvicorn and httpcore must not get
+back, and a ruamel.yaml that check-jsonschema cannot share), so it lives in an environment of its
+own (pipx, mitmproxy.org's binaries, a venv) and the suite finds `mitmdump` as a program.
 
-Times come from one clock, the proxy's: a request's interval runs from its first byte reaching the
+Times come from one clock, mitmdump's: a request's interval runs from its first byte reaching the
 proxy to the answer's last byte leaving the upstream, which holds the server's own handling, so the
-history checker orders two exchanges only where the server must have too. Credentials: each
-Authorization value is "credential N" in every output, and the optional recording (`record`) writes
-the NDJSON of docs/observe.md with the Authorization value replaced by a stand-in per credential, so
-the recording can be observed again offline (clients still told apart) and holds no token.
+history checker orders two exchanges only where the server must have too. Credentials: the traffic
+file holds the tokens as sent (they tell clients apart), so it is 0600 in a private folder and
+deleted on close, whatever happens; each Authorization value is "credential N" in every output, and
+the optional recording (`record`) writes the NDJSON of docs/observe.md with the Authorization value
+replaced by a stand-in per credential, so it can be observed again offline (clients still told
+apart) and holds no token.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import dataclasses
 import json
+import os
 import queue
+import re
 import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from conformance.events import Events
 from conformance.observe import UNREADABLE_NAME, Observer, _tell, report_of
-from conformance.observe_traffic import Recorded
+from conformance.observe_traffic import ReadError, Recorded, read_line
 from conformance.redaction import REDACTED, redact_text
 from conformance.report import write_reports
 from conformance.results import RunReport
 
-if TYPE_CHECKING:
-    from mitmproxy import http
+__all__ = ["ADDON", "INSTALL_HINT", "LiveObserver", "find_mitmdump", "mitmdump_command", "serve_proxy"]
 
-__all__ = ["INSTALL_HINT", "LiveObserver", "mitmproxy_missing", "serve_proxy"]
-
-INSTALL_HINT = "the live proxy needs mitmproxy: pip install 'runs-conformance[observe]'"
+INSTALL_HINT = (
+    "the live proxy needs mitmproxy's mitmdump program: pipx install mitmproxy (or mitmproxy.org's binaries, "
+    "or pip install mitmproxy in a venv of its own), then put it on PATH or give --mitmdump PATH ($RUNS_MITMDUMP)"
+)
 SOURCE = "live"
-# The proxy's clock is read to the microsecond; a millisecond more is room for the read itself.
+ADDON = Path(__file__).resolve().with_name("observe_addon.py")
+# mitmdump's clock is read to the microsecond; a millisecond more is room for the read itself.
 _PRECISION = 0.001
+_LOGGED = re.compile(r"^\[[0-9:.]+\] (.+)$")
+_POLL = 0.005  # how often the tail looks for new lines when there were none: what a finding may wait
 
 
-def mitmproxy_missing() -> bool:
-    try:
-        import mitmproxy.master  # noqa: F401
-    except ImportError:
-        return True
-    return False
+def find_mitmdump(given: str | None = None) -> str | None:
+    """`mitmdump`: the path given (--mitmdump), else $RUNS_MITMDUMP, else on PATH; None when there is none."""
+    named = given or os.environ.get("RUNS_MITMDUMP")
+    if named:
+        found = shutil.which(named) if os.sep not in named else named
+        return found if found and os.access(found, os.X_OK) and Path(found).is_file() else None
+    return shutil.which("mitmdump")
 
 
-def _headers(fields: Any) -> dict[str, str]:
-    """mitmproxy's header fields (repeats kept) as one value a name, repeats joined as RFC 9110 §5.3 allows."""
-    found: dict[str, str] = {}
-    for raw_name, raw_value in fields:
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        found[name] = f"{found[name]}, {value}" if name in found else value
-    return found
-
-
-def _text(message: http.Message) -> tuple[str | None, bool]:
-    """The body as text after any Content-Encoding; (None, True) when empty, (None, False) when not kept."""
-    if message.raw_content is None:
-        return None, False  # streamed past mitmproxy: not held, so unknown
-    text = message.get_text(strict=False)
-    return (text or None), True
-
-
-def _recorded(flow: http.HTTPFlow, number: int) -> Recorded:
-    request, response = flow.request, flow.response
-    peer = flow.client_conn.peername
-    request_body, request_known = _text(request)
-    started = request.timestamp_start
-    if response is not None and flow.error is None:
-        response_body, response_known = _text(response)
-        ended = response.timestamp_end or time.time()
-        return Recorded(
-            source=SOURCE,
-            where=f"exchange {number}",
-            method=request.method.upper(),
-            url=request.url,
-            request_headers=_headers(request.headers.fields),
-            request_body=request_body,
-            status=response.status_code,
-            response_headers=_headers(response.headers.fields),
-            response_body=response_body,
-            started=started,
-            duration=max(0.0, ended - started),
-            precision=_PRECISION,
-            connection=f"{peer[0]}:{peer[1]}" if peer else None,
-            credential=request.headers.get("authorization"),
-            request_body_known=request_known,
-            response_body_known=response_known,
-        )
-    # No answer from the upstream (refused, reset, timed out) or the client left: what mitmproxy sent the
-    # client then is its own 502, never the server's answer.
-    return Recorded(
-        source=SOURCE,
-        where=f"exchange {number}",
-        method=request.method.upper(),
-        url=request.url,
-        request_headers=_headers(request.headers.fields),
-        request_body=request_body,
-        status=None,
-        response_headers={},
-        response_body=None,
-        started=started,
-        duration=None,
-        precision=_PRECISION,
-        connection=f"{peer[0]}:{peer[1]}" if peer else None,
-        credential=request.headers.get("authorization"),
-        request_body_known=request_known,
-        response_body_known=False,
-        error=str(flow.error) if flow.error is not None else "no answer",
-    )
-
-
-class _Tap:
-    """The mitmproxy addon: each finished flow, answered or not, handed to the observer's queue."""
-
-    def __init__(self, live: LiveObserver) -> None:
-        self.live = live
-        self.count = 0
-        self.listening: list[tuple[str, int]] = []
-        self.ready = threading.Event()
-
-    def running(self) -> None:
-        from mitmproxy import ctx
-
-        master: Any = ctx.master
-        server = master.addons.get("proxyserver")
-        self.listening = [(str(a[0]), int(a[1])) for a in server.listen_addrs()]
-        self.ready.set()
-
-    def response(self, flow: http.HTTPFlow) -> None:
-        self.count += 1
-        self.live.put(_recorded(flow, self.count))
-
-    def error(self, flow: http.HTTPFlow) -> None:
-        # A flow whose answer came and then failed (the client left mid-body) had its response hook already.
-        if flow.response is None or flow.response.timestamp_end is None:
-            self.count += 1
-            self.live.put(_recorded(flow, self.count))
-
-
-@contextlib.contextmanager
-def serve_proxy(live: LiveObserver, host: str, port: int, ready_timeout: float = 20.0) -> Iterator[str]:
-    """Run the reverse proxy to `live.upstream` on HOST:PORT (0: any free port) until the block ends; yields
-    the proxy's URL. Raises OSError when it cannot listen."""
-    from mitmproxy import options
-    from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, tlsconfig
-    from mitmproxy.master import Master
-
-    tap = _Tap(live)
-    check = errorcheck.ErrorCheck()
-    holder: dict[str, Any] = {}
-    failed: list[BaseException] = []
-
-    async def main() -> None:
-        opts = options.Options(
-            mode=[f"reverse:{live.upstream}"],
-            listen_host=host,
-            listen_port=port,
-        )
-        # mitmproxy's own calls are untyped: held as Any, what they return is checked by use.
-        master: Any = Master(opts)
-        server: Any = proxyserver.Proxyserver
-        # Only what a reverse proxy needs: every addon is called on every flow, and mitmdump's thirty
-        # (blocking, replay, header rewriting, Alt-Svc rewriting...) would cost time and could change traffic.
-        master.addons.add(
-            core.Core(),
-            server(),
-            next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
-            tap,
-            check,
-        )
+def mitmdump_command(mitmdump: str, upstream: str, host: str, port: int, traffic: Path, ready: Path) -> list[str]:
+    """mitmdump as a quiet reverse proxy to `upstream` with the addon writing `traffic` and `ready`."""
+    return [
+        mitmdump,
+        "--mode",
+        f"reverse:{upstream}",
+        "--listen-host",
+        host,
+        "--listen-port",
+        str(port),
+        "-q",
+        "-s",
+        str(ADDON),
+        "--set",
+        f"rc_traffic={traffic}",
+        "--set",
+        f"rc_ready={ready}",
         # Connect upstream when a request has come, not when a client connects: a request the upstream
         # never answers (down, refusing) is then an exchange recorded without an answer, and the client
         # gets mitmproxy's 502, as behind any gateway, not a connection closed on it.
-        master.options.update(connection_strategy="lazy")
-        holder["master"] = master
-        await master.run()
+        "--set",
+        "connection_strategy=lazy",
+        # mitmdump's default drops clients from public addresses (it guards an open forward proxy); a
+        # reverse proxy in front of a deployment is there for exactly those clients.
+        "--set",
+        "block_global=false",
+    ]
 
-    def thread_main() -> None:
+
+class _Tail:
+    """The thread that reads the addon's file as it grows and hands each exchange to the observer."""
+
+    def __init__(self, live: LiveObserver, path: Path, log: Path) -> None:
+        self.live = live
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopping = False  # set before we stop mitmdump ourselves: its end is then no news
+        self.count = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.stream = path.open("rb")
+        self.pending = b""
+        self.thread = threading.Thread(target=self._run, name="observe-tail", daemon=True)
+
+    def _run(self) -> None:
         try:
-            asyncio.run(main())
-        except BaseException as exc:  # its ErrorCheck ends a failed start with SystemExit
-            failed.append(exc)
+            while True:
+                if self.drain():
+                    continue
+                if self.stop.is_set():
+                    self.drain()  # mitmdump has ended: what it wrote last is read before the file goes
+                    return
+                self._watch()
+                self.stop.wait(_POLL)
         finally:
-            tap.ready.set()
+            self.stream.close()
 
-    thread = threading.Thread(target=thread_main, name="observe-proxy", daemon=True)
-    thread.start()
-    tap.ready.wait(ready_timeout)
-    if not tap.listening:
-        thread.join(1.0)
-        logged = [r.getMessage().splitlines()[0] for r in check.logger.has_errored]
-        why = logged[0] if logged else repr(failed[0]) if failed else "it never started"
-        raise OSError(f"the proxy could not listen on {host}:{port}: {why}")
+    def _watch(self) -> None:
+        """mitmdump ending by itself (killed, crashed) ends the command: serving nothing, it would judge nothing."""
+        if self.stopping or self.process is None or self.live.proxy_ended.is_set():
+            return
+        code = self.process.poll()
+        if code is not None:
+            said = _last_words(self.log)
+            self.live.proxy_ended_why = f"mitmdump ended by itself (exit {code})" + (f": {said}" if said else "")
+            self.live.proxy_ended.set()
+
+    def drain(self) -> bool:
+        """Read the file to its current end and hand over each whole line; False when there was nothing new.
+        Also called by `LiveObserver.close`: every answer a client has had is in the file, as the addon
+        writes the line before mitmdump sends the answer on, so none is left out of the final report."""
+        with self.lock:
+            if self.stream.closed:
+                return False
+            chunk = self.stream.read()
+            if not chunk:
+                return False
+            *lines, self.pending = (self.pending + chunk).split(b"\n")
+            for line in lines:
+                if line.strip():
+                    self._take(line.decode("utf-8", errors="replace"))
+            return True
+
+    def _take(self, line: str) -> None:
+        self.count += 1
+        item = read_line(line, SOURCE, f"exchange {self.count}")
+        if isinstance(item, ReadError):
+            self.live.put(item)  # said in the report as an unreadable exchange, never silently dropped
+            return
+        error = None
+        if item.status is None:
+            with contextlib.suppress(ValueError, AttributeError):
+                error = str(json.loads(line).get("error") or "no answer")
+        self.live.put(dataclasses.replace(item, precision=_PRECISION, error=error))
+
+
+@contextlib.contextmanager
+def serve_proxy(
+    live: LiveObserver, host: str, port: int, mitmdump: str | None = None, ready_timeout: float = 30.0
+) -> Iterator[str]:
+    """Run mitmdump as the reverse proxy to `live.upstream` on HOST:PORT (0: any free port) until the block
+    ends; yields the proxy's URL. Raises FileNotFoundError (with INSTALL_HINT) when there is no mitmdump,
+    OSError when it cannot listen."""
+    program = find_mitmdump(mitmdump)
+    if program is None:
+        raise FileNotFoundError(INSTALL_HINT)
+    private = Path(tempfile.mkdtemp(prefix="rc-observe-"))  # 0700: the traffic holds real tokens
+    tail: _Tail | None = None
+    process: subprocess.Popen[bytes] | None = None
     try:
-        bound_host, bound_port = tap.listening[0]
+        traffic, ready, log = private / "traffic.ndjson", private / "ready.json", private / "mitmdump.log"
+        os.close(os.open(traffic, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        tail = _Tail(live, traffic, log)
+        tail.thread.start()
+        live.drain = tail.drain
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                mitmdump_command(program, live.upstream, host, port, traffic, ready),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        tail.process = process
+        listening = _wait_ready(process, ready, log, ready_timeout, f"{host}:{port}")
+        bound_host, bound_port = listening[0]
         shown = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
         yield f"http://{shown if port else bound_host}:{bound_port}"
     finally:
-        holder["master"].shutdown()
-        thread.join(10.0)
+        # Whatever ended the block (a failed start too): mitmdump stopped, its last lines read, the file gone.
+        if tail is not None:
+            tail.stopping = True
+        if process is not None:
+            _stop(process)
+        if tail is not None:
+            tail.stop.set()
+            tail.thread.join()
+        live.drain = None
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes], ready: Path, log: Path, timeout: float, where: str
+) -> list[tuple[str, int]]:
+    """The addresses mitmdump listens on, once its addon says so; OSError when it ends first or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if ready.exists():
+            found = json.loads(ready.read_text(encoding="utf-8"))["listening"]
+            return [(str(h), int(p)) for h, p, *_ in found]
+        ended = process.poll()
+        if ended is not None or time.monotonic() > deadline:
+            said = _last_words(log)
+            why = said or (f"mitmdump ended with {ended}" if ended is not None else f"not within {timeout:g} s")
+            raise OSError(f"the proxy could not listen on {where}: {why}")
+        time.sleep(0.01)
+
+
+def _last_words(log: Path) -> str:
+    """What mitmdump logged last: its own log lines ("[12:00:00.123] ...") before the generic farewell on
+    stderr ("Error logged during startup, exiting..."), which says nothing of why."""
+    lines = [x.strip() for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
+    logged = [found.group(1) for x in lines if (found := _LOGGED.match(x))]
+    return logged[-1] if logged else lines[-1] if lines else ""
+
+
+def _stop(process: subprocess.Popen[bytes], patience: float = 10.0) -> None:
+    """SIGINT (mitmdump's own orderly stop, which finishes the flows in hand), then SIGTERM, then kill."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        if process.poll() is None:
+            process.send_signal(stop)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(patience / 2)
+            return
+    process.kill()
+    process.wait()
 
 
 class LiveObserver:
@@ -250,11 +284,16 @@ class LiveObserver:
         self.clock = time.monotonic()
         self.report: RunReport | None = None
         self.reports_written = 0
-        self._queue: queue.SimpleQueue[Recorded | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Recorded | ReadError | None] = queue.SimpleQueue()
         self._told: set[tuple[str, str]] = set()
         self._record = record.open("w", encoding="utf-8") if record is not None else None
         self._stand_ins: dict[str, str] = {}
         self._closed: RunReport | None = None
+        # Set by serve_proxy while the proxy runs: reads what the proxy has written and not yet been handed over.
+        self.drain: Callable[[], bool] | None = None
+        # Set when mitmdump ends while it should serve, with why (its last words): the command stops then.
+        self.proxy_ended = threading.Event()
+        self.proxy_ended_why = ""
         self._thread = threading.Thread(target=self._loop, name="observe-judge", daemon=True)
 
     def __enter__(self) -> LiveObserver:
@@ -274,8 +313,8 @@ class LiveObserver:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def put(self, item: Recorded) -> None:
-        """Called on the proxy's thread: only a queue put, so no answer waits for judging."""
+    def put(self, item: Recorded | ReadError) -> None:
+        """Called on the tail's thread: only a queue put, so reading the traffic never waits for judging."""
         self._queue.put(item)
 
     def discard(self) -> None:
@@ -290,6 +329,8 @@ class LiveObserver:
     def close(self) -> RunReport:
         """Judge what is queued, check the history, write the final report and tell its rows (once)."""
         if self._closed is None:
+            if self.drain is not None:
+                self.drain()
             if self._thread.is_alive():
                 self._queue.put(None)
                 self._thread.join()
@@ -317,10 +358,10 @@ class LiveObserver:
     def _secrets(self) -> tuple[str, ...]:
         return tuple(sorted(self.observer.identities.secrets, key=len, reverse=True))
 
-    def _take(self, item: Recorded) -> None:
+    def _take(self, item: Recorded | ReadError) -> None:
         for rid, evidence in self.observer.add(item):
             self._tell(rid, evidence.message)
-        if self._record is not None:
+        if self._record is not None and isinstance(item, Recorded):
             self._record.write(json.dumps(self._line(item), ensure_ascii=False) + "\n")
             self._record.flush()
 

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-__all__ = ["ReadError", "Recorded", "read_traffic", "traffic_format"]
+__all__ = ["ReadError", "Recorded", "read_line", "read_traffic", "traffic_format"]
 
 # The suite's own recorder cuts a body at 4096 characters and says how much it left out
 # (conformance/client.py): such a body is not the body that was sent.
@@ -170,24 +170,25 @@ class _ZlibReader(io.RawIOBase):
 # --- JSON lines: the suite's exchanges.jsonl and NDJSON ---------------------------------------------
 def _read_lines(stream: TextIO, source: str) -> Iterator[Recorded | ReadError]:
     for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        where = f"line {number}"
-        try:
-            data = json.loads(line)
-        except ValueError as exc:
-            yield ReadError(source, where, f"not JSON ({exc})")
-            continue
-        try:
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            yield (
-                _suite_record(data, source, where)
-                if "curl" in data or "elapsed_ms" in data
-                else _ndjson(data, source, where)
-            )
-        except (ValueError, TypeError, KeyError) as exc:
-            yield ReadError(source, where, str(exc).strip("'\""))
+        if line.strip():
+            yield read_line(line, source, f"line {number}")
+
+
+def read_line(line: str, source: str, where: str) -> Recorded | ReadError:
+    """One line of JSON lines (exchanges.jsonl or NDJSON): for a reader that gets its lines one at a time
+    (the live proxy tails its addon's file)."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        return ReadError(source, where, f"not JSON ({exc})")
+    try:
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        if "curl" in data or "elapsed_ms" in data:
+            return _suite_record(data, source, where)
+        return _ndjson(data, source, where)
+    except (ValueError, TypeError, KeyError) as exc:
+        return ReadError(source, where, str(exc).strip("'\""))
 
 
 def _suite_record(data: dict[str, Any], source: str, where: str) -> Recorded:

@@ -1,17 +1,24 @@
 """Observe mode, live: the reverse proxy (conformance/observe_live.py) between a client and a server.
 
-Each test serves an app on a loopback port, puts the proxy in front of it and drives it with httpx
-(or the suite itself): answers through the proxy must be the server's, and what the proxy judges must
-be what offline observe would: nothing against the reference server, the fault's ID against a fault.
+Each test serves an app on a loopback port, puts the proxy (mitmdump with conformance/observe_addon.py)
+in front of it and drives it with httpx (or the suite itself): answers through the proxy must be the
+server's, and what the proxy judges must be what offline observe would: nothing against the reference
+server, the fault's ID against a fault. mitmdump comes from tests/support/foreign.py (on PATH, or
+installed on first use into tools/mitmproxy/venv, under a lock: CI's fast jobs on two Pythons run
+these at the same time in one checkout); where it cannot be had they skip, and fail under CI.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.foreign import mitmdump
 from support.harness import quick_args, run_suite_at
 from support.servers import fault
 from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
@@ -27,13 +35,10 @@ from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
 from conformance.cli import main
 from conformance.events import Event, Events
 from conformance.observe import observe
-from conformance.observe_live import LiveObserver, mitmproxy_missing, serve_proxy
+from conformance.observe_live import LiveObserver, serve_proxy
 from conformance.results import RunReport, Status, Verdict
 from reference_impl.app import create_app
 from reference_impl.serve import serve_in_thread
-
-# The proxy's tests need the observe extra (mitmproxy); the message for its absence is tested either way.
-needs_mitmproxy = pytest.mark.skipif(mitmproxy_missing(), reason="the live proxy needs the observe extra (mitmproxy)")
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = {"clientId": "live-test", "workflow": {"name": "etl", "version": "1", "steps": [{"id": "a", "action": "noop"}]}}
@@ -69,6 +74,7 @@ def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[st
     """(server URL, proxy URL, observer, events heard) for the app the test names (None: the reference)."""
     app = getattr(request, "param", None) or create_app(tokens=TOKENS)
     heard = _Heard()
+    program = mitmdump()
     with serve_in_thread(app) as upstream:
         live = LiveObserver(
             upstream,
@@ -77,7 +83,7 @@ def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[st
             record=tmp_path / "recorded.ndjson",
             report_every=0.3,
         )
-        with live, serve_proxy(live, "127.0.0.1", 0) as url:
+        with live, serve_proxy(live, "127.0.0.1", 0, program) as url:
             yield upstream, url, live, heard
 
 
@@ -105,7 +111,6 @@ def _session(client: httpx.Client, base: str) -> list[tuple[int, Any, str | None
     return seen
 
 
-@needs_mitmproxy
 def test_answers_through_the_proxy_are_the_servers_and_a_clean_session_shows_no_violation(
     proxied: tuple[str, str, LiveObserver, _Heard], tmp_path: Path
 ) -> None:
@@ -141,7 +146,6 @@ def test_answers_through_the_proxy_are_the_servers_and_a_clean_session_shows_no_
     assert seen.untimed == 0 and not seen.errors
 
 
-@needs_mitmproxy
 @pytest.mark.parametrize(
     ("proxied", "rid"),
     [
@@ -170,12 +174,12 @@ def test_a_fault_is_told_while_the_proxy_runs_and_reported_on_exit(
     assert rid in _violated(saved)
 
 
-@needs_mitmproxy
 def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_violation(tmp_path: Path) -> None:
     # About 5 to 8 s: the quick profile's idempotency, ETag, pagination and lifecycle checks through the proxy.
+    program = mitmdump()
     with serve_in_thread(create_app(tokens=TOKENS)) as upstream:
         live = LiveObserver(upstream, tmp_path / "observed")
-        with live, serve_proxy(live, "127.0.0.1", 0) as url:
+        with live, serve_proxy(live, "127.0.0.1", 0, program) as url:
             areas = ["idempotency", "etag", "pagination", "lifecycle"]
             run = run_suite_at(url, *quick_args(areas), report_dir=tmp_path / "run")
         report = live.close()
@@ -185,42 +189,98 @@ def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_viol
     assert rows["CONC-001"].evaluations > 0 and rows["ETAG-005"].evaluations > 0 and rows["PAGE-009"].evaluations > 0
 
 
-def test_without_mitmproxy_listen_names_the_extra_and_exits_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_the_addon_imports_only_the_standard_library_and_mitmproxy() -> None:
+    # It runs in mitmdump's own Python (pipx, mitmproxy.org's binaries), where neither the suite nor its
+    # dependencies are installed: one import of either would stop mitmdump from loading it.
+    tree = ast.parse((ROOT / "conformance" / "observe_addon.py").read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "." for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    foreign = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names | {"__future__", "mitmproxy"}}
+    assert imported and foreign == set(), foreign
+
+
+def test_without_mitmdump_listen_names_how_to_install_it_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    for name in [m for m in sys.modules if m == "mitmproxy" or m.startswith("mitmproxy.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "mitmproxy", None)  # import mitmproxy fails, as when not installed
+    monkeypatch.delenv("RUNS_MITMDUMP", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no mitmdump on it, as where it is not installed
     code = main(["observe", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9"])
     err = capsys.readouterr().err
-    assert code == 2 and "pip install 'runs-conformance[observe]'" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "pipx install mitmproxy" in err and len(err.strip().splitlines()) == 1, err
+    # A path given that is no program is said as such, with the same way out.
+    code = main(["observe", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--mitmdump", "/no/such"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'/no/such'" in err and "pipx install mitmproxy" in err and len(err.strip().splitlines()) == 1
 
 
-@needs_mitmproxy
+def _command(upstream: str, port: int, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
+    """The README's command and its environment: mitmdump via $RUNS_MITMDUMP, temporary files under tmp_path/tmp."""
+    (tmp_path / "tmp").mkdir()
+    command = [
+        sys.executable,
+        "-m",
+        "conformance.cli",
+        "observe",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--upstream",
+        upstream,
+        "--report-dir",
+        str(tmp_path),
+        "--record",
+        str(tmp_path / "live.ndjson"),
+    ]
+    env = {
+        **os.environ,
+        "RUNS_MITMDUMP": mitmdump(),
+        "TMPDIR": str(tmp_path / "tmp"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return command, env
+
+
+def test_an_address_taken_is_one_line_naming_why_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # mitmdump says why on its log line and ends with a farewell that says nothing: the line must be the why.
+    monkeypatch.setenv("RUNS_MITMDUMP", mitmdump())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(
+            [
+                "observe",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--report-dir",
+                str(tmp_path / "r"),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"could not listen on 127.0.0.1:{port}" in err and "address already in use" in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no traffic folder left behind
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()]
+
+
 def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: Path) -> None:
     # The README's command, as a user runs it: findings on stdout as they come, the report on SIGTERM.
     app = fault("schema-missing-field").build(TOKENS)
     with serve_in_thread(app) as upstream:
         port = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "conformance.cli",
-            "observe",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            upstream,
-            "--report-dir",
-            str(tmp_path),
-            "--record",
-            str(tmp_path / "live.ndjson"),
-        ]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        command, env = _command(upstream, port, tmp_path)
         proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             base = f"http://127.0.0.1:{port}"
             _wait_listening(base, proxy)
+            (child,) = _children(proxy.pid)  # mitmdump
             with httpx.Client() as client:
                 _session(client, base)
             time.sleep(0.5)
@@ -233,11 +293,34 @@ def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: P
     assert "SCHEMA-002" in out and "observe:" in out and TOKEN not in out + err, (out, err)
     assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
     assert TOKEN not in (tmp_path / "live.ndjson").read_text(encoding="utf-8")
+    # mitmdump was stopped with it, and its traffic file (real tokens) is not left behind.
+    assert not Path(f"/proc/{child}").exists() and list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_when_mitmdump_dies_the_command_says_so_writes_what_it_saw_and_exits_2(tmp_path: Path) -> None:
+    # A proxy that serves nothing judges nothing: the command must not sit there as if it were observing.
+    with serve_in_thread(fault("schema-missing-field").build(TOKENS)) as upstream:
+        port = _free_port()
+        command, env = _command(upstream, port, tmp_path)
+        proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_listening(base, proxy)
+            with httpx.Client() as client:
+                _session(client, base)
+            (child,) = _children(proxy.pid)
+            os.kill(child, signal.SIGKILL)
+            out, err = proxy.communicate(timeout=20)
+        finally:
+            if proxy.poll() is None:
+                proxy.kill()
+    assert proxy.returncode == 2, (out, err)
+    assert "mitmdump ended by itself" in err and "SCHEMA-002" in out, (out, err)
+    assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -256,13 +339,24 @@ def _wait_listening(base: str, proxy: subprocess.Popen[str], timeout: float = 20
     raise AssertionError("the proxy never listened")
 
 
-@needs_mitmproxy
-def test_a_request_the_upstream_never_answers_is_recorded_without_an_answer(tmp_path: Path) -> None:
+def test_a_request_the_upstream_never_answers_is_recorded_without_an_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Nothing listens upstream: the client gets mitmproxy's 502, which is the proxy's, not the server's
     # (no ERR-001 5xx finding), and the request is still an exchange, with no answer.
+    program = mitmdump()
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))  # where the proxy's traffic file goes
     live = LiveObserver(f"http://127.0.0.1:{_free_port()}", tmp_path, record=tmp_path / "recorded.ndjson")
-    with live, serve_proxy(live, "127.0.0.1", 0) as url:
+    with live, serve_proxy(live, "127.0.0.1", 0, program) as url:
         answer = httpx.get(f"{url}/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+        # The traffic file holds the token as sent: only its owner may read it, in a folder only they enter.
+        (folder,) = private.iterdir()
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE((folder / "traffic.ndjson").stat().st_mode) == 0o600
+        assert TOKEN in (folder / "traffic.ndjson").read_text(encoding="utf-8")
+    assert list(private.iterdir()) == []  # and it is gone once the proxy stops
     report = live.close()
     assert answer.status_code == 502
     assert live.observer.seen.exchanges == 1 and _violated(report) == set(), report.reason

@@ -56,6 +56,18 @@ def test_the_installed_package_reads_its_own_copy_of_the_spec(installed: Path, t
 
 
 @pytest.mark.slow
+def test_the_live_proxys_addon_ships_and_is_the_one_mitmdump_is_given(installed: Path, tmp_path: Path) -> None:
+    # `observe --listen` hands mitmdump this file's path (`-s`): it must be a file of the installed package.
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    code = "from conformance.observe_live import ADDON; print(ADDON)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    addon = Path(proc.stdout.strip())
+    assert addon.is_relative_to(installed) and addon.is_file()
+    assert addon.read_bytes() == (ROOT / "conformance" / "observe_addon.py").read_bytes()
+
+
+@pytest.mark.slow
 def test_the_main_command_runs_from_another_folder(installed: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

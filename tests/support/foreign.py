@@ -9,12 +9,13 @@ mitmproxy is not in the `test` extra: mitmproxy 11.0.2 (the last for Python 3.11
 ruamel.yaml<=0.18.6, and check-jsonschema 0.39 needs >=0.18.10, so pip cannot install both into one
 environment. `mitmdump` is a program here, not a library, so it gets a virtualenv of its own
 (tools/mitmproxy/venv, from the pin in tools/mitmproxy/requirements.txt), installed on first use as
-node_tool installs npm's.
+node_tool installs npm's; tests/test_observe_live.py runs the live proxy's mitmdump from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import re
 import shlex
@@ -81,16 +82,22 @@ def mitmdump() -> str:
     if found:
         return found
     binary = MITM_VENV / "bin" / "mitmdump"
-    if not binary.exists():
-        venv.create(MITM_VENV, with_pip=True, clear=True)
-        proc = subprocess.run(
-            [str(MITM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(MITM_PIN)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0 or not binary.exists():
-            _missing(f"pip could not install mitmproxy into {MITM_VENV}: {proc.stderr.strip()[-300:]}")
+    # CI's fast jobs on Python 3.12 and 3.13 run at once in one checkout: one installs while the other
+    # waits on the lock, then finds the program there, rather than both clearing one venv under each other.
+    # Looked for under the lock too: pip writes the script before it has finished the install.
+    MITM_VENV.parent.mkdir(parents=True, exist_ok=True)
+    with (MITM_VENV.parent / "venv.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not binary.exists():
+            venv.create(MITM_VENV, with_pip=True, clear=True)
+            proc = subprocess.run(
+                [str(MITM_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(MITM_PIN)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if proc.returncode != 0 or not binary.exists():
+                _missing(f"pip could not install mitmproxy into {MITM_VENV}: {proc.stderr.strip()[-300:]}")
     return str(binary)
 
 
