@@ -283,7 +283,6 @@ def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: P
             (child,) = _children(proxy.pid)  # mitmdump
             with httpx.Client() as client:
                 _session(client, base)
-            time.sleep(0.5)
             proxy.send_signal(signal.SIGTERM)
             out, err = proxy.communicate(timeout=20)
         finally:
