@@ -50,6 +50,8 @@ from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
 from conformance.observe_judges import JUDGED, ResponseJudge
+from conformance.observe_replays import RULES as REPLAYS
+from conformance.observe_replays import replay_findings
 from conformance.observe_semantics import RULES as CONDITIONAL
 from conformance.observe_semantics import conditional_findings
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
@@ -62,7 +64,7 @@ __all__ = ["DECIDED", "Observation", "Observer", "observe", "observe_records"]
 
 # What observe mode judges: each answer alone, and the history's rules. Every other requirement
 # needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
-DECIDED = frozenset(JUDGED) | frozenset(CONDITIONAL) | {f"CONC-{n:03d}" for n in range(1, 13)}
+DECIDED = frozenset(JUDGED) | frozenset(CONDITIONAL) | frozenset(REPLAYS) | {f"CONC-{n:03d}" for n in range(1, 13)}
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
 UNREADABLE_NAME = "unreadable.txt"
@@ -330,7 +332,9 @@ class Observer:
             result.evaluations.update(evaluations(history))
             conditional, conditional_found = conditional_findings(history)
             result.evaluations.update(conditional)
-            for found in [*check_history(history), *conditional_found]:
+            replayed, replay_found = replay_findings(history)
+            result.evaluations.update(replayed)
+            for found in [*check_history(history), *conditional_found, *replay_found]:
                 result.findings.setdefault(found.requirement_id, []).append(
                     _history_evidence(found.message, found.operations, history, builder.records, self.identities)
                 )

@@ -14,6 +14,10 @@ does not hold: an absent body is unknown, not empty.
   judges each one alone: finishedAt set exactly when terminal; startedAt set when running;
   createdAt <= startedAt <= finishedAt as instants. (Moves between Runs are the history's: CONC-*.)
 - PAGE-009: every run on a listRuns page matches the request's status and clientId filters exactly.
+- PAGE-001: within one page of two or more runs with readable createdAt, createdAt descends (as
+  instants; equal instants in any order). Across pages a walk may see inserts, so only a page.
+- PAGE-002: a page with a non-null nextCursor holds exactly `limit` runs (50 when absent); a limit
+  sent twice or outside 1..200 is no instance (its answer should have been a 400: PAGE-003's).
 
 A judge returns at most one verdict per requirement for an answer: a page of fifty runs is fifty
 instances of PAGE-009 in a run, one here (the first run that breaks it, or none).
@@ -47,6 +51,8 @@ JUDGED = (
     "LIFE-003",
     "LIFE-004",
     "PAGE-009",
+    "PAGE-001",
+    "PAGE-002",
 )
 
 
@@ -128,6 +134,8 @@ class ResponseJudge:
             )
         if parsed and status == 200 and operation_id in ("getRun", "listRuns"):
             out.update(_runs_judged(operation_id, rec, data))
+        if parsed and status == 200 and operation_id == "listRuns" and isinstance(data, dict):
+            out.update(_page_judged(rec, data))
         if documented is None:
             return out
         pointer, response = documented
@@ -232,6 +240,45 @@ def _runs_judged(operation_id: str, rec: Recorded, data: Any) -> dict[str, str]:
                 else ""
             )
     return out
+
+
+def _page_judged(rec: Recorded, page: dict[str, Any]) -> dict[str, str]:
+    """PAGE-001 and PAGE-002 of one page alone: what no concurrent insert or status change can explain."""
+    items = page.get("items")
+    if not isinstance(items, list):
+        return {}
+    out: dict[str, str] = {}
+    stamped = [
+        (item.get("runId"), item.get("createdAt"), parse_instant(item.get("createdAt")))
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("createdAt"), str)
+    ]
+    stamped = [entry for entry in stamped if entry[2] is not None]
+    if len(stamped) > 1:
+        out["PAGE-001"] = ""
+        for (id_a, at_a, t_a), (id_b, at_b, t_b) in itertools.pairwise(stamped):
+            if t_a is not None and t_b is not None and t_a < t_b:
+                out["PAGE-001"] = f"run {id_a} (createdAt {at_a}) came before the newer run {id_b} (createdAt {at_b})"
+                break
+    limit = _limit(rec.url)
+    if page.get("nextCursor") is not None and limit is not None:
+        out["PAGE-002"] = (
+            ""
+            if len(items) == limit
+            else f"a page with a nextCursor held {len(items)} runs; limit {limit} asks for exactly that many"
+        )
+    return out
+
+
+def _limit(url: str) -> int | None:
+    """The page size the request asked for: 50 when absent; None when it is not one the contract accepts."""
+    sent = [value for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True) if name == "limit"]
+    if not sent:
+        return 50
+    if len(sent) > 1 or not sent[0].isascii() or not sent[0].isdigit():
+        return None
+    limit = int(sent[0])
+    return limit if 1 <= limit <= 200 else None
 
 
 def _lifecycle_alone(run: dict[str, Any]) -> dict[str, str]:
