@@ -168,7 +168,7 @@ def _cancels(history: History, judged: _Judged, say: Say) -> None:
             )
         if status == "cancelling":
             held = requested.get(op.run_id)
-            if held is None or op.completed is not None and held.completed is not None and op.completed < held.completed:
+            if op.completed is not None and (held is None or held.completed is None or op.completed < held.completed):
                 requested[op.run_id] = op
     if not requested:
         return

@@ -43,7 +43,9 @@ def test_a_clean_recording_of_the_reference_server_shows_no_violation(clean: Pat
     assert "no violation seen" in report.reason and f"observed {seen.exchanges} exchanges" in report.reason
     rows = {r.id: r for r in report.requirements}
     # Judged on what the traffic held: the answers alone, and the history's order-free rules.
-    for rid in ("SCHEMA-002", "ERR-002", "AUTH-003", "LIFE-003", "PAGE-009", "ETAG-005", "CONC-001", "CONC-012"):
+    judged = ("SCHEMA-002", "ERR-002", "AUTH-003", "LIFE-003", "PAGE-009", "ETAG-005", "CONC-001", "CONC-012")
+    replays = ("IDEM-001", "IDEM-002", "IDEM-003", "IDEM-006", "PAGE-001", "PAGE-002", "CANCEL-002")
+    for rid in judged + replays:
         assert rows[rid].status is Status.PASSED and rows[rid].evaluations > 0, rows[rid]
     # Never passed without an instance, and never judged where a probe is needed.
     assert rows["ERR-008"].status is Status.NOT_RUN and rows["ERR-008"].message.startswith(NOT_OBSERVED)
@@ -52,7 +54,11 @@ def test_a_clean_recording_of_the_reference_server_shows_no_violation(clean: Pat
 
 # Faults of different areas, each caught from its recording alone on the rule that sees its defect in traffic.
 CAUGHT = [
-    ("idem-key-ignored", {"CONC-001"}),  # idempotency: a replay got another run
+    ("idem-key-ignored", {"CONC-001", "IDEM-001"}),  # idempotency: a replay got another run
+    ("idem-cached-202-other-body", {"IDEM-003"}),  # another body under a used key got the first 202
+    ("idem-bodies-byte-for-byte", {"IDEM-002"}),  # a JSON-equal body in other bytes got key-reused
+    ("page-oldest-first", {"PAGE-001"}),  # a page oldest first
+    ("cancel-requested-at-never-set", {"CANCEL-002"}),  # a read after the 202 cancelling: cancelRequestedAt null
     ("etag-unstable", {"CONC-012"}),  # etag: one definition, two ETags
     ("conc-single-flight-ignores-body", {"CONC-002"}),  # concurrency: two bodies accepted under one key
     ("cancel-requested-at-overwritten", {"CONC-007"}),  # cancel: cancelRequestedAt moved
@@ -357,3 +363,67 @@ def test_entries_the_browser_served_from_its_cache_are_not_exchanges(tmp_path: P
     har = tmp_path / "cache.har"
     har.write_text(json.dumps({"log": {"version": "1.2", "entries": [entry, cached]}}), encoding="utf-8")
     assert len([i for i in read_traffic(har) if isinstance(i, Recorded)]) == 1
+
+
+def _exchange(
+    method: str, path: str, status: int, body: Any, time: str, *, sent: Any = None, key: str | None = None
+) -> dict[str, Any]:
+    headers = {"Authorization": "Bearer hand-made-token"} | ({"Idempotency-Key": key} if key else {})
+    line: dict[str, Any] = {
+        "time": time,
+        "duration_ms": 5,
+        "method": method,
+        "path": path,
+        "status": status,
+        "request_headers": headers,
+        "response_headers": {"Content-Type": "application/problem+json" if status >= 400 else "application/json"},
+        "response_body": json.dumps(body),
+    }
+    if sent is not None:
+        line["request_body"] = json.dumps(sent)
+    return line
+
+
+def test_a_full_page_is_judged_on_its_size_only_when_a_cursor_follows(tmp_path: Path) -> None:
+    def violated(query: str, count: int, next_cursor: str | None) -> set[str]:
+        items = [{"runId": f"run_{n}", "clientId": "a", "status": "queued"} for n in range(count)]
+        page = _exchange(
+            "GET", f"/api/v1/runs?{query}", 200, {"items": items, "nextCursor": next_cursor}, "2026-12-06T12:00:00Z"
+        )
+        report, _ = observe([_ndjson(tmp_path, [page])], tmp_path / f"{query}-{count}-{next_cursor}")
+        return _violated(report)
+
+    assert "PAGE-002" in violated("limit=3", 2, "c1")  # a cursor follows a page short of its limit
+    assert "PAGE-002" in violated("", 20, "c1")  # no limit means 50
+    assert "PAGE-002" not in violated("limit=3", 3, "c1")
+    assert "PAGE-002" not in violated("limit=3", 2, None)  # the last page holds what remains
+    assert "PAGE-002" not in violated("limit=500", 2, "c1")  # not a limit the contract accepts: PAGE-003's
+
+
+def test_another_body_under_a_used_key_is_judged_only_after_the_first_202_was_answered(tmp_path: Path) -> None:
+    first = {"clientId": "a", "workflow": {"steps": [{"name": "s"}]}}
+    other = {"clientId": "b", "workflow": {"steps": [{"name": "s"}]}}
+    run = {"runId": RUN, "status": "queued"}
+
+    def violated(second_time: str) -> set[str]:
+        lines = [
+            _exchange("POST", "/api/v1/runs", 202, run, "2026-12-06T12:00:00.000Z", sent=first, key="k1"),
+            _exchange("POST", "/api/v1/runs", 202, run, second_time, sent=other, key="k1"),
+        ]
+        report, _ = observe([_ndjson(tmp_path, lines)], tmp_path / second_time)
+        return _violated(report)
+
+    assert "IDEM-003" in violated("2026-12-06T12:00:01.000Z")  # sent after the first 202 arrived: must be a 409
+    assert "IDEM-003" not in violated("2026-12-06T12:00:00.001Z")  # overlapping: which came first is unknown
+
+
+def test_a_cancel_202_showing_the_run_still_queued_is_caught(tmp_path: Path) -> None:
+    def violated(status: str) -> set[str]:
+        cancel = _exchange(
+            "POST", f"/api/v1/runs/{RUN}/cancel", 202, {"runId": RUN, "status": status}, "2026-12-06T12:00:00Z"
+        )
+        report, _ = observe([_ndjson(tmp_path, [cancel])], tmp_path / status)
+        return _violated(report)
+
+    assert "CANCEL-002" in violated("queued")
+    assert "CANCEL-002" not in violated("cancelling") | violated("succeeded")  # a finished run stays as it was
