@@ -30,6 +30,7 @@ its walk's start), so latency and clocks within the recording's precision make n
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 
@@ -87,16 +88,23 @@ def _accepted(ops: Sequence[Operation]) -> list[Operation]:
     return [op for op in ops if op.status == 202 and _run_id(op) is not None and op.body_fingerprint is not None]
 
 
+def _answered_by(op: Operation) -> float:
+    return op.completed if op.completed is not None else math.inf
+
+
 def _replays(part: tuple[str, str], ops: Sequence[Operation], judged: _Judged, say: Say) -> None:
     by_body: dict[str, list[Operation]] = {}
     for op in sorted(_accepted(ops), key=lambda op: op.invoked):
         by_body.setdefault(op.body_fingerprint or "", []).append(op)
     where = f"Idempotency-Key {part[1]!r} of the {part[0]!r} credential"
-    for same in by_body.values():
+    first_answer: dict[str, Operation] = {}  # per body, the 202 answered first: the one a replay may follow
+    for body, same in by_body.items():
         first = same[0]
+        answered = _answered_by(first)
+        first_answer[body] = first
         for op in same[1:]:
-            ordered = any(precedes(other, op) for other in same if other is not op)
-            rule = "IDEM-001" if ordered else "IDEM-006"
+            # Sorted by invoked, an earlier one only can have been answered before this one was sent.
+            rule = "IDEM-001" if answered < op.invoked else "IDEM-006"
             holds = _run_id(op) == _run_id(first)
             message = (
                 f"{where}: {say.op(first.index)} got run {_run_id(first)} and {say.op(op.index)}, with a JSON-equal "
@@ -104,36 +112,40 @@ def _replays(part: tuple[str, str], ops: Sequence[Operation], judged: _Judged, s
             )
             judged.judge(rule, part, (first.index, op.index), holds, message, _run_id(op))
             judged.judge("IDEM-002", part, (first.index, op.index), holds, message, _run_id(op))
+            if _answered_by(op) < answered:
+                answered, first_answer[body] = _answered_by(op), op
     for op in ops:
         kind = op.body.get("type") if isinstance(op.body, dict) else None
-        if op.status != 409 or kind == KEY_IN_FLIGHT or op.body_fingerprint not in by_body:
+        earlier = first_answer.get(op.body_fingerprint or "")
+        if op.status != 409 or kind == KEY_IN_FLIGHT or earlier is None or not precedes(earlier, op):
             continue
-        earlier = next((a for a in by_body[op.body_fingerprint or ""] if precedes(a, op)), None)
-        if earlier is not None:
-            judged.judge(
-                "IDEM-002",
-                part,
-                (earlier.index, op.index),
-                False,
-                f"{where}: {say.op(earlier.index)} got 202 (run {_run_id(earlier)}) and was answered before "
-                f"{say.op(op.index)} sent a JSON-equal body, which got 409 with type {kind!r}; expected 202 with "
-                "the same runId",
-                _run_id(earlier),
-            )
+        judged.judge(
+            "IDEM-002",
+            part,
+            (earlier.index, op.index),
+            False,
+            f"{where}: {say.op(earlier.index)} got 202 (run {_run_id(earlier)}) and was answered before "
+            f"{say.op(op.index)} sent a JSON-equal body, which got 409 with type {kind!r}; expected 202 with "
+            "the same runId",
+            _run_id(earlier),
+        )
 
 
 def _reuses(part: tuple[str, str], ops: Sequence[Operation], judged: _Judged, say: Say) -> None:
-    accepted = _accepted(ops)
+    # The 202 answered first, and the one answered first among those of another body: for any request,
+    # one of the two is the earliest-answered 202 whose body differs from its own.
+    by_answer = sorted(_accepted(ops), key=_answered_by)
+    if not by_answer:
+        return
+    head = by_answer[0]
+    other = next((a for a in by_answer if a.body_fingerprint != head.body_fingerprint), None)
     where = f"Idempotency-Key {part[1]!r} of the {part[0]!r} credential"
     for op in ops:
         if op.body_fingerprint is None or op.status not in (202, 409):
             continue
-        earlier = next(
-            (a for a in accepted if a.body_fingerprint != op.body_fingerprint and precedes(a, op)),
-            None,
-        )
+        earlier = head if head.body_fingerprint != op.body_fingerprint else other
         kind = op.body.get("type") if isinstance(op.body, dict) else None
-        if earlier is None or (op.status == 409 and kind == KEY_IN_FLIGHT):
+        if earlier is None or not precedes(earlier, op) or (op.status == 409 and kind == KEY_IN_FLIGHT):
             continue
         judged.judge(
             "IDEM-003",
