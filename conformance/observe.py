@@ -64,7 +64,15 @@ __all__ = ["DECIDED", "Observation", "Observer", "observe", "observe_records"]
 
 # What observe mode judges: each answer alone, and the history's rules. Every other requirement
 # needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
-DECIDED = frozenset(JUDGED) | frozenset(CONDITIONAL) | frozenset(REPLAYS) | {f"CONC-{n:03d}" for n in range(1, 13)}
+# A requirement judged on exactly another's instances (its statement is that rule for one client).
+SAME_AS = {"CANCEL-005": "CONC-007"}
+DECIDED = (
+    frozenset(JUDGED)
+    | frozenset(CONDITIONAL)
+    | frozenset(REPLAYS)
+    | frozenset(SAME_AS)
+    | {f"CONC-{n:03d}" for n in range(1, 13)}
+)
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
 UNREADABLE_NAME = "unreadable.txt"
@@ -329,15 +337,19 @@ class Observer:
         for builder in self.builders.values():
             history = History(builder.operations)
             result.operations_judged += len(history)
-            result.evaluations.update(evaluations(history))
+            counted = evaluations(history)
+            result.evaluations.update(counted)
+            # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
+            # the same instances and findings, not a second copy of the rule.
+            result.evaluations.update({rid: counted[conc] for rid, conc in SAME_AS.items() if counted[conc]})
             conditional, conditional_found = conditional_findings(history)
             result.evaluations.update(conditional)
             replayed, replay_found = replay_findings(history)
             result.evaluations.update(replayed)
             for found in [*check_history(history), *conditional_found, *replay_found]:
-                result.findings.setdefault(found.requirement_id, []).append(
-                    _history_evidence(found.message, found.operations, history, builder.records, self.identities)
-                )
+                evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
+                for rid in (found.requirement_id, *(r for r, conc in SAME_AS.items() if conc == found.requirement_id)):
+                    result.findings.setdefault(rid, []).append(evidence)
         return result
 
 

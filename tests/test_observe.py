@@ -44,7 +44,7 @@ def test_a_clean_recording_of_the_reference_server_shows_no_violation(clean: Pat
     rows = {r.id: r for r in report.requirements}
     # Judged on what the traffic held: the answers alone, and the history's order-free rules.
     judged = ("SCHEMA-002", "ERR-002", "AUTH-003", "LIFE-003", "PAGE-009", "ETAG-005", "CONC-001", "CONC-012")
-    replays = ("IDEM-001", "IDEM-002", "IDEM-003", "IDEM-006", "PAGE-001", "PAGE-002", "CANCEL-002")
+    replays = ("IDEM-001", "IDEM-002", "IDEM-003", "IDEM-006", "PAGE-001", "PAGE-002", "CANCEL-002", "CANCEL-005")
     for rid in judged + replays:
         assert rows[rid].status is Status.PASSED and rows[rid].evaluations > 0, rows[rid]
     # Never passed without an instance, and never judged where a probe is needed.
@@ -61,7 +61,7 @@ CAUGHT = [
     ("cancel-requested-at-never-set", {"CANCEL-002"}),  # a read after the 202 cancelling: cancelRequestedAt null
     ("etag-unstable", {"CONC-012"}),  # etag: one definition, two ETags
     ("conc-single-flight-ignores-body", {"CONC-002"}),  # concurrency: two bodies accepted under one key
-    ("cancel-requested-at-overwritten", {"CONC-007"}),  # cancel: cancelRequestedAt moved
+    ("cancel-requested-at-overwritten", {"CONC-007", "CANCEL-005"}),  # cancel: cancelRequestedAt moved
     ("schema-misspelled-status", {"SCHEMA-002"}),  # schema: a status outside RunStatus
     ("etag-strong", {"ETAG-004"}),  # conditional GETs: the ETag is not W/"<definitionHash>"
     ("etag-if-none-match-ignored", {"ETAG-005"}),  # a matching If-None-Match got 200
