@@ -60,7 +60,7 @@ from conformance.report import write_reports
 from conformance.results import Evidence, Exchange, RequirementResult, RunReport, Status, TimelineEntry, Verdict
 from conformance.spec import load_spec, spec_sha256, spec_version
 
-__all__ = ["DECIDED", "Observation", "Observer", "observe", "observe_records"]
+__all__ = ["DECIDED", "Observation", "Observer", "observe", "observe_records", "tell_outcome"]
 
 # What observe mode judges: each answer alone, and the history's rules. Every other requirement
 # needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
@@ -521,6 +521,12 @@ def _tell(events: Events, report: RunReport, seen: Observation) -> None:
     for row in report.requirements:
         for evidence in row.evidence:
             events.emit("finding", requirement=row.id, check="observe", message=redact_text(evidence.message, secrets))
+    tell_outcome(events, report, seen.secrets)
+
+
+def tell_outcome(events: Events, report: RunReport, secrets: Iterable[str]) -> None:
+    """The report's rows and run_finished as events (live observe tells its findings as they come)."""
+    secrets = tuple(sorted(secrets, key=len, reverse=True))
     for row in report.requirements:
         events.emit(
             "requirement",

@@ -52,7 +52,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from conformance.events import Events
-from conformance.observe import UNREADABLE_NAME, Observer, _tell, report_of
+from conformance.observe import UNREADABLE_NAME, Observer, report_of, tell_outcome
 from conformance.observe_traffic import ReadError, Recorded, read_line
 from conformance.redaction import REDACTED, redact_text
 from conformance.report import write_reports
@@ -423,20 +423,7 @@ class LiveObserver:
         self.report = report
         self.reports_written += 1
         if final and self.events is not None:
-            _tell_rows(self.events, report, seen.secrets)
+            tell_outcome(self.events, report, seen.secrets)
         elif self.events is not None:
             self.events.info(f"report written to {self.report_dir}: {redact_text(report.reason, self._secrets())}")
         return report
-
-
-def _tell_rows(events: Events, report: RunReport, secrets: list[str]) -> None:
-    """The final report's rows and run_finished, as offline observe tells them (its findings were told already)."""
-
-    class _NoFindings(Events):
-        def emit(self, kind: str, report: RunReport | None = None, **data: Any) -> None:
-            if kind not in ("run_started", "finding"):
-                events.emit(kind, report, **data)
-
-    from conformance.observe import Observation
-
-    _tell(_NoFindings(), report, Observation([], secrets=secrets))
