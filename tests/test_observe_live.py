@@ -31,6 +31,7 @@ from support.foreign import mitmdump
 from support.harness import quick_args, run_suite_at
 from support.servers import fault
 from support.tokens import OTHER_TOKEN, TOKEN, TOKENS
+from support.tooling import free_port
 
 from conformance.cli import main
 from conformance.events import Event, Events
@@ -274,7 +275,7 @@ def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: P
     # The README's command, as a user runs it: findings on stdout as they come, the report on SIGTERM.
     app = fault("schema-missing-field").build(TOKENS)
     with serve_in_thread(app) as upstream:
-        port = _free_port()
+        port = free_port()
         command, env = _command(upstream, port, tmp_path)
         proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
@@ -299,7 +300,7 @@ def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: P
 def test_when_mitmdump_dies_the_command_says_so_writes_what_it_saw_and_exits_2(tmp_path: Path) -> None:
     # A proxy that serves nothing judges nothing: the command must not sit there as if it were observing.
     with serve_in_thread(fault("schema-missing-field").build(TOKENS)) as upstream:
-        port = _free_port()
+        port = free_port()
         command, env = _command(upstream, port, tmp_path)
         proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
@@ -317,12 +318,6 @@ def test_when_mitmdump_dies_the_command_says_so_writes_what_it_saw_and_exits_2(t
     assert "mitmdump ended by itself" in err and "SCHEMA-002" in out, (out, err)
     assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
     assert list((tmp_path / "tmp").iterdir()) == []
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(base: str, proxy: subprocess.Popen[str], timeout: float = 20.0) -> None:
@@ -347,7 +342,7 @@ def test_a_request_the_upstream_never_answers_is_recorded_without_an_answer(
     private = tmp_path / "tmp"
     private.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(private))  # where the proxy's traffic file goes
-    live = LiveObserver(f"http://127.0.0.1:{_free_port()}", tmp_path, record=tmp_path / "recorded.ndjson")
+    live = LiveObserver(f"http://127.0.0.1:{free_port()}", tmp_path, record=tmp_path / "recorded.ndjson")
     with live, serve_proxy(live, "127.0.0.1", 0, program) as url:
         answer = httpx.get(f"{url}/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
         # The traffic file holds the token as sent: only its owner may read it, in a folder only they enter.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.reference_server import wait_until
+from support.tooling import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-m", "reference_impl.cli"]
@@ -42,15 +42,8 @@ def test_usage_errors_are_one_line_and_exit_2(args: tuple[str, ...]) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serves_with_tokens_from_the_environment(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "RUNS_TOKENS": "env-one, env-two"}
     args = [*COMMAND, "--port", str(port), "--db", str(tmp_path / "cli.db"), "--log-level", "warning"]
     process = subprocess.Popen(args, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,19 +24,13 @@ from pathlib import Path
 import httpx
 
 from .tokens import TOKEN
+from .tooling import free_port
 
 __all__ = ["GRACE_S", "restart_args", "served", "unproven_restart"]
 
 ROOT = Path(__file__).resolve().parents[2]
 GRACE_S = 1.0  # after the server answers again: connections the restart broke may still fail this long
 WAIT_S = 20.0  # a cold start of the launcher (imports, a 2-core machine shared with others) stays well below
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _answers(url: str) -> bool:
@@ -54,7 +47,7 @@ def served(launch: Sequence[str], directory: Path) -> Iterator[tuple[str, str]]:
     The server's file, pid and log are in `directory`. While inside, PYTHONPATH names tests/ and the
     repository, so the disrupt command's shell (a child of this process) can start the launcher.
     """
-    port = _free_port()
+    port = free_port()
     pid_file = directory / "server.pid"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)])}
     args = " ".join(shlex.quote(arg) for arg in launch)

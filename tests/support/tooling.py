@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -67,3 +68,11 @@ def keep_generated(path: Path, current: str, source: str, test_file: str) -> Non
             + f"\nregenerate it: `{UPDATE_ENV}=1 pytest {test_file}`",
             pytrace=False,
         )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS's pick), for a server started as a process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
