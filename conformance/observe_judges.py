@@ -8,7 +8,8 @@ does not hold: an absent body is unknown, not empty.
 - SCHEMA-001: the status is one the spec documents for the operation.
 - SCHEMA-002: the body validates against the spec's schema for its status and media type.
 - SCHEMA-003: a body's Content-Type is one the spec documents for its status.
-- SCHEMA-004: the headers the spec marks required are present (their values are not judged here).
+- SCHEMA-004: the headers the spec marks required are present, with values their schemas accept
+  (conformance/spec.py's `required_header_problems`, which a run's checks use too).
 - AUTH-003: every 401 carries a Bearer challenge.
 - LIFE-003, LIFE-004 on every Run shown (getRun, listRuns items), as a run's lifecycle monitor
   judges each one alone: finishedAt set exactly when terminal; startedAt set when running;
@@ -36,7 +37,14 @@ import jsonschema_rs  # Schemathesis' own validator, so present wherever the sui
 
 from conformance.meaning import parse_instant
 from conformance.observe_traffic import Recorded
-from conformance.spec import load_spec, operation_of, required_response_headers, schema_validator, terminal_statuses
+from conformance.spec import (
+    load_spec,
+    operation_of,
+    required_header_problems,
+    required_response_headers,
+    schema_validator,
+    terminal_statuses,
+)
 
 __all__ = ["JUDGED", "ResponseJudge"]
 
@@ -139,9 +147,9 @@ class ResponseJudge:
         if documented is None:
             return out
         pointer, response = documented
-        required = [h for h in required_response_headers(operation_id, status) if rec.header(h) is None]
         if required_response_headers(operation_id, status):
-            out["SCHEMA-004"] = f"no {', '.join(required)} header on a {status}" if required else ""
+            wrong = required_header_problems(operation_id, status, rec.header)
+            out["SCHEMA-004"] = f"a {status} with {'; '.join(wrong)}" if wrong else ""
         content = response.get("content") or {}
         if rec.response_body_known and rec.response_body and content:
             shown = rec.header("content-type") or "no Content-Type"

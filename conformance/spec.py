@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ __all__ = [
     "operation_of",
     "parameter_pointer",
     "pattern_matches",
+    "required_header_problems",
     "required_response_headers",
     "run_fields",
     "run_statuses",
@@ -204,7 +205,41 @@ def parameter_pointer(operation_id: str, location: str, name: str) -> str | None
 @functools.cache
 def required_response_headers(operation_id: str, status: int) -> tuple[str, ...]:
     """The headers the spec marks required on this operation's answer with this status (SCHEMA-004's instances)."""
+    return tuple(name for name, _ in _required_headers(operation_id, status))
+
+
+@functools.cache
+def _required_headers(operation_id: str, status: int) -> tuple[tuple[str, str], ...]:
+    """(name, JSON pointer of its schema) of each header required on this answer, through the spec's $refs
+    (a 401 is a shared response, a header may be a shared one)."""
     path, method = operation_of(operation_id)
-    response = _resolved(load_spec()["paths"][path][method].get("responses", {}).get(str(status)))
-    headers = response.get("headers", {}) if isinstance(response, dict) else {}
-    return tuple(name for name, header in headers.items() if _resolved(header).get("required"))
+    pointer = _pointer("paths", path, method, "responses", str(status))
+    response = load_spec()["paths"][path][method].get("responses", {}).get(str(status))
+    if isinstance(response, dict) and "$ref" in response:
+        pointer = response["$ref"][1:]
+    headers = _resolved(response).get("headers", {}) if isinstance(response, dict) else {}
+    found = []
+    for name, header in headers.items():
+        if _resolved(header).get("required"):
+            at = header["$ref"][1:] if "$ref" in header else pointer + _pointer("headers", name)
+            found.append((name, at + "/schema"))
+    return tuple(found)
+
+
+def required_header_problems(operation_id: str, status: int, header: Callable[[str], str | None]) -> list[str]:
+    """What is wrong with the headers the spec marks required on this answer ([] when nothing is): each
+    missing, or with a value its schema refuses. `header(name)` is the answer's field value, or None.
+
+    One judgement for a run's checks and for observed traffic, so that both hold a server to the same
+    thing. The whitespace around a field value is not part of it (RFC 9110 §5.5).
+    """
+    problems = []
+    for name, schema in _required_headers(operation_id, status):
+        value = header(name)
+        if value is None:
+            problems.append(f"no {name} header")
+            continue
+        error = next(iter(schema_validator(schema).iter_errors(value.strip(" \t"))), None)
+        if error is not None:
+            problems.append(f"{name}: {value!r}, which does not match its schema: {error.message}")
+    return problems

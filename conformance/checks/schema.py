@@ -7,12 +7,11 @@ what is left out of Schemathesis' checks and why, is conformance/schema_phase.py
 
 from __future__ import annotations
 
-from conformance.client import ApiResponse
 from conformance.context import RUNS, CheckContext
 from conformance.meaning import json_equal
 from conformance.registry import check
 from conformance.schema_phase import ALWAYS_JUDGED, run_operation, run_stateful
-from conformance.spec import load_spec, run_statuses, schema_validator
+from conformance.spec import required_header_problems, run_statuses
 
 
 def _make_operation_check(operation_id: str, name: str, also: tuple[str, ...]) -> None:
@@ -115,7 +114,9 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             on=definition,
         )
         if definition.status_code == 200:
-            wrong = _required_header_problems("/api/v1/runs/{runId}/definition", "get", definition)
+            # Schemathesis judges headers only on the answers its own cases get, and at the quick budget its
+            # stateful phase may never read a definition: this holds every definition the check reads too.
+            wrong = required_header_problems("getRunDefinition", 200, definition.headers.get)
             ctx.expect(
                 "SCHEMA-004",
                 not wrong,
@@ -131,26 +132,3 @@ def started_run_is_readable(ctx: CheckContext) -> None:
             f"listRuns?clientId={client_id} right after startRun does not hold run {run_id}",
             on=listing,
         )
-
-
-def _required_header_problems(path: str, method: str, response: ApiResponse) -> list[str]:
-    """What is wrong with the headers the spec marks required for this answer ([] when nothing is).
-
-    Schemathesis judges headers only on the answers its own cases get, and at the quick budget its
-    stateful phase may never read a definition: this holds every definition the check reads too.
-    """
-    documented = load_spec()["paths"][path][method]["responses"].get(str(response.status_code), {})
-    pointer = "/".join(("", "paths", path.replace("~", "~0").replace("/", "~1"), method, "responses"))
-    problems = []
-    for name, spec in documented.get("headers", {}).items():
-        if not spec.get("required"):
-            continue
-        value = response.headers.get(name)
-        if value is None:
-            problems.append(f"no {name} header")
-            continue
-        validator = schema_validator(f"{pointer}/{response.status_code}/headers/{name}/schema")
-        error = next(iter(validator.iter_errors(value)), None)
-        if error is not None:
-            problems.append(f"{name}: {value!r}, which does not match its schema: {error.message}")
-    return problems
