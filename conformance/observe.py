@@ -50,6 +50,8 @@ from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
 from conformance.observe_judges import JUDGED, ResponseJudge
+from conformance.observe_lifecycle import RULES as LIFECYCLE
+from conformance.observe_lifecycle import lifecycle_findings
 from conformance.observe_replays import RULES as REPLAYS
 from conformance.observe_replays import replay_findings
 from conformance.observe_semantics import RULES as CONDITIONAL
@@ -70,6 +72,7 @@ DECIDED = (
     frozenset(JUDGED)
     | frozenset(CONDITIONAL)
     | frozenset(REPLAYS)
+    | frozenset(LIFECYCLE)
     | frozenset(SAME_AS)
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
@@ -346,7 +349,9 @@ class Observer:
             result.evaluations.update(conditional)
             replayed, replay_found = replay_findings(history)
             result.evaluations.update(replayed)
-            for found in [*check_history(history), *conditional_found, *replay_found]:
+            lived, lived_found = lifecycle_findings(history)
+            result.evaluations.update(lived)
+            for found in [*check_history(history), *conditional_found, *replay_found, *lived_found]:
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
                 for rid in (found.requirement_id, *(r for r, conc in SAME_AS.items() if conc == found.requirement_id)):
                     result.findings.setdefault(rid, []).append(evidence)
