@@ -227,8 +227,9 @@ def test_the_readme_examples_run_as_written(name: str, code: int, tmp_path: Path
     # a copy whose last read shows the finished run running again.
     assert main(["observe", str(EXAMPLES / name), "--report-dir", str(tmp_path)]) == code
     report = RunReport.read(tmp_path / "conformance.json")
-    # Running again after succeeded (CONC-006), and running with its finishedAt still set (LIFE-003).
-    assert _violated(report) == ({"CONC-006", "LIFE-003"} if code else set()), report.reason
+    # Running again after succeeded, to the client that saw it succeeded (LIFE-002) as to any (CONC-006), and
+    # running with its finishedAt still set (LIFE-003).
+    assert _violated(report) == ({"CONC-006", "LIFE-002", "LIFE-003"} if code else set()), report.reason
 
 
 def test_the_events_say_what_was_found_and_never_the_token(tmp_path: Path) -> None:
@@ -239,7 +240,7 @@ def test_the_events_say_what_was_found_and_never_the_token(tmp_path: Path) -> No
     text = events.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines()]
     assert code == 1 and lines[0]["event"] == "run_started" and lines[-1]["event"] == "run_finished"
-    assert {line["requirement"] for line in lines if line["event"] == "finding"} == {"CONC-006", "LIFE-003"}
+    assert {line["requirement"] for line in lines if line["event"] == "finding"} == {"CONC-006", "LIFE-002", "LIFE-003"}
     assert lines[-1]["exit_code"] == 1 and lines[-1]["verdict"] == "not_conformant"
     recorded = (EXAMPLES / "gateway-violation.ndjson").read_text(encoding="utf-8")
     token = "example-token-0001"  # the example's server's token, in every recorded request
