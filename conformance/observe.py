@@ -54,6 +54,7 @@ from conformance.observe_lifecycle import RULES as LIFECYCLE
 from conformance.observe_lifecycle import lifecycle_findings
 from conformance.observe_replays import RULES as REPLAYS
 from conformance.observe_replays import replay_findings
+from conformance.observe_retention import DEFAULT_RETENTION, KeyRetention
 from conformance.observe_semantics import RULES as CONDITIONAL
 from conformance.observe_semantics import conditional_findings
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
@@ -172,10 +173,11 @@ def _response_json(rec: Recorded) -> Any:
 class _Builder:
     """Turns recorded exchanges of the spec's operations into the history's Operations, in recording order."""
 
-    def __init__(self, identities: _Identities, skew: float) -> None:
+    def __init__(self, identities: _Identities, skew: float, key_retention: float | None) -> None:
         self.identities = identities
         self.skew = skew
-        self.operations: list[Operation] = []
+        self._operations: list[Operation] = []
+        self.retention = KeyRetention(key_retention)
         self.records: list[Recorded] = []
         # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
         self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
@@ -183,7 +185,7 @@ class _Builder:
 
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
         credential = self.identities.credential(rec.credential)
-        index = len(self.operations)
+        index = len(self._operations)
         invoked, completed = _interval(rec, self.skew)
         answered = rec.status is not None and rec.error is None
         body = _response_json(rec) if answered else None
@@ -195,12 +197,14 @@ class _Builder:
             if key is not None and rec.request_body_known:
                 facts["key"] = key
                 facts["body_fingerprint"] = _fingerprint(rec.request_body or "")
+            if key is not None:
+                self.retention.note(credential, key, index, facts.get("body_fingerprint"))
             facts["client_id"] = _client_id(rec.request_body)
         elif kind == "listRuns":
             facts.update(self._walk(credential, query, body, answered))
         elif kind == "getRunDefinition":
             facts["if_none_match"] = rec.header("if-none-match", response=False)
-        self.operations.append(
+        self._operations.append(
             Operation(
                 index=index,
                 client=self.identities.client(credential, rec.connection),
@@ -218,6 +222,12 @@ class _Builder:
             )
         )
         self.records.append(rec)
+
+    @property
+    def operations(self) -> list[Operation]:
+        """The history's operations, each use of a key under the key it may be judged on (--key-retention)."""
+        self.retention.apply(self._operations)
+        return self._operations
 
     def _walk(self, credential: str, query: dict[str, str], body: Any, answered: bool) -> dict[str, Any]:
         """A page without a cursor starts a walk; one whose cursor an earlier page returned, sent with that
@@ -258,7 +268,10 @@ def _interval(rec: Recorded, skew: float = 0.0) -> tuple[float, float]:
 
 
 def observe_records(
-    items: Iterable[Recorded | ReadError], sources: Sequence[str], clock_skew: float = 0.0
+    items: Iterable[Recorded | ReadError],
+    sources: Sequence[str],
+    clock_skew: float = 0.0,
+    key_retention: float | None = DEFAULT_RETENTION,
 ) -> Observation:
     """Judge every answer alone as it streams by, build the history of the spec's operations, and check it."""
     # Only acyclic data is built, which reference counting frees; the cyclic collector would walk the
@@ -266,7 +279,7 @@ def observe_records(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        observer = Observer(sources, clock_skew)
+        observer = Observer(sources, clock_skew, key_retention)
         for item in items:
             observer.add(item)
         return observer.observation()
@@ -282,10 +295,13 @@ class Observer:
     `add` judges one answer alone and returns its new findings; `observation()` checks the history of
     everything added so far and may be called again later: each call starts from the answers' findings."""
 
-    def __init__(self, sources: Sequence[str], clock_skew: float = 0.0) -> None:
+    def __init__(
+        self, sources: Sequence[str], clock_skew: float = 0.0, key_retention: float | None = DEFAULT_RETENTION
+    ) -> None:
         self.seen = Observation(list(sources))
         self.identities = _Identities()
         self.skew = clock_skew
+        self.key_retention = key_retention  # seconds a server may keep an Idempotency-Key; None: forever
         # One history per origin: two deployments in one recording (staging and production, two suite runs)
         # may both have a run "57", and rules across them would compare unrelated runs.
         self.builders: dict[str, _Builder] = {}
@@ -319,7 +335,7 @@ class Observer:
         if operation_id in KINDS:  # the spec's five operations: what the history is made of
             origin = urlsplit(item.url).netloc.lower()
             builder = self.builders.get(origin) or self.builders.setdefault(
-                origin, _Builder(self.identities, self.skew)
+                origin, _Builder(self.identities, self.skew, self.key_retention)
             )
             builder.add(item, operation_id, run_id)
         return found
@@ -341,6 +357,8 @@ class Observer:
             history = History(builder.operations)
             result.operations_judged += len(history)
             counted = evaluations(history)
+            # A use of a key the server may have forgotten is judged on nothing its key's rules say.
+            counted.subtract(dict.fromkeys(("CONC-003", "CONC-004"), builder.retention.unjudged))
             result.evaluations.update(counted)
             # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
             # the same instances and findings, not a second copy of the rule.
@@ -484,8 +502,12 @@ def observe(
     command: str = "",
     events: Events | None = None,
     clock_skew: float = 0.0,
+    key_retention: float | None = DEFAULT_RETENTION,
 ) -> tuple[RunReport, Observation]:
     """Read, judge and report. exit_code: 1 on a violation, 0 otherwise, 2 when nothing at all was readable.
+
+    `key_retention` is how long the server may keep an Idempotency-Key (seconds, None: forever): a use of
+    a key answered later than that after the key's first use is not judged against its other uses.
 
     `events` hears what a run's --events stream says (run_started, info, finding, requirement,
     run_finished), once the recording is judged, with every token seen scrubbed from its text.
@@ -493,7 +515,7 @@ def observe(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     clock = time.monotonic()
     sources = [str(p) for p in paths]
-    seen = observe_records((item for path in paths for item in read_traffic(path)), sources, clock_skew)
+    seen = observe_records((item for path in paths for item in read_traffic(path)), sources, clock_skew, key_retention)
     report = report_of(
         seen, command or "runs-conformance observe " + " ".join(map(shlex.quote, sources)), started_at, 0.0
     )

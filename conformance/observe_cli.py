@@ -68,6 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "closer than this is trusted (default 0: one clock)",
     )
     parser.add_argument(
+        "--key-retention",
+        metavar="SECONDS",
+        default="86400",
+        help="how long the server may keep an Idempotency-Key: a use of a key later than that after its first "
+        "use is not judged against the others (default 86400, a day; 'forever' for a server that never "
+        "forgets one)",
+    )
+    parser.add_argument(
         "--events",
         metavar="FILE",
         help="also write the events (run_started, finding, requirement, run_finished) as NDJSON to FILE (- for stdout)",
@@ -82,6 +90,23 @@ def _open(path: Path) -> TextIO:
         return path.open("w", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write the events to {path}: {exc.strerror or exc}") from None
+
+
+def _key_retention(text: str) -> float | None:
+    """Seconds (a finite number above 0), or None for `forever`."""
+    import math
+
+    from conformance.config import UsageError
+
+    if text.strip().lower() == "forever":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UsageError(f"--key-retention {text!r} is not a number of seconds above 0, nor 'forever'")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,13 +132,14 @@ def _run_files(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file: {', '.join(missing)}")
     if not 0 <= args.clock_skew < 3600:
         raise UsageError(f"--clock-skew {args.clock_skew} is not a number of seconds from 0 to 3600")
+    key_retention = _key_retention(args.key_retention)
     command = "runs-conformance observe " + " ".join(shlex.quote(p) for p in args.traffic)
     with contextlib.ExitStack() as outputs:
         events = None
         if args.events is not None:
             stream = sys.stdout if args.events == "-" else outputs.enter_context(_open(Path(args.events)))
             events = Events([NdjsonWriter(stream)])
-        report, seen = observe(paths, Path(args.report_dir), command, events, args.clock_skew)
+        report, seen = observe(paths, Path(args.report_dir), command, events, args.clock_skew, key_retention)
     for error in seen.errors:
         print(f"runs-conformance: unreadable: {error}", file=sys.stderr)
     people = sys.stderr if args.events == "-" else sys.stdout  # stdout is the events' then
@@ -167,6 +193,7 @@ def _run_live(args: argparse.Namespace) -> int:
     upstream = _upstream(args.upstream)
     if not 0 < args.report_every <= 86400:
         raise UsageError(f"--report-every {args.report_every} is not a number of seconds from 0 to 86400")
+    key_retention = _key_retention(args.key_retention)
     mitmdump = find_mitmdump(args.mitmdump)
     if mitmdump is None:
         named = f"{args.mitmdump!r} (--mitmdump, $RUNS_MITMDUMP) is not a program; " if args.mitmdump else ""
@@ -194,6 +221,7 @@ def _run_live(args: argparse.Namespace) -> int:
                 record=None if args.record is None else Path(args.record),
                 report_every=args.report_every,
                 command=command,
+                key_retention=key_retention,
             )
             with live:
                 try:

@@ -53,6 +53,7 @@ from typing import Any, TextIO
 
 from conformance.events import Events
 from conformance.observe import UNREADABLE_NAME, Observer, report_of, tell_outcome
+from conformance.observe_retention import DEFAULT_RETENTION
 from conformance.observe_traffic import ReadError, Recorded, read_line
 from conformance.redaction import REDACTED, redact_text
 from conformance.report import write_reports
@@ -271,6 +272,7 @@ class LiveObserver:
         record: Path | None = None,
         report_every: float | None = None,
         command: str = "",
+        key_retention: float | None = DEFAULT_RETENTION,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.report_dir = report_dir
@@ -278,7 +280,7 @@ class LiveObserver:
         self.out = out
         self.report_every = report_every
         self.command = command or f"runs-conformance observe --upstream {shlex.quote(self.upstream)}"
-        self.observer = Observer([f"{SOURCE} ({self.upstream})"])
+        self.observer = Observer([f"{SOURCE} ({self.upstream})"], key_retention=key_retention)
         self.observer.seen.read_from = f"live traffic to {self.upstream}"
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.clock = time.monotonic()
