@@ -103,3 +103,42 @@ def test_the_option_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFi
         assert main(["observe", path, "--key-retention", bad, *out]) == 2, bad
         err = capsys.readouterr().err.strip()
         assert "--key-retention" in err and len(err.splitlines()) == 1, err
+
+
+def _timed(line: dict[str, Any], time: str, duration_ms: float, **changes: Any) -> dict[str, Any]:
+    return {**line, "time": time, "duration_ms": duration_ms, **changes}
+
+
+def test_a_use_in_flight_across_the_retention_leaves_the_key_unjudged(tmp_path: Path) -> None:
+    # The second use was sent before the key could expire and answered after: it was in flight when the third
+    # got 409 in-flight, so the third's 409 had a cause, and taking the second out of the key would hide it.
+    in_flight = {
+        "type": "https://scheduler.example.com/problems/idempotency-key-in-flight",
+        "title": "t",
+        "status": 409,
+    }
+    lines = [
+        _timed(_start(None, BODY, FIRST), "2026-12-05T12:00:00.000Z", 5),
+        _timed(_start(None, BODY, FIRST), "2026-12-06T11:59:58.000Z", 5000),
+        _timed(
+            _start(None, BODY, FIRST),
+            "2026-12-06T11:59:59.000Z",
+            5,
+            status=409,
+            response_headers={"Content-Type": "application/problem+json"},
+            response_body=json.dumps(in_flight),
+        ),
+    ]
+    report, _ = observe([_file(tmp_path, "straddle", lines)], tmp_path / "straddle")
+    assert "CONC-004" not in _violated(report), report.reason
+
+
+def test_a_use_whose_body_the_recording_lacks_may_have_stored_the_key(tmp_path: Path) -> None:
+    # The first use's body was not recorded, so it is judged on nothing; but it may have stored the key a day
+    # before the third use, which may then have found it gone.
+    unknown = {k: v for k, v in _start("2026-12-04T13:30:00Z", BODY, FIRST).items() if k != "request_body"}
+    lines = [unknown, _start("2026-12-05T12:00:00Z", BODY, FIRST), _start("2026-12-05T14:00:00Z", ANOTHER, OTHER)]
+    report, _ = observe([_file(tmp_path, "unknown", lines)], tmp_path / "unknown")
+    assert not KEY_IDS & _violated(report), _violated(report)
+    report, _ = observe([_file(tmp_path, "unknown", lines)], tmp_path / "unknown-forever", key_retention=None)
+    assert _violated(report) >= {"CONC-001", "CONC-002", "IDEM-003"}
