@@ -14,6 +14,8 @@ import pytest
 
 from conformance.cli import main
 from conformance.observe import observe
+from conformance.observe_live import LiveObserver
+from conformance.observe_traffic import read_traffic
 from conformance.results import RunReport, Status
 
 FIRST, OTHER = "run_first", "run_other"
@@ -142,3 +144,24 @@ def test_a_use_whose_body_the_recording_lacks_may_have_stored_the_key(tmp_path: 
     assert not KEY_IDS & _violated(report), _violated(report)
     report, _ = observe([_file(tmp_path, "unknown", lines)], tmp_path / "unknown-forever", key_retention=None)
     assert _violated(report) >= {"CONC-001", "CONC-002", "IDEM-003"}
+
+
+def test_the_live_proxy_judges_keys_with_the_retention_it_was_given(tmp_path: Path) -> None:
+    lines = [_start("2026-12-05T12:00:00Z", BODY, FIRST), _start("2026-12-06T13:00:00Z", ANOTHER, OTHER)]
+    path = _file(tmp_path, "live", lines)
+
+    def violated(name: str, **options: Any) -> set[str]:
+        live = LiveObserver("http://127.0.0.1:9", tmp_path / name, **options)
+        with live:
+            for item in read_traffic(path):
+                live.put(item)
+        return _violated(live.close())
+
+    assert not KEY_IDS & violated("default")
+    assert violated("forever", key_retention=None) >= KEY_IDS
+
+
+def test_listen_refuses_a_bad_retention_before_it_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["observe", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--key-retention", "never"]
+    assert main([*args, "--report-dir", str(tmp_path)]) == 2
+    assert "--key-retention 'never'" in capsys.readouterr().err
