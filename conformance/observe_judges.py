@@ -13,7 +13,7 @@ does not hold: an absent body is unknown, not empty.
 - AUTH-003: every 401 carries a Bearer challenge.
 - LIFE-003, LIFE-004 on every Run shown (getRun, listRuns items), as a run's lifecycle monitor
   judges each one alone: finishedAt set exactly when terminal; startedAt set when running;
-  createdAt <= startedAt <= finishedAt as instants. (Moves between Runs are the history's: CONC-*.)
+  createdAt <= startedAt <= finishedAt as instants. (Moves between Runs: observe_lifecycle.py, CONC-*.)
 - PAGE-009: every run on a listRuns page matches the request's status and clientId filters exactly.
 - PAGE-001: within one page of two or more runs with readable createdAt, createdAt descends (as
   instants; equal instants in any order). Across pages a walk may see inserts, so only a page.
