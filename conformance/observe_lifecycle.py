@@ -14,6 +14,9 @@ the catalog states them, and a server that breaks both shows on both:
   answered that run in a terminal status: the same status, and each timestamp (createdAt,
   startedAt, finishedAt, cancelRequestedAt) the same instant, or null where it was null. A
   timestamp missing from either Run is not compared (SCHEMA-002 says so).
+- LIFE-004's last clause, a set startedAt never changes: a Run so shown after the same client had
+  been answered it with startedAt set shows that instant. The answer is already LIFE-004's
+  instance (observe_judges.py judges its timestamps' order), so it is not counted again.
 
 Order is real-time precedence only, with a page's window opened at its walk's start, as the
 history checker's Observations are (a correct server may serve a walk from a snapshot); reads
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from conformance.history import History
@@ -36,6 +40,7 @@ __all__ = ["RULES", "lifecycle_findings"]
 RULES = {
     "LIFE-001": "one client's successive reads of a run follow the lifecycle's moves",
     "LIFE-002": "once one client saw a run terminal, its status and timestamps never change",
+    "LIFE-004": "a set startedAt never changes",
 }
 
 
@@ -54,43 +59,72 @@ def lifecycle_findings(history: History) -> tuple[Counter[str], list[Finding]]:
     reach, terminal = lifecycle_graph()
     # A status from which every status is reachable (queued) constrains nothing: no instance follows it.
     binding = {status for status, onward in reach.items() if status not in terminal and onward != set(reach)}
-    say = Say(history)
     counts: Counter[str] = Counter()
-    findings: dict[tuple[str, str], Finding] = {}
+    found = _Found(Say(history))
     for (_, run_id), reads in _reads(history, frozenset(reach)).items():
-        by_latest = sorted(reads, key=lambda read: read.latest)
-        seen: dict[str, _Read] = {}  # status -> the first read of it answered before the current one was sent
-        end: _Read | None = None  # the first terminal read so answered
-        position = 0
-        for b in sorted(reads, key=lambda read: read.earliest):
-            while position < len(by_latest) and by_latest[position].latest < b.earliest:
-                a = by_latest[position]
-                seen.setdefault(a.status, a)
-                if end is None and a.status in terminal:
-                    end = a
-                position += 1
-            moved_from = [a for status, a in seen.items() if status in binding]
+        for before, b in _successive(reads, terminal):
+            moved_from = [a for status, a in before.first_of.items() if status in binding]
             if moved_from:
                 counts["LIFE-001"] += 1
                 wrong = next((a for a in moved_from if b.status not in reach[a.status]), None)
-                if wrong is not None and ("LIFE-001", run_id) not in findings:
+                if wrong is not None:
                     onward = ", ".join(sorted(reach[wrong.status] - {wrong.status}))
-                    findings["LIFE-001", run_id] = _finding(
-                        "LIFE-001",
-                        run_id,
-                        wrong,
-                        b,
-                        say,
-                        f"showed it {b.status}; expected {wrong.status} or a status reachable from it ({onward})",
-                    )
-            if end is not None:
+                    said = f"showed it {b.status}; expected {wrong.status} or a status reachable from it ({onward})"
+                    found.add("LIFE-001", run_id, wrong, b, said)
+            # The answer is LIFE-004's instance already (observe_judges.py judges its order): no count here.
+            started = before.started
+            if started is not None and not _kept("startedAt", started, b):
+                said = f"showed startedAt {b.run['startedAt']!r} where it had been {started.run['startedAt']!r}"
+                found.add("LIFE-004", run_id, started, b, said)
+            if before.ended is not None:
                 counts["LIFE-002"] += 1
-                changed = _changed(end, b)
-                if changed and ("LIFE-002", run_id) not in findings:
-                    findings["LIFE-002", run_id] = _finding(
-                        "LIFE-002", run_id, end, b, say, f"showed {changed}; a terminal run never changes"
-                    )
-    return counts, sorted(findings.values(), key=lambda f: (f.requirement_id, f.operations))
+                changed = _changed(before.ended, b)
+                if changed:
+                    found.add("LIFE-002", run_id, before.ended, b, f"showed {changed}; a terminal run never changes")
+    return counts, sorted(found.findings.values(), key=lambda f: (f.requirement_id, f.operations))
+
+
+@dataclass
+class _Before:
+    """What the client had been answered of the run before it sent the read at hand."""
+
+    first_of: dict[str, _Read] = field(default_factory=dict)  # status -> the first read of it so answered
+    ended: _Read | None = None  # the first read so answered in a terminal status
+    started: _Read | None = None  # the first read so answered with startedAt set
+
+
+def _successive(reads: Sequence[_Read], terminal: frozenset[str]) -> Iterator[tuple[_Before, _Read]]:
+    """Each read with what had been answered before it was sent: one sweep, the reads sorted twice."""
+    before = _Before()
+    by_latest = sorted(reads, key=lambda read: read.latest)
+    position = 0
+    for b in sorted(reads, key=lambda read: read.earliest):
+        while position < len(by_latest) and by_latest[position].latest < b.earliest:
+            a = by_latest[position]
+            before.first_of.setdefault(a.status, a)
+            if before.ended is None and a.status in terminal:
+                before.ended = a
+            if before.started is None and isinstance(a.run.get("startedAt"), str):
+                before.started = a
+            position += 1
+        yield before, b
+
+
+class _Found:
+    """At most one finding per rule and run: the first contradiction is the evidence."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.findings: dict[tuple[str, str], Finding] = {}
+
+    def add(self, rule: str, run_id: str, a: _Read, b: _Read, what: str) -> None:
+        if (rule, run_id) in self.findings:
+            return
+        message = (
+            f"run {run_id}: {self.say.op(a.op)} showed it {a.status} and was answered before {self.say.op(b.op)} "
+            f"was sent by the same client, which {what} ({rule}: {RULES[rule]})"
+        )
+        self.findings[rule, run_id] = Finding(rule, message, (a.op, b.op), run_id)
 
 
 def _reads(history: History, known: frozenset[str]) -> dict[tuple[int, str], list[_Read]]:
@@ -124,14 +158,11 @@ def _changed(end: _Read, b: _Read) -> str:
     if b.status != end.status:
         return f"it {b.status}"
     for name in sorted(run_instant_fields()):
-        if name in end.run and name in b.run and not same_instant(end.run[name], b.run[name]):
+        if not _kept(name, end, b):
             return f"{name} {b.run[name]!r} where it had been {end.run[name]!r}"
     return ""
 
 
-def _finding(rule: str, run_id: str, a: _Read, b: _Read, say: Say, what: str) -> Finding:
-    message = (
-        f"run {run_id}: {say.op(a.op)} showed it {a.status} and was answered before {say.op(b.op)} "
-        f"was sent by the same client, which {what} ({rule}: {RULES[rule]})"
-    )
-    return Finding(rule, message, (a.op, b.op), run_id)
+def _kept(name: str, a: _Read, b: _Read) -> bool:
+    """The timestamp `name` is the same instant in both reads, or missing from one (SCHEMA-002's finding)."""
+    return name not in a.run or name not in b.run or same_instant(a.run[name], b.run[name])

@@ -108,3 +108,16 @@ def test_a_terminal_run_that_changes_status_or_a_timestamp_breaks_life_002(tmp_p
     ]:
         status, _, message = life_002(name, later)
         assert status is Status.FAILED and said in message, (name, message)
+
+
+def test_a_started_at_that_changes_between_one_client_s_reads_breaks_life_004(tmp_path: Path) -> None:
+    def life_004(name: str, later: dict[str, Any]) -> tuple[Status, int, str]:
+        lines = [_read("2026-12-06T12:00:00Z", _run("running")), _read("2026-12-06T12:00:03Z", later)]
+        return _rows(tmp_path, name, lines)["LIFE-004"]
+
+    assert life_004("kept", _run("succeeded"))[0] is Status.PASSED
+    status, _, message = life_004("restamped", _run("succeeded", startedAt="2026-12-06T11:59:01.500Z"))
+    assert status is Status.FAILED and "startedAt" in message, message
+    # Overlapping reads may be either way round, but startedAt only ever goes from null to one value.
+    same = [_read("2026-12-06T12:00:00Z", _run("running")), _read("2026-12-06T12:00:00Z", _run("queued"))]
+    assert _rows(tmp_path, "same", same)["LIFE-004"][0] is Status.PASSED
