@@ -73,6 +73,10 @@ DECIDED = (
     | frozenset(SAME_AS)
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
+# A history segment after the first starts where the observer chose, in the middle of clients' traffic:
+# a 409's cause (another body, a request in flight) may be in the segment before, so these are not judged.
+CAUSE_MAY_PRECEDE = frozenset({"CONC-003", "CONC-004"})
+EVIDENCE_KEPT = 50  # per requirement, with a history limit: a broken server would otherwise fill memory with copies
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
 UNREADABLE_NAME = "unreadable.txt"
@@ -177,6 +181,7 @@ class _Builder:
         # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
         self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
         self.walks = 0
+        self.late = False  # a segment after the first: CAUSE_MAY_PRECEDE's rules are not judged on it
 
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
         credential = self.identities.credential(rec.credential)
@@ -277,9 +282,26 @@ class Observer:
     each answer's findings as it comes, and check the history whenever it writes a report.
 
     `add` judges one answer alone and returns its new findings; `observation()` checks the history of
-    everything added so far and may be called again later: each call starts from the answers' findings."""
+    everything added so far and may be called again later: each call starts from the answers' findings.
 
-    def __init__(self, sources: Sequence[str], clock_skew: float = 0.0) -> None:
+    `history_limit` bounds memory for a session of any length (the live proxy's): once the histories hold
+    that many operations, they are checked a last time, their findings and instance counts are kept (they
+    are final: no later exchange can undo a contradiction or an instance), and a new segment begins with
+    empty histories. A segment is a recording that started later, which the rules judge soundly because
+    each one compares only operations the history holds, ordered by real-time precedence:
+    one run and one body per key (CONC-001/002), lifecycle, terminal status and timestamps (CONC-005..008),
+    a shown run never 404 (CONC-009: "shown" within the segment), walks (CONC-010/011: a page whose cursor
+    came from the segment before belongs to no walk, and a walk is held to return only runs the segment
+    showed), one ETag and workflow per definition (CONC-012, ETAG-004..006), replays and reuses whose
+    earlier 202 is in the segment (IDEM-*), and cancels (CANCEL-002). Two rules are the exception: a 409
+    must have a cause (CONC-003: another body sent before; CONC-004: a request in flight), and that cause
+    may be in the segment before, so later segments do not judge them (CAUSE_MAY_PRECEDE), and count
+    no instance of them. The per-answer dedup and the evidence are bounded too (EVIDENCE_KEPT a
+    requirement) and so are the client numbers (per segment); what still grows is one entry per distinct
+    credential (its label, and its token to scrub), per origin, and per undocumented "METHOD /path"
+    (at most EVIDENCE_KEPT kept apart, the rest counted together)."""
+
+    def __init__(self, sources: Sequence[str], clock_skew: float = 0.0, history_limit: int | None = None) -> None:
         self.seen = Observation(list(sources))
         self.identities = _Identities()
         self.skew = clock_skew
@@ -288,6 +310,9 @@ class Observer:
         self.builders: dict[str, _Builder] = {}
         self.judge = ResponseJudge()
         self.reported: set[tuple[str, str]] = set()
+        self.history_limit = history_limit
+        self.held = 0  # operations in the current segment's histories
+        self.segments = 1
 
     def add(self, item: Recorded | ReadError) -> list[tuple[str, Evidence]]:
         seen = self.seen
@@ -300,14 +325,21 @@ class Observer:
         operation_id, run_id, in_spec = classify(item.method, item.url)
         if operation_id is None:
             path = urlsplit(item.url).path if in_spec else "(a path not in the spec)"
-            seen.not_in_spec[f"{item.method} {path}"] += 1
+            named = f"{item.method} {path}"
+            if (
+                self.history_limit is not None
+                and named not in seen.not_in_spec
+                and len(seen.not_in_spec) >= EVIDENCE_KEPT
+            ):
+                named = "(other requests not in the spec)"  # a path holds a runId: one entry each would grow forever
+            seen.not_in_spec[named] += 1
             return []
         seen.operations[operation_id] += 1
         found: list[tuple[str, Evidence]] = []
         for rid, broken in self.judge.judge(operation_id, item).items():
             seen.evaluations[rid] += 1
             # Each kind of finding once, as a run's judge does: a poll repeats one wrong answer many times.
-            if broken and (rid, f"{operation_id} {broken}") not in self.reported:
+            if broken and (rid, f"{operation_id} {broken}") not in self.reported and self._room(rid):
                 self.reported.add((rid, f"{operation_id} {broken}"))
                 message = f"{operation_id} recorded in {item.source}, {item.where}: {broken} ({rid})"
                 evidence = Evidence("observe", message, [_exchange(item, self.identities)])
@@ -315,11 +347,30 @@ class Observer:
                 found.append((rid, evidence))
         if operation_id in KINDS:  # the spec's five operations: what the history is made of
             origin = urlsplit(item.url).netloc.lower()
-            builder = self.builders.get(origin) or self.builders.setdefault(
-                origin, _Builder(self.identities, self.skew)
-            )
+            builder = self.builders.get(origin)
+            if builder is None:
+                builder = self.builders[origin] = _Builder(self.identities, self.skew)
+                builder.late = self.segments > 1
             builder.add(item, operation_id, run_id)
+            self.held += 1
+            if self.history_limit is not None and self.held >= self.history_limit:
+                self.new_segment()
         return found
+
+    def _room(self, rid: str) -> bool:
+        """Whether another piece of evidence for `rid` is kept: always, unless memory is bounded."""
+        return self.history_limit is None or len(self.seen.findings.get(rid, ())) < EVIDENCE_KEPT
+
+    def new_segment(self) -> None:
+        """Check the histories a last time, keep what they showed (final), and start empty ones."""
+        checked = self.observation()
+        self.seen.operations_judged = checked.operations_judged
+        self.seen.evaluations = checked.evaluations
+        self.seen.findings = {rid: found[:EVIDENCE_KEPT] for rid, found in checked.findings.items()}
+        self.builders = {}
+        self.identities.clients = {}  # a client is a number within one history
+        self.held = 0
+        self.segments += 1
 
     def observation(self) -> Observation:
         """What was seen so far, with the history's findings: the answers' own are kept apart, so a later
@@ -332,12 +383,13 @@ class Observer:
             errors=list(seen.errors),
             credentials=len(self.identities.labels),
             secrets=sorted(self.identities.secrets),
-            operations_judged=0,
         )
         for builder in self.builders.values():
             history = History(builder.operations)
             result.operations_judged += len(history)
             counted = evaluations(history)
+            if builder.late:
+                counted = Counter({rid: n for rid, n in counted.items() if rid not in CAUSE_MAY_PRECEDE})
             result.evaluations.update(counted)
             # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
             # the same instances and findings, not a second copy of the rule.
@@ -347,6 +399,8 @@ class Observer:
             replayed, replay_found = replay_findings(history)
             result.evaluations.update(replayed)
             for found in [*check_history(history), *conditional_found, *replay_found]:
+                if builder.late and found.requirement_id in CAUSE_MAY_PRECEDE:
+                    continue
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
                 for rid in (found.requirement_id, *(r for r, conc in SAME_AS.items() if conc == found.requirement_id)):
                     result.findings.setdefault(rid, []).append(evidence)
