@@ -1,9 +1,9 @@
 """What the live observer holds per exchange, with and without a history limit.
 
-    python bench/bench_observe_memory.py [--exchanges 200000] [--limit 100000]
+    python bench/bench_observe_memory.py [--exchanges 200000] [--limit 50000] [--page 5]
 
 Feeds synthetic exchanges of a clean server (per run: a keyed startRun, a getRun, a getRunDefinition
-and a listRuns page of 5 runs, each answered before the next is sent) straight to
+and a listRuns page of `--page` runs, each answered before the next is sent) straight to
 `conformance.observe.Observer`, with no proxy and no files, and reads the process's resident memory
 (VmRSS, and its peak VmHWM) before and after. Each mode runs in a fresh process, so neither inherits
 the other's heap. The history check at each report is what `observation()` costs; it runs once at the
@@ -23,8 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance.observe import Observer  # noqa: E402
-from conformance.observe_traffic import Recorded  # noqa: E402
+from conformance.observe import Observer
+from conformance.observe_traffic import Recorded
 
 BASE = "http://127.0.0.1:8080/api/v1/runs"
 AUTH = {"Authorization": "Bearer bench-token", "User-Agent": "bench", "Accept": "*/*"}
@@ -58,8 +58,8 @@ def _run(n: int) -> dict[str, Any]:
     }
 
 
-def exchanges(count: int) -> Any:
-    """`count` exchanges of a clean server, one run in every four."""
+def exchanges(count: int, page: int = 5) -> Any:
+    """`count` exchanges of a clean server, one run in every four; listRuns pages of `page` runs."""
     clock = 1_800_000_000.0
     for i in range(count):
         n, step = divmod(i, 4)
@@ -82,9 +82,9 @@ def exchanges(count: int) -> Any:
             body = WORKFLOW
             answer_headers["etag"] = f'W/"{HASH}"'
         else:
-            url = f"{BASE}?limit=5"
-            items = [_run(m) for m in range(n, max(-1, n - 5), -1)]
-            body = {"items": items, "nextCursor": f"after-{n}" if len(items) == 5 else None}
+            url = f"{BASE}?limit={page}"
+            items = [_run(m) for m in range(n, max(-1, n - page), -1)]
+            body = {"items": items, "nextCursor": f"after-{n}" if len(items) == page else None}
         yield Recorded(
             source="live",
             where=f"exchange {i + 1}",
@@ -103,11 +103,11 @@ def exchanges(count: int) -> Any:
         )
 
 
-def measure(count: int, limit: int | None) -> dict[str, Any]:
+def measure(count: int, limit: int | None, page: int) -> dict[str, Any]:
     before = _memory()
     clock = time.monotonic()
     observer = Observer(["live"], history_limit=limit)
-    for item in exchanges(count):
+    for item in exchanges(count, page):
         observer.add(item)
     fed = time.monotonic() - clock
     held = _memory()
@@ -116,6 +116,7 @@ def measure(count: int, limit: int | None) -> dict[str, Any]:
     return {
         "exchanges": count,
         "history_limit": limit,
+        "page": page,
         "segments": observer.segments,
         "violations": sorted(seen.findings),
         "feed_s": round(fed, 1),
@@ -130,16 +131,20 @@ def measure(count: int, limit: int | None) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exchanges", type=int, default=200_000)
-    parser.add_argument("--limit", type=int, default=100_000)
+    parser.add_argument("--limit", type=int, default=50_000)
+    parser.add_argument("--page", type=int, default=5, help="runs on each listRuns page (1 to 200)")
     parser.add_argument("--one", choices=("limited", "unlimited"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         limit = args.limit if args.one == "limited" else None
-        print(json.dumps(measure(args.exchanges, limit)))
+        print(json.dumps(measure(args.exchanges, limit, args.page)))
         return
     for mode in ("unlimited", "limited"):
         out = subprocess.run(
-            [sys.executable, __file__, "--exchanges", str(args.exchanges), "--limit", str(args.limit), "--one", mode],
+            [
+                *(sys.executable, __file__, "--one", mode, "--exchanges", str(args.exchanges)),
+                *("--limit", str(args.limit), "--page", str(args.page)),
+            ],
             capture_output=True,
             text=True,
             check=True,
