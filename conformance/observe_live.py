@@ -28,6 +28,13 @@ deleted on close, whatever happens; each Authorization value is "credential N" i
 the optional recording (`record`) writes the NDJSON of docs/observe.md with the Authorization value
 replaced by a stand-in per credential, so it can be observed again offline (clients still told
 apart) and holds no token.
+
+mitmdump's own folder (its CA, made at start) is one inside the session's private folder, not
+~/.mitmproxy: two sessions starting at once would otherwise both write the CA there. A request the
+upstream never answered (refused, a certificate not trusted) gets mitmproxy's own 502, which the addon
+records as no answer: it is not the server's and is never judged, so the observer says once per
+reason, on `warnings` and as an event, why the upstream was not reached. Memory is bounded by the
+observer's `history_limit` (conformance/observe.py `Observer`).
 """
 
 from __future__ import annotations

@@ -74,22 +74,30 @@ class _Heard:
         return False
 
 
-@pytest.fixture
-def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
-    """(server URL, proxy URL, observer, events heard) for the app the test names (None: the reference)."""
-    app = getattr(request, "param", None) or create_app(tokens=TOKENS)
+@contextlib.contextmanager
+def _proxy(tmp_path: Path, app: Any = None, **options: Any) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
+    """(server URL, proxy URL, observer, events heard): `app` (None: the reference) served, the proxy in front
+    of it, a report every 0.3 s; `options` go to LiveObserver."""
     heard = _Heard()
     program = mitmdump()
-    with serve_in_thread(app) as upstream:
+    with serve_in_thread(app or create_app(tokens=TOKENS)) as upstream:
         live = LiveObserver(
             upstream,
             tmp_path / "reports",
             events=Events([heard]),
             record=tmp_path / "recorded.ndjson",
             report_every=0.3,
+            **options,
         )
         with live, serve_proxy(live, "127.0.0.1", 0, program) as url:
             yield upstream, url, live, heard
+
+
+@pytest.fixture
+def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
+    """_proxy for the app the test names (None: the reference)."""
+    with _proxy(tmp_path, getattr(request, "param", None)) as running:
+        yield running
 
 
 def _session(client: httpx.Client, base: str) -> list[tuple[int, Any, str | None]]:
@@ -177,6 +185,16 @@ def test_a_fault_is_told_while_the_proxy_runs_and_reported_on_exit(
     assert all(TOKEN not in json.dumps(x.request_headers) for x in evidence.exchanges)
     saved = RunReport.read(tmp_path / "reports" / "conformance.json")
     assert rid in _violated(saved)
+
+
+def test_a_session_longer_than_the_history_limit_keeps_what_its_first_segment_showed(tmp_path: Path) -> None:
+    # Nine exchanges in segments of four: the key that got two runs is in the first, and still in the report.
+    with _proxy(tmp_path, fault("idem-key-ignored").build(TOKENS), history_limit=4) as (_, url, live, heard):
+        with httpx.Client() as client:
+            _session(client, url)
+        report = live.close()
+    assert live.observer.segments == 3 and max(len(b.operations) for b in live.observer.builders.values()) < 4
+    assert "CONC-001" in _violated(report) and "CONC-001" in heard.findings(), report.reason
 
 
 def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_violation(tmp_path: Path) -> None:
@@ -413,7 +431,7 @@ def test_an_https_upstream_not_trusted_gets_the_proxys_502_which_is_not_judged_a
 def test_an_upstream_ca_that_is_no_file_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    listen = ["observe", "--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:9", "--mitmdump", mitmdump()]
+    listen = ["observe", "--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:9"]  # judged before mitmdump
     code = main([*listen, "--upstream-ca", str(tmp_path / "no-such.pem")])
     err = capsys.readouterr().err
     assert code == 2 and "no-such.pem" in err and len(err.strip().splitlines()) == 1, err
