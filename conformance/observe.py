@@ -31,6 +31,7 @@ import functools
 import gc
 import hashlib
 import json
+import math
 import re
 import shlex
 import time
@@ -49,6 +50,7 @@ from conformance.catalog import Level, catalog
 from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
+from conformance.history_findings import Finding
 from conformance.observe_judges import JUDGED, ResponseJudge
 from conformance.observe_replays import RULES as REPLAYS
 from conformance.observe_replays import replay_findings
@@ -74,8 +76,10 @@ DECIDED = (
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
 # A history segment after the first starts where the observer chose, in the middle of clients' traffic:
-# a 409's cause (another body, a request in flight) may be in the segment before, so these are not judged.
-CAUSE_MAY_PRECEDE = frozenset({"CONC-003", "CONC-004"})
+# a key-reused 409's cause (another body, sent at any time before) may be in a segment before, so it is not
+# judged there; an in-flight 409's cause overlaps it, so it is judged once every earlier startRun had ended.
+CAUSE_MAY_PRECEDE = "CONC-003"
+IN_FLIGHT = "CONC-004"
 EVIDENCE_KEPT = 50  # per requirement, with a history limit: a broken server would otherwise fill memory with copies
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
@@ -181,7 +185,8 @@ class _Builder:
         # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
         self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
         self.walks = 0
-        self.late = False  # a segment after the first: CAUSE_MAY_PRECEDE's rules are not judged on it
+        self.late = False  # a segment after the first: CAUSE_MAY_PRECEDE is not judged on it
+        self.starts_before_end = -math.inf  # when the last startRun of the segments before may have ended
 
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
         credential = self.identities.credential(rec.credential)
@@ -293,13 +298,14 @@ class Observer:
     a shown run never 404 (CONC-009: "shown" within the segment), walks (CONC-010/011: a page whose cursor
     came from the segment before belongs to no walk, and a walk is held to return only runs the segment
     showed), one ETag and workflow per definition (CONC-012, ETAG-004..006), replays and reuses whose
-    earlier 202 is in the segment (IDEM-*), and cancels (CANCEL-002). Two rules are the exception: a 409
-    must have a cause (CONC-003: another body sent before; CONC-004: a request in flight), and that cause
-    may be in the segment before, so later segments do not judge them (CAUSE_MAY_PRECEDE), and count
-    no instance of them. The per-answer dedup and the evidence are bounded too (EVIDENCE_KEPT a
-    requirement) and so are the client numbers (per segment); what still grows is one entry per distinct
-    credential (its label, and its token to scrub), per origin, and per undocumented "METHOD /path"
-    (at most EVIDENCE_KEPT kept apart, the rest counted together)."""
+    earlier 202 is in the segment (IDEM-*), and cancels (CANCEL-002). The exception is a 409's cause,
+    which may be in a segment before: CONC-003's (another body, sent at any time before) is not judged in
+    later segments at all, and CONC-004's (a request in flight meanwhile) only on 409s sent after every
+    startRun of the segments before had been answered (an unanswered one may be in flight for ever);
+    neither counts an instance where it is not judged. The per-answer dedup and the evidence are bounded
+    too (EVIDENCE_KEPT a requirement, and as many undocumented "METHOD /path" kept apart), and so are the
+    client numbers (per segment); what still grows is one entry per distinct credential (its label, and
+    its token to scrub) and per origin."""
 
     def __init__(self, sources: Sequence[str], clock_skew: float = 0.0, history_limit: int | None = None) -> None:
         self.seen = Observation(list(sources))
@@ -312,6 +318,7 @@ class Observer:
         self.reported: set[tuple[str, str]] = set()
         self.history_limit = history_limit
         self.held = 0  # operations in the current segment's histories
+        self.starts_ended: dict[str, float] = {}  # per origin: when its earlier segments' startRuns had all ended
         self.segments = 1
 
     def add(self, item: Recorded | ReadError) -> list[tuple[str, Evidence]]:
@@ -351,6 +358,7 @@ class Observer:
             if builder is None:
                 builder = self.builders[origin] = _Builder(self.identities, self.skew)
                 builder.late = self.segments > 1
+                builder.starts_before_end = self.starts_ended.get(origin, -math.inf)
             builder.add(item, operation_id, run_id)
             self.held += 1
             if self.history_limit is not None and self.held >= self.history_limit:
@@ -364,6 +372,11 @@ class Observer:
     def new_segment(self) -> None:
         """Check the histories a last time, keep what they showed (final), and start empty ones."""
         checked = self.observation()
+        for origin, builder in self.builders.items():
+            ends = [
+                math.inf if op.completed is None else op.completed for op in builder.operations if op.kind == "startRun"
+            ]
+            self.starts_ended[origin] = max([builder.starts_before_end, *ends])
         self.seen.operations_judged = checked.operations_judged
         self.seen.evaluations = checked.evaluations
         self.seen.findings = {rid: found[:EVIDENCE_KEPT] for rid, found in checked.findings.items()}
@@ -389,7 +402,7 @@ class Observer:
             result.operations_judged += len(history)
             counted = evaluations(history)
             if builder.late:
-                counted = Counter({rid: n for rid, n in counted.items() if rid not in CAUSE_MAY_PRECEDE})
+                counted = _late_counts(counted, builder)
             result.evaluations.update(counted)
             # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
             # the same instances and findings, not a second copy of the rule.
@@ -399,12 +412,35 @@ class Observer:
             replayed, replay_found = replay_findings(history)
             result.evaluations.update(replayed)
             for found in [*check_history(history), *conditional_found, *replay_found]:
-                if builder.late and found.requirement_id in CAUSE_MAY_PRECEDE:
+                if builder.late and not _provable_late(found, builder):
                     continue
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
                 for rid in (found.requirement_id, *(r for r, conc in SAME_AS.items() if conc == found.requirement_id)):
                     result.findings.setdefault(rid, []).append(evidence)
         return result
+
+
+def _judged_late(op: Operation, builder: _Builder) -> bool:
+    """Whether CONC-004 judges `op` in a later segment: sent after every earlier segment's startRun had ended."""
+    return op.invoked > builder.starts_before_end
+
+
+def _late_counts(counted: Counter[str], builder: _Builder) -> Counter[str]:
+    """A later segment's instances: none of CONC-003, and CONC-004's only where it is judged."""
+    late = Counter({rid: n for rid, n in counted.items() if rid not in (CAUSE_MAY_PRECEDE, IN_FLIGHT)})
+    late[IN_FLIGHT] = sum(
+        1
+        for op in builder.operations
+        if op.kind == "startRun" and op.key is not None and op.completed is not None and _judged_late(op, builder)
+    )
+    return +late
+
+
+def _provable_late(found: Finding, builder: _Builder) -> bool:
+    """Whether a later segment's finding holds whatever came before it (the 409 is the finding's first op)."""
+    if found.requirement_id == CAUSE_MAY_PRECEDE:
+        return False
+    return found.requirement_id != IN_FLIGHT or _judged_late(builder.operations[found.operations[0]], builder)
 
 
 def _history_evidence(

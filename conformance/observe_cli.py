@@ -21,7 +21,7 @@ __all__ = ["HISTORY_LIMIT", "add_arguments", "run"]
 
 # Measured at 5 kB an exchange with small pages and 19 kB with a quarter of 50-run pages (docs/observe.md,
 # "History segments"): 0.3 to 1 GB. Four minutes at 200 requests a second, so a retry or a walk seldom
-# straddles a boundary, and CONC-003/004 (judged in the first segment only) see a good part of a session.
+# straddles a boundary, and CONC-003 (judged in the first segment only) sees a good part of a session.
 HISTORY_LIMIT = 50_000
 
 
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         help=f"with --listen: check the history in segments of N exchanges, so memory stays bounded (default "
-        f"{HISTORY_LIMIT}); earlier segments' findings are kept, CONC-003/004 are judged in the first only",
+        f"{HISTORY_LIMIT}); earlier segments' findings are kept, CONC-003 is judged in the first only",
     )
     parser.add_argument(
         "--upstream-ca",

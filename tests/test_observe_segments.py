@@ -37,7 +37,10 @@ class _Traffic:
         request: Any = None,
         headers: dict[str, str] | None = None,
         content_type: str = "application/json",
+        at: float | None = None,
+        lasting: float = 0.001,
     ) -> Recorded:
+        """`at`: seconds after the traffic's start that the request was sent (default: 10 ms after the last)."""
         self.count += 1
         return Recorded(
             source="synthetic",
@@ -49,24 +52,31 @@ class _Traffic:
             status=status,
             response_headers={"Content-Type": content_type},
             response_body=json.dumps(body),
-            started=1_700_000_000.0 + self.count * 0.01,
-            duration=0.001,
+            started=1_700_000_000.0 + (self.count * 0.01 if at is None else at),
+            duration=lasting,
             precision=0.001,
             credential=AUTH["Authorization"],
         )
 
-    def start(self, key: str, run_id: str, body: dict[str, Any] | None = None) -> Recorded:
+    def start(self, key: str, run_id: str, body: dict[str, Any] | None = None, **when: float) -> Recorded:
         request = body or {"clientId": "c1", "workflow": WORKFLOW}
         return self.exchange(
-            "POST", BASE, 202, {"runId": run_id, "status": "queued"}, request=request, headers={"Idempotency-Key": key}
+            "POST",
+            BASE,
+            202,
+            {"runId": run_id, "status": "queued"},
+            request=request,
+            headers={"Idempotency-Key": key},
+            **when,
         )
 
-    def reused(self, key: str, body: dict[str, Any]) -> Recorded:
+    def conflict(self, key: str, body: dict[str, Any], kind: str = "reused", **when: float) -> Recorded:
+        """A 409 of type idempotency-key-reused (or -in-flight) to a startRun with `key` and `body`."""
         problem = {
-            "type": "https://scheduler.example.com/problems/idempotency-key-reused",
-            "title": "Idempotency-Key reused",
+            "type": f"https://scheduler.example.com/problems/idempotency-key-{kind}",
+            "title": "Idempotency-Key conflict",
             "status": 409,
-            "detail": "another body",
+            "detail": kind,
         }
         return self.exchange(
             "POST",
@@ -76,9 +86,12 @@ class _Traffic:
             request=body,
             headers={"Idempotency-Key": key},
             content_type="application/problem+json",
+            **when,
         )
 
-    def get(self, run_id: str, finished: str | None = "2026-01-01T00:00:02Z", status: str = "succeeded") -> Recorded:
+    def get(
+        self, run_id: str, finished: str | None = "2026-01-01T00:00:02Z", status: str = "succeeded", **when: float
+    ) -> Recorded:
         run = {
             "runId": run_id,
             "clientId": "c1",
@@ -90,7 +103,7 @@ class _Traffic:
             "finishedAt": finished,
             "cancelRequestedAt": None,
         }
-        return self.exchange("GET", f"{BASE}/{run_id}", 200, run)
+        return self.exchange("GET", f"{BASE}/{run_id}", 200, run, **when)
 
 
 def _held(observer: Observer) -> int:
@@ -127,7 +140,7 @@ def test_a_409_whose_cause_is_in_the_segment_before_is_no_finding() -> None:
     observer.add(traffic.get("run-1"))
     observer.add(traffic.get("run-1"))
     assert observer.segments == 2
-    observer.add(traffic.reused("k-1", {"clientId": "c1", "workflow": {**WORKFLOW, "name": "other"}}))
+    observer.add(traffic.conflict("k-1", {"clientId": "c1", "workflow": {**WORKFLOW, "name": "other"}}))
     seen = observer.observation()
     assert "CONC-003" not in seen.findings, seen.findings["CONC-003"][0].message
     # Nor is it an instance: the segment could not have failed it.
@@ -139,8 +152,30 @@ def test_the_same_409_within_one_segment_is_still_judged() -> None:
     traffic = _Traffic()
     observer = Observer(["synthetic"], history_limit=100)
     observer.add(traffic.start("k-1", "run-1"))
-    observer.add(traffic.reused("k-1", {"clientId": "c1", "workflow": WORKFLOW}))
+    observer.add(traffic.conflict("k-1", {"clientId": "c1", "workflow": WORKFLOW}))
     assert "CONC-003" in observer.observation().findings
+
+
+def test_an_in_flight_409_is_judged_in_a_later_segment_only_once_the_earlier_start_runs_had_ended() -> None:
+    body = {"clientId": "c1", "workflow": WORKFLOW}
+
+    def second_segment_409(sent_at: float) -> Observer:
+        traffic = _Traffic()
+        observer = Observer(["synthetic"], history_limit=2)
+        observer.add(traffic.start("k-1", "run-1", at=0.0, lasting=0.03))  # in flight from 0 to 30 ms
+        observer.add(traffic.get("run-1", at=0.031))
+        assert observer.segments == 2
+        observer.add(traffic.conflict("k-1", body, kind="in-flight", at=sent_at, lasting=0.015))
+        return observer
+
+    # Sent at 20 ms, while the first segment's startRun was in flight: that was its cause, and a segment
+    # that begins after it cannot show it.
+    overlapping = second_segment_409(0.02).observation()
+    assert "CONC-004" not in overlapping.findings, overlapping.findings["CONC-004"][0].message
+    assert overlapping.evaluations["CONC-004"] == 1  # the first segment's startRun only
+    # Sent at 50 ms, when nothing with the key was in flight anywhere: the segment proves it causeless.
+    causeless = second_segment_409(0.05).observation()
+    assert "CONC-004" in causeless.findings and causeless.evaluations["CONC-004"] == 2
 
 
 def test_evidence_of_an_answer_broken_every_time_is_bounded() -> None:
