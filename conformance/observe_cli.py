@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--record is for --listen: recorded files are already recorded")
     if args.history_limit is not None or args.upstream_ca is not None:
         # A recording is judged whole: its size is the user's choice, and a segment boundary would cost the
-        # CONC-003/004 judgements after it. A file too large is split by the user, where they choose.
+        # CONC-003 judgements after it. A file too large is split by the user, where they choose.
         raise UsageError("--history-limit and --upstream-ca are for --listen: a recording is judged whole")
     return _run_files(args)
 
