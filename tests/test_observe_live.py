@@ -292,8 +292,13 @@ def _command(upstream: str, tmp_path: Path, *options: str) -> Iterator[_Command]
         yield running
     finally:
         if process.poll() is None:
-            process.kill()
-            process.communicate()
+            # SIGTERM first: the command then stops its mitmdump, which a kill would leave running.
+            process.terminate()
+            try:
+                process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
 
 
 def test_an_address_taken_is_one_line_naming_why_and_exit_2(

@@ -9,9 +9,12 @@ what the traffic held.
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 from typing import Any
 
 from conformance.observe import EVIDENCE_KEPT, Observer, report_of
+from conformance.observe_live import LiveObserver
 from conformance.observe_traffic import Recorded
 from conformance.results import Status
 
@@ -192,3 +195,30 @@ def test_evidence_of_an_answer_broken_every_time_is_bounded() -> None:
     for n in range(EVIDENCE_KEPT * 2):
         unbounded.add(traffic.get(f"run-{n}", finished=None))
     assert len(unbounded.observation().findings["LIFE-003"]) == EVIDENCE_KEPT * 2
+
+
+def test_what_the_live_observer_has_told_stays_as_bounded_as_its_report(tmp_path: Path) -> None:
+    # Segments of three: a key that gets two runs, a report, then a read that ends the segment. Once
+    # EVIDENCE_KEPT are kept, each segment's findings are told at its report and then dropped at its end
+    # (the evidence is full): what is remembered as told must be only what the report still holds.
+    traffic = _Traffic()
+    with LiveObserver("http://api.test", tmp_path, history_limit=3) as live:
+
+        def put(*items: Recorded) -> None:
+            for item in items:
+                live.put(item)
+            deadline = time.monotonic() + 10
+            while live.observer.seen.exchanges < traffic.count:
+                assert time.monotonic() < deadline, "the observer thread took no exchange"
+                time.sleep(0.001)
+
+        for n in range(EVIDENCE_KEPT + 5):
+            put(traffic.start(f"k-{n}", f"run-{n}-a"), traffic.start(f"k-{n}", f"run-{n}-b"))
+            if n >= EVIDENCE_KEPT:
+                live.write_report(final=False)
+            put(traffic.get(f"run-{n}-a"))
+        report = live.close()
+    assert report.exit_code == 1 and live.observer.segments == EVIDENCE_KEPT + 6
+    told = live._told  # what the observer keeps to tell nothing twice: private, and the memory at issue here
+    assert told == {(row.id, e.message) for row in report.requirements for e in row.evidence}
+    assert len(told) == 3 * EVIDENCE_KEPT and {rid for rid, _ in told} == {"CONC-001", "IDEM-001", "IDEM-002"}
