@@ -81,6 +81,7 @@ DECIDED = (
 CAUSE_MAY_PRECEDE = "CONC-003"
 IN_FLIGHT = "CONC-004"
 EVIDENCE_KEPT = 50  # per requirement, with a history limit: a broken server would otherwise fill memory with copies
+EVIDENCE_BODY = 4096  # characters of a body an exchange in the evidence shows
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
 UNREADABLE_NAME = "unreadable.txt"
@@ -224,7 +225,8 @@ class _Builder:
                 **facts,
             )
         )
-        self.records.append(rec)
+        # Kept for evidence only, which shows a body's first EVIDENCE_BODY characters: the rest is memory.
+        self.records.append(_evidence_only(rec))
 
     def _walk(self, credential: str, query: dict[str, str], body: Any, answered: bool) -> dict[str, Any]:
         """A page without a cursor starts a walk; one whose cursor an earlier page returned, sent with that
@@ -243,6 +245,19 @@ class _Builder:
         if answered and isinstance(body, dict) and isinstance(body.get("nextCursor"), str):
             self.cursors[(credential, body["nextCursor"])] = (walk, page, filters)
         return {"walk": walk, "page": page}
+
+
+def _evidence_only(rec: Recorded) -> Recorded:
+    """The exchange with its bodies cut to what evidence shows (`_exchange`): a listRuns page of 200 runs
+    is 60 kB of text, held for as long as the history is."""
+    request, response = rec.request_body, rec.response_body
+    if (request is None or len(request) <= EVIDENCE_BODY) and (response is None or len(response) <= EVIDENCE_BODY):
+        return rec
+    return dataclasses.replace(
+        rec,
+        request_body=None if request is None else request[:EVIDENCE_BODY],
+        response_body=None if response is None else response[:EVIDENCE_BODY],
+    )
 
 
 def _client_id(body: str | None) -> str | None:
@@ -480,10 +495,10 @@ def _exchange(rec: Recorded, identities: _Identities) -> Exchange:
         method=rec.method,
         url=redact_text(rec.url, secrets),
         request_headers=headers,
-        request_body=None if rec.request_body is None else redact_text(rec.request_body[:4096], secrets),
+        request_body=None if rec.request_body is None else redact_text(rec.request_body[:EVIDENCE_BODY], secrets),
         status=rec.status,
         response_headers=redact_headers(dict(rec.response_headers), secrets),
-        response_body=None if rec.response_body is None else redact_text(rec.response_body[:4096], secrets),
+        response_body=None if rec.response_body is None else redact_text(rec.response_body[:EVIDENCE_BODY], secrets),
         elapsed_ms=round((rec.duration or 0.0) * 1000, 3),
         error=rec.error,
         curl=f"# recorded in {rec.source}, {rec.where}",
