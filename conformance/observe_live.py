@@ -314,7 +314,7 @@ class LiveObserver:
         self.report_every = report_every
         self.command = command or f"runs-conformance observe --upstream {shlex.quote(self.upstream)}"
         self.observer = Observer([f"{SOURCE} ({self.upstream})"], history_limit=history_limit)
-        self.warnings = warnings  # where "the upstream could not be reached" goes (stderr)
+        self.warnings = warnings  # where "a request got no answer from the upstream" goes (stderr)
         self._unreached: set[str] = set()
         self.observer.seen.read_from = f"live traffic to {self.upstream}"
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -405,15 +405,17 @@ class LiveObserver:
             self._record.flush()
 
     def _unreachable(self, why: str) -> None:
-        """Say once per reason that a request got no answer from the upstream: the client then had mitmproxy's
-        own 502, which is never judged as the server's, so without this line nothing would say why."""
+        """Say once per reason that a request got no answer from the upstream (refused, a certificate not
+        trusted): the client then had mitmproxy's own 502, which is never judged as the server's, so without
+        this line nothing would say why the report holds no answer of it."""
         if why in self._unreached or len(self._unreached) >= _REASONS_TOLD:
             return
         self._unreached.add(why)
         hint = " (give --upstream-ca FILE to trust its certificate's CA)" if "certificate" in why.lower() else ""
+        # "No answer", not "unreachable": a client that left before the answer is recorded the same way.
         text = (
-            f"the upstream {self.upstream} could not be reached: {why}{hint}; the client got the proxy's own 502, "
-            "not judged as the server's"
+            f"a request got no answer from the upstream {self.upstream}: {why}{hint}; what its client got, if "
+            "anything, was the proxy's own 502, not judged as the server's"
         )
         if self.warnings is not None:
             print(f"runs-conformance: {text}", file=self.warnings, flush=True)
