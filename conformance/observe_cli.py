@@ -19,8 +19,8 @@ from typing import TextIO
 
 __all__ = ["HISTORY_LIMIT", "add_arguments", "run"]
 
-# Measured at 5 kB an exchange with small pages and 19 kB with a quarter of 50-run pages (docs/observe.md,
-# "History segments"): 0.3 to 1 GB. Four minutes at 200 requests a second, so a retry or a walk seldom
+# Measured at 5 kB an exchange with small pages and 16 kB with a quarter of 50-run pages (docs/observe.md,
+# "History segments"): 0.3 to 0.9 GB. Four minutes at 200 requests a second, so a retry or a walk seldom
 # straddles a boundary, and CONC-003 (judged in the first segment only) sees a good part of a session.
 HISTORY_LIMIT = 50_000
 
