@@ -51,12 +51,16 @@ from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
 from conformance.history_findings import Finding
+from conformance.observe_cancels import RULES as CANCELS
+from conformance.observe_cancels import terminal_cancel_findings
 from conformance.observe_judges import JUDGED, ResponseJudge
 from conformance.observe_replays import RULES as REPLAYS
 from conformance.observe_replays import replay_findings
 from conformance.observe_semantics import RULES as CONDITIONAL
 from conformance.observe_semantics import conditional_findings
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
+from conformance.observe_walks import RULES as WALKS
+from conformance.observe_walks import page_end_findings
 from conformance.redaction import redact_headers, redact_text
 from conformance.report import write_reports
 from conformance.results import Evidence, Exchange, RequirementResult, RunReport, Status, TimelineEntry, Verdict
@@ -72,6 +76,8 @@ DECIDED = (
     frozenset(JUDGED)
     | frozenset(CONDITIONAL)
     | frozenset(REPLAYS)
+    | frozenset(WALKS)
+    | frozenset(CANCELS)
     | frozenset(SAME_AS)
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
@@ -426,7 +432,11 @@ class Observer:
             result.evaluations.update(conditional)
             replayed, replay_found = replay_findings(history)
             result.evaluations.update(replayed)
-            for found in [*check_history(history), *conditional_found, *replay_found]:
+            walked, walk_found = page_end_findings(history)
+            result.evaluations.update(walked)
+            cancelled, cancel_found = terminal_cancel_findings(history)
+            result.evaluations.update(cancelled)
+            for found in [*check_history(history), *conditional_found, *replay_found, *walk_found, *cancel_found]:
                 if builder.late and not _provable_late(found, builder):
                     continue
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
