@@ -5,10 +5,12 @@ run that had already ended (a user's second click, a cleanup job). What one inst
 
 - One answered cancelRun of a run that an answer to the same credential had shown terminal (a Run
   of getRun or listRuns, or the RunRef of a startRun or cancelRun 202) and that was answered before
-  the cancel was sent. It must be 202 with a RunRef whose status is that terminal status; and every
-  Run shown to that credential by a request sent after the cancel was answered must keep that status
-  and, where the terminal Run showed them, the same finishedAt and cancelRequestedAt (as instants,
-  a null one staying null): a cancel that stamps cancelRequestedAt on a finished run changed it.
+  the cancel was sent. It must be 202 with a RunRef whose status is that terminal status; and no Run
+  shown to that credential by a request sent after the cancel was answered may show what a cancel
+  changes: the status cancelling or cancelled where it was another, or a cancelRequestedAt (as an
+  instant) other than the terminal Run showed, null included (a cancel that stamps a finished run).
+  Other changes of a finished run (a status going back, finishedAt rewritten, cancelRequestedAt
+  gone) cannot be told from a change some other job made: CONC-005..008 judge those.
 
 Why no correct server is flagged: a terminal status never changes, nor its finishedAt or
 cancelRequestedAt (LIFE-006, CONC-006..008), so what the earlier answer showed is the run's state
@@ -43,6 +45,7 @@ RULES = {
 }
 _NOT_JUDGED = frozenset({400, 401, 403, 404, 413, 415, 429})  # other requirements' business (see above)
 _RUN_KINDS = frozenset({"getRun", "listRuns"})  # answers that show a Run, with its timestamps
+_CANCEL_STATUSES = frozenset({"cancelling", "cancelled"})  # where a cancel moves a run
 
 
 def terminal_cancel_findings(history: History) -> tuple[Counter[str], list[Finding]]:
@@ -141,14 +144,16 @@ def _answer_wrong(cancel: Operation, status: str) -> str | None:
 
 
 def _changed(status: Observation, run: Observation | None, later: Observation, history: History) -> str | None:
-    """What a later answer shows changed since the terminal answers before the cancel, or None."""
+    """What a later answer shows a cancel changed since the terminal answers before it, or None.
+
+    Only what a cancel does: the status moved to cancelling or cancelled, cancelRequestedAt set where it
+    was null or moved. Any other change of a finished run (a status going back, a finishedAt rewritten, a
+    cancelRequestedAt gone) is no cancel's doing as far as a recording can tell: CONC-005..008 judge it."""
     if later.status != status.status:
-        return f"it {later.status}"
-    if run is None or history[later.op].kind not in _RUN_KINDS:
+        return f"it {later.status}" if later.status in _CANCEL_STATUSES else None
+    if run is None or not run.cancel_shown or not later.cancel_shown or later.cancel_requested_at is None:
         return None
-    if run.finished_at is not None and not same_instant(run.finished_at, later.finished_at):
-        return f"finishedAt {later.finished_at!r} where it had been {run.finished_at!r}"
-    if run.cancel_shown and later.cancel_shown and not same_instant(run.cancel_requested_at, later.cancel_requested_at):
+    if not same_instant(run.cancel_requested_at, later.cancel_requested_at):
         return f"cancelRequestedAt {later.cancel_requested_at!r} where it had been {run.cancel_requested_at!r}"
     return None
 

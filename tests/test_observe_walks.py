@@ -1,8 +1,9 @@
-"""PAGE-004 and CANCEL-004 judged from hand-made gateway traffic (conformance/observe_walks.py, observe_cancels.py).
+"""PAGE-004 and CANCEL-004 judged from traffic (conformance/observe_walks.py, observe_cancels.py).
 
-Each recording is a few NDJSON lines with millisecond times, so that which answer arrived before
-which request was sent is what the test says; the edge cases are the premises a recording cannot
-prove, which must give no finding.
+Most recordings are a few hand-made NDJSON lines with millisecond times, so that which answer
+arrived before which request was sent is what the test says; the edge cases are the premises a
+recording cannot prove, which must give no finding. The last tests observe the suite's own recorded
+runs: against the reference server (judged, and clean) and against the self-check's faults.
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+import pytest
+from support.servers import fault
+from support.tokens import TOKENS
+from support.traffic import record
 
 from conformance.observe import observe
 from conformance.results import Status
@@ -181,7 +187,40 @@ def test_a_cancel_not_proven_to_follow_the_finish_is_no_instance(tmp_path: Path)
     assert _cancelled_after_finish(tmp_path, "overlap", flipped, cancel_at=0.002)[0] is Status.NOT_RUN
     # Shown finished to another credential: its run IDs may name other runs.
     assert _cancelled_after_finish(tmp_path, "other", flipped, read_by="someone-else")[0] is Status.NOT_RUN
+    # Changes no cancel makes (a status going back, finishedAt rewritten) are CONC-005..008's, not the cancel's.
+    kept = (202, {"runId": RUN, "status": "succeeded"})
+    for name, after in [
+        ("back", _run(RUN, "2026-12-06T11:00:00Z", status="queued")),
+        ("rewritten", _run(RUN, "2026-12-06T11:00:00Z", finishedAt="2026-12-06T11:00:01Z")),
+    ]:
+        assert _cancelled_after_finish(tmp_path, name, kept, after=after) == (Status.PASSED, 1)
     # A 404 is CONC-009's, a 401 AUTH's, a 503 ERR-001's.
     for status in (404, 401, 503):
         problem = {"type": "about:blank", "title": "x", "status": status}
         assert _cancelled_after_finish(tmp_path, f"s{status}", (status, problem))[0] is Status.NOT_RUN
+
+
+# --- the suite's recordings -------------------------------------------------------------------------------
+
+
+def test_the_reference_servers_recording_holds_instances_of_both_and_no_violation(tmp_path: Path) -> None:
+    report, _ = observe([record(None, tmp_path / "run")], tmp_path / "observe")
+    rows = {row.id: row for row in report.requirements}
+    for rid in ("PAGE-004", "CANCEL-004"):
+        assert rows[rid].status is Status.PASSED and rows[rid].evaluations > 0, (rid, rows[rid].message)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("cancel-finished-flips", "CANCEL-004"),  # a finished run's cancel answers cancelled
+        ("page-cursor-on-full-last-page", "PAGE-004"),  # a full last page gives a cursor to an empty page
+    ],
+)
+def test_a_recorded_fault_is_found_on_its_id(name: str, expected: str, tmp_path: Path) -> None:
+    item = fault(name)
+    recording = record(item.build(TOKENS), tmp_path / "run", *item.select)
+    report, _ = observe([recording], tmp_path / "observe")
+    row = next(row for row in report.requirements if row.id == expected)
+    assert row.status is Status.FAILED, (name, row.message)
+    assert f"{recording}, line " in row.evidence[0].message and row.evidence[0].exchanges
