@@ -9,9 +9,11 @@ still follows it at any later time: runs are never deleted (LIFE-006) and neithe
 their createdAt ever changes. What one instance is, here (a page that is both is counted once):
 
 - A page answered 200 with a non-null nextCursor whose next page (sent with that cursor, so after it
-  was answered) was answered 200: the next page must hold a run. An empty next page proves that no
-  run followed the cursor's page when its cursor was given (or that the next page lost what followed,
-  which no correct server does either): the cursor should have been null.
+  was answered) was answered 200 under a limit of 1..200 or none (an empty page under another is
+  PAGE-003's business): the next page must hold a run. An empty next page proves that no
+  run followed the cursor's page when its cursor was given (the cursor should have been null), or
+  that the next page lost what followed, which no correct server does either. Where a run is proven
+  to follow the page (as below), its cursor was right and the empty page is not blamed on it.
 - A page answered 200 that a run R must follow: R was shown to the same credential (a startRun 202
   for it, or a Run in a getRun or listRuns answer) by an answer completed before the walk's first
   page was sent, R matches the walk's clientId filter (if any), R's createdAt, as an instant, is
@@ -124,9 +126,10 @@ def page_end_findings(history: History) -> tuple[Counter[str], list[Finding]]:
             mine = known.get(credential, {})
             chosen = {r: run for r, run in mine.items() if client_id is None or run.client_id() == client_id}
             groups[(credential, client_id)] = _Runs(chosen)
-        found = _cursor_without_run(pages, returned, counted, say)
-        ended = _null_before_run(pages, groups[(credential, client_id)], history.walk_start[walk], counted, say)
-        found = found or ended
+        runs = groups[(credential, client_id)]
+        followed = _followed(pages, runs, history.walk_start[walk])
+        found = _cursor_without_run(pages, followed, returned, counted, say)
+        found = _null_before_run(pages, followed, runs, counted, say) or found
         if found is not None:
             findings.append(Finding("PAGE-004", f"walk {walk}: {found[0]} (PAGE-004: {RULES['PAGE-004']})", found[1]))
     return Counter({"PAGE-004": len(counted)} if counted else {}), findings
@@ -152,9 +155,10 @@ def _valid_limit(op: Operation) -> bool:
 
 
 def _cursor_without_run(
-    pages: Sequence[_Page], returned: Counter[tuple[str, str]], counted: set[int], say: Say
+    pages: Sequence[_Page], followed: dict[int, str], returned: Counter[tuple[str, str]], counted: set[int], say: Say
 ) -> tuple[str, tuple[int, ...]] | None:
-    """The first page whose cursor led to an empty page: (what happened, the two ops)."""
+    """The first page whose cursor led to an empty page: (what happened, the two ops). A page a run was
+    proven to follow was right to give a cursor: the empty page after it is the one that says null wrongly."""
     found: tuple[str, tuple[int, ...]] | None = None
     for page in pages:
         cursor = page.body.get("nextCursor")
@@ -167,39 +171,51 @@ def _cursor_without_run(
             if returned[(page.op.credential, cursor)] > 1 and not precedes(page.op, nxt.op):
                 continue
             counted.add(page.op.index)
-            if not nxt.items and found is None:
+            if not nxt.items and found is None and page.op.index not in followed:
                 found = (
                     f"{say.op(page.op.index)} gave nextCursor {cursor!r}, and {say.op(nxt.op.index)}, sent with it, "
-                    "answered 200 with no run: no run followed the first page, so its nextCursor should have been "
-                    "null",
+                    "answered 200 with no run: either no run followed the first page, whose nextCursor should then "
+                    "have been null, or the next page lost the runs that did",
                     (page.op.index, nxt.op.index),
                 )
     return found
 
 
-def _null_before_run(
-    pages: Sequence[_Page], runs: _Runs, began: float, counted: set[int], say: Say
-) -> tuple[str, tuple[int, ...]] | None:
-    """The first page that ended the walk although a run was proven to follow it: (what happened, the ops)."""
+def _followed(pages: Sequence[_Page], runs: _Runs, began: float) -> dict[int, str]:
+    """For each page (by op index) that a run was proven to follow, one such run."""
     shown: dict[int, set[str]] = {}
     for page in pages:
         ids = {item["runId"] for item in page.items if isinstance(item, dict) and isinstance(item.get("runId"), str)}
         shown.setdefault(page.number, set()).update(ids)
-    found: tuple[str, tuple[int, ...]] | None = None
+    followed: dict[int, str] = {}
     for page in pages:
-        cursor = page.body.get("nextCursor", False)
         bound = _bound(page, pages)
-        if not (cursor is None or isinstance(cursor, str)) or bound is None:
+        if bound is None:
             continue
         before = set().union(*(ids for number, ids in shown.items() if number <= page.number))
         run_id = runs.following(bound, began, before)
-        if run_id is None:
+        if run_id is not None:
+            followed[page.op.index] = run_id
+    return followed
+
+
+def _null_before_run(
+    pages: Sequence[_Page], followed: dict[int, str], runs: _Runs, counted: set[int], say: Say
+) -> tuple[str, tuple[int, ...]] | None:
+    """The first page that ended the walk although a run was proven to follow it: (what happened, the ops)."""
+    found: tuple[str, tuple[int, ...]] | None = None
+    for page in pages:
+        cursor = page.body.get("nextCursor", False)
+        run_id = followed.get(page.op.index)
+        if not (cursor is None or isinstance(cursor, str)) or run_id is None:
             continue
         counted.add(page.op.index)
         if cursor is None and found is None:
             run = runs.runs[run_id]
             proofs = tuple(dict.fromkeys(i for i in (run.proof, run.created_by, page.op.index) if i >= 0))
-            older = "every run follows a walk's start" if bound == _END_OF_TIME else "older than every run on the page"
+            older = "older than every run on it" if page.items else "older than every run on the page before it"
+            if page.number == 0 and not page.items:
+                older = "every run follows a walk's start"
             found = (
                 f"{say.op(page.op.index)} answered nextCursor null, but run {run_id}, which {say.op(run.proof)} had "
                 "shown to the same credential before the walk began, matches the walk's filters, was on no page of "

@@ -138,8 +138,24 @@ def test_a_run_older_than_an_empty_pages_predecessor_follows_it(tmp_path: Path) 
     shown = _line("GET", f"/api/v1/runs/{RUN}", 200, _run(RUN, "2026-12-06T11:00:00Z"), 0.1)
     two = [_run(NEWEST, "2026-12-06T11:00:02Z"), _run(NEWER, "2026-12-06T11:00:01Z")]
     lines = [started, shown, _page("limit=2", two, "c1", 1.0), _page("limit=2&cursor=c1", [], None, 2.0)]
-    # Both halves see it: the cursor led to an empty page, and that page ended the walk before RUN.
+    # Both pages are instances. RUN follows the first, so its cursor was right: the empty page that ended the
+    # walk before RUN is the one that broke PAGE-004, and the finding names it, not the first.
     assert _rows(tmp_path, "predecessor", lines)["PAGE-004"] == (Status.FAILED, 2)
+    report, _ = observe([tmp_path / "predecessor.ndjson"], tmp_path / "again")
+    message = next(row for row in report.requirements if row.id == "PAGE-004").evidence[0].message
+    assert "(walk 0, page 1) → 200, " in message and "answered nextCursor null, but run run-old" in message
+    assert "gave nextCursor" not in message
+
+
+def test_an_empty_page_that_lost_a_run_is_not_blamed_on_the_cursor_before_it(tmp_path: Path) -> None:
+    started = _line("POST", "/api/v1/runs", 202, {"runId": RUN, "status": "queued"}, 0.0,
+                    sent={"clientId": "a", "workflow": WORKFLOW})  # fmt: skip
+    shown = _line("GET", f"/api/v1/runs/{RUN}", 200, _run(RUN, "2026-12-06T11:00:00Z"), 0.1)
+    two = [_run(NEWEST, "2026-12-06T11:00:02Z"), _run(NEWER, "2026-12-06T11:00:01Z")]
+    lines = [started, shown, _page("limit=2", two, "c1", 1.0), _page("limit=2&cursor=c1", [], "c2", 2.0)]
+    # RUN follows the first page, so its cursor was right; the empty page lost RUN (PAGE-006's) but still gives
+    # a cursor, which is right too: where a walk ends, nothing was said wrongly.
+    assert _rows(tmp_path, "lost", lines)["PAGE-004"] == (Status.PASSED, 2)
 
 
 # --- CANCEL-004 -------------------------------------------------------------------------------------------
