@@ -38,6 +38,7 @@ recording's precision make no finding. At most one finding per walk.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -95,12 +96,11 @@ class _Runs:
 
     def following(self, bound: Instant, began: float, before: set[str]) -> str | None:
         """A run proven before `began`, strictly older than `bound`, that no page up to this one showed."""
-        older = self.dated[: bisect.bisect_left(self.created, bound)]
+        older = itertools.islice(self.dated, bisect.bisect_left(self.created, bound))
         undated = self.undated if bound == _END_OF_TIME else []
-        for run_id in [*older, *undated]:
-            if self.runs[run_id].proven < began and run_id not in before:
-                return run_id
-        return None
+        return next(
+            (r for r in itertools.chain(older, undated) if self.runs[r].proven < began and r not in before), None
+        )
 
 
 def page_end_findings(history: History) -> tuple[Counter[str], list[Finding]]:

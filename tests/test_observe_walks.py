@@ -93,6 +93,16 @@ def test_an_empty_page_under_a_limit_the_contract_refuses_is_no_instance(tmp_pat
     assert _rows(tmp_path, "limit0", lines)["PAGE-004"][0] is Status.NOT_RUN  # PAGE-003's business
 
 
+def test_a_walk_whose_filter_was_sent_twice_is_not_judged(tmp_path: Path) -> None:
+    # Which clientId the server filtered by is unknown, so which runs follow its pages is unknown too.
+    started = _line("POST", "/api/v1/runs", 202, {"runId": RUN, "status": "queued"}, 0.0,
+                    sent={"clientId": "a", "workflow": WORKFLOW})  # fmt: skip
+    shown = _line("GET", f"/api/v1/runs/{RUN}", 200, _run(RUN, "2026-12-06T11:00:00Z"), 0.1)
+    two = [_run(NEWEST, "2026-12-06T11:00:02Z"), _run(NEWER, "2026-12-06T11:00:01Z")]
+    lines = [started, shown, _page("clientId=b&clientId=a&limit=2", two, None, 1.0)]
+    assert _rows(tmp_path, "twice", lines)["PAGE-004"][0] is Status.NOT_RUN
+
+
 # --- PAGE-004: null, and a run after it -------------------------------------------------------------------
 
 
