@@ -296,6 +296,9 @@ def _as_json(d: ReportDiff) -> str:
         "added": items(d.added),
         "removed": items(d.removed),
         "still_failing": d.still_failing,
+        # The lists the text and markdown forms show: a count alone cannot say which IDs a gate carried.
+        "still_failing_ids": items(d.still_failing_changes),
+        "newly_not_run": items(d.newly_not_run),
         "notes": d.notes,
         "exit_code": d.exit_code,
     }

@@ -31,6 +31,7 @@ import functools
 import gc
 import hashlib
 import json
+import math
 import re
 import shlex
 import time
@@ -49,6 +50,9 @@ from conformance.catalog import Level, catalog
 from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
+from conformance.history_findings import Finding
+from conformance.observe_cancels import RULES as CANCELS
+from conformance.observe_cancels import terminal_cancel_findings
 from conformance.observe_judges import JUDGED, ResponseJudge
 from conformance.observe_lifecycle import RULES as LIFECYCLE
 from conformance.observe_lifecycle import lifecycle_findings
@@ -58,6 +62,8 @@ from conformance.observe_retention import DEFAULT_RETENTION, KeyRetention
 from conformance.observe_semantics import RULES as CONDITIONAL
 from conformance.observe_semantics import conditional_findings
 from conformance.observe_traffic import ReadError, Recorded, read_traffic
+from conformance.observe_walks import RULES as WALKS
+from conformance.observe_walks import page_end_findings
 from conformance.redaction import redact_headers, redact_text
 from conformance.report import write_reports
 from conformance.results import Evidence, Exchange, RequirementResult, RunReport, Status, TimelineEntry, Verdict
@@ -74,9 +80,18 @@ DECIDED = (
     | frozenset(CONDITIONAL)
     | frozenset(REPLAYS)
     | frozenset(LIFECYCLE)
+    | frozenset(WALKS)
+    | frozenset(CANCELS)
     | frozenset(SAME_AS)
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
+# A history segment after the first starts where the observer chose, in the middle of clients' traffic:
+# a key-reused 409's cause (another body, sent at any time before) may be in a segment before, so it is not
+# judged there; an in-flight 409's cause overlaps it, so it is judged once every earlier startRun had ended.
+CAUSE_MAY_PRECEDE = "CONC-003"
+IN_FLIGHT = "CONC-004"
+EVIDENCE_KEPT = 50  # per requirement, with a history limit: a broken server would otherwise fill memory with copies
+EVIDENCE_BODY = 4096  # characters of a body an exchange in the evidence shows
 NOT_OBSERVED = "not observed"
 _UNTIMED_END = 1e12  # an exchange with no time overlaps every timed one (epoch seconds stay far below)
 UNREADABLE_NAME = "unreadable.txt"
@@ -173,15 +188,17 @@ def _response_json(rec: Recorded) -> Any:
 class _Builder:
     """Turns recorded exchanges of the spec's operations into the history's Operations, in recording order."""
 
-    def __init__(self, identities: _Identities, skew: float, key_retention: float | None) -> None:
+    def __init__(self, identities: _Identities, skew: float, retention: KeyRetention) -> None:
         self.identities = identities
         self.skew = skew
         self._operations: list[Operation] = []
-        self.retention = KeyRetention(key_retention)
+        self.retention = retention
         self.records: list[Recorded] = []
         # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
         self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
         self.walks = 0
+        self.late = False  # a segment after the first: CAUSE_MAY_PRECEDE is not judged on it
+        self.starts_before_end = -math.inf  # when the last startRun of the segments before may have ended
 
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
         credential = self.identities.credential(rec.credential)
@@ -189,7 +206,8 @@ class _Builder:
         invoked, completed = _interval(rec, self.skew)
         answered = rec.status is not None and rec.error is None
         body = _response_json(rec) if answered else None
-        query = dict(parse_qsl(urlsplit(rec.url).query, keep_blank_values=True))
+        pairs = parse_qsl(urlsplit(rec.url).query, keep_blank_values=True)
+        query = dict(pairs)
         facts: dict[str, Any] = {}
         if kind == "startRun":
             key = rec.header("idempotency-key", response=False)
@@ -198,10 +216,13 @@ class _Builder:
                 facts["key"] = key
                 facts["body_fingerprint"] = _fingerprint(rec.request_body or "")
             if key is not None:
-                self.retention.note(credential, key, index, facts.get("body_fingerprint"))
+                self.retention.note(credential, key, index, invoked, facts.get("body_fingerprint"))
             facts["client_id"] = _client_id(rec.request_body)
         elif kind == "listRuns":
-            facts.update(self._walk(credential, query, body, answered))
+            # A cursor or filter sent twice: which value the server took is unknown, and so is the walk.
+            sent = [name for name, _ in pairs if name in ("cursor", "status", "clientId")]
+            if len(sent) == len(set(sent)):
+                facts.update(self._walk(credential, query, body, answered))
         elif kind == "getRunDefinition":
             facts["if_none_match"] = rec.header("if-none-match", response=False)
         self._operations.append(
@@ -221,7 +242,8 @@ class _Builder:
                 **facts,
             )
         )
-        self.records.append(rec)
+        # Kept for evidence only, which shows a body's first EVIDENCE_BODY characters: the rest is memory.
+        self.records.append(_evidence_only(rec))
 
     @property
     def operations(self) -> list[Operation]:
@@ -246,6 +268,19 @@ class _Builder:
         if answered and isinstance(body, dict) and isinstance(body.get("nextCursor"), str):
             self.cursors[(credential, body["nextCursor"])] = (walk, page, filters)
         return {"walk": walk, "page": page}
+
+
+def _evidence_only(rec: Recorded) -> Recorded:
+    """The exchange with its bodies cut to what evidence shows (`_exchange`): a listRuns page of 200 runs
+    is 60 kB of text, held for as long as the history is."""
+    request, response = rec.request_body, rec.response_body
+    if (request is None or len(request) <= EVIDENCE_BODY) and (response is None or len(response) <= EVIDENCE_BODY):
+        return rec
+    return dataclasses.replace(
+        rec,
+        request_body=None if request is None else request[:EVIDENCE_BODY],
+        response_body=None if response is None else response[:EVIDENCE_BODY],
+    )
 
 
 def _client_id(body: str | None) -> str | None:
@@ -279,7 +314,7 @@ def observe_records(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        observer = Observer(sources, clock_skew, key_retention)
+        observer = Observer(sources, clock_skew, key_retention=key_retention)
         for item in items:
             observer.add(item)
         return observer.observation()
@@ -293,10 +328,32 @@ class Observer:
     each answer's findings as it comes, and check the history whenever it writes a report.
 
     `add` judges one answer alone and returns its new findings; `observation()` checks the history of
-    everything added so far and may be called again later: each call starts from the answers' findings."""
+    everything added so far and may be called again later: each call starts from the answers' findings.
+
+    `history_limit` bounds memory for a session of any length (the live proxy's): once the histories hold
+    that many operations, they are checked a last time, their findings and instance counts are kept (they
+    are final: no later exchange can undo a contradiction or an instance), and a new segment begins with
+    empty histories. A segment is a recording that started later, which the rules judge soundly because
+    each one compares only operations the history holds, ordered by real-time precedence:
+    one run and one body per key (CONC-001/002), lifecycle, terminal status and timestamps (CONC-005..008),
+    a shown run never 404 (CONC-009: "shown" within the segment), walks (CONC-010/011: a page whose cursor
+    came from the segment before belongs to no walk, and a walk is held to return only runs the segment
+    showed), one ETag and workflow per definition (CONC-012, ETAG-004..006), replays and reuses whose
+    earlier 202 is in the segment (IDEM-*), and cancels (CANCEL-002). The exception is a 409's cause,
+    which may be in a segment before: CONC-003's (another body, sent at any time before) is not judged in
+    later segments at all, and CONC-004's (a request in flight meanwhile) only on 409s sent after every
+    startRun of the segments before had been answered (an unanswered one may be in flight for ever);
+    neither counts an instance where it is not judged. The per-answer dedup and the evidence are bounded
+    too (EVIDENCE_KEPT a requirement, and as many undocumented "METHOD /path" kept apart), and so are the
+    client numbers (per segment); what still grows is one entry per distinct credential (its label, and
+    its token to scrub) and per origin."""
 
     def __init__(
-        self, sources: Sequence[str], clock_skew: float = 0.0, key_retention: float | None = DEFAULT_RETENTION
+        self,
+        sources: Sequence[str],
+        clock_skew: float = 0.0,
+        history_limit: int | None = None,
+        key_retention: float | None = DEFAULT_RETENTION,
     ) -> None:
         self.seen = Observation(list(sources))
         self.identities = _Identities()
@@ -307,6 +364,11 @@ class Observer:
         self.builders: dict[str, _Builder] = {}
         self.judge = ResponseJudge()
         self.reported: set[tuple[str, str]] = set()
+        self.history_limit = history_limit
+        self.held = 0  # operations in the current segment's histories
+        self.starts_ended: dict[str, float] = {}  # per origin: when its earlier segments' startRuns had all ended
+        self.keys_before: dict[str, float] = {}  # per origin: the earliest keyed startRun of its earlier segments
+        self.segments = 1
 
     def add(self, item: Recorded | ReadError) -> list[tuple[str, Evidence]]:
         seen = self.seen
@@ -319,14 +381,21 @@ class Observer:
         operation_id, run_id, in_spec = classify(item.method, item.url)
         if operation_id is None:
             path = urlsplit(item.url).path if in_spec else "(a path not in the spec)"
-            seen.not_in_spec[f"{item.method} {path}"] += 1
+            named = f"{item.method} {path}"
+            if (
+                self.history_limit is not None
+                and named not in seen.not_in_spec
+                and len(seen.not_in_spec) >= EVIDENCE_KEPT
+            ):
+                named = "(other requests not in the spec)"  # a path holds a runId: one entry each would grow forever
+            seen.not_in_spec[named] += 1
             return []
         seen.operations[operation_id] += 1
         found: list[tuple[str, Evidence]] = []
         for rid, broken in self.judge.judge(operation_id, item).items():
             seen.evaluations[rid] += 1
             # Each kind of finding once, as a run's judge does: a poll repeats one wrong answer many times.
-            if broken and (rid, f"{operation_id} {broken}") not in self.reported:
+            if broken and (rid, f"{operation_id} {broken}") not in self.reported and self._room(rid):
                 self.reported.add((rid, f"{operation_id} {broken}"))
                 message = f"{operation_id} recorded in {item.source}, {item.where}: {broken} ({rid})"
                 evidence = Evidence("observe", message, [_exchange(item, self.identities)])
@@ -334,11 +403,39 @@ class Observer:
                 found.append((rid, evidence))
         if operation_id in KINDS:  # the spec's five operations: what the history is made of
             origin = urlsplit(item.url).netloc.lower()
-            builder = self.builders.get(origin) or self.builders.setdefault(
-                origin, _Builder(self.identities, self.skew, self.key_retention)
-            )
+            builder = self.builders.get(origin)
+            if builder is None:
+                # A key seen in this segment may have been stored in one before: its earliest use there counts.
+                retention = KeyRetention(self.key_retention, self.keys_before.get(origin, math.inf))
+                builder = self.builders[origin] = _Builder(self.identities, self.skew, retention)
+                builder.late = self.segments > 1
+                builder.starts_before_end = self.starts_ended.get(origin, -math.inf)
             builder.add(item, operation_id, run_id)
+            self.held += 1
+            if self.history_limit is not None and self.held >= self.history_limit:
+                self.new_segment()
         return found
+
+    def _room(self, rid: str) -> bool:
+        """Whether another piece of evidence for `rid` is kept: always, unless memory is bounded."""
+        return self.history_limit is None or len(self.seen.findings.get(rid, ())) < EVIDENCE_KEPT
+
+    def new_segment(self) -> None:
+        """Check the histories a last time, keep what they showed (final), and start empty ones."""
+        checked = self.observation()
+        for origin, builder in self.builders.items():
+            ends = [
+                math.inf if op.completed is None else op.completed for op in builder.operations if op.kind == "startRun"
+            ]
+            self.starts_ended[origin] = max([builder.starts_before_end, *ends])
+            self.keys_before[origin] = builder.retention.earliest
+        self.seen.operations_judged = checked.operations_judged
+        self.seen.evaluations = checked.evaluations
+        self.seen.findings = {rid: found[:EVIDENCE_KEPT] for rid, found in checked.findings.items()}
+        self.builders = {}
+        self.identities.clients = {}  # a client is a number within one history
+        self.held = 0
+        self.segments += 1
 
     def observation(self) -> Observation:
         """What was seen so far, with the history's findings: the answers' own are kept apart, so a later
@@ -351,14 +448,15 @@ class Observer:
             errors=list(seen.errors),
             credentials=len(self.identities.labels),
             secrets=sorted(self.identities.secrets),
-            operations_judged=0,
         )
         for builder in self.builders.values():
             history = History(builder.operations)
             result.operations_judged += len(history)
             counted = evaluations(history)
             # A use of a key the server may have forgotten is judged on nothing its key's rules say.
-            counted.subtract(dict.fromkeys(("CONC-003", "CONC-004"), builder.retention.unjudged))
+            counted.subtract(dict.fromkeys((CAUSE_MAY_PRECEDE, IN_FLIGHT), builder.retention.unjudged))
+            if builder.late:
+                counted = _late_counts(counted, builder)
             result.evaluations.update(counted)
             # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
             # the same instances and findings, not a second copy of the rule.
@@ -367,13 +465,53 @@ class Observer:
             result.evaluations.update(conditional)
             replayed, replay_found = replay_findings(history)
             result.evaluations.update(replayed)
+            walked, walk_found = page_end_findings(history)
+            result.evaluations.update(walked)
+            cancelled, cancel_found = terminal_cancel_findings(history)
+            result.evaluations.update(cancelled)
             lived, lived_found = lifecycle_findings(history)
             result.evaluations.update(lived)
-            for found in [*check_history(history), *conditional_found, *replay_found, *lived_found]:
+            for found in [
+                *check_history(history),
+                *conditional_found,
+                *replay_found,
+                *walk_found,
+                *cancel_found,
+                *lived_found,
+            ]:
+                if builder.late and not _provable_late(found, builder):
+                    continue
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
                 for rid in (found.requirement_id, *(r for r, conc in SAME_AS.items() if conc == found.requirement_id)):
                     result.findings.setdefault(rid, []).append(evidence)
         return result
+
+
+def _judged_late(op: Operation, builder: _Builder) -> bool:
+    """Whether CONC-004 judges `op` in a later segment: sent after every earlier segment's startRun had ended."""
+    return op.invoked > builder.starts_before_end
+
+
+def _late_counts(counted: Counter[str], builder: _Builder) -> Counter[str]:
+    """A later segment's instances: none of CONC-003, and CONC-004's only where it is judged."""
+    late = Counter({rid: n for rid, n in counted.items() if rid not in (CAUSE_MAY_PRECEDE, IN_FLIGHT)})
+    late[IN_FLIGHT] = sum(
+        1
+        for op in builder.operations
+        if op.kind == "startRun"
+        and op.key is not None
+        and op.completed is not None
+        and _judged_late(op, builder)
+        and not builder.retention.forgotten(op.index)
+    )
+    return +late
+
+
+def _provable_late(found: Finding, builder: _Builder) -> bool:
+    """Whether a later segment's finding holds whatever came before it (the 409 is the finding's first op)."""
+    if found.requirement_id == CAUSE_MAY_PRECEDE:
+        return False
+    return found.requirement_id != IN_FLIGHT or _judged_late(builder.operations[found.operations[0]], builder)
 
 
 def _history_evidence(
@@ -413,10 +551,10 @@ def _exchange(rec: Recorded, identities: _Identities) -> Exchange:
         method=rec.method,
         url=redact_text(rec.url, secrets),
         request_headers=headers,
-        request_body=None if rec.request_body is None else redact_text(rec.request_body[:4096], secrets),
+        request_body=None if rec.request_body is None else redact_text(rec.request_body[:EVIDENCE_BODY], secrets),
         status=rec.status,
         response_headers=redact_headers(dict(rec.response_headers), secrets),
-        response_body=None if rec.response_body is None else redact_text(rec.response_body[:4096], secrets),
+        response_body=None if rec.response_body is None else redact_text(rec.response_body[:EVIDENCE_BODY], secrets),
         elapsed_ms=round((rec.duration or 0.0) * 1000, 3),
         error=rec.error,
         curl=f"# recorded in {rec.source}, {rec.where}",

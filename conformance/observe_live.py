@@ -28,6 +28,13 @@ deleted on close, whatever happens; each Authorization value is "credential N" i
 the optional recording (`record`) writes the NDJSON of docs/observe.md with the Authorization value
 replaced by a stand-in per credential, so it can be observed again offline (clients still told
 apart) and holds no token.
+
+mitmdump's own folder (its CA, made at start) is one inside the session's private folder, not
+~/.mitmproxy: two sessions starting at once would otherwise both write the CA there. A request the
+upstream never answered (refused, a certificate not trusted) gets mitmproxy's own 502, which the addon
+records as no answer: it is not the server's and is never judged, so the observer says once per
+reason, on `warnings` and as an event, why the upstream was not reached. Memory is bounded by the
+observer's `history_limit` (conformance/observe.py `Observer`).
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ ADDON = Path(__file__).resolve().with_name("observe_addon.py")
 _PRECISION = 0.001
 _LOGGED = re.compile(r"^\[[0-9:.]+\] (.+)$")
 _POLL = 0.005  # how often the tail looks for new lines when there were none: what a finding may wait
+_REASONS_TOLD = 20  # distinct reasons an upstream was not reached said on stderr; the rest are alike
 
 
 def find_mitmdump(given: str | None = None) -> str | None:
@@ -82,8 +90,19 @@ def find_mitmdump(given: str | None = None) -> str | None:
     return shutil.which("mitmdump")
 
 
-def mitmdump_command(mitmdump: str, upstream: str, host: str, port: int, traffic: Path, ready: Path) -> list[str]:
-    """mitmdump as a quiet reverse proxy to `upstream` with the addon writing `traffic` and `ready`."""
+def mitmdump_command(
+    mitmdump: str,
+    upstream: str,
+    host: str,
+    port: int,
+    traffic: Path,
+    ready: Path,
+    confdir: Path,
+    upstream_ca: Path | None = None,
+) -> list[str]:
+    """mitmdump as a quiet reverse proxy to `upstream` with the addon writing `traffic` and `ready`, its
+    configuration and CA in `confdir`, trusting `upstream_ca` (a PEM file) for an https upstream."""
+    trust = [] if upstream_ca is None else ["--set", f"ssl_verify_upstream_trusted_ca={upstream_ca}"]
     return [
         mitmdump,
         "--mode",
@@ -108,6 +127,12 @@ def mitmdump_command(mitmdump: str, upstream: str, host: str, port: int, traffic
         # reverse proxy in front of a deployment is there for exactly those clients.
         "--set",
         "block_global=false",
+        # Its own folder, in the session's private one: mitmdump makes a CA there at start, and two sessions
+        # starting at once with the default (~/.mitmproxy, when it does not exist yet) would both write one
+        # CA's files; nothing is then left in the user's home either, and no config.yaml of theirs applies.
+        "--set",
+        f"confdir={confdir}",
+        *trust,
     ]
 
 
@@ -180,11 +205,17 @@ class _Tail:
 
 @contextlib.contextmanager
 def serve_proxy(
-    live: LiveObserver, host: str, port: int, mitmdump: str | None = None, ready_timeout: float = 30.0
+    live: LiveObserver,
+    host: str,
+    port: int,
+    mitmdump: str | None = None,
+    ready_timeout: float = 30.0,
+    upstream_ca: Path | None = None,
 ) -> Iterator[str]:
     """Run mitmdump as the reverse proxy to `live.upstream` on HOST:PORT (0: any free port) until the block
-    ends; yields the proxy's URL. Raises FileNotFoundError (with INSTALL_HINT) when there is no mitmdump,
-    OSError when it cannot listen."""
+    ends; yields the proxy's URL. `upstream_ca`: a PEM file of the CA (or the self-signed certificate) an
+    https upstream's certificate is verified against, besides the system's. Raises FileNotFoundError (with
+    INSTALL_HINT) when there is no mitmdump, OSError when it cannot listen."""
     program = find_mitmdump(mitmdump)
     if program is None:
         raise FileNotFoundError(INSTALL_HINT)
@@ -193,13 +224,15 @@ def serve_proxy(
     process: subprocess.Popen[bytes] | None = None
     try:
         traffic, ready, log = private / "traffic.ndjson", private / "ready.json", private / "mitmdump.log"
+        confdir = private / "mitmproxy"
+        confdir.mkdir(mode=0o700)
         os.close(os.open(traffic, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         tail = _Tail(live, traffic, log)
         tail.thread.start()
         live.drain = tail.drain
         with log.open("wb") as output:
             process = subprocess.Popen(
-                mitmdump_command(program, live.upstream, host, port, traffic, ready),
+                mitmdump_command(program, live.upstream, host, port, traffic, ready, confdir, upstream_ca),
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -272,6 +305,8 @@ class LiveObserver:
         record: Path | None = None,
         report_every: float | None = None,
         command: str = "",
+        history_limit: int | None = None,
+        warnings: TextIO | None = None,
         key_retention: float | None = DEFAULT_RETENTION,
     ) -> None:
         self.upstream = upstream.rstrip("/")
@@ -280,7 +315,11 @@ class LiveObserver:
         self.out = out
         self.report_every = report_every
         self.command = command or f"runs-conformance observe --upstream {shlex.quote(self.upstream)}"
-        self.observer = Observer([f"{SOURCE} ({self.upstream})"], key_retention=key_retention)
+        self.observer = Observer(
+            [f"{SOURCE} ({self.upstream})"], history_limit=history_limit, key_retention=key_retention
+        )
+        self.warnings = warnings  # where "a request got no answer from the upstream" goes (stderr)
+        self._unreached: set[str] = set()
         self.observer.seen.read_from = f"live traffic to {self.upstream}"
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.clock = time.monotonic()
@@ -361,11 +400,31 @@ class LiveObserver:
         return tuple(sorted(self.observer.identities.secrets, key=len, reverse=True))
 
     def _take(self, item: Recorded | ReadError) -> None:
+        if isinstance(item, Recorded) and item.status is None:
+            self._unreachable(item.error or "no answer")
         for rid, evidence in self.observer.add(item):
             self._tell(rid, evidence.message)
         if self._record is not None and isinstance(item, Recorded):
             self._record.write(json.dumps(self._line(item), ensure_ascii=False) + "\n")
             self._record.flush()
+
+    def _unreachable(self, why: str) -> None:
+        """Say once per reason that a request got no answer from the upstream (refused, a certificate not
+        trusted): the client then had mitmproxy's own 502, which is never judged as the server's, so without
+        this line nothing would say why the report holds no answer of it."""
+        if why in self._unreached or len(self._unreached) >= _REASONS_TOLD:
+            return
+        self._unreached.add(why)
+        hint = " (give --upstream-ca FILE to trust its certificate's CA)" if "certificate" in why.lower() else ""
+        # "No answer", not "unreachable": a client that left before the answer is recorded the same way.
+        text = (
+            f"a request got no answer from the upstream {self.upstream}: {why}{hint}; what its client got, if "
+            "anything, was the proxy's own 502, not judged as the server's"
+        )
+        if self.warnings is not None:
+            print(f"runs-conformance: {text}", file=self.warnings, flush=True)
+        if self.events is not None:
+            self.events.info(text)
 
     def _tell(self, rid: str, message: str) -> None:
         if (rid, message) in self._told:
@@ -418,6 +477,9 @@ class LiveObserver:
         for row in report.requirements:
             for evidence in row.evidence:
                 self._tell(row.id, evidence.message)
+        # What is told is what the report holds: the evidence a history limit drops is never told again
+        # (its segment is gone), so the set stays as bounded as the report.
+        self._told &= {(row.id, evidence.message) for row in report.requirements for evidence in row.evidence}
         write_reports(report, self.report_dir, secrets=seen.secrets)
         stale = self.report_dir / UNREADABLE_NAME
         if stale.exists():

@@ -22,14 +22,15 @@ pruning. For each (credential, key):
 - an unanswered use keeps its key: it is never judged itself and may be a cause of another's 409.
 
 An untimed use has no place in time: it may have come after any expiry, so with a finite retention
-a key with one is not judged at all (its bound is the epoch's start plus the retention).
+a key with one is not judged at all (its bound is the epoch's start plus the retention). With a
+history limit (the live observer's segments), a key seen in a later segment may have been stored in
+an earlier one, which is not remembered: its bound counts from the earliest keyed use of them all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections import Counter
 
 from conformance.history import Operation
 
@@ -42,16 +43,22 @@ _NO_KEY_USE = frozenset({400, 401, 413, 415})  # rejected before a run is create
 class KeyRetention:
     """The uses of each key as the builder adds them, resolved into the Operations' keys on demand."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, before: float = math.inf) -> None:
         self.seconds = seconds  # None: keys are kept forever
+        # The earliest keyed use of the history segments before this one (conformance/observe.py): a key
+        # seen here may have been stored then, and what it was is not remembered.
+        self.earliest = before
+        self._before = before
         self._uses: dict[tuple[str, str], list[int]] = {}
         self._recorded: dict[int, tuple[str, str | None]] = {}  # (key, body fingerprint) of uses judged on the key
         self._dirty: set[tuple[str, str]] = set()
-        self._unjudged: Counter[tuple[str, str]] = Counter()
+        self._unjudged: dict[tuple[str, str], set[int]] = {}
+        self._forgotten: set[int] = set()
 
-    def note(self, credential: str, key: str, index: int, fingerprint: str | None) -> None:
+    def note(self, credential: str, key: str, index: int, invoked: float, fingerprint: str | None) -> None:
         """A use of `key` (operation `index`); `fingerprint` None: its body is unknown and it is never judged."""
         part = (credential, key)
+        self.earliest = min(self.earliest, invoked)
         self._uses.setdefault(part, []).append(index)
         if fingerprint is not None:
             self._recorded[index] = (key, fingerprint)
@@ -61,7 +68,11 @@ class KeyRetention:
     @property
     def unjudged(self) -> int:
         """Answered 202s whose key may have expired: counted by the history as CONC-003/004 instances, never one."""
-        return sum(self._unjudged.values())
+        return len(self._forgotten)
+
+    def forgotten(self, index: int) -> bool:
+        """Operation `index` is one of those 202s (as of the last `apply`)."""
+        return index in self._forgotten
 
     def apply(self, operations: list[Operation]) -> None:
         """Give each use of a key added since the last call the key it is judged under (in place)."""
@@ -73,10 +84,11 @@ class KeyRetention:
         assert self.seconds is not None
         uses = [operations[i] for i in self._uses[part]]
         stored = [op.invoked for op in uses if op.status not in _NO_KEY_USE]
-        bound = min(stored) + self.seconds if stored else math.inf
+        bound = min([*stored, self._before]) + self.seconds
         late = [op for op in uses if op.completed is not None and op.completed > bound]
         straddled = any(op.invoked <= bound for op in late)
-        self._unjudged[part] = 0
+        self._forgotten -= self._unjudged.pop(part, set())
+        unjudged = self._unjudged[part] = set()
         for op in uses:
             if op.index not in self._recorded:
                 continue
@@ -85,8 +97,9 @@ class KeyRetention:
             if op.completed is not None and (straddled or op.completed > bound):
                 if op.status == 202:
                     wanted = (f"{key} [op #{op.index}: the server may have forgotten it]", fingerprint)
-                    self._unjudged[part] += 1
+                    unjudged.add(op.index)
                 else:
                     wanted = (None, None)
             if (op.key, op.body_fingerprint) != wanted:
                 operations[op.index] = dataclasses.replace(op, key=wanted[0], body_fingerprint=wanted[1])
+        self._forgotten |= unjudged

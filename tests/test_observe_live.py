@@ -11,14 +11,17 @@ these at the same time in one checkout); where it cannot be had they skip, and f
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from support.foreign import mitmdump
 from support.harness import quick_args, run_suite_at
 from support.servers import fault
@@ -70,22 +74,30 @@ class _Heard:
         return False
 
 
-@pytest.fixture
-def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
-    """(server URL, proxy URL, observer, events heard) for the app the test names (None: the reference)."""
-    app = getattr(request, "param", None) or create_app(tokens=TOKENS)
+@contextlib.contextmanager
+def _proxy(tmp_path: Path, app: Any = None, **options: Any) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
+    """(server URL, proxy URL, observer, events heard): `app` (None: the reference) served, the proxy in front
+    of it, a report every 0.3 s; `options` go to LiveObserver."""
     heard = _Heard()
     program = mitmdump()
-    with serve_in_thread(app) as upstream:
+    with serve_in_thread(app or create_app(tokens=TOKENS)) as upstream:
         live = LiveObserver(
             upstream,
             tmp_path / "reports",
             events=Events([heard]),
             record=tmp_path / "recorded.ndjson",
             report_every=0.3,
+            **options,
         )
         with live, serve_proxy(live, "127.0.0.1", 0, program) as url:
             yield upstream, url, live, heard
+
+
+@pytest.fixture
+def proxied(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, str, LiveObserver, _Heard]]:
+    """_proxy for the app the test names (None: the reference)."""
+    with _proxy(tmp_path, getattr(request, "param", None)) as running:
+        yield running
 
 
 def _session(client: httpx.Client, base: str) -> list[tuple[int, Any, str | None]]:
@@ -175,6 +187,16 @@ def test_a_fault_is_told_while_the_proxy_runs_and_reported_on_exit(
     assert rid in _violated(saved)
 
 
+def test_a_session_longer_than_the_history_limit_keeps_what_its_first_segment_showed(tmp_path: Path) -> None:
+    # Nine exchanges in segments of four: the key that got two runs is in the first, and still in the report.
+    with _proxy(tmp_path, fault("idem-key-ignored").build(TOKENS), history_limit=4) as (_, url, live, heard):
+        with httpx.Client() as client:
+            _session(client, url)
+        report = live.close()
+    assert live.observer.segments == 3 and max(len(b.operations) for b in live.observer.builders.values()) < 4
+    assert "CONC-001" in _violated(report) and "CONC-001" in heard.findings(), report.reason
+
+
 def test_the_suites_own_run_through_the_proxy_stays_conformant_and_shows_no_violation(tmp_path: Path) -> None:
     # About 5 to 8 s: the quick profile's idempotency, ETag, pagination and lifecycle checks through the proxy.
     program = mitmdump()
@@ -214,9 +236,33 @@ def test_without_mitmdump_listen_names_how_to_install_it_and_exits_2(
     assert code == 2 and "'/no/such'" in err and "pipx install mitmproxy" in err and len(err.strip().splitlines()) == 1
 
 
-def _command(upstream: str, port: int, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
-    """The README's command and its environment: mitmdump via $RUNS_MITMDUMP, temporary files under tmp_path/tmp."""
-    (tmp_path / "tmp").mkdir()
+class _Command:
+    """The README's command, running as a user runs it: its process, the URL clients send to, its output."""
+
+    def __init__(self, process: subprocess.Popen[str], base: str) -> None:
+        self.process = process
+        self.base = base
+        self.out = self.err = ""
+
+    def mitmdump(self) -> int:
+        (child,) = _children(self.process.pid)
+        return child
+
+    def stop(self, how: signal.Signals = signal.SIGTERM, pid: int | None = None) -> int:
+        """Send `how` (to the command, or to `pid`) and wait for the command's end and all it printed."""
+        os.kill(pid or self.process.pid, how)
+        self.out, self.err = self.process.communicate(timeout=20)
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def _command(upstream: str, tmp_path: Path, *options: str) -> Iterator[_Command]:
+    """`runs-conformance observe --listen 127.0.0.1:PORT --upstream URL` with its reports, --record file and
+    temporary files under tmp_path, mitmdump via $RUNS_MITMDUMP, and HOME a folder of its own (tmp_path/home,
+    empty: as on a machine where mitmproxy never ran), once it listens."""
+    for folder in ("tmp", "home"):
+        (tmp_path / folder).mkdir()
+    port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -230,14 +276,29 @@ def _command(upstream: str, port: int, tmp_path: Path) -> tuple[list[str], dict[
         str(tmp_path),
         "--record",
         str(tmp_path / "live.ndjson"),
+        *options,
     ]
     env = {
         **os.environ,
         "RUNS_MITMDUMP": mitmdump(),
         "TMPDIR": str(tmp_path / "tmp"),
+        "HOME": str(tmp_path / "home"),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    return command, env
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        running = _Command(process, f"http://127.0.0.1:{port}")
+        _wait_listening(running.base, process)
+        yield running
+    finally:
+        if process.poll() is None:
+            # SIGTERM first: the command then stops its mitmdump, which a kill would leave running.
+            process.terminate()
+            try:
+                process.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
 
 
 def test_an_address_taken_is_one_line_naming_why_and_exit_2(
@@ -273,51 +334,119 @@ def _children(pid: int) -> list[int]:
 
 def test_the_command_serves_until_sigterm_and_then_writes_the_report(tmp_path: Path) -> None:
     # The README's command, as a user runs it: findings on stdout as they come, the report on SIGTERM.
-    app = fault("schema-missing-field").build(TOKENS)
-    with serve_in_thread(app) as upstream:
-        port = free_port()
-        command, env = _command(upstream, port, tmp_path)
-        proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_listening(base, proxy)
-            (child,) = _children(proxy.pid)  # mitmdump
-            with httpx.Client() as client:
-                _session(client, base)
-            proxy.send_signal(signal.SIGTERM)
-            out, err = proxy.communicate(timeout=20)
-        finally:
-            if proxy.poll() is None:
-                proxy.kill()
-    assert proxy.returncode == 1, (out, err)
-    assert "SCHEMA-002" in out and "observe:" in out and TOKEN not in out + err, (out, err)
+    with serve_in_thread(fault("schema-missing-field").build(TOKENS)) as upstream, _command(upstream, tmp_path) as run:
+        child = run.mitmdump()
+        with httpx.Client() as client:
+            _session(client, run.base)
+        code = run.stop()
+    assert code == 1, (run.out, run.err)
+    assert "SCHEMA-002" in run.out and "observe:" in run.out and TOKEN not in run.out + run.err, (run.out, run.err)
     assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
     assert TOKEN not in (tmp_path / "live.ndjson").read_text(encoding="utf-8")
-    # mitmdump was stopped with it, and its traffic file (real tokens) is not left behind.
+    # mitmdump was stopped with it, and its traffic file (real tokens) and its CA are not left behind,
+    # nor put in the user's home: each session has its own mitmproxy folder (no two write one CA at once).
     assert not Path(f"/proc/{child}").exists() and list((tmp_path / "tmp").iterdir()) == []
+    assert list((tmp_path / "home").iterdir()) == []
 
 
 def test_when_mitmdump_dies_the_command_says_so_writes_what_it_saw_and_exits_2(tmp_path: Path) -> None:
     # A proxy that serves nothing judges nothing: the command must not sit there as if it were observing.
-    with serve_in_thread(fault("schema-missing-field").build(TOKENS)) as upstream:
-        port = free_port()
-        command, env = _command(upstream, port, tmp_path)
-        proxy = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            _wait_listening(base, proxy)
-            with httpx.Client() as client:
-                _session(client, base)
-            (child,) = _children(proxy.pid)
-            os.kill(child, signal.SIGKILL)
-            out, err = proxy.communicate(timeout=20)
-        finally:
-            if proxy.poll() is None:
-                proxy.kill()
-    assert proxy.returncode == 2, (out, err)
-    assert "mitmdump ended by itself" in err and "SCHEMA-002" in out, (out, err)
+    with serve_in_thread(fault("schema-missing-field").build(TOKENS)) as upstream, _command(upstream, tmp_path) as run:
+        with httpx.Client() as client:
+            _session(client, run.base)
+        code = run.stop(signal.SIGKILL, pid=run.mitmdump())
+    assert code == 2, (run.out, run.err)
+    assert "mitmdump ended by itself" in run.err and "SCHEMA-002" in run.out, (run.out, run.err)
     assert "SCHEMA-002" in _violated(RunReport.read(tmp_path / "conformance.json"))
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, made by the openssl command line."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make a certificate for the https upstream")
+    cert, key = folder / "upstream-cert.pem", folder / "upstream-key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@contextlib.contextmanager
+def _serve_https(cert: Path, key: Path) -> Iterator[str]:
+    """The reference server over TLS on a free loopback port; yields its https URL once it accepts."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        create_app(tokens=TOKENS), log_level="warning", ssl_certfile=str(cert), ssl_keyfile=str(key)
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the https server did not start"
+            thread.join(0.02)
+        yield f"https://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_an_https_upstream_whose_ca_is_given_is_forwarded_to_and_judged(tmp_path: Path) -> None:
+    # Clients speak plain HTTP to the proxy, the proxy TLS to the server, verifying its certificate.
+    cert, key = _self_signed(tmp_path)
+    with _serve_https(cert, key) as upstream, _command(upstream, tmp_path, "--upstream-ca", str(cert)) as run:
+        with httpx.Client() as client:
+            seen = _session(client, run.base)
+        code = run.stop()
+    assert [s for s, _, _ in seen] == [202, 202, 200, 200, 304, 200, 404, 200, 401], seen
+    assert code == 0 and "no answer from the upstream" not in run.err, (run.out, run.err)
+    report = RunReport.read(tmp_path / "conformance.json")
+    # One more than the session's: the GET that found the proxy listening.
+    assert _violated(report) == set() and f"observed {len(seen) + 1} exchanges" in report.reason, report.reason
+    assert sum(r.evaluations for r in report.requirements) > 0
+    assert {r.id for r in report.requirements if r.evaluations} >= {"SCHEMA-002", "ETAG-005", "CONC-001"}
+
+
+def test_an_https_upstream_not_trusted_gets_the_proxys_502_which_is_not_judged_and_is_said(tmp_path: Path) -> None:
+    # mitmdump verifies the upstream's certificate: without --upstream-ca it refuses this one and answers
+    # the client 502 itself. That 502 is the proxy's: no ERR-001 (a server's 5xx), but the user is told why.
+    cert, key = _self_signed(tmp_path)
+    with _serve_https(cert, key) as upstream, _command(upstream, tmp_path) as run:
+        answer = httpx.get(f"{run.base}/api/v1/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+        code = run.stop()
+    assert answer.status_code == 502
+    assert code == 0, (run.out, run.err)
+    report = RunReport.read(tmp_path / "conformance.json")
+    assert _violated(report) == set() and "observed 2 exchanges" in report.reason, report.reason  # and the probe
+    assert {r.id: r for r in report.requirements}["ERR-001"].evaluations == 0
+    said = [line for line in run.err.splitlines() if "no answer from the upstream" in line]
+    assert len(said) == 1 and "certificate" in said[0].lower() and "--upstream-ca" in said[0], run.err
+
+
+def test_an_upstream_ca_that_is_no_file_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    listen = ["observe", "--listen", "127.0.0.1:0", "--upstream", "https://127.0.0.1:9"]  # judged before mitmdump
+    code = main([*listen, "--upstream-ca", str(tmp_path / "no-such.pem")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no-such.pem" in err and len(err.strip().splitlines()) == 1, err
+    # Options of the live proxy given with recorded files are refused as --record is.
+    recorded = tmp_path / "t.ndjson"
+    recorded.write_text('{"method": "GET", "path": "/api/v1/runs"}\n', encoding="utf-8")
+    for option in (["--history-limit", "10"], ["--upstream-ca", str(recorded)]):
+        code = main(["observe", str(recorded), "--report-dir", str(tmp_path / "r"), *option])
+        err = capsys.readouterr().err
+        assert code == 2 and "for --listen" in err, err
 
 
 def _wait_listening(base: str, proxy: subprocess.Popen[str], timeout: float = 20.0) -> None:

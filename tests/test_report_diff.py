@@ -99,6 +99,18 @@ def test_the_command_prints_and_gates(tmp_path: Path, capsys: pytest.CaptureFixt
     assert data["exit_code"] == 1
 
 
+def test_json_diff_lists_the_still_failing_and_the_newly_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = save(tmp_path, "old.json", with_statuses(ERR_002=Status.FAILED, ERR_001=Status.PASSED))
+    new = save(tmp_path, "new.json", with_statuses(ERR_002=Status.FAILED, ERR_001=Status.NOT_RUN))
+    main(["--json", str(old), str(new)])
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["still_failing_ids"]) == data["still_failing"]  # the demo report fails a few of its own
+    assert {"id": "ERR-002", "old": "failed", "new": "failed"} in data["still_failing_ids"]
+    assert data["newly_not_run"] == [{"id": "ERR-001", "old": "passed", "new": "not_run"}]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

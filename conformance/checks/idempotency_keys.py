@@ -17,12 +17,11 @@ import httpx
 from conformance.check_helpers import new_key, show
 from conformance.context import CheckContext, StartedRun
 from conformance.listing import expect_listed
-from conformance.near_misses import look_alike, near_keys
+from conformance.near_misses import KEY_MAX, look_alike, near_keys
 from conformance.registry import check
 from conformance.strategies import compact_bytes
 
 MAX_BODY_BYTES = 1_048_576  # CONTRACT: a body over 1 MiB is a 413 (ERR-008)
-KEY_MAX = 255  # CONTRACT: components.parameters.IdempotencyKey's maxLength (IDEM-008)
 
 
 @check("IDEM-007", needs=["other_token", "fixture:quick"])
