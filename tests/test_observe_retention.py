@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.cli import main
-from conformance.observe import observe
+from conformance.observe import Observer, observe
 from conformance.observe_live import LiveObserver
 from conformance.observe_traffic import read_traffic
 from conformance.results import RunReport, Status
@@ -165,3 +165,27 @@ def test_listen_refuses_a_bad_retention_before_it_starts(tmp_path: Path, capsys:
     args = ["observe", "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9", "--key-retention", "never"]
     assert main([*args, "--report-dir", str(tmp_path)]) == 2
     assert "--key-retention 'never'" in capsys.readouterr().err
+
+
+def test_a_key_first_used_in_an_earlier_history_segment_expires_from_that_use(tmp_path: Path) -> None:
+    # With a history limit the live observer forgets earlier segments; the key's first use is in the first,
+    # so the day counts from it: the third use may have found the key gone and made a new run.
+    read = {**_start("2026-12-05T12:00:01Z", BODY, FIRST), "method": "GET", "path": f"/api/v1/runs/{FIRST}"}
+    read |= {"status": 200, "response_body": json.dumps({"runId": FIRST, "status": "queued"})}
+    lines = [
+        _start("2026-12-05T12:00:00Z", BODY, FIRST),
+        read,
+        _start("2026-12-06T11:59:00Z", BODY, FIRST),
+        _start("2026-12-06T12:01:00Z", BODY, OTHER),
+    ]
+    path = _file(tmp_path, "segments", lines)
+
+    def violated(**options: Any) -> set[str]:
+        observer = Observer([str(path)], history_limit=2, **options)
+        for item in read_traffic(path):
+            observer.add(item)
+        assert observer.segments == 3
+        return {rid for rid, found in observer.observation().findings.items() if found}
+
+    assert not {"CONC-001", "IDEM-001"} & violated()
+    assert violated(key_retention=None) >= {"CONC-001", "IDEM-001"}
