@@ -335,7 +335,8 @@ class Observer:
     are final: no later exchange can undo a contradiction or an instance), and a new segment begins with
     empty histories. A segment is a recording that started later, which the rules judge soundly because
     each one compares only operations the history holds, ordered by real-time precedence:
-    one run and one body per key (CONC-001/002), lifecycle, terminal status and timestamps (CONC-005..008),
+    one run and one body per key (CONC-001/002), lifecycle, terminal status and timestamps (CONC-005..008,
+    and one client's successive reads: LIFE-001/002/004),
     a shown run never 404 (CONC-009: "shown" within the segment), walks (CONC-010/011: a page whose cursor
     came from the segment before belongs to no walk, and a walk is held to return only runs the segment
     showed), one ETag and workflow per definition (CONC-012, ETAG-004..006), replays and reuses whose
