@@ -50,7 +50,6 @@ from conformance.catalog import Level, catalog
 from conformance.events import Events
 from conformance.history import KINDS, History, Kind, Operation
 from conformance.history_checker import check_history, evaluations
-from conformance.history_findings import Finding
 from conformance.observe_cancels import RULES as CANCELS
 from conformance.observe_cancels import terminal_cancel_findings
 from conformance.observe_judges import JUDGED, ResponseJudge
@@ -85,11 +84,13 @@ DECIDED = (
     | frozenset(SAME_AS)
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
-# A history segment after the first starts where the observer chose, in the middle of clients' traffic:
-# a key-reused 409's cause (another body, sent at any time before) may be in a segment before, so it is not
-# judged there; an in-flight 409's cause overlaps it, so it is judged once every earlier startRun had ended.
+# A 409's cause may lie outside the history: a key-reused 409's (another body, sent at any time before) in a
+# segment before or before the recording began, an in-flight 409's (a request with the key meanwhile) in one
+# that overlaps it but went around the recorder. Unless the recording is complete (it holds every request the
+# server got, from its start), neither is judged where its cause could be missing; see `_cause_judged`.
 CAUSE_MAY_PRECEDE = "CONC-003"
 IN_FLIGHT = "CONC-004"
+CAUSED = (CAUSE_MAY_PRECEDE, IN_FLIGHT)
 EVIDENCE_KEPT = 50  # per requirement, with a history limit: a broken server would otherwise fill memory with copies
 EVIDENCE_BODY = 4096  # characters of a body an exchange in the evidence shows
 NOT_OBSERVED = "not observed"
@@ -197,8 +198,10 @@ class _Builder:
         # (credential, nextCursor) → (walk, the page that returned it, the walk's status and clientId filters)
         self.cursors: dict[tuple[str, str], tuple[int, int, tuple[str | None, str | None]]] = {}
         self.walks = 0
-        self.late = False  # a segment after the first: CAUSE_MAY_PRECEDE is not judged on it
+        self.late = False  # the server may have got requests before this history: CAUSE_MAY_PRECEDE is not judged
         self.starts_before_end = -math.inf  # when the last startRun of the segments before may have ended
+        # (credential, key) of uses whose body the recording lacks: such a use may be any 409's cause
+        self.blind_keys: set[tuple[str, str]] = set()
 
     def add(self, rec: Recorded, kind: Kind, run_id: str | None) -> None:
         credential = self.identities.credential(rec.credential)
@@ -217,6 +220,8 @@ class _Builder:
                 facts["body_fingerprint"] = _fingerprint(rec.request_body or "")
             if key is not None:
                 self.retention.note(credential, key, index, invoked, facts.get("body_fingerprint"))
+                if not rec.request_body_known:
+                    self.blind_keys.add((credential, key))
             facts["client_id"] = _client_id(rec.request_body)
         elif kind == "listRuns":
             # A cursor or filter sent twice: which value the server took is unknown, and so is the walk.
@@ -307,6 +312,8 @@ def observe_records(
     sources: Sequence[str],
     clock_skew: float = 0.0,
     key_retention: float | None = DEFAULT_RETENTION,
+    *,
+    complete: bool = False,
 ) -> Observation:
     """Judge every answer alone as it streams by, build the history of the spec's operations, and check it."""
     # Only acyclic data is built, which reference counting frees; the cyclic collector would walk the
@@ -314,7 +321,7 @@ def observe_records(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        observer = Observer(sources, clock_skew, key_retention=key_retention)
+        observer = Observer(sources, clock_skew, key_retention=key_retention, complete=complete)
         for item in items:
             observer.add(item)
         return observer.observation()
@@ -355,8 +362,13 @@ class Observer:
         clock_skew: float = 0.0,
         history_limit: int | None = None,
         key_retention: float | None = DEFAULT_RETENTION,
+        *,
+        complete: bool = False,
     ) -> None:
         self.seen = Observation(list(sources))
+        # Whether the traffic holds every request the server got, from its start (a fresh server reached only
+        # through the recorder): only then can a 409's missing cause be told from one the recording missed.
+        self.complete = complete
         self.identities = _Identities()
         self.skew = clock_skew
         self.key_retention = key_retention  # seconds a server may keep an Idempotency-Key; None: forever
@@ -409,8 +421,9 @@ class Observer:
                 # A key seen in this segment may have been stored in one before: its earliest use there counts.
                 retention = KeyRetention(self.key_retention, self.keys_before.get(origin, math.inf))
                 builder = self.builders[origin] = _Builder(self.identities, self.skew, retention)
-                builder.late = self.segments > 1
-                builder.starts_before_end = self.starts_ended.get(origin, -math.inf)
+                builder.late = self.segments > 1 or not self.complete
+                # Not complete: a request the recording never saw may be in flight at any time.
+                builder.starts_before_end = self.starts_ended.get(origin, -math.inf if self.complete else math.inf)
             builder.add(item, operation_id, run_id)
             self.held += 1
             if self.history_limit is not None and self.held >= self.history_limit:
@@ -454,10 +467,7 @@ class Observer:
             history = History(builder.operations)
             result.operations_judged += len(history)
             counted = evaluations(history)
-            # A use of a key the server may have forgotten is judged on nothing its key's rules say.
-            counted.subtract(dict.fromkeys((CAUSE_MAY_PRECEDE, IN_FLIGHT), builder.retention.unjudged))
-            if builder.late:
-                counted = _late_counts(counted, builder)
+            counted = _cause_counts(counted, builder)
             result.evaluations.update(counted)
             # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
             # the same instances and findings, not a second copy of the rule.
@@ -480,7 +490,9 @@ class Observer:
                 *cancel_found,
                 *lived_found,
             ]:
-                if builder.late and not _provable_late(found, builder):
+                if found.requirement_id in CAUSED and not _cause_judged(
+                    found.requirement_id, builder.operations[found.operations[0]], builder
+                ):
                     continue
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)
                 for rid in (found.requirement_id, *(r for r, conc in SAME_AS.items() if conc == found.requirement_id)):
@@ -488,31 +500,34 @@ class Observer:
         return result
 
 
-def _judged_late(op: Operation, builder: _Builder) -> bool:
-    """Whether CONC-004 judges `op` in a later segment: sent after every earlier segment's startRun had ended."""
+def _cause_judged(rule: str, op: Operation, builder: _Builder) -> bool:
+    """Whether a 409 of `op` without a cause in the history would be CONC-003's or CONC-004's finding: only
+    where the cause cannot be missing. A key-reused 409's cause may be any earlier use of the key, so it is
+    judged only on a history that holds the server's every request (the first segment of a complete
+    recording); an in-flight 409's overlaps it, so it is judged once every startRun the history does not
+    hold had ended. A key used with a body the recording lacks is judged on neither: that use may be the
+    cause. A use the server may have forgotten its key by (--key-retention) is judged on nothing."""
+    if builder.retention.forgotten(op.index) or (op.credential, _raw_key(op, builder)) in builder.blind_keys:
+        return False
+    if rule == CAUSE_MAY_PRECEDE:
+        return not builder.late
     return op.invoked > builder.starts_before_end
 
 
-def _late_counts(counted: Counter[str], builder: _Builder) -> Counter[str]:
-    """A later segment's instances: none of CONC-003, and CONC-004's only where it is judged."""
-    late = Counter({rid: n for rid, n in counted.items() if rid not in (CAUSE_MAY_PRECEDE, IN_FLIGHT)})
-    late[IN_FLIGHT] = sum(
-        1
-        for op in builder.operations
-        if op.kind == "startRun"
-        and op.key is not None
-        and op.completed is not None
-        and _judged_late(op, builder)
-        and not builder.retention.forgotten(op.index)
-    )
-    return +late
+def _raw_key(op: Operation, builder: _Builder) -> str | None:
+    """The Idempotency-Key as sent (the history's may carry a retention suffix)."""
+    return builder.records[op.index].header("idempotency-key", response=False)
 
 
-def _provable_late(found: Finding, builder: _Builder) -> bool:
-    """Whether a later segment's finding holds whatever came before it (the 409 is the finding's first op)."""
-    if found.requirement_id == CAUSE_MAY_PRECEDE:
-        return False
-    return found.requirement_id != IN_FLIGHT or _judged_late(builder.operations[found.operations[0]], builder)
+def _cause_counts(counted: Counter[str], builder: _Builder) -> Counter[str]:
+    """CONC-003's and CONC-004's instances: each answered keyed startRun on which the rule is judged."""
+    out = Counter({rid: n for rid, n in counted.items() if rid not in CAUSED})
+    keyed = [
+        op for op in builder.operations if op.kind == "startRun" and op.key is not None and op.completed is not None
+    ]
+    for rule in CAUSED:
+        out[rule] = sum(1 for op in keyed if _cause_judged(rule, op, builder))
+    return +out
 
 
 def _history_evidence(
@@ -642,8 +657,13 @@ def observe(
     events: Events | None = None,
     clock_skew: float = 0.0,
     key_retention: float | None = DEFAULT_RETENTION,
+    *,
+    complete: bool = False,
 ) -> tuple[RunReport, Observation]:
     """Read, judge and report. exit_code: 1 on a violation, 0 otherwise, 2 when nothing at all was readable.
+
+    `complete`: the recording holds every request the server got, from its start; only then are 409s
+    without a cause in the recording judged (CONC-003, CONC-004).
 
     `key_retention` is how long the server may keep an Idempotency-Key (seconds, None: forever): a use of
     a key answered later than that after the key's first use is not judged against its other uses.
@@ -654,7 +674,9 @@ def observe(
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     clock = time.monotonic()
     sources = [str(p) for p in paths]
-    seen = observe_records((item for path in paths for item in read_traffic(path)), sources, clock_skew, key_retention)
+    seen = observe_records(
+        (item for path in paths for item in read_traffic(path)), sources, clock_skew, key_retention, complete=complete
+    )
     report = report_of(
         seen, command or "runs-conformance observe " + " ".join(map(shlex.quote, sources)), started_at, 0.0
     )

@@ -21,7 +21,7 @@ __all__ = ["HISTORY_LIMIT", "add_arguments", "run"]
 
 # Measured at 5 kB an exchange with small pages and 16 kB with a quarter of 50-run pages (docs/observe.md,
 # "History segments"): 0.3 to 0.9 GB. Four minutes at 200 requests a second, so a retry or a walk seldom
-# straddles a boundary, and CONC-003 (judged in the first segment only) sees a good part of a session.
+# straddles a boundary, and CONC-003 (judged in the first segment only, of a complete recording) sees a good part.
 HISTORY_LIMIT = 50_000
 
 
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         help=f"with --listen: check the history in segments of N exchanges, so memory stays bounded (default "
-        f"{HISTORY_LIMIT}); earlier segments' findings are kept, CONC-003 is judged in the first only",
+        f"{HISTORY_LIMIT}); earlier segments' findings are kept (CONC-003 is judged in the first only)",
     )
     parser.add_argument(
         "--upstream-ca",
@@ -91,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long the server may keep an Idempotency-Key: a use of a key later than that after its first "
         "use is not judged against the others (default 86400, a day; 'forever' for a server that never "
         "forgets one)",
+    )
+    parser.add_argument(
+        "--complete-recording",
+        action="store_true",
+        help="the traffic holds every request the server got, from its start (a fresh server reached only "
+        "through the recorder): only then are 409s without a cause in the traffic judged (CONC-003, CONC-004)",
     )
     parser.add_argument(
         "--events",
@@ -160,7 +166,15 @@ def _run_files(args: argparse.Namespace) -> int:
         if args.events is not None:
             stream = sys.stdout if args.events == "-" else outputs.enter_context(_open(Path(args.events)))
             events = Events([NdjsonWriter(stream)])
-        report, seen = observe(paths, Path(args.report_dir), command, events, args.clock_skew, key_retention)
+        report, seen = observe(
+            paths,
+            Path(args.report_dir),
+            command,
+            events,
+            args.clock_skew,
+            key_retention,
+            complete=args.complete_recording,
+        )
     for error in seen.errors:
         print(f"runs-conformance: unreadable: {error}", file=sys.stderr)
     people = sys.stderr if args.events == "-" else sys.stdout  # stdout is the events' then
@@ -253,6 +267,7 @@ def _run_live(args: argparse.Namespace) -> int:
                 history_limit=history_limit,
                 warnings=sys.stderr,
                 key_retention=key_retention,
+                complete=args.complete_recording,
             )
             with live:
                 try:

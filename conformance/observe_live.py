@@ -308,6 +308,7 @@ class LiveObserver:
         history_limit: int | None = None,
         warnings: TextIO | None = None,
         key_retention: float | None = DEFAULT_RETENTION,
+        complete: bool = False,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.report_dir = report_dir
@@ -316,7 +317,10 @@ class LiveObserver:
         self.report_every = report_every
         self.command = command or f"runs-conformance observe --upstream {shlex.quote(self.upstream)}"
         self.observer = Observer(
-            [f"{SOURCE} ({self.upstream})"], history_limit=history_limit, key_retention=key_retention
+            [f"{SOURCE} ({self.upstream})"],
+            history_limit=history_limit,
+            key_retention=key_retention,
+            complete=complete,
         )
         self.warnings = warnings  # where "a request got no answer from the upstream" goes (stderr)
         self._unreached: set[str] = set()

@@ -52,7 +52,7 @@ def _reused(tmp_path: Path, name: str, second: str | None, **options: Any) -> Ru
     """A key used for one body, then for another that got 202 with a new run: a conflict, if the key was kept."""
     first = None if second is None else "2026-12-05T12:00:00Z"
     path = _file(tmp_path, name, [_start(first, BODY, FIRST), _start(second, ANOTHER, OTHER)])
-    report, _ = observe([path], tmp_path / name, **options)
+    report, _ = observe([path], tmp_path / name, complete=True, **options)
     return report
 
 
@@ -89,7 +89,7 @@ def test_a_late_replay_may_still_show_the_first_answer(tmp_path: Path) -> None:
         "response_body": json.dumps({"runId": FIRST, "status": "succeeded", "finishedAt": "2026-12-05T12:00:01Z"}),
     }
     lines = [_start("2026-12-05T12:00:00Z", BODY, FIRST), read, _start("2026-12-06T13:00:00Z", BODY, FIRST)]
-    report, _ = observe([_file(tmp_path, "late", lines)], tmp_path / "late")
+    report, _ = observe([_file(tmp_path, "late", lines)], tmp_path / "late", complete=True)
     assert not {"CONC-005", "CONC-006", *KEY_IDS} & _violated(report), _violated(report)
 
 
@@ -97,9 +97,9 @@ def test_the_option_on_the_command_line(tmp_path: Path, capsys: pytest.CaptureFi
     lines = [_start("2026-12-05T12:00:00Z", BODY, FIRST), _start("2026-12-06T13:00:00Z", ANOTHER, OTHER)]
     path = str(_file(tmp_path, "cli", lines))
     out = ["--report-dir", str(tmp_path / "out")]
-    assert main(["observe", path, *out]) == 0
-    assert main(["observe", path, "--key-retention", "forever", *out]) == 1
-    assert main(["observe", path, "--key-retention", "172800", *out]) == 1
+    assert main(["observe", path, "--complete-recording", *out]) == 0
+    assert main(["observe", path, "--complete-recording", "--key-retention", "forever", *out]) == 1
+    assert main(["observe", path, "--complete-recording", "--key-retention", "172800", *out]) == 1
     capsys.readouterr()
     for bad in ("0", "-1", "nan", "inf", "a day"):
         assert main(["observe", path, "--key-retention", bad, *out]) == 2, bad
@@ -131,7 +131,7 @@ def test_a_use_in_flight_across_the_retention_leaves_the_key_unjudged(tmp_path: 
             response_body=json.dumps(in_flight),
         ),
     ]
-    report, _ = observe([_file(tmp_path, "straddle", lines)], tmp_path / "straddle")
+    report, _ = observe([_file(tmp_path, "straddle", lines)], tmp_path / "straddle", complete=True)
     assert "CONC-004" not in _violated(report), report.reason
 
 
@@ -140,9 +140,11 @@ def test_a_use_whose_body_the_recording_lacks_may_have_stored_the_key(tmp_path: 
     # before the third use, which may then have found it gone.
     unknown = {k: v for k, v in _start("2026-12-04T13:30:00Z", BODY, FIRST).items() if k != "request_body"}
     lines = [unknown, _start("2026-12-05T12:00:00Z", BODY, FIRST), _start("2026-12-05T14:00:00Z", ANOTHER, OTHER)]
-    report, _ = observe([_file(tmp_path, "unknown", lines)], tmp_path / "unknown")
+    report, _ = observe([_file(tmp_path, "unknown", lines)], tmp_path / "unknown", complete=True)
     assert not KEY_IDS & _violated(report), _violated(report)
-    report, _ = observe([_file(tmp_path, "unknown", lines)], tmp_path / "unknown-forever", key_retention=None)
+    report, _ = observe(
+        [_file(tmp_path, "unknown", lines)], tmp_path / "unknown-forever", key_retention=None, complete=True
+    )
     assert _violated(report) >= {"CONC-001", "CONC-002", "IDEM-003"}
 
 
@@ -151,7 +153,7 @@ def test_the_live_proxy_judges_keys_with_the_retention_it_was_given(tmp_path: Pa
     path = _file(tmp_path, "live", lines)
 
     def violated(name: str, **options: Any) -> set[str]:
-        live = LiveObserver("http://127.0.0.1:9", tmp_path / name, **options)
+        live = LiveObserver("http://127.0.0.1:9", tmp_path / name, complete=True, **options)
         with live:
             for item in read_traffic(path):
                 live.put(item)
@@ -181,7 +183,7 @@ def test_a_key_first_used_in_an_earlier_history_segment_expires_from_that_use(tm
     path = _file(tmp_path, "segments", lines)
 
     def violated(**options: Any) -> set[str]:
-        observer = Observer([str(path)], history_limit=2, **options)
+        observer = Observer([str(path)], history_limit=2, complete=True, **options)
         for item in read_traffic(path):
             observer.add(item)
         assert observer.segments == 3

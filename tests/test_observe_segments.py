@@ -115,7 +115,7 @@ def _held(observer: Observer) -> int:
 
 def test_the_history_held_is_bounded_and_the_first_segments_findings_stay_in_the_report() -> None:
     traffic = _Traffic()
-    observer = Observer(["synthetic"], history_limit=100)
+    observer = Observer(["synthetic"], history_limit=100, complete=True)
     # A key that got two runs (CONC-001, IDEM-001): only a history shows it, and it is in the first segment.
     observer.add(traffic.start("k-1", "run-1"))
     observer.add(traffic.start("k-1", "run-2"))
@@ -138,7 +138,7 @@ def test_a_409_whose_cause_is_in_the_segment_before_is_no_finding() -> None:
     # The key's first body got its 202 in the first segment; the other body's 409 key-reused comes in the
     # second. A recording that started between them cannot show the cause, and a correct server did this.
     traffic = _Traffic()
-    observer = Observer(["synthetic"], history_limit=3)
+    observer = Observer(["synthetic"], history_limit=3, complete=True)
     observer.add(traffic.start("k-1", "run-1"))
     observer.add(traffic.get("run-1"))
     observer.add(traffic.get("run-1"))
@@ -153,7 +153,7 @@ def test_a_409_whose_cause_is_in_the_segment_before_is_no_finding() -> None:
 def test_the_same_409_within_one_segment_is_still_judged() -> None:
     # The exception is the boundary only: a causeless 409 inside the first segment is CONC-003's finding.
     traffic = _Traffic()
-    observer = Observer(["synthetic"], history_limit=100)
+    observer = Observer(["synthetic"], history_limit=100, complete=True)
     observer.add(traffic.start("k-1", "run-1"))
     observer.add(traffic.conflict("k-1", {"clientId": "c1", "workflow": WORKFLOW}))
     assert "CONC-003" in observer.observation().findings
@@ -164,7 +164,7 @@ def test_an_in_flight_409_is_judged_in_a_later_segment_only_once_the_earlier_sta
 
     def second_segment_409(sent_at: float) -> Observer:
         traffic = _Traffic()
-        observer = Observer(["synthetic"], history_limit=2)
+        observer = Observer(["synthetic"], history_limit=2, complete=True)
         observer.add(traffic.start("k-1", "run-1", at=0.0, lasting=0.03))  # in flight from 0 to 30 ms
         observer.add(traffic.get("run-1", at=0.031))
         assert observer.segments == 2
@@ -184,14 +184,14 @@ def test_an_in_flight_409_is_judged_in_a_later_segment_only_once_the_earlier_sta
 def test_evidence_of_an_answer_broken_every_time_is_bounded() -> None:
     # Each answer names its own run: without a bound, one piece of evidence per exchange, forever.
     traffic = _Traffic()
-    observer = Observer(["synthetic"], history_limit=100)
+    observer = Observer(["synthetic"], history_limit=100, complete=True)
     for n in range(EVIDENCE_KEPT * 4):
         observer.add(traffic.get(f"run-{n}", finished=None))  # terminal without finishedAt: LIFE-003
     seen = observer.observation()
     assert len(seen.findings["LIFE-003"]) == EVIDENCE_KEPT and seen.evaluations["LIFE-003"] == EVIDENCE_KEPT * 4
     assert len(observer.reported) <= EVIDENCE_KEPT * 2
     # Without a limit (offline observe of a file), every distinct finding is kept, as before.
-    unbounded = Observer(["synthetic"])
+    unbounded = Observer(["synthetic"], complete=True)
     for n in range(EVIDENCE_KEPT * 2):
         unbounded.add(traffic.get(f"run-{n}", finished=None))
     assert len(unbounded.observation().findings["LIFE-003"]) == EVIDENCE_KEPT * 2
@@ -202,7 +202,7 @@ def test_what_the_live_observer_has_told_stays_as_bounded_as_its_report(tmp_path
     # EVIDENCE_KEPT are kept, each segment's findings are told at its report and then dropped at its end
     # (the evidence is full): what is remembered as told must be only what the report still holds.
     traffic = _Traffic()
-    with LiveObserver("http://api.test", tmp_path, history_limit=3) as live:
+    with LiveObserver("http://api.test", tmp_path, history_limit=3, complete=True) as live:
 
         def put(*items: Recorded) -> None:
             for item in items:
