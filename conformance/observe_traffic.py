@@ -237,7 +237,8 @@ def _ndjson(data: dict[str, Any], source: str, where: str) -> Recorded:
     duration = data.get("duration_ms")
     if duration is None and data.get("duration_s") is not None:
         duration = _number(data["duration_s"], "duration_s") * 1000  # nginx's $request_time is seconds
-    request_headers = _headers(data.get("request_headers"), "request_headers")
+    # A gateway's log_format writes a header the message did not carry as "" (nginx's escape=json): absent.
+    request_headers = _headers(data.get("request_headers"), "request_headers", empty_is_absent=True)
     request_body, request_known = _body(data, "request_body")
     response_body, response_known = _body(data, "response_body")
     if request_body is None and "request_body" not in data and str(data.get("method", "")).upper() in {"GET", "HEAD"}:
@@ -250,7 +251,7 @@ def _ndjson(data: dict[str, Any], source: str, where: str) -> Recorded:
         request_headers=request_headers,
         request_body=request_body,
         status=_status(data.get("status"), allow_none=True) or None,  # null or 0: no answer came
-        response_headers=_headers(data.get("response_headers"), "response_headers"),
+        response_headers=_headers(data.get("response_headers"), "response_headers", empty_is_absent=True),
         response_body=response_body,
         started=started,
         duration=None if duration is None else _number(duration, "duration_ms") / 1000,
@@ -435,12 +436,13 @@ def _number(value: Any, name: str) -> float:
     return float(value)
 
 
-def _headers(value: Any, name: str) -> dict[str, str]:
+def _headers(value: Any, name: str, *, empty_is_absent: bool = False) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"{name} is not an object")
-    return {str(k): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
+    joined = {str(k): ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in value.items()}
+    return {k: v for k, v in joined.items() if v != ""} if empty_is_absent else joined
 
 
 def _identity(value: Any) -> str | None:

@@ -428,3 +428,32 @@ def test_a_cancel_202_showing_the_run_still_queued_is_caught(tmp_path: Path) -> 
 
     assert "CANCEL-002" in violated("queued")
     assert "CANCEL-002" not in violated("cancelling") | violated("succeeded")  # a finished run stays as it was
+
+
+def test_a_gateway_log_that_writes_absent_headers_as_empty_is_read_as_the_docs_map_it(tmp_path: Path) -> None:
+    # nginx's log_format (docs/observe.md) logs a header the request did not carry as "": two keyless startRuns
+    # are not two uses of the key "" (a gateway that logs response bodies too shows their runIds).
+    def start(at: str, client_id: str, run_id: str) -> dict[str, Any]:
+        return {
+            "time": at,
+            "duration_s": 0.004,
+            "method": "POST",
+            "url": "/api/v1/runs",
+            "status": 202,
+            "connection": "1",
+            "request_headers": {"Authorization": "Bearer nginx-token", "Idempotency-Key": "", "If-None-Match": ""},
+            "response_headers": {
+                "ETag": "",
+                "Content-Type": "application/json",
+                "WWW-Authenticate": "",
+                "Location": "",
+            },
+            "request_body": json.dumps({"clientId": client_id, "workflow": {"name": "w", "steps": []}}),
+            "response_body": json.dumps({"runId": run_id, "status": "queued"}),
+        }
+
+    path = tmp_path / "nginx.ndjson"
+    lines = [start("2026-12-07T10:00:00Z", "a", "run-1"), start("2026-12-07T10:00:05Z", "b", "run-2")]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    report, _ = observe([path], tmp_path / "out", complete=True)
+    assert not _violated(report), report.reason
