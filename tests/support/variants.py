@@ -119,6 +119,16 @@ def _problem_extensions(tokens: Sequence[str], db_path: str | None = None) -> AS
     return rewrite_json(create_app(list(tokens), db_path), extend)
 
 
+def _lowercase_challenge(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
+    def lower(scope: Scope, status: int, headers: Headers) -> tuple[int, Headers]:
+        return status, [
+            (name, b"bearer" + value[len(b"Bearer") :] if name.lower() == b"www-authenticate" else value)
+            for name, value in headers
+        ]
+
+    return rewrite_headers(create_app(list(tokens), db_path), lower)
+
+
 def _connection_close(tokens: Sequence[str], db_path: str | None = None) -> ASGIApp:
     def close(scope: Scope, status: int, headers: Headers) -> tuple[int, Headers]:
         return status, [*headers, (b"connection", b"close")]
@@ -478,6 +488,11 @@ SINGLE_CLIENT_VARIANTS: list[Variant] = [
     ),
     Variant("extra-response-fields", "extra members on Runs, RunRefs, RunLists and Problems", _problem_extensions),
     Variant("connection-close", "Connection: close on every response (no keep-alive)", _connection_close),
+    Variant(
+        "lowercase-bearer-challenge",
+        "401s challenge with the scheme spelled bearer (case-insensitive, RFC 9110 §11.1)",
+        _lowercase_challenge,
+    ),
     Variant(
         "gzip",
         "gzip-compressed bodies when the client accepts gzip",
