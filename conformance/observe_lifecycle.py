@@ -14,6 +14,10 @@ the catalog states them, and a server that breaks both shows on both:
   answered that run in a terminal status: the same status, and each timestamp (createdAt,
   startedAt, finishedAt, cancelRequestedAt) the same instant, or null where it was null. A
   timestamp missing from either Run is not compared (SCHEMA-002 says so).
+- LIFE-006: one getRun answered 200 or 404, sent after the same client had been answered that run
+  terminal or with cancelRequestedAt set (a run a retention job would take first): it must be 200.
+  The contract sets no retention, so the distance in time plays no part; CONC-009 says the same of
+  any run shown to any client.
 - LIFE-004's last clause, a set startedAt never changes: a Run so shown after the same client had
   been answered it with startedAt set shows that instant. The answer is already LIFE-004's
   instance (observe_judges.py judges its timestamps' order), so it is not counted again.
@@ -42,6 +46,7 @@ RULES = {
     "LIFE-001": "one client's successive reads of a run follow the lifecycle's moves",
     "LIFE-002": "once one client saw a run terminal, its status and timestamps never change",
     "LIFE-004": "a set startedAt never changes",
+    "LIFE-006": "a run startRun accepted stays readable",
 }
 
 
@@ -65,7 +70,9 @@ def lifecycle_findings(history: History) -> tuple[Counter[str], list[Finding]]:
     binding = {status for status, onward in reach.items() if status not in terminal and onward != set(reach)}
     counts: Counter[str] = Counter()
     found = _Found(Say(history))
-    for (_, run_id), reads in _reads(history, frozenset(reach)).items():
+    shown = _reads(history, frozenset(reach))
+    _retained(history, shown, terminal, counts, found)
+    for (_, run_id), reads in shown.items():
         for before, b in _successive(reads, terminal):
             moved_from = [a for status, a in before.first_of.items() if status in binding]
             if moved_from:
@@ -86,6 +93,37 @@ def lifecycle_findings(history: History) -> tuple[Counter[str], list[Finding]]:
                 if changed:
                     found.add("LIFE-002", run_id, before.ended, b, f"showed {changed}; a terminal run never changes")
     return counts, sorted(found.findings.values(), key=lambda f: (f.requirement_id, f.operations))
+
+
+def _retained(
+    history: History,
+    shown: Mapping[tuple[int, str], Sequence[_Read]],
+    terminal: frozenset[str],
+    counts: Counter[str],
+    found: _Found,
+) -> None:
+    """LIFE-006: a getRun after the same client saw the run finished (or a cancel requested) finds it."""
+    settled: dict[tuple[int, str], _Read] = {}
+    for part, reads in shown.items():
+        done = [read for read in reads if read.status in terminal or read.run.get("cancelRequestedAt")]
+        if done:
+            settled[part] = min(done, key=lambda read: read.latest)
+    if not settled:
+        return
+    for op in history.operations:
+        if op.kind != "getRun" or op.status not in (200, 404) or op.run_id is None:
+            continue
+        a = settled.get((op.client, op.run_id))
+        if a is None or not a.latest < op.invoked:
+            continue
+        counts["LIFE-006"] += 1
+        if op.status == 404 and ("LIFE-006", op.run_id) not in found.findings:
+            message = (
+                f"run {op.run_id}: {found.say.op(a.op)} showed it {a.status} and was answered before "
+                f"{found.say.op(op.index)} was sent by the same client, which got 404 "
+                f"(LIFE-006: {RULES['LIFE-006']})"
+            )
+            found.findings["LIFE-006", op.run_id] = Finding("LIFE-006", message, (a.op, op.index), op.run_id)
 
 
 @dataclass

@@ -121,3 +121,26 @@ def test_a_started_at_that_changes_between_one_client_s_reads_breaks_life_004(tm
     # Overlapping reads may be either way round, but startedAt only ever goes from null to one value.
     same = [_read("2026-12-06T12:00:00Z", _run("running")), _read("2026-12-06T12:00:00Z", _run("queued"))]
     assert _rows(tmp_path, "same", same)["LIFE-004"][0] is Status.PASSED
+
+
+def test_a_finished_run_gone_from_the_client_that_saw_it_finished_breaks_life_006(tmp_path: Path) -> None:
+    gone = {
+        **_read("2026-12-06T12:00:03Z", _run("succeeded")),
+        "status": 404,
+        "response_headers": {"Content-Type": "application/problem+json"},
+        "response_body": json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}),
+    }
+    rows = _rows(tmp_path, "purged", [_read("2026-12-06T12:00:00Z", _run("succeeded")), gone])
+    assert rows["LIFE-006"][:2] == (Status.FAILED, 1), rows["LIFE-006"]
+    kept = _rows(
+        tmp_path,
+        "kept",
+        [_read("2026-12-06T12:00:00Z", _run("succeeded")), _read("2026-12-06T12:00:03Z", _run("succeeded"))],
+    )
+    assert kept["LIFE-006"][:2] == (Status.PASSED, 1), kept["LIFE-006"]
+    # Seen running only, or by another client, or in the same whole second: no instance.
+    live = _rows(tmp_path, "live", [_read("2026-12-06T12:00:00Z", _run("running")), gone])
+    other = _rows(tmp_path, "other", [_read("2026-12-06T12:00:00Z", _run("succeeded"), client="b"), gone])
+    same = _rows(tmp_path, "same", [_read("2026-12-06T12:00:03Z", _run("succeeded")), gone])
+    for rows in (live, other, same):
+        assert rows["LIFE-006"][:2] == (Status.NOT_RUN, 0), rows["LIFE-006"]
