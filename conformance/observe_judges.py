@@ -38,6 +38,7 @@ import jsonschema_rs  # Schemathesis' own validator, so present wherever the sui
 from conformance.meaning import parse_instant
 from conformance.observe_traffic import Recorded
 from conformance.spec import (
+    json_pointer,
     load_spec,
     operation_of,
     required_header_problems,
@@ -64,10 +65,6 @@ JUDGED = (
 )
 
 
-def _pointer(*parts: str) -> str:
-    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
-
-
 @functools.cache
 def _responses(operation_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
     """status key ("202", "4XX", "default") → (JSON pointer of the response object, the object), $refs followed."""
@@ -75,7 +72,7 @@ def _responses(operation_id: str) -> dict[str, tuple[str, dict[str, Any]]]:
     spec = load_spec()
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for key, node in spec["paths"][path][method].get("responses", {}).items():
-        pointer = _pointer("paths", path, method, "responses", str(key))
+        pointer = json_pointer("paths", path, method, "responses", str(key))
         while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
             pointer = node["$ref"][1:]
             node = spec
@@ -157,7 +154,7 @@ class ResponseJudge:
                 "" if media in content else f"a {status} with {shown}; the spec documents {', '.join(content)} for it"
             )
             if media in content and "schema" in content[media]:
-                schema = pointer + _pointer("content", media, "schema")
+                schema = pointer + json_pointer("content", media, "schema")
                 out["SCHEMA-002"] = (
                     f"the body is not JSON: {_short(rec.response_body)}"
                     if not parsed

@@ -26,6 +26,7 @@ __all__ = [
     "KEY_IN_FLIGHT",
     "KEY_REUSED",
     "PROBLEM_BASE",
+    "json_pointer",
     "lifecycle",
     "load_spec",
     "operation_of",
@@ -174,7 +175,8 @@ def operation_of(operation_id: str) -> tuple[str, str]:
     raise KeyError(f"the spec has no operation {operation_id}")
 
 
-def _pointer(*parts: str) -> str:
+def json_pointer(*parts: str) -> str:
+    """The JSON pointer (RFC 6901) of the spec's node at `parts`, each escaped."""
     return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
@@ -198,7 +200,7 @@ def parameter_pointer(operation_id: str, location: str, name: str) -> str | None
         if found.get("in") == location and str(found.get("name", "")).lower() == name.lower():
             if "$ref" in parameter:
                 return f"{parameter['$ref'][1:]}/schema"
-            return _pointer("paths", path, method, "parameters", str(index), "schema")
+            return json_pointer("paths", path, method, "parameters", str(index), "schema")
     return None
 
 
@@ -213,7 +215,7 @@ def _required_headers(operation_id: str, status: int) -> tuple[tuple[str, str], 
     """(name, JSON pointer of its schema) of each header required on this answer, through the spec's $refs
     (a 401 is a shared response, a header may be a shared one)."""
     path, method = operation_of(operation_id)
-    pointer = _pointer("paths", path, method, "responses", str(status))
+    pointer = json_pointer("paths", path, method, "responses", str(status))
     response = load_spec()["paths"][path][method].get("responses", {}).get(str(status))
     if isinstance(response, dict) and "$ref" in response:
         pointer = response["$ref"][1:]
@@ -221,7 +223,7 @@ def _required_headers(operation_id: str, status: int) -> tuple[tuple[str, str], 
     found = []
     for name, header in headers.items():
         if _resolved(header).get("required"):
-            at = header["$ref"][1:] if "$ref" in header else pointer + _pointer("headers", name)
+            at = header["$ref"][1:] if "$ref" in header else pointer + json_pointer("headers", name)
             found.append((name, at + "/schema"))
     return tuple(found)
 
