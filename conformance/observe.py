@@ -74,13 +74,18 @@ __all__ = ["DECIDED", "Observation", "Observer", "observe", "observe_records", "
 # needs a request made on purpose (a malformed body, a made-up runId) and is never judged here.
 # A requirement judged on exactly another's instances (its statement is that rule for one client).
 SAME_AS = {"CANCEL-005": "CONC-007"}
+# The rules observe judges on the rebuilt history besides the history checker's CONC-*: each module's
+# rules and its judge, (instances, findings) = judge(history).
+HISTORY_JUDGES = (
+    (CONDITIONAL, conditional_findings),
+    (REPLAYS, replay_findings),
+    (WALKS, page_end_findings),
+    (CANCELS, terminal_cancel_findings),
+    (LIFECYCLE, lifecycle_findings),
+)
 DECIDED = (
     frozenset(JUDGED)
-    | frozenset(CONDITIONAL)
-    | frozenset(REPLAYS)
-    | frozenset(LIFECYCLE)
-    | frozenset(WALKS)
-    | frozenset(CANCELS)
+    | frozenset(rid for rules, _ in HISTORY_JUDGES for rid in rules)
     | frozenset(SAME_AS)
     | {f"CONC-{n:03d}" for n in range(1, 13)}
 )
@@ -466,32 +471,19 @@ class Observer:
         for builder in self.builders.values():
             history = History(builder.operations)
             result.operations_judged += len(history)
-            counted = evaluations(history)
-            counted = _cause_counts(counted, builder)
+            counted = _cause_counts(evaluations(history), builder)
             result.evaluations.update(counted)
             # CANCEL-005's "cancelRequestedAt keeps the first value" is CONC-007 on one client's reads:
             # the same instances and findings, not a second copy of the rule.
             result.evaluations.update({rid: counted[conc] for rid, conc in SAME_AS.items() if counted[conc]})
-            conditional, conditional_found = conditional_findings(history)
-            result.evaluations.update(conditional)
-            replayed, replay_found = replay_findings(history)
-            result.evaluations.update(replayed)
-            walked, walk_found = page_end_findings(history)
-            result.evaluations.update(walked)
-            cancelled, cancel_found = terminal_cancel_findings(history)
-            result.evaluations.update(cancelled)
-            lived, lived_found = lifecycle_findings(history)
-            result.evaluations.update(lived)
-            for found in [
-                *check_history(history),
-                *conditional_found,
-                *replay_found,
-                *walk_found,
-                *cancel_found,
-                *lived_found,
-            ]:
+            findings = check_history(history)
+            for _, judge in HISTORY_JUDGES:
+                instances, judged = judge(history)
+                result.evaluations.update(instances)
+                findings += judged
+            for found in findings:
                 if found.requirement_id in CAUSED and not _cause_judged(
-                    found.requirement_id, builder.operations[found.operations[0]], builder
+                    found.requirement_id, history[found.operations[0]], builder
                 ):
                     continue
                 evidence = _history_evidence(found.message, found.operations, history, builder.records, self.identities)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shlex
 import sys
@@ -117,8 +118,6 @@ def _open(path: Path) -> TextIO:
 
 def _key_retention(text: str) -> float | None:
     """Seconds (a finite number above 0), or None for `forever`."""
-    import math
-
     from conformance.config import UsageError
 
     if text.strip().lower() == "forever":
